@@ -1,0 +1,210 @@
+#include "core/region.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace mb {
+namespace {
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+std::string temp_path(const char* name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void poke(const std::string& path, off_t at, const void* bytes, size_t n) {
+  int fd = open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, bytes, n, at), ssize_t(n));
+  close(fd);
+}
+
+const RegionSpec kSpec{"mapbench.test", 3, 4 * kMiB, 64 * 1024};
+
+class RegionFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = temp_path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    unlink(path_.c_str());
+    Region r;
+    ASSERT_EQ(Region::create_file(path_, kSpec, {}, &r), Status::ok);
+    std::memcpy(r.at<char>(r.user_off()), "hello", 6);
+  }
+  void TearDown() override { unlink(path_.c_str()); }
+
+  // Join must fail with `want` and a message containing `needle`, and leave
+  // the file's bytes exactly as they were.
+  void expect_join_fails(Status want, const char* needle) {
+    std::string before = slurp(path_);
+    Region r;
+    std::string why;
+    EXPECT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r, &why), want) << why;
+    EXPECT_NE(why.find(needle), std::string::npos) << why;
+    EXPECT_FALSE(r.joined());
+    EXPECT_EQ(slurp(path_), before) << "a failed join modified the file";
+  }
+
+  std::string path_;
+};
+
+TEST(Region, AnonCreateHasHeaderAndUserArea) {
+  Region r;
+  ASSERT_EQ(Region::create_anon(kSpec, {}, &r), Status::ok);
+  EXPECT_TRUE(r.joined());
+  EXPECT_EQ(r.kind(), RegionKind::anon);
+  EXPECT_EQ(r.size(), kSpec.size_init);
+  EXPECT_EQ(r.root_off().load_relaxed(), 0u);
+  EXPECT_EQ(r.at<RegionHeader>(0)->magic, kRegionMagic);
+  r.at<char>(r.size_max() - 1)[0] = 1;  // the whole mapping is usable
+}
+
+TEST(Region, CreateRejectsBadSpecs) {
+  Region r;
+  std::string why;
+  EXPECT_EQ(Region::create_anon({"", 1, 4 * kMiB, 0}, {}, &r, &why), Status::invalid);
+  EXPECT_EQ(Region::create_anon({"x", 1, 4 * kMiB + 1, 0}, {}, &r, &why), Status::invalid);
+  EXPECT_EQ(Region::create_anon({"x", 1, 4096, 0}, {}, &r, &why), Status::invalid);
+  EXPECT_EQ(Region::create_anon({"x", 1, 8192, 16384}, {}, &r, &why), Status::invalid);
+  EXPECT_EQ(Region::create_anon({"a-type-name-that-is-far-too-long-for-it", 1, 8192, 0}, {}, &r, &why),
+            Status::invalid);
+  EXPECT_FALSE(r.joined());
+}
+
+TEST_F(RegionFileTest, JoinSeesTheSameBytesAtAnotherAddress) {
+  Region a, b;
+  ASSERT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &a), Status::ok);
+  ASSERT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &b), Status::ok);
+  EXPECT_NE(a.base(), b.base());
+  EXPECT_STREQ(a.at<char>(a.user_off()), "hello");
+  a.root_off().store_release(12345);
+  EXPECT_EQ(b.root_off().load_acquire(), 12345u);
+}
+
+TEST_F(RegionFileTest, CreateRefusesAnExistingFile) {
+  std::string before = slurp(path_);
+  Region r;
+  EXPECT_EQ(Region::create_file(path_, kSpec, {}, &r), Status::exists);
+  EXPECT_EQ(slurp(path_), before);
+}
+
+TEST_F(RegionFileTest, OpenJoinsAnExistingFile) {
+  Region r;
+  ASSERT_EQ(Region::open_file(path_, kSpec, {}, &r), Status::ok);
+  EXPECT_STREQ(r.at<char>(r.user_off()), "hello");
+}
+
+TEST_F(RegionFileTest, TruncatedBelowHeader) {
+  ASSERT_EQ(truncate(path_.c_str(), 100), 0);
+  expect_join_fails(Status::invalid, "truncated");
+}
+
+TEST_F(RegionFileTest, TruncatedBelowUsedSize) {
+  ASSERT_EQ(truncate(path_.c_str(), 8192), 0);  // header says 64 KiB in use
+  expect_join_fails(Status::invalid, "truncated");
+}
+
+TEST_F(RegionFileTest, WrongMagic) {
+  poke(path_, 0, "XXXXXXXX", 8);
+  expect_join_fails(Status::invalid, "bad magic");
+}
+
+TEST_F(RegionFileTest, WrongLayoutVersion) {
+  std::uint32_t v = kRegionLayoutVersion + 1;
+  poke(path_, offsetof(RegionHeader, layout_version), &v, sizeof v);
+  expect_join_fails(Status::invalid, "layout version");
+}
+
+TEST_F(RegionFileTest, DamagedHeaderField) {
+  char flip = 0x10;
+  poke(path_, offsetof(RegionHeader, size_max) + 2, &flip, 1);
+  expect_join_fails(Status::corrupt, "damaged");
+}
+
+TEST_F(RegionFileTest, WrongType) {
+  Region r;
+  std::string before = slurp(path_), why;
+  EXPECT_EQ(Region::join_file(path_, "mapbench.other", 3, &r, &why), Status::invalid);
+  EXPECT_NE(why.find("holds 'mapbench.test'"), std::string::npos) << why;
+  EXPECT_EQ(Region::join_file(path_, kSpec.type, 4, &r, &why), Status::invalid);
+  EXPECT_EQ(slurp(path_), before);
+}
+
+TEST_F(RegionFileTest, NotARegionAtAll) {
+  unlink(path_.c_str());
+  {
+    std::ofstream f(path_);
+    f << std::string(10000, 'z');
+  }
+  expect_join_fails(Status::invalid, "bad magic");
+}
+
+TEST_F(RegionFileTest, GrowOnlyExtends) {
+  Region r;
+  ASSERT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r), Status::ok);
+  EXPECT_EQ(r.grow(1 * kMiB), Status::ok);
+  EXPECT_EQ(r.file_size(), 1 * kMiB);
+  EXPECT_EQ(r.size(), 1 * kMiB);
+  EXPECT_EQ(r.grow(128 * 1024), Status::ok);  // smaller: no shrink
+  EXPECT_EQ(r.file_size(), 1 * kMiB);
+  EXPECT_EQ(r.size(), 1 * kMiB);
+  EXPECT_EQ(r.grow(8 * kMiB), Status::full);  // beyond size_max
+  r.at<char>(1 * kMiB - 1)[0] = 7;            // backed bytes are usable
+}
+
+TEST_F(RegionFileTest, DestroyUnlinksOnlyRegions) {
+  std::string why;
+  EXPECT_EQ(Region::destroy_file(path_, "mapbench.other", &why), Status::invalid);
+  EXPECT_EQ(access(path_.c_str(), F_OK), 0);
+  EXPECT_EQ(Region::destroy_file(path_, kSpec.type, &why), Status::ok) << why;
+  EXPECT_NE(access(path_.c_str(), F_OK), 0);
+  Region r;
+  EXPECT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r), Status::not_found);
+}
+
+TEST(Region, FailedInitPublishesNothing) {
+  std::string path = temp_path("failed_init");
+  unlink(path.c_str());
+  Region r;
+  auto init = [](Region&) { return Status::full; };
+  EXPECT_EQ(Region::create_file(path, kSpec, init, &r), Status::full);
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  EXPECT_FALSE(r.joined());
+}
+
+TEST(Region, MemfdJoinByDescriptor) {
+  Region a, b;
+  ASSERT_EQ(Region::create_memfd(kSpec, {}, &a), Status::ok);
+  std::memcpy(a.at<char>(a.user_off()), "memfd", 6);
+  ASSERT_EQ(Region::join_fd(a.fd(), kSpec.type, kSpec.type_version, &b), Status::ok);
+  EXPECT_STREQ(b.at<char>(b.user_off()), "memfd");
+  ASSERT_EQ(b.grow(2 * kMiB), Status::ok);
+  EXPECT_EQ(a.size(), 2 * kMiB);
+}
+
+TEST(Region, MoveAndLeave) {
+  Region a;
+  ASSERT_EQ(Region::create_anon(kSpec, {}, &a), Status::ok);
+  Region b = std::move(a);
+  EXPECT_FALSE(a.joined());
+  EXPECT_TRUE(b.joined());
+  b.leave();
+  b.leave();
+  EXPECT_FALSE(b.joined());
+}
+
+}  // namespace
+}  // namespace mb
