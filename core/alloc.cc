@@ -284,6 +284,7 @@ Status Allocator::join(void* base, u64 hdr_off, u64 space_end, u64 backed, GrowF
   return Status::ok;
 }
 
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)  // models have no Region
 namespace {
 Status region_grow(void* ctx, u64 bytes) { return static_cast<Region*>(ctx)->grow(bytes); }
 }  // namespace
@@ -298,6 +299,7 @@ Status Allocator::join(Region& r, Allocator* out, std::string* why) {
   u64 backed = std::min(r.size(), r.file_size());
   return join(r.base(), r.user_off(), end, backed, region_grow, &r, out, why);
 }
+#endif
 
 // --- volumes ---------------------------------------------------------------
 

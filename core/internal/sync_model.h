@@ -16,6 +16,8 @@
 #include <bit>
 #include <cassert>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

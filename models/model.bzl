@@ -1,0 +1,33 @@
+"""relacy_model: a Relacy model test built from the production sources."""
+
+def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium"):
+    """One cc_test running Relacy over core/alloc.cc with the model policy.
+
+    Args:
+      name: target name.
+      srcs: the model's own sources.
+      plant_bug: None, or the MB_PLANT_BUG number compiled into the allocator
+        (see core/internal/alloc_ops.h). Without it, `--define mb_plant_bug=N`
+        plants bug N into the plain model too, to watch it fail.
+      args: model arguments (e.g. --expect-failure=NAME).
+      size: test size.
+    """
+    if plant_bug == None:
+        bug = select({
+            "//models:bug1": ["-DMB_PLANT_BUG=1"],
+            "//models:bug2": ["-DMB_PLANT_BUG=2"],
+            "//models:bug3": ["-DMB_PLANT_BUG=3"],
+            "//conditions:default": [],
+        })
+    else:
+        bug = ["-DMB_PLANT_BUG=%d" % plant_bug]
+    native.cc_test(
+        name = name,
+        srcs = srcs + ["//core:alloc_srcs", "//core:alloc_hdrs"],
+        # Relacy switches fibers with longjmp, which _FORTIFY_SOURCE rejects.
+        copts = ["-DMB_SYNC_MODEL=1", "-fno-sized-deallocation", "-U_FORTIFY_SOURCE", "-O1"] + bug,
+        args = args,
+        size = size,
+        tags = ["model"],
+        deps = ["@system//:relacy"],
+    )
