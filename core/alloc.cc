@@ -511,8 +511,13 @@ Status Allocator::free_slot(unsigned szc, unsigned cg, u64 sb, unsigned idx) {
     return Status::ok;
   u64 c = item << 4;
   if (check_sb(c, szc) != Status::ok) return Status::ok;  // damaged: leave it out
+  // Keep one spare: when the stack is empty now, the next alloc that finds
+  // its active slot taken would carve a new superblock at once; releasing
+  // this one would make two threads that share a group carve and release on
+  // every few calls.
+  bool last = ops::head_item(sync::word(base_, inactive_off(szc)).load_relaxed()) == 0;
   // ORDER: acquire pairs with the frees' release of these bits.
-  if (sync::word(base_, c + 16).load_acquire() != full_mask_[szc]) {
+  if (last || sync::word(base_, c + 16).load_acquire() != full_mask_[szc]) {
     ops::stack_push(base_, inactive_off(szc), item, c + 24);
     return Status::ok;
   }

@@ -134,12 +134,15 @@ inline void futex_wake(Ref<std::uint32_t> w, int waiters, Loc = Loc::current()) 
   syscall(SYS_futex, w.address(), FUTEX_WAKE, waiters, nullptr, nullptr, 0);
 }
 
-// A small per-thread number, stable for the thread's life, for picking a
-// concurrency group. Threads get consecutive numbers in creation order of
-// their first call.
+// A small number for picking a concurrency group: the CPU the calling thread
+// runs on, re-read every 64 calls (threads of different processes spread
+// over groups too, which a per-process counter could not do).
 inline unsigned thread_hint() {
-  static std::atomic<unsigned> next{0};
-  thread_local unsigned hint = next.fetch_add(1, std::memory_order_relaxed);
+  thread_local unsigned hint = 0, calls = 0;
+  if ((calls++ & 63) == 0) {
+    int cpu = sched_getcpu();
+    hint = cpu < 0 ? 0u : unsigned(cpu);
+  }
   return hint;
 }
 
