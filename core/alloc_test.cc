@@ -27,7 +27,9 @@ AllocParams small_params() {
 }
 
 struct Space {
-  explicit Space(std::uint64_t size_max = 64 * kMiB, AllocParams p = AllocParams()) {
+  // 1 GiB of address space (backed lazily): large classes take whole volumes
+  // per concurrency group, and the thread may migrate between CPUs (groups).
+  explicit Space(std::uint64_t size_max = 1024 * kMiB, AllocParams p = AllocParams()) {
     std::string why;
     EXPECT_EQ(Region::create_anon({"mapbench.alloc", 1, size_max, 0}, {}, &region, &why), Status::ok) << why;
     EXPECT_EQ(Allocator::create(region, p, &a, &why), Status::ok) << why;
