@@ -311,6 +311,13 @@ Status Allocator::volume_take(u64* vol_off) {
     *vol_off = vol0_off_ + (item - 1) * vol_sz_;
     return Status::ok;
   }
+  u64 idx = 0;
+  if ((s = volume_grow(&idx)) != Status::ok) return s;
+  *vol_off = vol0_off_ + idx * vol_sz_;
+  return Status::ok;
+}
+
+Status Allocator::volume_grow(u64* vol_idx) {
   auto cnt = hdr_word(kWVolCnt);
   u64 n = cnt.load_acquire();
   for (;;) {
@@ -323,7 +330,7 @@ Status Allocator::volume_take(u64* vol_off) {
     // of vol_cnt; acquire on failure re-reads a count we may build on.
     if (cnt.cas_acq_rel(n, n + 1)) {
       hdr_word(kWVolAdded).fetch_add_relaxed(1);
-      *vol_off = vol0_off_ + n * vol_sz_;
+      *vol_idx = n;
       return Status::ok;
     }
   }
@@ -331,19 +338,10 @@ Status Allocator::volume_take(u64* vol_off) {
 
 Status Allocator::add_volumes(u64 n) {
   for (u64 i = 0; i < n; ++i) {
-    u64 item = 0;
-    // Grow only: skip the free stack by claiming the next index directly.
-    auto cnt = hdr_word(kWVolCnt);
-    u64 c = cnt.load_acquire();
-    for (;;) {
-      if (c >= vol_max_) return Status::full;
-      if (grow_ != nullptr && grow_(grow_ctx_, vol0_off_ + (c + 1) * vol_sz_) != Status::ok)
-        return Status::full;
-      if (cnt.cas_acq_rel(c, c + 1)) break;  // ORDER: as in volume_take
-    }
-    hdr_word(kWVolAdded).fetch_add_relaxed(1);
-    item = c + 1;
-    ops::stack_push(base_, vol_free_off(), item, vol_link_of(item));
+    u64 idx = 0;
+    Status s = volume_grow(&idx);
+    if (s != Status::ok) return s;
+    ops::stack_push(base_, vol_free_off(), idx + 1, vol_link_of(idx + 1));
   }
   return Status::ok;
 }

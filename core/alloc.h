@@ -207,7 +207,7 @@ class Allocator {
   Status free_slot(unsigned szc, unsigned cg, std::uint64_t sb, unsigned idx);
   Status release_sb(unsigned szc, unsigned cg, std::uint64_t sb);
   Status volume_take(std::uint64_t* vol_off);
-  Status volume_format(std::uint64_t vol_idx);
+  Status volume_grow(std::uint64_t* vol_idx);
   Status check_sb(std::uint64_t sb, unsigned szc) const;
   Status find_slot(std::uint64_t off, std::uint64_t* slot, std::uint64_t* hdr0,
                    std::uint64_t* hdr1) const;
