@@ -46,6 +46,16 @@ constexpr u64 h1_make(u64 tag, u64 pad, u64 h0) {
 constexpr bool h_check_ok(u64 h0, u64 h1) {
   return (h1 >> 48) == obj_check(h0, h1 & ((u64{1} << 48) - 1));
 }
+// The fields fit what they hold (STYLE item 2).
+static_assert(kSzcMax <= 0xff && kVolumeParent == 0xff && kVolumeParent >= kSzcMax,
+              "szc field (8 bits) holds every class and the volume marker");
+static_assert(64 <= 0xff, "idx field (8 bits) holds a slot index < 64");
+static_assert(kAlignMax <= 0xffff, "pad field (16 bits) holds pad <= kAlignMax");
+static_assert(h0_size(h0_make(kTypeLive, 0xff, 0xff, 0xff, 0xffffffffu)) == 0xffffffffu &&
+                  h0_type(h0_make(kTypeLive, 0xff, 0xff, 0xff, 0xffffffffu)) == kTypeLive,
+              "hdr0 fields do not overlap");
+static_assert(kAllocSpaceMax >> 4 <= ops::kItemMask + 1, "stack items hold off >> 4");
+
 constexpr u64 redirect_check(u64 r0) { return internal::mix64(r0 ^ kAllocMagic); }
 
 constexpr u64 align_up(u64 x, u64 a) { return (x + a - 1) & ~(a - 1); }

@@ -1,3 +1,5 @@
+// Region: see core/region.h for the layout, the invariants (R1..R3) and the
+// error contract. Only create/grow write to a region; join reads and maps.
 #include "core/region.h"
 
 #include <fcntl.h>
