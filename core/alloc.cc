@@ -25,7 +25,7 @@ enum : unsigned {
 };
 
 // Object header fields.
-constexpr u64 kTypeLive = 'O', kTypeFree = 'F', kTypeSb = 'S', kTypeRedirect = 'R';
+constexpr u64 kTypeLive = 'O', kTypeFree = 'F', kTypeSb = 'S', kTypeRedirect = 'R', kTypeCached = 'C';
 constexpr u64 h0_type(u64 h0) { return h0 & 0xff; }
 constexpr unsigned h0_szc(u64 h0) { return unsigned(h0 >> 8) & 0xff; }
 constexpr unsigned h0_idx(u64 h0) { return unsigned(h0 >> 16) & 0xff; }
@@ -36,8 +36,11 @@ constexpr u64 h0_make(u64 type, u64 szc, u64 idx, u64 align_lg, u64 size) {
 }
 constexpr std::uint32_t h1_tag(u64 h1) { return std::uint32_t(h1); }
 constexpr u64 h1_pad(u64 h1) { return (h1 >> 32) & 0xffff; }
+// Two multiplies by odd constants (no 16-bit run of zeros in either), top 16
+// bits kept: a flipped bit changes the sum's top bits unless a carry cancels
+// it exactly. Cheap because alloc and free compute it on every call.
 constexpr u64 obj_check(u64 h0, u64 h1_low48) {
-  return internal::mix64((h0 & ~u64{0xff}) ^ (h1_low48 * 0x9e3779b97f4a7c15ULL)) >> 48;
+  return ((h0 & ~u64{0xff}) * 0x9e3779b97f4a7c15ULL + h1_low48 * 0xc2b2ae3d27d4eb4fULL) >> 48;
 }
 constexpr u64 h1_make(u64 tag, u64 pad, u64 h0) {
   u64 low = tag | pad << 32;
@@ -390,8 +393,7 @@ Status Allocator::carve(unsigned szc, unsigned cg, u64* sb_off) {
   return Status::ok;
 }
 
-Status Allocator::alloc_slot(unsigned szc, unsigned cg, u64* slot_off, unsigned* idx) {
-  const SizeClass& c = szc_[szc];
+Status Allocator::alloc_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb_off, u64* mask) {
   const u64 slot = active_off(cg, szc);
   u64 sb = ops::active_take(base_, slot);
   Status s;
@@ -407,36 +409,39 @@ Status Allocator::alloc_slot(unsigned szc, unsigned cg, u64* slot_off, unsigned*
     return Status::corrupt;  // damaged superblock: left out of circulation
   }
   u64 left = 0;
-  int i = ops::bits_claim(base_, sb + 16, &left);
-  if (i < 0 || unsigned(i) >= c.obj_cnt) return Status::corrupt;  // A2 / A3 broken
+  u64 got = ops::bits_claim(base_, sb + 16, max_n, &left);
+  if (got == 0 || (got & ~full_mask_[szc]) != 0) return Status::corrupt;  // A2 / A3 broken
   if (left != 0) {
     u64 displaced = ops::active_displace(base_, slot, sb);
     if (displaced != 0) ops::stack_push(base_, inactive_off(szc), displaced >> 4, displaced + 24);
   }
-  *slot_off = sb + kSbHdrSize + u64(i) * c.footprint;
-  *idx = unsigned(i);
+  *sb_off = sb;
+  *mask = got;
   return Status::ok;
 }
 
-Status Allocator::alloc(u64 align, u64 size, std::uint32_t tag, u64* off) {
-  return alloc_in(sync::thread_hint(), align, size, tag, off);
+Status Allocator::alloc_slot(unsigned szc, unsigned cg, u64* slot_off, unsigned* idx) {
+  u64 sb = 0, mask = 0;
+  Status s = alloc_slots(szc, cg, 1, &sb, &mask);
+  if (s == Status::full && trim() > 0) s = alloc_slots(szc, cg, 1, &sb, &mask);
+  if (s != Status::ok) return s;
+  *idx = unsigned(__builtin_ctzll(mask));
+  *slot_off = sb + kSbHdrSize + u64(*idx) * szc_[szc].footprint;
+  return Status::ok;
 }
 
-Status Allocator::alloc_in(unsigned cgroup, u64 align, u64 size, std::uint32_t tag, u64* off) {
-  if (align == 0) align = 16;
-  if ((align & (align - 1)) != 0 || align > kAlignMax || size > 0xffffffffu || off == nullptr)
-    return Status::invalid;
-  u64 pad_max = std::max<u64>(kObjHdrSize, align);
-  int szc = szc_for(size + pad_max);
-  if (szc < 0) return Status::invalid;  // larger than the largest class
-  u64 slot = 0;
-  unsigned idx = 0;
-  Status s = alloc_slot(unsigned(szc), cgroup & cgroup_mask_, &slot, &idx);
-  if (s == Status::full && trim() > 0) s = alloc_slot(unsigned(szc), cgroup & cgroup_mask_, &slot, &idx);
-  if (s != Status::ok) return s;
+Status Allocator::class_for(u64 align, u64 size, unsigned* szc) const {
+  if ((align & (align - 1)) != 0 || align > kAlignMax || size > 0xffffffffu) return Status::invalid;
+  int c = szc_for(size + std::max<u64>(kObjHdrSize, align));
+  if (c < 0) return Status::invalid;  // larger than the largest class
+  *szc = unsigned(c);
+  return Status::ok;
+}
+
+u64 Allocator::place(u64 slot, unsigned szc, unsigned idx, u64 align, u64 size, std::uint32_t tag) {
   u64 payload = align_up(slot + kObjHdrSize, align);
   u64 pad = payload - slot;
-  u64 h0 = h0_make(kTypeLive, u64(szc), idx, u64(__builtin_ctzll(align)), size);
+  u64 h0 = h0_make(kTypeLive, szc, idx, u64(__builtin_ctzll(align)), size);
   // Relaxed: whoever frees or inspects this object later is ordered after us
   // by the caller's own hand-off of the offset.
   sync::word(base_, slot + 8).store_relaxed(h1_make(tag, pad, h0));
@@ -446,7 +451,22 @@ Status Allocator::alloc_in(unsigned cgroup, u64 align, u64 size, std::uint32_t t
     sync::word(base_, payload - 16).store_relaxed(r0);
     sync::word(base_, payload - 8).store_relaxed(redirect_check(r0));
   }
-  *off = payload;
+  return payload;
+}
+
+Status Allocator::alloc(u64 align, u64 size, std::uint32_t tag, u64* off) {
+  return alloc_in(sync::thread_hint(), align, size, tag, off);
+}
+
+Status Allocator::alloc_in(unsigned cgroup, u64 align, u64 size, std::uint32_t tag, u64* off) {
+  if (align == 0) align = 16;
+  unsigned szc = 0;
+  Status s = off == nullptr ? Status::invalid : class_for(align, size, &szc);
+  if (s != Status::ok) return s;
+  u64 slot = 0;
+  unsigned idx = 0;
+  if ((s = alloc_slot(szc, cgroup & cgroup_mask_, &slot, &idx)) != Status::ok) return s;
+  *off = place(slot, szc, idx, align, size, tag);
   return Status::ok;
 }
 
@@ -493,13 +513,12 @@ Status Allocator::free_in(unsigned cgroup, u64 off) {
   // Relaxed: the bit release below publishes the object's end of life.
   if (!sync::word(base_, slot).cas_relaxed(h0, (h0 & ~u64{0xff}) | kTypeFree))
     return Status::invalid;
-  return free_slot(szc, cgroup & cgroup_mask_, sb, idx);
+  return free_slots(szc, cgroup & cgroup_mask_, sb, u64{1} << idx);
 }
 
-Status Allocator::free_slot(unsigned szc, unsigned cg, u64 sb, unsigned idx) {
-  const u64 bit = u64{1} << idx;
-  u64 old = ops::bits_release(base_, sb + 16, int(idx));
-  if (old & bit) return Status::corrupt;  // A3: the slot was free already
+Status Allocator::free_slots(unsigned szc, unsigned cg, u64 sb, u64 bit) {
+  u64 old = ops::bits_release(base_, sb + 16, bit);
+  if (old & bit) return Status::corrupt;  // A3: a slot was free already
   if (old == 0) {
     // The superblock was full, hence out of circulation (A4): we are the one
     // thread that saw it go from full to not full, so we put it back.
@@ -545,7 +564,7 @@ Status Allocator::release_sb(unsigned szc, unsigned cg, u64 sb) {
   // Relaxed: published by the parent's bit release in free_slot.
   sync::word(base_, sb).store_relaxed((h0 & ~u64{0xff}) | kTypeFree);
   u64 psb = sb - kSbHdrSize - u64(pidx) * szc_[pszc].footprint;
-  return free_slot(pszc, cg, psb, pidx);
+  return free_slots(pszc, cg, psb, u64{1} << pidx);
 }
 
 u64 Allocator::trim() {
@@ -667,6 +686,8 @@ struct Allocator::Walk {
           return bad(at + ": child superblock header damaged");
         Status s = tree(slot, t);
         if (s != Status::ok) return s;
+      } else if (h0_type(h0) == kTypeCached) {
+        ++st.cached_cnt;  // held by some AllocCache
       } else {
         return bad(at + ": slot is handed out but its header says it is free (A3)");
       }

@@ -43,7 +43,8 @@
 //     +64 + i * footprint: slot i
 //
 //   Object header (2 words at the slot's start):
-//     hdr0  [7:0] type ('O' live, 'F' freed, 'S' superblock)  [15:8] szc
+//     hdr0  [7:0] type ('O' live, 'F' freed, 'S' superblock, 'C' held by an
+//           AllocCache)  [15:8] szc
 //           [23:16] idx in superblock  [31:24] log2 align  [63:32] size
 //     hdr1  [31:0] tag  [47:32] pad = payload - slot start  [63:48] check
 //     check = hash16(hdr0 without its type byte, hdr1[47:0]).
@@ -58,7 +59,8 @@
 //       it is in none of them.
 //   A2  A superblock in an active slot or on an inactive stack has a free bit.
 //   A3  A slot's bit is clear exactly while the slot is handed out (a live
-//       object or a child superblock); only the superblock's owner clears bits.
+//       object, a child superblock, or a slot held by an AllocCache); only the
+//       superblock's owner clears bits.
 //   A4  A quiescent superblock with no free bit is in no slot and on no stack.
 //   A5  vol_cnt <= vol_max; the free-volume stack holds distinct volumes below
 //       vol_cnt; the volumes not on it each hold one valid superblock tree.
@@ -119,6 +121,7 @@ struct AllocStats {
   std::uint64_t obj_cnt;         // live objects
   std::uint64_t obj_bytes;       // bytes requested by live objects
   std::uint64_t slot_bytes;      // footprint bytes of live objects
+  std::uint64_t cached_cnt;      // slots held by AllocCache objects
   std::uint64_t sb_carved, sb_released, vol_added;
 };
 
@@ -202,9 +205,14 @@ class Allocator {
  private:
   struct Walk;
   sync::Ref<std::uint64_t> hdr_word(unsigned idx) const;
+  friend class AllocCache;
+  Status alloc_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask);
   Status alloc_slot(unsigned szc, unsigned cg, std::uint64_t* slot_off, unsigned* idx);
+  Status class_for(std::uint64_t align, std::uint64_t size, unsigned* szc) const;
+  std::uint64_t place(std::uint64_t slot, unsigned szc, unsigned idx, std::uint64_t align,
+                      std::uint64_t size, std::uint32_t tag);
   Status carve(unsigned szc, unsigned cg, std::uint64_t* sb_off);
-  Status free_slot(unsigned szc, unsigned cg, std::uint64_t sb, unsigned idx);
+  Status free_slots(unsigned szc, unsigned cg, std::uint64_t sb, std::uint64_t mask);
   Status release_sb(unsigned szc, unsigned cg, std::uint64_t sb);
   Status volume_take(std::uint64_t* vol_off);
   Status volume_grow(std::uint64_t* vol_idx);
@@ -232,6 +240,38 @@ class Allocator {
   // szc_by_need_[(need + 15) / 16] for need <= kSmallNeedMax.
   static constexpr std::uint64_t kSmallNeedMax = 4096 + 32;
   std::uint8_t szc_by_need_[kSmallNeedMax / 16 + 1] = {};
+};
+
+// A per-thread cache in front of an Allocator (see core/alloc_cache.cc):
+// alloc and free touch only this object and the slot's header until a class
+// runs empty or full, then it claims or releases up to depth/2 slots of one
+// superblock with one atomic operation. Not thread-safe: one per thread. It
+// must be destroyed (or flush()ed) before the allocator's region is left;
+// slots it holds are counted by verify() as cached_cnt.
+class AllocCache {
+ public:
+  static constexpr unsigned kDepthMax = 64;
+  explicit AllocCache(Allocator& a, unsigned depth = kDepthMax);
+  ~AllocCache() { flush(); }
+  AllocCache(const AllocCache&) = delete;
+  AllocCache& operator=(const AllocCache&) = delete;
+
+  // As Allocator::alloc / free; objects may be freed through any cache or
+  // through the Allocator itself, in any process.
+  Status alloc(std::uint64_t align, std::uint64_t size, std::uint32_t tag, std::uint64_t* off);
+  Status free(std::uint64_t off);
+  // Give every cached slot back to its superblock.
+  void flush();
+  std::uint64_t cached() const;
+
+ private:
+  Status refill(unsigned szc);
+  void flush_class(unsigned szc, unsigned n);
+
+  Allocator* a_;
+  unsigned depth_;
+  std::uint32_t cnt_[kSzcMax] = {};
+  std::uint64_t slot_[kSzcMax][kDepthMax];  // a stack per class, top at cnt_ - 1
 };
 
 // The class table that `params` describes (what create() stores). Returns

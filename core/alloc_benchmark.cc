@@ -1,4 +1,5 @@
-// Allocator benchmark: mapbench's allocator against the malloc linked into
+// Allocator benchmark: mapbench's allocator (shared path "mapbench", and
+// through a per-thread AllocCache "mbcache") against the malloc linked into
 // this binary (glibc, jemalloc, mimalloc or tcmalloc: each peer replaces
 // malloc for the whole binary, so each gets a binary of its own, see
 // core/BUILD; tools/alloc_bench.sh runs them back to back and merges JSON).
@@ -60,6 +61,23 @@ struct Mapbench {
     if (a.free(off) != mb::Status::ok) std::abort();
   }
 };
+
+// The same allocator through a per-thread AllocCache (one per benchmark
+// thread; its destructor flushes).
+struct MapbenchCached {
+  static const char* name() { return "mbcache"; }
+  mb::Allocator& a = shared_allocator();
+  mb::AllocCache c{a};
+  void* alloc(std::size_t n) {
+    std::uint64_t off = 0;
+    if (c.alloc(0, n, 0, &off) != mb::Status::ok) std::abort();
+    return a.at<void>(off);
+  }
+  void free(void* p) {
+    std::uint64_t off = std::uint64_t(static_cast<char*>(p) - static_cast<char*>(a.base()));
+    if (c.free(off) != mb::Status::ok) std::abort();
+  }
+};
 #endif
 
 template <class A>
@@ -106,6 +124,7 @@ void register_all() {
 int main(int argc, char** argv) {
 #ifdef MB_BENCH_SELF
   register_all<Mapbench>();
+  register_all<MapbenchCached>();
 #endif
   register_all<Malloc>();
   benchmark::Initialize(&argc, argv);

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -46,10 +47,18 @@ int child(const std::string& path, int id, std::uint64_t table_off, std::uint64_
   while (__atomic_load_n(go, __ATOMIC_ACQUIRE) < kProcs) sched_yield();
   std::mt19937_64 rng(seed + id);
   std::vector<Entry> live;
+  // Process 0 allocates and frees through a per-thread cache; the others
+  // through the shared path (objects cross between the two in the parent).
+  std::optional<AllocCache> cache;
+  if (id == 0) cache.emplace(a, 16);
+  auto alloc = [&](std::uint64_t size, std::uint64_t* off) {
+    return cache ? cache->alloc(0, size, std::uint32_t(id), off) : a.alloc(0, size, std::uint32_t(id), off);
+  };
+  auto release = [&](std::uint64_t off) { return cache ? cache->free(off) : a.free(off); };
   for (int i = 0; i < kOps; ++i) {
     if (live.size() < kKeep || rng() % 2) {
       std::uint64_t size = 8 + rng() % 600, off = 0;
-      if (a.alloc(0, size, std::uint32_t(id), &off) != Status::ok) return 12;
+      if (alloc(size, &off) != Status::ok) return 12;
       std::uint64_t st = std::uint64_t(id) << 40 | std::uint64_t(i);
       auto* p = a.at<unsigned char>(off);
       for (std::uint64_t k = 0; k < size; ++k) p[k] = static_cast<unsigned char>(byte_of(st, k));
@@ -62,13 +71,14 @@ int child(const std::string& path, int id, std::uint64_t table_off, std::uint64_
       auto* p = a.at<unsigned char>(e.off);
       for (std::uint64_t j = 0; j < e.size; ++j)
         if (p[j] != static_cast<unsigned char>(byte_of(e.stamp, j))) return 13;
-      if (a.free(e.off) != Status::ok) return 14;
+      if (release(e.off) != Status::ok) return 14;
     }
   }
   while (live.size() > kKeep) {
-    if (a.free(live.back().off) != Status::ok) return 14;
+    if (release(live.back().off) != Status::ok) return 14;
     live.pop_back();
   }
+  if (cache) cache->flush();  // cached slots go back before the process exits
   auto* table = a.at<Entry>(table_off + 64 + std::uint64_t(id) * kKeep * sizeof(Entry));
   for (std::size_t k = 0; k < live.size(); ++k) table[k] = live[k];
   return 0;

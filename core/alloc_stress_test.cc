@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -73,6 +74,14 @@ TEST(AllocStress, ThreadsAllocFillCheckFree) {
 
   auto worker = [&](int t) {
     std::mt19937_64 rng(seed + t);
+    // Odd threads go through a per-thread cache, even ones through the
+    // shared path; hand-offs cross between the two.
+    std::optional<AllocCache> cache;
+    if (t % 2) cache.emplace(a, 8);
+    auto alloc = [&](std::uint64_t al, std::uint64_t sz, std::uint64_t* o) {
+      return cache ? cache->alloc(al, sz, std::uint32_t(t), o) : a.alloc(al, sz, std::uint32_t(t), o);
+    };
+    auto release = [&](std::uint64_t o) { return cache ? cache->free(o) : a.free(o); };
     std::vector<Obj> mine;
     for (int i = 0; i < kOps; ++i) {
       unsigned r = rng() % 100;
@@ -80,7 +89,7 @@ TEST(AllocStress, ThreadsAllocFillCheckFree) {
         std::uint64_t size = rng() % 4 == 0 ? rng() % 5000 : rng() % 200;
         std::uint64_t align = std::uint64_t{1} << (rng() % 7);
         std::uint64_t off = 0;
-        Status s = a.alloc(align, size, std::uint32_t(t), &off);
+        Status s = alloc(align, size, &off);
         if (s == Status::full) continue;
         if (s != Status::ok || off % std::max<std::uint64_t>(align, 16) != 0) { failures++; continue; }
         std::uint64_t st = std::uint64_t(t) << 48 | std::uint64_t(i);
@@ -91,7 +100,7 @@ TEST(AllocStress, ThreadsAllocFillCheckFree) {
         Obj o = mine[k];
         mine[k] = mine.back();
         mine.pop_back();
-        if (!stamped(a, o.off, o.size, o.stamp) || a.free(o.off) != Status::ok) failures++;
+        if (!stamped(a, o.off, o.size, o.stamp) || release(o.off) != Status::ok) failures++;
       } else {
         // Give one away, and take whatever was in that entry.
         std::size_t k = rng() % mine.size();
@@ -112,7 +121,7 @@ TEST(AllocStress, ThreadsAllocFillCheckFree) {
       }
     }
     for (const Obj& o : mine)
-      if (!stamped(a, o.off, o.size, o.stamp) || a.free(o.off) != Status::ok) failures++;
+      if (!stamped(a, o.off, o.size, o.stamp) || release(o.off) != Status::ok) failures++;
   };
   std::thread grower([&] {
     while (!stop.load(std::memory_order_relaxed)) {

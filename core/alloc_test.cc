@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -360,6 +361,72 @@ TEST(Allocator, TwoJoinsOfOneFileShareObjects) {
   Status st;
   EXPECT_EQ((verify_msg(a1, &st), st), Status::ok);
   unlink(path.c_str());
+}
+
+TEST(AllocCache, RoundTripMixedWithTheSharedPath) {
+  Space s;
+  AllocCache c(s.a, 8);
+  std::vector<std::uint64_t> offs;
+  for (int i = 0; i < 100; ++i) {
+    std::uint64_t off = 0;
+    ASSERT_EQ(c.alloc(i % 3 ? 0 : 64, 40 + i % 7, std::uint32_t(i), &off), Status::ok);
+    fill(s.a, off, 40, off);
+    offs.push_back(off);
+  }
+  EXPECT_EQ(std::set<std::uint64_t>(offs.begin(), offs.end()).size(), offs.size());
+  Status st;
+  AllocStats stats;
+  std::string why = verify_msg(s.a, &st, &stats);
+  ASSERT_EQ(st, Status::ok) << why;
+  EXPECT_EQ(stats.obj_cnt, 100u);
+  EXPECT_EQ(stats.cached_cnt, c.cached());
+  std::uint32_t tag = 0;
+  ASSERT_EQ(s.a.info(offs[5], nullptr, &tag), Status::ok);
+  EXPECT_EQ(tag, 5u);
+  for (std::size_t i = 0; i < offs.size(); ++i) {
+    ASSERT_TRUE(holds(s.a, offs[i], 40, offs[i]));
+    // Odd ones through the shared path, even ones through the cache.
+    ASSERT_EQ(i % 2 ? s.a.free(offs[i]) : c.free(offs[i]), Status::ok);
+  }
+  EXPECT_EQ(c.free(offs[0]), Status::invalid);     // double free through the cache
+  EXPECT_EQ(s.a.free(offs[0]), Status::invalid);   // and through the allocator
+  EXPECT_EQ(c.free(offs[1] + 16), Status::invalid);  // not an object start
+  why = verify_msg(s.a, &st, &stats);
+  ASSERT_EQ(st, Status::ok) << why;
+  EXPECT_EQ(stats.obj_cnt, 0u);
+  EXPECT_GT(stats.cached_cnt, 0u);
+  // An object the shared path hands out can go back through the cache.
+  std::uint64_t off = 0;
+  ASSERT_EQ(s.a.alloc(0, 10, 0, &off), Status::ok);
+  ASSERT_EQ(c.free(off), Status::ok);
+  c.flush();
+  EXPECT_EQ(c.cached(), 0u);
+  why = verify_msg(s.a, &st, &stats);
+  ASSERT_EQ(st, Status::ok) << why;
+  EXPECT_EQ(stats.cached_cnt, 0u);
+  s.a.trim();
+  why = verify_msg(s.a, &st, &stats);
+  EXPECT_EQ(stats.vol_free, stats.vol_cnt) << why;
+}
+
+TEST(AllocCache, ExhaustionThroughTheCache) {
+  Space s(2 * kMiB, small_params());
+  std::vector<std::uint64_t> offs;
+  {
+    AllocCache c(s.a);
+    std::uint64_t off = 0;
+    Status r;
+    while ((r = c.alloc(0, 200, 0, &off)) == Status::ok) offs.push_back(off);
+    EXPECT_EQ(r, Status::full);
+    ASSERT_GT(offs.size(), 100u);
+    for (std::uint64_t o : offs) ASSERT_EQ(c.free(o), Status::ok);
+  }  // the destructor flushes
+  Status st;
+  AllocStats stats;
+  std::string why = verify_msg(s.a, &st, &stats);
+  ASSERT_EQ(st, Status::ok) << why;
+  EXPECT_EQ(stats.obj_cnt, 0u);
+  EXPECT_EQ(stats.cached_cnt, 0u);
 }
 
 }  // namespace

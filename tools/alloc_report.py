@@ -17,7 +17,8 @@ import subprocess
 import sys
 
 NAME = re.compile(r"^(pair|batch)/([a-z]+)/(\d+)/real_time/threads:(\d+)_median$")
-ALLOCS = ["mapbench", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+ALLOCS = ["mapbench", "mbcache", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+OURS = ("mapbench", "mbcache")
 
 
 def load(paths):

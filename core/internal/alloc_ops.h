@@ -117,37 +117,44 @@ inline u64 active_take(void* base, u64 slot_off) {
   return slot.exchange_acquire(0);
 }
 
-// Claim the lowest free object of a superblock owned by the caller (only the
-// owner clears bits; frees only set them, so a bit seen set stays set until
-// we clear it). Returns the object index and the bits left free, or -1 when
-// no bit is set. Wait-free.
-// Linearization point: the fetch_and.
-inline int bits_claim(void* base, u64 bits_off, u64* left) {
+// Claim up to `max_n` (>= 1) of the lowest free slots of a superblock owned
+// by the caller (only the owner clears bits; frees only set them, so every
+// bit seen set stays set until we clear it). Returns the claimed bits (0 when
+// none was free) and, in *left, the bits still free after the claim.
+// Wait-free. Linearization point: the fetch_and.
+inline u64 bits_claim(void* base, u64 bits_off, unsigned max_n, u64* left) {
   auto bits = sync::word(base, bits_off);
-  // ORDER: acquire pairs with the release half of bits_release: the object's
-  // last owner finished with it before we hand it out again.
+  // ORDER: acquire pairs with the release half of bits_release: the slots'
+  // last owners finished with them before we hand them out again.
   u64 b = bits.load_acquire();
-  if (b == 0) return -1;
-  int idx = __builtin_ctzll(b);
-  u64 bit = u64{1} << idx;
+  u64 take = 0;
+  for (unsigned n = 0; n < max_n && b != 0; ++n) {
+    u64 low = b & (~b + 1);
+    take |= low;
+    b ^= low;
+  }
+  if (take == 0) {
+    *left = 0;
+    return 0;
+  }
   // ORDER: acq_rel: acquire as above for frees that landed after our load;
   // release keeps the claim ordered before the owner republishes the block.
-  u64 old = bits.fetch_and_acq_rel(~bit);
-  *left = old & ~bit;
-  return idx;
+  u64 old = bits.fetch_and_acq_rel(~take);
+  *left = old & ~take;
+  return take;
 }
 
-// Mark object `idx` free; returns the bits before. Wait-free.
+// Mark the slots in `mask` free; returns the bits before. Wait-free.
 // Linearization point: the fetch_or.
-inline u64 bits_release(void* base, u64 bits_off, int idx) {
+inline u64 bits_release(void* base, u64 bits_off, u64 mask) {
   auto bits = sync::word(base, bits_off);
 #if MB_PLANT_BUG == 3
-  return bits.fetch_or_relaxed(u64{1} << idx);  // BUG: no release
+  return bits.fetch_or_relaxed(mask);  // BUG: no release
 #else
   // ORDER: acq_rel: release pairs with bits_claim's acquire (our use of the
-  // object happens before its reuse); acquire because the caller may go on
+  // slots happens before their reuse); acquire because the caller may go on
   // to own the superblock (re-circulate or release it) on what it saw.
-  return bits.fetch_or_acq_rel(u64{1} << idx);
+  return bits.fetch_or_acq_rel(mask);
 #endif
 }
 
