@@ -55,36 +55,40 @@ def main():
     results = []
     print(f"allocator throughput, million alloc+free per second (median of repetitions); "
           f"{ctx.get('num_cpus', '?')} CPUs")
-    head = f"{'pattern':7} {'size':>5} {'thr':>3} " + " ".join(f"{a:>9}" for a in ALLOCS) + \
-        "   mb/best-peer  mb/glibc"
-    print(head)
+    print(f"{'pattern':7} {'size':>5} {'thr':>3} " + " ".join(f"{a:>9}" for a in ALLOCS) +
+          "   cache/best-peer  cache/glibc  shared/glibc")
     for key in sorted(rows):
         pattern, size, threads = key
         r = rows[key]
-        peers = {a: v for a, v in r.items() if a != "mapbench"}
-        best_name = max(peers, key=peers.get) if peers else None
-        mb = r.get("mapbench")
-        vs_best = mb / peers[best_name] if mb and best_name else None
-        vs_glibc = mb / r["glibc"] if mb and r.get("glibc") else None
+        peers = {a: v for a, v in r.items() if a not in OURS}
+        best = max(peers, key=peers.get) if peers else None
+        ratio = {}
+        for ours in OURS:
+            if ours in r and best:
+                ratio[ours] = {"over_fastest_peer": r[ours] / peers[best],
+                               "over_glibc": r[ours] / r["glibc"] if r.get("glibc") else None}
         cells = " ".join(f"{r[a]:9.1f}" if a in r else f"{'-':>9}" for a in ALLOCS)
+        c, m = ratio.get("mbcache", {}), ratio.get("mapbench", {})
+        fmt = lambda v: f"{v:.2f}" if v is not None else "-"
         print(f"{pattern:7} {size:5d} {threads:3d} {cells}   "
-              f"{(f'{vs_best:.2f} ({best_name})') if vs_best else '-':>14} "
-              f"{(f'{vs_glibc:.2f}') if vs_glibc else '-':>8}")
-        results.append({"pattern": pattern, "size": size, "threads": threads,
-                        "mops": r, "fastest_peer": best_name,
-                        "mapbench_over_fastest_peer": vs_best,
-                        "mapbench_over_glibc": vs_glibc})
+              f"{fmt(c.get('over_fastest_peer')) + ' (' + str(best) + ')':>15} "
+              f"{fmt(c.get('over_glibc')):>12} {fmt(m.get('over_glibc')):>13}")
+        results.append({"pattern": pattern, "size": size, "threads": threads, "mops": r,
+                        "fastest_peer": best, "ratios": ratio})
 
-    one = [x["mapbench_over_fastest_peer"] for x in results if x["threads"] == 1 and x["mapbench_over_fastest_peer"]]
-    two = [x["mapbench_over_glibc"] for x in results if x["threads"] == 2 and x["mapbench_over_glibc"]]
-    summary = {
-        "one_thread_within_1_5x_of_fastest": sum(v >= 1 / 1.5 for v in one),
-        "one_thread_cases": len(one),
-        "two_threads_ahead_of_glibc": sum(v > 1 for v in two),
-        "two_thread_cases": len(two),
-    }
-    print(f"target 1 thread, within 1.5x of the fastest peer: {summary['one_thread_within_1_5x_of_fastest']}"
-          f" of {len(one)} cases; 2 threads, ahead of glibc: {summary['two_threads_ahead_of_glibc']} of {len(two)}")
+    def count(ours, threads, key, ok):
+        vals = [x["ratios"][ours][key] for x in results
+                if x["threads"] == threads and ours in x["ratios"] and x["ratios"][ours][key]]
+        return sum(ok(v) for v in vals), len(vals)
+
+    summary = {}
+    for ours in OURS:
+        a, n = count(ours, 1, "over_fastest_peer", lambda v: v >= 1 / 1.5)
+        b, m = count(ours, 2, "over_glibc", lambda v: v > 1)
+        summary[ours] = {"one_thread_within_1_5x_of_fastest": a, "one_thread_cases": n,
+                         "two_threads_ahead_of_glibc": b, "two_thread_cases": m}
+        print(f"{ours}: 1 thread within 1.5x of the fastest peer in {a} of {n} cases; "
+              f"2 threads ahead of glibc in {b} of {m}")
     doc = {
         "suite": "allocator",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
