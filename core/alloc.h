@@ -183,6 +183,11 @@ class Allocator {
   // region; quiescent state only).
   Status verify_volume(std::uint64_t vol_idx, std::string* why = nullptr) const;
 
+  // Whether [off, off + n) lies inside the formatted volumes (so reading it
+  // cannot fault, whatever it holds).
+  bool contains(std::uint64_t off, std::uint64_t n) const {
+    return off >= vol0_off_ && n <= vol_sz_ * vol_max_ && off + n <= vol0_off_ + vol_cnt() * vol_sz_;
+  }
   void* base() const { return base_; }
   template <class T>
   T* at(std::uint64_t off) const {

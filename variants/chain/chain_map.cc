@@ -1,0 +1,470 @@
+// ChainMap: see chain_map.h for the algorithm, layout, invariants and the
+// memory-order argument.
+#include "variants/chain/chain_map.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/internal/hash.h"
+
+#ifndef MB_PLANT_BUG
+#define MB_PLANT_BUG 0
+#endif
+
+namespace mb {
+namespace {
+
+using u64 = std::uint64_t;
+
+// Chain word fields.
+constexpr u64 kRefMask = 0xffffffffULL;
+constexpr unsigned kCntShift = 32;
+constexpr u64 kCntMask = 0xfffULL << kCntShift;
+constexpr unsigned kVerShift = 44;
+constexpr u64 kLockBit = u64{1} << kVerShift;
+constexpr u64 kVerMask = ~u64{0} << kVerShift;
+static_assert(kChainCntMax == (kCntMask >> kCntShift), "cnt field holds kChainCntMax");
+static_assert((kRefMask & kCntMask) == 0 && (kCntMask & kVerMask) == 0, "fields overlap");
+static_assert(kAllocSpaceMax >> 4 <= kRefMask + 1, "refs hold ele_off >> 4");
+
+constexpr u64 head_of(u64 w) { return w & kRefMask; }
+constexpr u64 cnt_of(u64 w) { return (w & kCntMask) >> kCntShift; }
+
+// Element w0 fields.
+constexpr u64 next_of(u64 w0) { return w0 & kRefMask; }
+constexpr u64 key_sz_of(u64 w0) { return (w0 >> 32) & 0xff; }
+constexpr u64 val_sz_of(u64 w0) { return w0 >> 40; }
+constexpr u64 ele_w0(u64 next, u64 key_sz, u64 val_sz) { return next | key_sz << 32 | val_sz << 40; }
+static_assert(val_sz_of(ele_w0(0, 255, kChainValMax)) == kChainValMax, "val_sz field holds 64 KiB");
+
+constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
+constexpr u64 ele_size(u64 key_sz, u64 val_sz) { return 16 + 8 * (words(key_sz) + words(val_sz)); }
+
+Status fail(std::string* why, Status s, const std::string& msg) {
+  if (why != nullptr) *why = msg;
+  return s;
+}
+
+// The key as zero-padded words (for word-wise compares and stores).
+struct KeyWords {
+  explicit KeyWords(Bytes k) : n(words(k.size)) {
+    std::memset(w, 0, sizeof w);
+    std::memcpy(w, k.data, k.size);
+  }
+  u64 w[words(kChainKeyMax)];
+  u64 n;
+};
+
+u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 4 * sizeof(u64), kChainMagic); }
+
+}  // namespace
+
+// --- lifecycle -------------------------------------------------------------
+
+Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, std::string* why) {
+  u64 chains = 1;
+  while (chains < ele_expected / 2 && chains < kChainSegChains * 64) chains <<= 1;
+  u64 seg_chains = std::min(chains, kChainSegChains);
+  u64 seg_cnt = chains / seg_chains;
+  u64 hdr = 0;
+  Status s = a.alloc(64, 8 * (6 + seg_cnt), kChainTagHeader, &hdr);
+  if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
+  u64 w[6] = {kChainMagic, kChainLayoutVersion, chains, seed, seg_cnt, 0};
+  for (u64 i = 0; i < seg_cnt; ++i) {
+    u64 seg = 0;
+    if ((s = a.alloc(64, 8 * seg_chains, kChainTagSegment, &seg)) != Status::ok) {
+      for (u64 j = 0; j < i; ++j) a.free(sync::word(a.base(), hdr + 8 * (6 + j)).load_relaxed());
+      a.free(hdr);
+      return fail(why, s, "cannot allocate chain segment " + std::to_string(i));
+    }
+    for (u64 c = 0; c < seg_chains; ++c) sync::word(a.base(), seg + 8 * c).store_relaxed(0);
+    sync::word(a.base(), hdr + 8 * (6 + i)).store_relaxed(seg);
+  }
+  w[5] = header_check(w);
+  for (unsigned i = 1; i < 6; ++i) sync::word(a.base(), hdr + 8 * i).store_relaxed(w[i]);
+  // ORDER: release pairs with the acquire load of the magic in join().
+  sync::word(a.base(), hdr).store_release(kChainMagic);
+  *map_off = hdr;
+  return Status::ok;
+}
+
+Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why) {
+  u64 size = 0;
+  std::uint32_t tag = 0;
+  if (a.info(map_off, &size, &tag) != Status::ok || tag != kChainTagHeader || size < 48)
+    return fail(why, Status::invalid, "no chain map header at this offset");
+  if (sync::word(a.base(), map_off).load_acquire() != kChainMagic)
+    return fail(why, Status::invalid, "not a chain map (bad magic)");
+  u64 w[6];
+  for (unsigned i = 0; i < 6; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
+  if (w[1] != kChainLayoutVersion)
+    return fail(why, Status::invalid, "chain map layout version " + std::to_string(w[1]));
+  if (w[5] != header_check(w)) return fail(why, Status::corrupt, "chain map header damaged");
+  u64 chains = w[2], seg_cnt = w[4];
+  if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || seg_cnt > 64 ||
+      chains != seg_cnt * std::min(chains, kChainSegChains) || size < 8 * (6 + seg_cnt))
+    return fail(why, Status::corrupt, "chain map geometry damaged");
+  ChainMap m;
+  m.a_ = &a;
+  m.base_ = a.base();
+  m.hdr_off_ = map_off;
+  m.chain_cnt_ = chains;
+  m.seed_ = w[3];
+  m.seg_cnt_ = seg_cnt;
+  for (u64 i = 0; i < seg_cnt; ++i) {
+    u64 seg = sync::word(a.base(), map_off + 8 * (6 + i)).load_relaxed();
+    if (a.info(seg, &size, &tag) != Status::ok || tag != kChainTagSegment ||
+        size < 8 * std::min(chains, kChainSegChains))
+      return fail(why, Status::corrupt, "chain segment " + std::to_string(i) + " damaged");
+    m.seg_off_[i] = seg;
+  }
+  *out = m;
+  return Status::ok;
+}
+
+Status ChainMap::destroy() {
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    u64 w = chain(idx).load_acquire();
+    u64 ref = head_of(w);
+    for (u64 n = cnt_of(w); n > 0 && ref != 0; --n) {
+      u64 e = ref << 4;
+      if (!ele_ok(e)) return Status::corrupt;
+      ref = next_of(sync::word(base_, e).load_relaxed());
+      a_->free(e);
+    }
+    chain(idx).store_relaxed(0);
+  }
+  sync::word(base_, hdr_off_).store_release(0);
+  for (u64 i = 0; i < seg_cnt_; ++i) a_->free(seg_off_[i]);
+  a_->free(hdr_off_);
+  *this = ChainMap();
+  return Status::ok;
+}
+
+// --- helpers ---------------------------------------------------------------
+
+sync::Ref<u64> ChainMap::chain(u64 idx) const {
+  return sync::word(base_, seg_off_[idx / kChainSegChains] + 8 * (idx % kChainSegChains));
+}
+
+u64 ChainMap::hash(Bytes key) const {
+  KeyWords k(key);
+  u64 h = internal::mix64(seed_ ^ key.size);
+  for (u64 i = 0; i < k.n; ++i) h = internal::mix64(h ^ k.w[i]);
+  return h;
+}
+
+// An element offset a reader may dereference (its two header words): 16-
+// aligned and inside the allocator's volumes, so reading it never faults,
+// whatever it holds now. Longer reads check their own extent.
+bool ChainMap::ele_ok(u64 e) const { return e % 16 == 0 && a_->contains(e, 16); }
+
+Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
+  auto c = chain(idx);
+  u64 w = c.load_relaxed();
+  for (unsigned spins = 0;; ++spins) {
+    // ORDER: acquire pairs with the release store in unlock(): we see every
+    // element write of the chain's previous holder.
+    if (!(w & kLockBit) && c.cas_acquire(w, w | kLockBit)) {
+      *word = w | kLockBit;
+      return Status::ok;
+    }
+    if (flags & kChainNonBlocking) return Status::again;
+    if (spins < sync::kSpin.pause_max) sync::pause();
+    else sync::yield();
+    w = c.load_relaxed();
+  }
+}
+
+void ChainMap::unlock(u64 idx, u64 locked, u64 head_ref, u64 cnt) const {
+  // The next (even) version: adding the lock bit to an odd version carries.
+  u64 w = ((locked + kLockBit) & kVerMask) | cnt << kCntShift | head_ref;
+#if MB_PLANT_BUG == 5
+  chain(idx).store_relaxed(w);  // BUG: no release
+#else
+  // ORDER: release pairs with lock()'s acquire and with readers' loads.
+  chain(idx).store_release(w);
+#endif
+}
+
+void ChainMap::unlock_unchanged(u64 idx, u64 locked) const {
+  // Nothing changed: the version seen before locking stays valid.
+  chain(idx).store_release(locked & ~kLockBit);
+}
+
+// Under the chain's lock: find `key`; *ele = its element (0 if absent),
+// *prev = the element before it (0 if it is the head).
+Status ChainMap::locate(u64 word, u64 h, Bytes key, u64* prev, u64* ele) const {
+  KeyWords k(key);
+  u64 p = 0, ref = head_of(word);
+  for (u64 n = cnt_of(word); n > 0; --n) {
+    u64 e = ref << 4;
+    if (!ele_ok(e)) return Status::corrupt;
+    // Relaxed: we hold the lock (M4), so these words are stable and ours.
+    u64 w0 = sync::word(base_, e).load_relaxed();
+    if (sync::word(base_, e + 8).load_relaxed() == h && key_sz_of(w0) == key.size &&
+        a_->contains(e, ele_size(key.size, 0))) {
+      bool same = true;
+      for (u64 i = 0; i < k.n && same; ++i) same = sync::word(base_, e + 16 + 8 * i).load_relaxed() == k.w[i];
+      if (same) {
+        *prev = p;
+        *ele = e;
+        return Status::ok;
+      }
+    }
+    p = e;
+    ref = next_of(w0);
+  }
+  *prev = p;
+  *ele = 0;
+  return ref == 0 ? Status::ok : Status::corrupt;  // M1: the list ends at cnt
+}
+
+void ChainMap::write_value(u64 ele, u64 key_sz, Bytes val) const {
+  u64 at = ele + 16 + 8 * words(key_sz);
+  auto* src = static_cast<const unsigned char*>(val.data);
+  for (u64 i = 0; i < words(val.size); ++i) {
+    u64 v = 0;
+    std::memcpy(&v, src + 8 * i, std::min<u64>(8, val.size - 8 * i));
+#if MB_PLANT_BUG == 4
+    sync::word(base_, at + 8 * i).store_relaxed(v);  // BUG: readers need release (M5)
+#else
+    // ORDER: release (M5): a reader that copies this word synchronizes with
+    // us, so its re-load of the chain word sees our lock.
+    sync::word(base_, at + 8 * i).store_release(v);
+#endif
+  }
+}
+
+Status ChainMap::make_element(Bytes key, Bytes val, u64 h, u64 next, u64* ele) {
+  u64 e = 0;
+  Status s = a_->alloc(16, ele_size(key.size, val.size), kChainTagElement, &e);
+  if (s != Status::ok) return s;
+  KeyWords k(key);
+  // Release stores (M5): this memory may be a freed element a stale reader
+  // is still walking; see READS in the header.
+  sync::word(base_, e).store_release(ele_w0(next, key.size, val.size));
+  sync::word(base_, e + 8).store_release(h);
+  for (u64 i = 0; i < k.n; ++i) sync::word(base_, e + 16 + 8 * i).store_release(k.w[i]);
+  write_value(e, key.size, val);
+  *ele = e;
+  return Status::ok;
+}
+
+// --- writers ---------------------------------------------------------------
+
+Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode) {
+  if (key.size == 0 || key.size > kChainKeyMax || val.size > kChainValMax) return Status::invalid;
+  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0;
+  Status s = lock(idx, flags, &w);
+  if (s != Status::ok) return s;
+  u64 prev = 0, e = 0;
+  if ((s = locate(w, h, key, &prev, &e)) != Status::ok) {
+    unlock_unchanged(idx, w);
+    return s;
+  }
+  if (e == 0) {  // absent
+    if (mode == Put::update || cnt_of(w) == kChainCntMax) {
+      unlock_unchanged(idx, w);
+      return mode == Put::update ? Status::not_found : Status::full;
+    }
+    u64 n = 0;
+    if ((s = make_element(key, val, h, head_of(w), &n)) != Status::ok) {
+      unlock_unchanged(idx, w);
+      return s;
+    }
+    unlock(idx, w, n >> 4, cnt_of(w) + 1);
+    return Status::ok;
+  }
+  if (mode == Put::insert) {
+    unlock_unchanged(idx, w);
+    return Status::exists;
+  }
+  u64 w0 = sync::word(base_, e).load_relaxed();
+  if (val_sz_of(w0) == val.size) {  // same size: overwrite in place
+    write_value(e, key.size, val);
+    unlock(idx, w, head_of(w), cnt_of(w));
+    return Status::ok;
+  }
+  u64 n = 0;  // another size: replace the element
+  if ((s = make_element(key, val, h, next_of(w0), &n)) != Status::ok) {
+    unlock_unchanged(idx, w);
+    return s;
+  }
+  u64 head = head_of(w);
+  if (prev == 0) {
+    head = n >> 4;
+  } else {
+    u64 pw0 = sync::word(base_, prev).load_relaxed();
+    // ORDER: release (M5), as in write_value.
+    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | (n >> 4));
+  }
+  unlock(idx, w, head, cnt_of(w));
+  a_->free(e);  // unreachable since the unlock (M4)
+  return Status::ok;
+}
+
+Status ChainMap::insert(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::insert); }
+Status ChainMap::insert_or_assign(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::assign); }
+Status ChainMap::update(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::update); }
+
+Status ChainMap::erase(Bytes key, unsigned flags) {
+  if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
+  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0;
+  Status s = lock(idx, flags, &w);
+  if (s != Status::ok) return s;
+  u64 prev = 0, e = 0;
+  s = locate(w, h, key, &prev, &e);
+  if (s != Status::ok || e == 0) {
+    unlock_unchanged(idx, w);
+    return s != Status::ok ? s : Status::not_found;
+  }
+  u64 next = next_of(sync::word(base_, e).load_relaxed());
+  u64 head = head_of(w);
+  if (prev == 0) {
+    head = next;
+  } else {
+    u64 pw0 = sync::word(base_, prev).load_relaxed();
+    // ORDER: release (M5), as in write_value.
+    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next);
+  }
+  unlock(idx, w, head, cnt_of(w) - 1);
+  a_->free(e);  // unreachable since the unlock (M4)
+  return Status::ok;
+}
+
+// --- readers ---------------------------------------------------------------
+
+Status ChainMap::query_try(Bytes key, u64 h, void* buf, u64 cap, u64* val_sz, Query* q) const {
+  if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
+  u64 idx = h & (chain_cnt_ - 1);
+  auto c = chain(idx);
+  // ORDER: acquire pairs with unlock()'s release: the chain as of this
+  // version is visible.
+  u64 w = c.load_acquire();
+  if (w & kLockBit) return Status::again;
+  KeyWords k(key);
+  Status s = Status::not_found;
+  u64 ref = head_of(w), n = cnt_of(w);
+  for (; n > 0; --n) {
+    u64 e = ref << 4;
+    if (!ele_ok(e)) {
+      s = Status::corrupt;  // confirmed below unless the chain moved
+      break;
+    }
+    // ORDER: acquire, every element load (M5; see READS in the header).
+    u64 w0 = sync::word(base_, e).load_acquire();
+    if (sync::word(base_, e + 8).load_acquire() == h && key_sz_of(w0) == key.size &&
+        a_->contains(e, ele_size(key.size, 0))) {
+      bool same = true;
+      for (u64 i = 0; i < k.n && same; ++i) same = sync::word(base_, e + 16 + 8 * i).load_acquire() == k.w[i];
+      if (same) {
+        u64 vs = val_sz_of(w0);
+        *val_sz = vs;
+        if (vs > kChainValMax || !a_->contains(e, ele_size(key.size, vs))) {
+          s = Status::corrupt;
+        } else if (vs > cap) {
+          s = Status::invalid;
+        } else {
+          u64 at = e + 16 + 8 * words(key.size);
+          auto* dst = static_cast<unsigned char*>(buf);
+          for (u64 i = 0; i < words(vs); ++i) {
+            u64 v = sync::word(base_, at + 8 * i).load_acquire();
+            std::memcpy(dst + 8 * i, &v, std::min<u64>(8, vs - 8 * i));
+          }
+          s = Status::ok;
+        }
+        break;
+      }
+    }
+    ref = next_of(w0);
+  }
+  if (s == Status::not_found && ref != 0) s = Status::corrupt;  // longer than its count (M1)
+#if MB_PLANT_BUG == 6
+  (void)c;  // BUG: no re-check, a torn copy is accepted
+#else
+  // Relaxed: the acquire loads above keep this load after them.
+  if (c.load_relaxed() != w) return Status::again;
+#endif
+  if (q != nullptr) *q = Query{idx, w};
+  return s;
+}
+
+Status ChainMap::query_test(const Query& q) const {
+  if (q.chain_idx >= chain_cnt_) return Status::invalid;
+  return chain(q.chain_idx).load_acquire() == q.word ? Status::ok : Status::again;
+}
+
+Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
+  u64 h = hash(key);
+  for (unsigned spins = 0;; ++spins) {
+    Status s = query_try(key, h, buf, cap, val_sz, nullptr);
+    if (s != Status::again) return s;
+    if (spins < sync::kSpin.pause_max) sync::pause();
+    else sync::yield();
+  }
+}
+
+Status ChainMap::find(u64 k, u64* v) const {
+  u64 sz = 0;
+  Status s = find(as_bytes(k), v, 8, &sz);
+  return s == Status::ok && sz != 8 ? Status::invalid : s;
+}
+
+u64 ChainMap::size() const {
+  u64 n = 0;
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) n += cnt_of(chain(idx).load_relaxed());
+  return n;
+}
+
+// --- verify ----------------------------------------------------------------
+
+Status ChainMap::verify(std::string* why) const {
+  if (a_ == nullptr) return fail(why, Status::invalid, "not joined");
+  if (sync::word(base_, hdr_off_).load_acquire() != kChainMagic)
+    return fail(why, Status::corrupt, "chain map header damaged (magic)");
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    u64 w = chain(idx).load_acquire();
+    std::string at = "chain " + std::to_string(idx);
+    if (w & kLockBit) return fail(why, Status::corrupt, at + " is locked (not quiescent, or a writer died)");
+    u64 ref = head_of(w);
+    u64 n = cnt_of(w);
+    for (u64 i = 0; i < n; ++i) {
+      u64 e = ref << 4, size = 0;
+      std::uint32_t tag = 0;
+      if (!ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement)
+        return fail(why, Status::corrupt, at + ": element " + std::to_string(i) + " is not a live element (M2)");
+      u64 w0 = sync::word(base_, e).load_relaxed();
+      u64 ks = key_sz_of(w0), vs = val_sz_of(w0);
+      if (ks == 0 || vs > kChainValMax || ele_size(ks, vs) != size)
+        return fail(why, Status::corrupt, at + ": element sizes damaged (M2)");
+      unsigned char key[kChainKeyMax + 8];
+      for (u64 j = 0; j < words(ks); ++j) {
+        u64 kw = sync::word(base_, e + 16 + 8 * j).load_relaxed();
+        std::memcpy(key + 8 * j, &kw, 8);
+      }
+      u64 h = hash(Bytes{key, ks});
+      if (sync::word(base_, e + 8).load_relaxed() != h || (h & (chain_cnt_ - 1)) != idx)
+        return fail(why, Status::corrupt, at + ": element hash or chain wrong (M2)");
+      // M3: no earlier element of this chain has the same key.
+      u64 p = head_of(w);
+      for (u64 j = 0; j < i; ++j) {
+        u64 pe = p << 4;
+        u64 pw0 = sync::word(base_, pe).load_relaxed();
+        if (sync::word(base_, pe + 8).load_relaxed() == h && key_sz_of(pw0) == ks) {
+          bool same = true;
+          for (u64 m = 0; m < words(ks) && same; ++m)
+            same = sync::word(base_, pe + 16 + 8 * m).load_relaxed() == sync::word(base_, e + 16 + 8 * m).load_relaxed();
+          if (same) return fail(why, Status::corrupt, at + ": duplicate key (M3)");
+        }
+        p = next_of(pw0);
+      }
+      ref = next_of(w0);
+    }
+    if (ref != 0) return fail(why, Status::corrupt, at + ": list longer than its count, or a cycle (M1)");
+  }
+  return Status::ok;
+}
+
+}  // namespace mb

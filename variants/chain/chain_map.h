@@ -1,0 +1,175 @@
+// ChainMap: a hash map of chains with one versioned word per chain.
+// Re-designed from the description of Firedancer's fd_map_chain_para.
+//
+// ALGORITHM. Keys hash to one of chain_cnt (a power of two) chains. Each chain
+// is one 64-bit word holding the chain's head, its element count and a
+// version whose lowest bit is the lock. Writers lock one chain (test-and-test-
+// and-set on the word), change it, and unlock by storing a word with the next
+// (even) version. Readers never lock: they read the word, walk the chain
+// copying what they need, and re-read the word; if it changed, the copy may be
+// torn and the read is retried (a seqlock per chain). Elements live in the
+// shared allocator (core/alloc.h) and are linked by 32-bit references
+// (offset >> 4), never pointers, so the map works in a region joined by
+// several processes at different addresses.
+//
+// LAYOUT (u64 words, accessed only through core/sync.h):
+//
+//   Map header (an allocator object, tag kChainTagHeader):
+//     0 magic "MBCHAIN1"  1 layout version  2 chain_cnt  3 seed
+//     4 seg_cnt           5 check (hash of words 1..4)   6.. segment offsets
+//   Chain segments (allocator objects, tag kChainTagSegment): up to
+//   kChainSegChains chain words each (an object must fit an allocator class).
+//
+//   Chain word:
+//     63          44 43        32 31               0
+//     +-------------+------------+------------------+
+//     |   version   |    cnt     |  head ref        |   ref = ele_off >> 4
+//     +-------------+------------+------------------+   0 = none
+//     version bit 0 (word bit 44) = locked; cnt <= kChainCntMax.
+//
+//   Element (an allocator object, tag kChainTagElement):
+//     w0  [31:0] next ref  [39:32] key_sz  [63:40] val_sz
+//     w1  hash (memoized)
+//     w2.. key bytes, zero-padded to 8; then value bytes, zero-padded to 8.
+//
+// INVARIANTS (verify() checks M1..M5 on a quiescent map):
+//   M1  An unlocked chain word's cnt equals the length of its list, and the
+//       last element's next is 0 (no cycle).
+//   M2  Every element is a live allocator object tagged kChainTagElement,
+//       its hash is hash(key), and hash & (chain_cnt - 1) names its chain.
+//   M3  No key appears twice.
+//   M4  Only the holder of a chain's lock writes the chain word or any
+//       element reachable from it; an element is freed only after the unlock
+//       that made it unreachable.
+//   M5  Every store into an element is a release store and every reader load
+//       from one an acquire load (see READS below).
+//
+// READS (query_try). Linearization point: the first load of the chain word,
+// validated by the re-load. Payload words are copied with acquire loads and
+// written with release stores, so if a reader copies any word a writer
+// stored, it synchronizes with that writer, whose lock (or, for a freed and
+// reused element, whose earlier unlink) happens before the reader's re-load:
+// the re-load then sees another version and the reader retries. The re-load
+// itself can be relaxed because the acquire loads before it keep it in
+// place. No race by the C++ definition (DESIGN.md), and TSan stays quiet
+// without suppressions. A reader may walk a freed element: allocator memory
+// stays mapped, every reference is range-checked, and the walk is bounded by
+// the count it read, so it never crashes or loops; the re-load rejects it.
+// Wait-free (bounded by the chain length); retried by find() (lock-free
+// against readers, blocking while a writer holds the chain).
+//
+// WRITES (insert, insert_or_assign, update, erase). Blocking (or `again` with
+// kChainNonBlocking). Linearization point: the unlock's release store. The
+// lock's CAS is acquire (pairs with the previous unlock's release: the new
+// holder sees every element the previous one wrote); the unlock's store is
+// release (pairs with the next lock and with readers' loads of the word).
+//
+// LIMITS: keys 1..255 bytes, values 0..64 KiB, kChainCntMax elements per
+// chain (an insert beyond returns Status::full), chain versions wrap after
+// 2^19 writes to one chain (a reader stalled across exactly that many writes
+// to its chain could accept a torn copy), allocator space <= 64 GiB.
+#ifndef MAPBENCH_VARIANTS_CHAIN_CHAIN_MAP_H_
+#define MAPBENCH_VARIANTS_CHAIN_CHAIN_MAP_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/alloc.h"
+#include "core/status.h"
+#include "core/sync.h"
+
+namespace mb {
+
+inline constexpr std::uint64_t kChainMagic = 0x314e49414843424dULL;  // "MBCHAIN1"
+inline constexpr std::uint64_t kChainLayoutVersion = 1;
+inline constexpr std::uint64_t kChainKeyMax = 255;
+inline constexpr std::uint64_t kChainValMax = 65536;
+inline constexpr std::uint64_t kChainCntMax = 4095;
+inline constexpr std::uint64_t kChainSegChains = std::uint64_t{1} << 16;
+inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 0x43480002,
+                                kChainTagElement = 0x43480003;
+inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
+
+struct Bytes {
+  const void* data;
+  std::uint64_t size;
+};
+
+class ChainMap {
+ public:
+  // A speculative query's ticket: the chain and the word it saw.
+  struct Query {
+    std::uint64_t chain_idx = 0;
+    std::uint64_t word = 0;
+  };
+
+  ChainMap() = default;
+
+  // Create a map sized for about `ele_expected` elements (chain_cnt = the
+  // power of two >= ele_expected / 2) in `a`; *map_off receives the header
+  // offset (store it where peers find it, e.g. Region::root_off()).
+  static Status create(Allocator& a, std::uint64_t ele_expected, std::uint64_t seed,
+                       std::uint64_t* map_off, std::string* why = nullptr);
+  // Join the map whose header is at map_off; nothing is written.
+  static Status join(Allocator& a, std::uint64_t map_off, ChainMap* out,
+                     std::string* why = nullptr);
+  // Free every element, segment and the header (quiescent map only).
+  Status destroy();
+
+  std::uint64_t hash(Bytes key) const;
+  std::uint64_t chain_cnt() const { return chain_cnt_; }
+
+  // Byte-string operations.
+  Status insert(Bytes key, Bytes val, unsigned flags = 0);            // exists if present
+  Status insert_or_assign(Bytes key, Bytes val, unsigned flags = 0);
+  Status update(Bytes key, Bytes val, unsigned flags = 0);            // not_found if absent
+  Status erase(Bytes key, unsigned flags = 0);                        // not_found if absent
+  // Copy the value into buf (cap bytes); *val_sz receives its size.
+  // Status::invalid (with *val_sz set) when cap is too small.
+  Status find(Bytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;
+  // One speculative attempt: Status::again when the chain was locked or
+  // changed meanwhile (nothing copied is to be trusted then).
+  Status query_try(Bytes key, std::uint64_t hash, void* buf, std::uint64_t cap,
+                   std::uint64_t* val_sz, Query* q) const;
+  // ok while the chain q names is unchanged since query_try, else again.
+  Status query_test(const Query& q) const;
+
+  // u64 -> u64 (the map concept, core/map_concept.h).
+  Status insert(std::uint64_t k, std::uint64_t v) { return insert(as_bytes(k), as_bytes(v)); }
+  Status insert_or_assign(std::uint64_t k, std::uint64_t v) { return insert_or_assign(as_bytes(k), as_bytes(v)); }
+  Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }
+  Status erase(std::uint64_t k) { return erase(as_bytes(k)); }
+  Status find(std::uint64_t k, std::uint64_t* v) const;
+
+  // Elements (sum of chain counts; exact on a quiescent map).
+  std::uint64_t size() const;
+  // Check M1..M5 (quiescent map only); Status::corrupt with a message.
+  Status verify(std::string* why) const;
+  Status verify() const { return verify(nullptr); }
+
+ private:
+  static Bytes as_bytes(const std::uint64_t& v) { return Bytes{&v, 8}; }
+  sync::Ref<std::uint64_t> chain(std::uint64_t idx) const;
+  Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
+  void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
+  void unlock_unchanged(std::uint64_t idx, std::uint64_t locked) const;
+  bool ele_ok(std::uint64_t ele) const;
+  Status locate(std::uint64_t word, std::uint64_t h, Bytes key, std::uint64_t* prev,
+                std::uint64_t* ele) const;
+  Status make_element(Bytes key, Bytes val, std::uint64_t h, std::uint64_t next, std::uint64_t* ele);
+  void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
+  enum class Put { insert, assign, update };
+  Status put(Bytes key, Bytes val, unsigned flags, Put mode);
+
+  Allocator* a_ = nullptr;
+  void* base_ = nullptr;
+  std::uint64_t hdr_off_ = 0;
+  std::uint64_t chain_cnt_ = 0;
+  std::uint64_t seed_ = 0;
+  std::uint64_t seg_cnt_ = 0;
+  std::uint64_t seg_off_[64] = {};  // chain_cnt <= 2^22
+};
+
+}  // namespace mb
+
+#endif  // MAPBENCH_VARIANTS_CHAIN_CHAIN_MAP_H_

@@ -1,0 +1,162 @@
+#include "variants/chain/chain_map.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/alloc.h"
+#include "core/region.h"
+#include "gtest/gtest.h"
+#include "models/map_conformance.h"
+
+namespace mb {
+namespace {
+
+// A fresh chain map in an anonymous region.
+struct ChainHarness {
+  using Map = ChainMap;
+  explicit ChainHarness(std::uint64_t ele_expected = 1024) {
+    std::string why;
+    EXPECT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region, &why), Status::ok) << why;
+    EXPECT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
+    EXPECT_EQ(ChainMap::create(a, ele_expected, 42, &off, &why), Status::ok) << why;
+    EXPECT_EQ(ChainMap::join(a, off, &m, &why), Status::ok) << why;
+  }
+  ChainMap& map() { return m; }
+  Region region;
+  Allocator a;
+  std::uint64_t off = 0;
+  ChainMap m;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Chain, MapConformance, ::testing::Types<ChainHarness>);
+
+Bytes str(const std::string& s) { return Bytes{s.data(), s.size()}; }
+
+TEST(ChainMap, ByteStringsOfEverySize) {
+  ChainHarness h;
+  ChainMap& m = h.m;
+  std::string big(kChainValMax, 'v'), key255(255, 'k');
+  big[12345] = 'x';
+  EXPECT_EQ(m.insert(str("a"), str("")), Status::ok);
+  EXPECT_EQ(m.insert(str(key255), str(big)), Status::ok);
+  EXPECT_EQ(m.insert(str("medium key"), str("medium value")), Status::ok);
+  std::vector<char> buf(kChainValMax);
+  std::uint64_t sz = 99;
+  ASSERT_EQ(m.find(str("a"), buf.data(), buf.size(), &sz), Status::ok);
+  EXPECT_EQ(sz, 0u);
+  ASSERT_EQ(m.find(str(key255), buf.data(), buf.size(), &sz), Status::ok);
+  EXPECT_EQ(std::string(buf.data(), sz), big);
+  EXPECT_EQ(m.find(str(key255), buf.data(), 100, &sz), Status::invalid);  // buffer too small
+  EXPECT_EQ(sz, kChainValMax);
+  // A value of another size replaces the element; the same size overwrites.
+  EXPECT_EQ(m.insert_or_assign(str("medium key"), str("v2")), Status::ok);
+  ASSERT_EQ(m.find(str("medium key"), buf.data(), buf.size(), &sz), Status::ok);
+  EXPECT_EQ(std::string(buf.data(), sz), "v2");
+  EXPECT_EQ(m.update(str("medium key"), str("v3")), Status::ok);
+  ASSERT_EQ(m.find(str("medium key"), buf.data(), buf.size(), &sz), Status::ok);
+  EXPECT_EQ(std::string(buf.data(), sz), "v3");
+  // Bad sizes.
+  EXPECT_EQ(m.insert(str(""), str("x")), Status::invalid);
+  EXPECT_EQ(m.insert(str(std::string(256, 'k')), str("x")), Status::invalid);
+  EXPECT_EQ(m.insert(str("k"), str(std::string(kChainValMax + 1, 'v'))), Status::invalid);
+  EXPECT_EQ(m.size(), 3u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(ChainMap, SpeculativeQueryAndTest) {
+  ChainHarness h(1);  // one chain: every key shares it
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.chain_cnt(), 1u);
+  ASSERT_EQ(m.insert(1, 100), Status::ok);
+  std::uint64_t k = 1, v = 0, sz = 0;
+  ChainMap::Query q;
+  ASSERT_EQ(m.query_try(Bytes{&k, 8}, m.hash(Bytes{&k, 8}), &v, 8, &sz, &q), Status::ok);
+  EXPECT_EQ(v, 100u);
+  EXPECT_EQ(m.query_test(q), Status::ok);
+  ASSERT_EQ(m.insert(2, 200), Status::ok);  // same chain: the ticket goes stale
+  EXPECT_EQ(m.query_test(q), Status::again);
+  std::uint64_t missing = 7;
+  EXPECT_EQ(m.query_try(Bytes{&missing, 8}, m.hash(Bytes{&missing, 8}), &v, 8, &sz, &q), Status::not_found);
+  EXPECT_EQ(m.query_test(q), Status::ok);
+}
+
+TEST(ChainMap, LockedChainGivesAgainToNonBlockingCallers) {
+  ChainHarness h(1);
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.insert(1, 100), Status::ok);
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[6];
+  std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
+  word |= std::uint64_t{1} << 44;  // as if a writer held the lock
+  std::uint64_t k = 1, v = 0, sz = 0;
+  EXPECT_EQ(m.query_try(Bytes{&k, 8}, m.hash(Bytes{&k, 8}), &v, 8, &sz, nullptr), Status::again);
+  EXPECT_EQ(m.insert(Bytes{&k, 8}, Bytes{&v, 8}, kChainNonBlocking), Status::again);
+  EXPECT_EQ(m.erase(Bytes{&k, 8}, kChainNonBlocking), Status::again);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("locked"), std::string::npos) << why;
+  word &= ~(std::uint64_t{1} << 44);
+  EXPECT_EQ(m.find(1, &v), Status::ok);
+  EXPECT_EQ(m.verify(), Status::ok);
+}
+
+TEST(ChainMap, DamageIsReportedAndBounded) {
+  ChainHarness h(1);
+  ChainMap& m = h.m;
+  for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.insert(k, k * 10), Status::ok);
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[6];
+  std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
+  std::uint64_t saved = word, v = 0;
+  std::string why;
+
+  word += std::uint64_t{3} << 32;  // count larger than the list
+  EXPECT_EQ(m.verify(&why), Status::corrupt) << why;
+  EXPECT_EQ(m.find(99, &v), Status::corrupt);
+  EXPECT_EQ(m.insert(99, 1), Status::corrupt);
+  word = saved;
+
+  std::uint64_t head = (word & 0xffffffffu) << 4;
+  std::uint64_t* ele = h.a.at<std::uint64_t>(head);
+  std::uint64_t saved_w0 = ele[0];
+  ele[0] = (saved_w0 & ~std::uint64_t{0xffffffff}) | (head >> 4);  // a cycle onto itself
+  EXPECT_EQ(m.verify(&why), Status::corrupt) << why;
+  EXPECT_NE(m.find(0, &v), Status::ok);  // bounded: returns, whatever it says
+  ele[0] = saved_w0;
+
+  ele[1] ^= 1;  // the memoized hash
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("hash"), std::string::npos) << why;
+  ele[1] ^= 1;
+
+  word = (word & ~std::uint64_t{0xffffffff}) | 0x7fffffff;  // head out of range
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_EQ(m.find(3, &v), Status::corrupt);
+  word = saved;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    ASSERT_EQ(m.find(k, &v), Status::ok);
+    EXPECT_EQ(v, k * 10);
+  }
+}
+
+TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {
+  ChainHarness h(100000);
+  EXPECT_EQ(h.m.chain_cnt(), 65536u);
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(h.m.insert(k, k), Status::ok);
+  ChainMap other;
+  std::string why;
+  EXPECT_EQ(ChainMap::join(h.a, h.off + 16, &other, &why), Status::invalid);
+  ASSERT_EQ(ChainMap::join(h.a, h.off, &other, &why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_EQ(other.find(999, &v), Status::ok);
+  EXPECT_EQ(v, 999u);
+  ASSERT_EQ(h.m.destroy(), Status::ok);
+  AllocStats st;
+  ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, 0u);
+  EXPECT_EQ(ChainMap::join(h.a, h.off, &other, &why), Status::invalid);
+}
+
+}  // namespace
+}  // namespace mb
