@@ -1,6 +1,6 @@
 """relacy_model: a Relacy model test built from the production sources."""
 
-def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium"):
+def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra_srcs = []):
     """One cc_test running Relacy over core/alloc.cc with the model policy.
 
     Args:
@@ -11,19 +11,24 @@ def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium"):
         plants bug N into the plain model too, to watch it fail.
       args: model arguments (e.g. --expect-failure=NAME).
       size: test size.
+      extra_srcs: more production sources to compile with the model policy
+        (e.g. a map variant's).
     """
     if plant_bug == None:
         bug = select({
             "//models:bug1": ["-DMB_PLANT_BUG=1"],
             "//models:bug2": ["-DMB_PLANT_BUG=2"],
             "//models:bug3": ["-DMB_PLANT_BUG=3"],
+            "//models:bug4": ["-DMB_PLANT_BUG=4"],
+            "//models:bug5": ["-DMB_PLANT_BUG=5"],
+            "//models:bug6": ["-DMB_PLANT_BUG=6"],
             "//conditions:default": [],
         })
     else:
         bug = ["-DMB_PLANT_BUG=%d" % plant_bug]
     native.cc_test(
         name = name,
-        srcs = srcs + ["//core:alloc_srcs", "//core:alloc_hdrs"],
+        srcs = srcs + extra_srcs + ["//core:alloc_srcs", "//core:alloc_hdrs"],
         # Relacy switches fibers with longjmp, which _FORTIFY_SOURCE rejects.
         copts = ["-DMB_SYNC_MODEL=1", "-fno-sized-deallocation", "-U_FORTIFY_SOURCE", "-O1"] + bug,
         args = args,

@@ -6,6 +6,7 @@
 //   1  the stack head's version is not bumped (ABA on pop)
 //   2  stack push publishes with a relaxed CAS instead of release
 //   3  free() sets its free bit with relaxed instead of acq_rel order
+//   (4, 5, 6 are the chain map's: see variants/chain/chain_map.cc)
 #ifndef MAPBENCH_CORE_INTERNAL_ALLOC_OPS_H_
 #define MAPBENCH_CORE_INTERNAL_ALLOC_OPS_H_
 

@@ -8,6 +8,10 @@
 
 #include "core/internal/hash.h"
 
+// Planted bugs (MB_PLANT_BUG, models only, see models/BUILD):
+//   4  value words stored relaxed instead of release (M5)
+//   5  unlock stores the chain word relaxed instead of release
+//   6  readers skip the re-load of the chain word
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif

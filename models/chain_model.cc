@@ -1,0 +1,167 @@
+// Relacy models of the chain map's protocol, run on
+// variants/chain/chain_map.cc and core/alloc*.cc themselves, compiled with the
+// model sync policy (-DMB_SYNC_MODEL=1).
+//
+// Models (name: what it checks, scheduler):
+//   read_write_2t   a speculative reader against a writer that overwrites a
+//                   16-byte value (two words) in place: the reader never
+//                   accepts a torn copy (both words equal), and a value it
+//                   accepts is one that was written. Full search.
+//   two_writers_2t  two writers insert different keys into one chain (each
+//                   allocating its element under the lock) while the map
+//                   already holds one: afterwards all three keys are found
+//                   and verify() is clean. Random search (200k schedules).
+//
+// Usage: chain_model [--expect-failure=NAME] [--only=NAME]
+#include "core/alloc.h"
+#include "core/sync.h"
+#include "variants/chain/chain_map.h"
+
+#ifndef MB_PLANT_BUG
+#define MB_PLANT_BUG 0
+#endif
+
+namespace {
+
+using mb::Allocator;
+using mb::Bytes;
+using mb::ChainMap;
+using mb::Status;
+using u64 = std::uint64_t;
+
+constexpr u64 kHdrOff = 64;
+constexpr unsigned kWords = 304;  // allocator header + 4 volumes of 512 bytes
+using Memory = mb::sync::ModelMemory<kWords>;
+
+// Elements (16 + 8 + 16 bytes) fit 64-byte slots; the map header and its one
+// chain segment take 192-byte slots, which also hold 64-byte superblocks.
+mb::AllocParams chain_params() {
+  mb::AllocParams p;
+  p.vol_sz = 512;
+  p.vol_init = 0;
+  p.cgroup_cnt = 2;
+  p.obj_cnt_max = 2;
+  p.footprint_cnt = 2;
+  p.footprints[0] = 64;
+  p.footprints[1] = 192;
+  return p;
+}
+
+template <class Derived>
+struct ChainModelBase : rl::test_suite<Derived, 2> {
+  Memory mem;
+  Allocator a;
+  ChainMap m;
+
+  void setup() {
+    RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), chain_params(), nullptr, nullptr, &a) ==
+              Status::ok);
+    u64 off = 0;
+    RL_ASSERT(ChainMap::create(a, 1, 7, &off) == Status::ok);  // one chain
+    RL_ASSERT(ChainMap::join(a, off, &m) == Status::ok);
+    RL_ASSERT(m.chain_cnt() == 1);
+  }
+  void check_quiescent() {
+    std::string why;
+    Status s = m.verify(&why);
+    if (s != Status::ok) std::printf("verify: %s\n", why.c_str());
+    RL_ASSERT(s == Status::ok);
+  }
+};
+
+struct ReadWriteModel : ChainModelBase<ReadWriteModel> {
+  static constexpr u64 kKey = 5;
+  void put(u64 x) {
+    u64 v[2] = {x, x};
+    RL_ASSERT(m.insert_or_assign(Bytes{&kKey, 8}, Bytes{v, 16}) == Status::ok);
+  }
+  void before() {
+    setup();
+    put(1);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      put(2);
+      return;
+    }
+    u64 got[2] = {0, 0}, sz = 0;
+    Status s = m.query_try(Bytes{&kKey, 8}, m.hash(Bytes{&kKey, 8}), got, sizeof got, &sz, nullptr);
+    RL_ASSERT(s == Status::ok || s == Status::again);
+    if (s == Status::ok) {
+      RL_ASSERT(sz == 16);
+      RL_ASSERT(got[0] == got[1]);              // not torn
+      RL_ASSERT(got[0] == 1 || got[0] == 2);    // a value that was written
+    }
+  }
+  void after() { check_quiescent(); }
+};
+
+struct TwoWritersModel : ChainModelBase<TwoWritersModel> {
+  void before() {
+    setup();
+    RL_ASSERT(m.insert(u64{100}, u64{1000}) == Status::ok);
+  }
+  void thread(unsigned t) { RL_ASSERT(m.insert(u64{t}, u64{t * 10 + 1}) == Status::ok); }
+  void after() {
+    check_quiescent();
+    u64 v = 0;
+    for (u64 k : {u64{0}, u64{1}, u64{100}}) {
+      RL_ASSERT(m.find(k, &v) == Status::ok);
+      RL_ASSERT(v == (k == 100 ? 1000 : k * 10 + 1));
+    }
+    RL_ASSERT(m.size() == 3);
+  }
+};
+
+struct Model {
+  const char* name;
+  bool (*run)(rl::test_params&);
+  rl::scheduler_type_e sched;
+  rl::iteration_t iterations;
+};
+
+template <class T>
+bool run(rl::test_params& p) { return rl::simulate<T>(p); }
+
+const Model kModels[] = {
+    {"read_write_2t", run<ReadWriteModel>, rl::sched_full, 0},
+    {"two_writers_2t", run<TwoWritersModel>, rl::sched_random, 200000},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string expect_failure, only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--expect-failure=", 0) == 0) expect_failure = a.substr(17);
+    else if (a.rfind("--only=", 0) == 0) only = a.substr(7);
+    else {
+      std::fprintf(stderr, "usage: %s [--expect-failure=NAME] [--only=NAME]\n", argv[0]);
+      return 2;
+    }
+  }
+  std::printf("planted bug: MB_PLANT_BUG=%d\n", MB_PLANT_BUG);
+  int failed = 0;
+  bool expected_seen = false;
+  for (const Model& m : kModels) {
+    if (!only.empty() && only != m.name) continue;
+    if (!expect_failure.empty() && expect_failure != m.name) continue;
+    rl::test_params p;
+    p.search_type = m.sched;
+    if (m.iterations) p.iteration_count = m.iterations;
+    bool ok = m.run(p);
+    std::printf("model %-14s %s  (%s, %llu iterations)\n", m.name, ok ? "PASSED" : "FAILED",
+                rl::format(m.sched), static_cast<unsigned long long>(p.stop_iteration));
+    std::fflush(stdout);
+    if (!ok) ++failed;
+    if (m.name == expect_failure) expected_seen = !ok;
+  }
+  if (!expect_failure.empty()) {
+    std::printf(expected_seen ? "planted bug detected: model %s failed as it must\n"
+                              : "planted bug NOT detected: model %s passed\n",
+                expect_failure.c_str());
+    return expected_seen ? 0 : 1;
+  }
+  return failed == 0 ? 0 : 1;
+}
