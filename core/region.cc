@@ -39,10 +39,12 @@ std::uint64_t now_ns() {
   return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
 }
 
-void* map(int fd, std::uint64_t size_max) {
-  int flags = MAP_SHARED | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+void* map(int fd, std::uint64_t size_max, bool priv = false) {
+  int flags = (priv ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
   void* p = mmap(nullptr, size_max, PROT_READ | PROT_WRITE, flags, fd, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  if (p == MAP_FAILED) return nullptr;
+  if (priv) madvise(p, size_max, MADV_HUGEPAGE);  // advice only: failure is harmless
+  return p;
 }
 
 std::string type_of(const RegionHeader& h) {
@@ -135,7 +137,7 @@ Status Region::create_on_fd(int fd, RegionKind kind, const RegionSpec& spec,
       return fail(why, e == ENOSPC ? Status::full : Status::invalid,
                   "cannot back %" PRIu64 " bytes: %s", size_init, strerror(e));
   }
-  void* base = map(fd, spec.size_max);
+  void* base = map(fd, spec.size_max, kind == RegionKind::priv);
   if (base == nullptr)
     return fail(why, Status::full, "mmap of %" PRIu64 " bytes failed: %s", spec.size_max,
                 strerror(errno));
@@ -175,6 +177,11 @@ Status Region::create_on_fd(int fd, RegionKind kind, const RegionSpec& spec,
 Status Region::create_anon(const RegionSpec& spec, const RegionInit& init, Region* out,
                            std::string* why) {
   return create_on_fd(-1, RegionKind::anon, spec, init, out, why);
+}
+
+Status Region::create_private(const RegionSpec& spec, const RegionInit& init, Region* out,
+                              std::string* why) {
+  return create_on_fd(-1, RegionKind::priv, spec, init, out, why);
 }
 
 Status Region::create_memfd(const RegionSpec& spec, const RegionInit& init, Region* out,

@@ -64,7 +64,7 @@ struct RegionHeader {
 };
 static_assert(sizeof(RegionHeader) <= kRegionHeaderSize);
 
-enum class RegionKind : std::uint32_t { none = 0, anon = 1, memfd = 2, file = 3 };
+enum class RegionKind : std::uint32_t { none = 0, anon = 1, memfd = 2, file = 3, priv = 4 };
 
 struct RegionSpec {
   std::string_view type;           // at most kRegionTypeMax - 1 bytes
@@ -89,6 +89,12 @@ class Region {
   // publishing its magic. `why` (optional) receives a message on failure.
   static Status create_anon(const RegionSpec& spec, const RegionInit& init, Region* out,
                             std::string* why = nullptr);
+  // Private anonymous memory (MAP_PRIVATE, transparent huge pages advised):
+  // for one process's threads only (a fork child gets a copy, not a share).
+  // Kernels that never give huge pages to shared memory (shmem_enabled =
+  // never) still give them here, as they do to malloc'd memory.
+  static Status create_private(const RegionSpec& spec, const RegionInit& init, Region* out,
+                               std::string* why = nullptr);
   static Status create_memfd(const RegionSpec& spec, const RegionInit& init, Region* out,
                              std::string* why = nullptr);
   // Fails with Status::exists when `path` exists. The file appears at `path`

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -70,6 +71,22 @@ TEST(Region, AnonCreateHasHeaderAndUserArea) {
   EXPECT_EQ(r.root_off().load_relaxed(), 0u);
   EXPECT_EQ(r.at<RegionHeader>(0)->magic, kRegionMagic);
   r.at<char>(r.size_max() - 1)[0] = 1;  // the whole mapping is usable
+}
+
+TEST(Region, PrivateIsNotSharedWithAForkChild) {
+  Region r;
+  ASSERT_EQ(Region::create_private(kSpec, {}, &r), Status::ok);
+  EXPECT_EQ(r.kind(), RegionKind::priv);
+  r.at<char>(r.user_off())[0] = 'p';
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    r.at<char>(r.user_off())[0] = 'c';  // the child's copy
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(r.at<char>(r.user_off())[0], 'p');
 }
 
 TEST(Region, CreateRejectsBadSpecs) {

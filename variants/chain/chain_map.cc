@@ -53,7 +53,7 @@ Status fail(std::string* why, Status s, const std::string& msg) {
 // The key as zero-padded words (for word-wise compares and stores).
 struct KeyWords {
   explicit KeyWords(Bytes k) : n(words(k.size)) {
-    std::memset(w, 0, sizeof w);
+    if (n != 0) w[n - 1] = 0;  // the padding of the last word
     std::memcpy(w, k.data, k.size);
   }
   u64 w[words(kChainKeyMax)];
@@ -68,7 +68,7 @@ u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 4 * sizeof(u
 
 Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, std::string* why) {
   u64 chains = 1;
-  while (chains < ele_expected / 2 && chains < kChainSegChains * 64) chains <<= 1;
+  while (chains < ele_expected && chains < kChainSegChains * 64) chains <<= 1;
   u64 seg_chains = std::min(chains, kChainSegChains);
   u64 seg_cnt = chains / seg_chains;
   u64 hdr = 0;

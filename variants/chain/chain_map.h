@@ -106,7 +106,7 @@ class ChainMap {
   ChainMap() = default;
 
   // Create a map sized for about `ele_expected` elements (chain_cnt = the
-  // power of two >= ele_expected / 2) in `a`; *map_off receives the header
+  // power of two >= ele_expected, at most 2^22) in `a`; *map_off receives the header
   // offset (store it where peers find it, e.g. Region::root_off()).
   static Status create(Allocator& a, std::uint64_t ele_expected, std::uint64_t seed,
                        std::uint64_t* map_off, std::string* why = nullptr);
