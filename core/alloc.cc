@@ -164,7 +164,7 @@ u64 Allocator::active_off(unsigned cg, unsigned szc) const { return active0_off_
 u64 Allocator::inactive_off(unsigned szc) const { return hdr_off_ + 8 * (kWClassTable + szc_cnt_ + szc); }
 u64 Allocator::vol_free_off() const { return hdr_off_ + 8 * kWVolFree; }
 u64 Allocator::vol_cnt() const {
-  // ORDER: acquire pairs with the CAS in volume_take: the volume is backed.
+  // ORDER: acquire pairs with the CAS in volume_grow: the volume is backed.
   return std::min(hdr_word(kWVolCnt).load_acquire(), vol_max_);
 }
 u64 Allocator::size_max() const { return szc_[szc_cnt_ - 1].footprint - kObjHdrSize; }
@@ -362,8 +362,7 @@ Status Allocator::add_volumes(u64 n) {
 // --- alloc -----------------------------------------------------------------
 
 Status Allocator::check_sb(u64 sb, unsigned szc) const {
-  if (sb < vol0_off_ || sb % 16 != 0 || sb + kSbHdrSize > vol0_off_ + vol_cnt() * vol_sz_)
-    return Status::corrupt;
+  if (sb % 16 != 0 || !contains(sb, kSbHdrSize)) return Status::corrupt;
   u64 h0 = sync::word(base_, sb).load_relaxed();
   u64 h1 = sync::word(base_, sb + 8).load_relaxed();
   if (h0_type(h0) != kTypeSb || h1_tag(h1) != szc || !h_check_ok(h0, h1) ||
@@ -507,6 +506,7 @@ Status Allocator::free_in(unsigned cgroup, u64 off) {
   if (s != Status::ok) return s;
   if (h0_type(h0) != kTypeLive) return Status::invalid;  // freed already, or a superblock
   unsigned szc = h0_szc(h0), idx = h0_idx(h0);
+  if (slot - vol0_off_ < kSbHdrSize + u64(idx) * szc_[szc].footprint) return Status::corrupt;
   u64 sb = slot - kSbHdrSize - u64(idx) * szc_[szc].footprint;
   if (check_sb(sb, szc) != Status::ok) return Status::corrupt;
   // Claim the free: of two racing frees of one object, one loses here.
@@ -561,7 +561,7 @@ Status Allocator::release_sb(unsigned szc, unsigned cg, u64 sb) {
     return Status::ok;
   }
   unsigned pidx = h0_idx(h0);
-  // Relaxed: published by the parent's bit release in free_slot.
+  // Relaxed: published by the parent's bit release in free_slots.
   sync::word(base_, sb).store_relaxed((h0 & ~u64{0xff}) | kTypeFree);
   u64 psb = sb - kSbHdrSize - u64(pidx) * szc_[pszc].footprint;
   return free_slots(pszc, cg, psb, u64{1} << pidx);
@@ -575,8 +575,10 @@ u64 Allocator::trim() {
     // Empty the inactive stack into a private chain (linked through the same
     // link words: the superblocks are ours while off the stack), releasing
     // every entirely free one; then push the rest back.
-    u64 keep = 0;
-    for (;;) {
+    u64 keep = 0, kept = 0;
+    // Bounded: a damaged stack (a link cycle) cannot keep us here.
+    u64 pops_max = vol_cnt() * vol_sz_ / kSbHdrSize + 1;
+    for (u64 pops = 0; pops < pops_max; ++pops) {
       u64 item = 0;
       if (ops::stack_pop(base_, inactive_off(szc), [this](u64 i) { return sb_link_of(i); }, &item) !=
               Status::ok ||
@@ -591,9 +593,10 @@ u64 Allocator::trim() {
       } else {
         sync::word(base_, sb + 24).store_relaxed(keep);
         keep = item;
+        ++kept;
       }
     }
-    while (keep != 0) {
+    for (; keep != 0 && kept > 0; --kept) {  // bounded too (a damaged stack may repeat items)
       u64 next = sync::word(base_, (keep << 4) + 24).load_relaxed();
       ops::stack_push(base_, inactive_off(szc), keep, (keep << 4) + 24);
       keep = next;
@@ -650,7 +653,7 @@ struct Allocator::Walk {
       bool in = it != circ.end() && *it == sb;
       if (in) seen[std::size_t(it - circ.begin())] = 1;
       if (bits != 0 && !in) return bad(where + ": has free slots but is in no active slot or stack (A4)");
-      if (bits == 0 && in) return bad(where + ": is full but in circulation (A2)");
+      if (bits == 0 && in) return bad(where + ": is full but in circulation (A2)");  // also caught above
     }
     for (unsigned i = 0; i < c.obj_cnt; ++i) {
       u64 slot = sb + kSbHdrSize + u64(i) * c.footprint;

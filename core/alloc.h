@@ -61,19 +61,26 @@
 //   A3  A slot's bit is clear exactly while the slot is handed out (a live
 //       object, a child superblock, or a slot held by an AllocCache); only the
 //       superblock's owner clears bits.
-//   A4  A quiescent superblock with no free bit is in no slot and on no stack.
+//   A4  A quiescent superblock with a free bit is in an active slot or on its
+//       class's inactive stack (none is lost from circulation).
 //   A5  vol_cnt <= vol_max; the free-volume stack holds distinct volumes below
 //       vol_cnt; the volumes not on it each hold one valid superblock tree.
 //
-// PROGRESS and LINEARIZATION. alloc and free are lock-free (stack CAS loops;
-// everything else is a single exchange / fetch_and / fetch_or). alloc
+// PROGRESS and LINEARIZATION. alloc and free are lock-free (CAS loops on the
+// stacks, on vol_cnt in volume_grow (which may call fallocate) and free's
+// one header CAS; everything else is a single exchange / fetch_and /
+// fetch_or). alloc
 // linearizes at the fetch_and that clears its bit, free at the fetch_or that
 // sets it. Memory orders are argued at each call in core/internal/alloc_ops.h.
 //
-// ERRORS. Out of space: Status::full, nothing changed. A foreign or misaligned
-// offset, a double free: Status::invalid. A damaged header or stack word:
-// Status::corrupt; the damaged object or superblock is left alone (leaked),
-// never followed out of range, and no other object is lost.
+// ERRORS. Out of space: Status::full, no live object changed (alloc trims
+// entirely free superblocks first, and the backing may have been extended).
+// A foreign or misaligned offset, a double free: Status::invalid (a stale
+// free of a slot that was meanwhile handed out again with an identical header
+// cannot be told from a valid one, as with malloc). A damaged header or stack
+// word: Status::corrupt; the damaged object or superblock is left alone
+// (leaked) and never followed out of range; a damaged stack link detaches the
+// rest of that stack (leaked too) so the class keeps working.
 #ifndef MAPBENCH_CORE_ALLOC_H_
 #define MAPBENCH_CORE_ALLOC_H_
 
@@ -186,7 +193,8 @@ class Allocator {
   // Whether [off, off + n) lies inside the formatted volumes (so reading it
   // cannot fault, whatever it holds).
   bool contains(std::uint64_t off, std::uint64_t n) const {
-    return off >= vol0_off_ && n <= vol_sz_ * vol_max_ && off + n <= vol0_off_ + vol_cnt() * vol_sz_;
+    std::uint64_t end = vol0_off_ + vol_cnt() * vol_sz_;
+    return off >= vol0_off_ && off <= end && n <= end - off;  // no overflow for any off, n
   }
   void* base() const { return base_; }
   template <class T>

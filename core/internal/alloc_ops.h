@@ -85,11 +85,20 @@ inline Status stack_pop(void* base, u64 head_off, LinkOf link_of, u64* item) {
       return Status::ok;
     }
     u64 link_off = link_of(top);
-    if (link_off == 0) return Status::corrupt;
+    if (link_off == 0) {
+      // A damaged item: detach the whole stack (its items are leaked) so the
+      // class keeps working, and report it.
+      if (head.cas_acquire(old, head_next(old, 0))) return Status::corrupt;
+      continue;
+    }
     // Relaxed, and possibly stale when `top` was popped and pushed again
     // meanwhile; then the version changed and the CAS below fails, so a
     // stale link is never installed.
     u64 next = sync::word(base, link_off).load_relaxed();
+    if ((next & kItemMask) == top) {  // a self-loop: damaged, detach as above
+      if (head.cas_acquire(old, head_next(old, 0))) return Status::corrupt;
+      continue;
+    }
     // ORDER: acquire (success and failure) for the same pairing as above,
     // on the value we install or retry with. The pop's own write needs no
     // release: it publishes nothing, and later pops still synchronize with
