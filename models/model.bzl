@@ -22,6 +22,7 @@ def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra
             "//models:bug4": ["-DMB_PLANT_BUG=4"],
             "//models:bug5": ["-DMB_PLANT_BUG=5"],
             "//models:bug6": ["-DMB_PLANT_BUG=6"],
+            "//models:bug7": ["-DMB_PLANT_BUG=7"],
             "//conditions:default": [],
         })
     else:

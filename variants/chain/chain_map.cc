@@ -258,55 +258,76 @@ Status ChainMap::make_element(Bytes key, Bytes val, u64 h, u64 next, u64* ele) {
 
 // --- writers ---------------------------------------------------------------
 
-Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode) {
-  if (key.size == 0 || key.size > kChainKeyMax || val.size > kChainValMax) return Status::invalid;
-  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0;
-  Status s = lock(idx, flags, &w);
-  if (s != Status::ok) return s;
+// Under the chain's lock (*w is the locked word; head and count are updated
+// in it, to be stored by the unlock): the change itself. *dead receives an
+// element to free after the unlock (M4), or 0.
+Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* dead) {
+  *dead = 0;
   u64 prev = 0, e = 0;
-  if ((s = locate(w, h, key, &prev, &e)) != Status::ok) {
-    unlock_unchanged(idx, w);
-    return s;
-  }
+  Status s = locate(*w, h, key, &prev, &e);
+  if (s != Status::ok) return s;
   if (e == 0) {  // absent
-    if (mode == Put::update || cnt_of(w) == kChainCntMax) {
-      unlock_unchanged(idx, w);
-      return mode == Put::update ? Status::not_found : Status::full;
-    }
+    if (mode == Put::update) return Status::not_found;
+    if (cnt_of(*w) == kChainCntMax) return Status::full;
     u64 n = 0;
-    if ((s = make_element(key, val, h, head_of(w), &n)) != Status::ok) {
-      unlock_unchanged(idx, w);
-      return s;
-    }
-    unlock(idx, w, n >> 4, cnt_of(w) + 1);
+    if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+    *w = (*w & kVerMask) | (cnt_of(*w) + 1) << kCntShift | n >> 4;
     return Status::ok;
   }
-  if (mode == Put::insert) {
-    unlock_unchanged(idx, w);
-    return Status::exists;
-  }
+  if (mode == Put::insert) return Status::exists;
   u64 w0 = sync::word(base_, e).load_relaxed();
   if (val_sz_of(w0) == val.size) {  // same size: overwrite in place
     write_value(e, key.size, val);
-    unlock(idx, w, head_of(w), cnt_of(w));
     return Status::ok;
   }
   u64 n = 0;  // another size: replace the element
-  if ((s = make_element(key, val, h, next_of(w0), &n)) != Status::ok) {
-    unlock_unchanged(idx, w);
-    return s;
-  }
-  u64 head = head_of(w);
+  if ((s = make_element(key, val, h, next_of(w0), &n)) != Status::ok) return s;
   if (prev == 0) {
-    head = n >> 4;
+    *w = (*w & ~kRefMask) | n >> 4;
   } else {
     u64 pw0 = sync::word(base_, prev).load_relaxed();
     // ORDER: release (M5), as in write_value.
     sync::word(base_, prev).store_release((pw0 & ~kRefMask) | (n >> 4));
   }
-  unlock(idx, w, head, cnt_of(w));
-  a_->free(e);  // unreachable since the unlock (M4)
+  *dead = e;
   return Status::ok;
+}
+
+Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead) {
+  *dead = 0;
+  u64 prev = 0, e = 0;
+  Status s = locate(*w, h, key, &prev, &e);
+  if (s != Status::ok) return s;
+  if (e == 0) return Status::not_found;
+  u64 next = next_of(sync::word(base_, e).load_relaxed());
+  if (prev == 0) {
+    *w = (*w & ~kRefMask) | next;
+  } else {
+    u64 pw0 = sync::word(base_, prev).load_relaxed();
+    // ORDER: release (M5), as in write_value.
+    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next);
+  }
+  *w -= u64{1} << kCntShift;
+  *dead = e;
+  return Status::ok;
+}
+
+// Unlock after a change attempt: a new version if anything changed.
+void ChainMap::finish(u64 idx, u64 before, u64 after, Status s) const {
+  if (s == Status::ok) unlock(idx, before, head_of(after), cnt_of(after));
+  else unlock_unchanged(idx, before);
+}
+
+Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode) {
+  if (key.size == 0 || key.size > kChainKeyMax || val.size > kChainValMax) return Status::invalid;
+  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
+  Status s = lock(idx, flags, &w);
+  if (s != Status::ok) return s;
+  u64 after = w;
+  s = put_locked(&after, key, val, h, mode, &dead);
+  finish(idx, w, after, s);
+  if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
+  return s;
 }
 
 Status ChainMap::insert(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::insert); }
@@ -315,30 +336,32 @@ Status ChainMap::update(Bytes key, Bytes val, unsigned flags) { return put(key, 
 
 Status ChainMap::erase(Bytes key, unsigned flags) {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
-  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0;
+  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
   Status s = lock(idx, flags, &w);
   if (s != Status::ok) return s;
-  u64 prev = 0, e = 0;
-  s = locate(w, h, key, &prev, &e);
-  if (s != Status::ok || e == 0) {
-    unlock_unchanged(idx, w);
-    return s != Status::ok ? s : Status::not_found;
-  }
-  u64 next = next_of(sync::word(base_, e).load_relaxed());
-  u64 head = head_of(w);
-  if (prev == 0) {
-    head = next;
-  } else {
-    u64 pw0 = sync::word(base_, prev).load_relaxed();
-    // ORDER: release (M5), as in write_value.
-    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next);
-  }
-  unlock(idx, w, head, cnt_of(w) - 1);
-  a_->free(e);  // unreachable since the unlock (M4)
-  return Status::ok;
+  u64 after = w;
+  s = erase_locked(&after, key, h, &dead);
+  finish(idx, w, after, s);
+  if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
+  return s;
 }
 
 // --- readers ---------------------------------------------------------------
+
+// Under the lock (values stable): copy an element's value.
+Status ChainMap::copy_value(u64 e, u64 key_sz, void* buf, u64 cap, u64* val_sz) const {
+  u64 vs = val_sz_of(sync::word(base_, e).load_relaxed());
+  *val_sz = vs;
+  if (vs > kChainValMax || !a_->contains(e, ele_size(key_sz, vs))) return Status::corrupt;
+  if (vs > cap) return Status::invalid;
+  u64 at = e + 16 + 8 * words(key_sz);
+  auto* dst = static_cast<unsigned char*>(buf);
+  for (u64 i = 0; i < words(vs); ++i) {
+    u64 v = sync::word(base_, at + 8 * i).load_relaxed();
+    std::memcpy(dst + 8 * i, &v, std::min<u64>(8, vs - 8 * i));
+  }
+  return Status::ok;
+}
 
 Status ChainMap::query_try(Bytes key, u64 h, void* buf, u64 cap, u64* val_sz, Query* q) const {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;

@@ -160,6 +160,12 @@ class ChainMap {
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
   Status put(Bytes key, Bytes val, unsigned flags, Put mode);
+  Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead);
+  Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead);
+  void finish(std::uint64_t idx, std::uint64_t before, std::uint64_t after, Status s) const;
+  Status copy_value(std::uint64_t ele, std::uint64_t key_sz, void* buf, std::uint64_t cap,
+                    std::uint64_t* val_sz) const;
+  friend class ChainTxn;
 
   Allocator* a_ = nullptr;
   void* base_ = nullptr;

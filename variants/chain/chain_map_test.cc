@@ -1,4 +1,5 @@
 #include "variants/chain/chain_map.h"
+#include "variants/chain/chain_txn.h"
 
 #include <cstring>
 #include <string>
@@ -156,6 +157,55 @@ TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {
   ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
   EXPECT_EQ(st.obj_cnt, 0u);
   EXPECT_EQ(ChainMap::join(h.a, h.off, &other, &why), Status::invalid);
+}
+
+TEST(ChainTxn, LocksAllOrNothingInCanonicalOrder) {
+  ChainHarness h(64);
+  ChainMap& m = h.m;
+  for (std::uint64_t k = 0; k < 20; ++k) ASSERT_EQ(m.insert(k, 100), Status::ok);
+  {
+    ChainTxn t(m);
+    for (std::uint64_t k : {19, 3, 11}) ASSERT_EQ(t.add(k, true), Status::ok);
+    ASSERT_EQ(t.add(7, false), Status::ok);  // speculative
+    ASSERT_EQ(t.try_lock(), Status::ok);
+    ASSERT_GE(t.locked_cnt(), 1u);
+    for (unsigned i = 1; i < t.locked_cnt(); ++i) EXPECT_LT(t.locked_chain(i - 1), t.locked_chain(i));
+    std::uint64_t a = 0, b = 0, c = 0;
+    ASSERT_EQ(t.find(19, &a), Status::ok);
+    ASSERT_EQ(t.find(3, &b), Status::ok);
+    ASSERT_EQ(t.find(7, &c), Status::ok);
+    EXPECT_EQ(t.insert_or_assign(19, a - 30), Status::ok);
+    EXPECT_EQ(t.insert_or_assign(3, b + 30), Status::ok);
+    EXPECT_EQ(t.erase(Bytes{"nokey", 5}), Status::invalid);  // its chain is not in the transaction
+    std::uint64_t k11 = 11, v = 5;
+    EXPECT_EQ(t.erase(Bytes{&k11, 8}), Status::ok);
+    EXPECT_EQ(t.insert(Bytes{&k11, 8}, Bytes{&v, 8}), Status::ok);
+    // A non-blocking single write to a chain we hold gets again.
+    EXPECT_EQ(m.insert_or_assign(Bytes{&k11, 8}, Bytes{&v, 8}, kChainNonBlocking), Status::again);
+    EXPECT_EQ(t.test(), Status::ok);
+  }
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.find(19, &v), Status::ok);
+  EXPECT_EQ(v, 70u);
+  ASSERT_EQ(m.find(3, &v), Status::ok);
+  EXPECT_EQ(v, 130u);
+  ASSERT_EQ(m.find(11, &v), Status::ok);
+  EXPECT_EQ(v, 5u);
+  EXPECT_EQ(m.size(), 20u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(ChainTxn, SpeculativeChangeFailsTheTest) {
+  ChainHarness h(64);
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.insert(1, 1), Status::ok);
+  ASSERT_EQ(m.insert(2, 2), Status::ok);
+  ChainTxn t(m);
+  ASSERT_EQ(t.add(1, false), Status::ok);
+  ASSERT_EQ(t.try_lock(), Status::ok);
+  ASSERT_EQ(m.insert_or_assign(1, 9), Status::ok);  // someone else writes the chain
+  EXPECT_EQ(t.test(), Status::again);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "variants/chain/chain_map.h"
+#include "variants/chain/chain_txn.h"
 
 namespace mb {
 namespace {
@@ -112,6 +113,60 @@ TEST(ChainStress, OwnedSlicesAndAHotRange) {
   AllocStats st;
   ASSERT_EQ(a.verify(&st, &why), Status::ok) << why;
   EXPECT_EQ(st.obj_cnt, 0u);
+}
+
+// Transfers between two random accounts from several threads, each in a
+// transaction that locks both: the total never changes, and a reader that
+// snapshots every account in one transaction (all locked) sees it whole.
+TEST(ChainStress, TransfersKeepTheTotal) {
+  Region region;
+  Allocator a;
+  ChainMap m;
+  std::uint64_t off = 0;
+  ASSERT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
+  ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
+  ASSERT_EQ(ChainMap::create(a, 8, 3, &off), Status::ok);  // 8 chains for 12 accounts
+  ASSERT_EQ(ChainMap::join(a, off, &m), Status::ok);
+  constexpr std::uint64_t kAccounts = 12, kStart = 1000;
+  for (std::uint64_t k = 0; k < kAccounts; ++k) ASSERT_EQ(m.insert(k, kStart), Status::ok);
+  std::vector<int> failures(kThreads, 0);
+  auto worker = [&](int t) {
+    std::mt19937_64 rng(t);
+    for (int i = 0; i < kOps / 10; ++i) {
+      ChainTxn x(m);
+      if (t == 0 && i % 50 == 0) {  // an audit: all accounts locked at once
+        for (std::uint64_t k = 0; k < kAccounts; ++k) x.add(k, true);
+        if (x.try_lock() != Status::ok) { failures[t]++; continue; }
+        std::uint64_t sum = 0, v = 0;
+        for (std::uint64_t k = 0; k < kAccounts; ++k) sum += x.find(k, &v) == Status::ok ? v : 0;
+        if (sum != kAccounts * kStart) failures[t]++;
+        x.test();
+        continue;
+      }
+      std::uint64_t from = rng() % kAccounts, to = rng() % kAccounts, a1 = 0, a2 = 0;
+      if (from == to) continue;
+      x.add(from, true);
+      x.add(to, true);
+      if (x.try_lock(rng() % 2 ? kChainNonBlocking : 0) != Status::ok) continue;  // again: skip
+      if (x.find(from, &a1) != Status::ok || x.find(to, &a2) != Status::ok) failures[t]++;
+      std::uint64_t amount = a1 ? rng() % (a1 + 1) : 0;
+      if (x.insert_or_assign(from, a1 - amount) != Status::ok || x.insert_or_assign(to, a2 + amount) != Status::ok)
+        failures[t]++;
+      if (x.test() != Status::ok) failures[t]++;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker, t);
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  std::uint64_t sum = 0, v = 0;
+  for (std::uint64_t k = 0; k < kAccounts; ++k) {
+    ASSERT_EQ(m.find(k, &v), Status::ok);
+    sum += v;
+  }
+  EXPECT_EQ(sum, kAccounts * kStart);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 }  // namespace
