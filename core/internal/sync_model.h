@@ -114,6 +114,7 @@ class Ref : public internal::Ops<T, Ref<T>> {
 
  public:
   explicit Ref(rl::atomic<T>* p) : p_(p) {}
+  const void* address_hint(void*) const { return nullptr; }  // no prefetching in models
   static Ref at(void* base, std::uint64_t off) {
     RL_ASSERT(off % 8 == 0);
     return Ref(static_cast<rl::atomic<T>*>(base) + off / 8);

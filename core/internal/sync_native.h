@@ -98,6 +98,7 @@ class Ref : public internal::Ops<T, Ref<T>> {
     return Ref(reinterpret_cast<T*>(static_cast<char*>(base) + off));
   }
   T* address() const { return p_; }
+  const void* address_hint(void*) const { return p_; }
 
  private:
   friend class internal::Ops<T, Ref<T>>;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/internal/hash.h"
 
@@ -42,6 +43,9 @@ constexpr u64 val_sz_of(u64 w0) { return w0 >> 40; }
 constexpr u64 ele_w0(u64 next, u64 key_sz, u64 val_sz) { return next | key_sz << 32 | val_sz << 40; }
 static_assert(val_sz_of(ele_w0(0, 255, kChainValMax)) == kChainValMax, "val_sz field holds 64 KiB");
 
+// Map header words.
+constexpr unsigned kStatAgain = 6, kStatBusy = 7, kSegWord = 8;
+
 constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
 constexpr u64 ele_size(u64 key_sz, u64 val_sz) { return 16 + 8 * (words(key_sz) + words(val_sz)); }
 
@@ -72,21 +76,23 @@ Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, 
   u64 seg_chains = std::min(chains, kChainSegChains);
   u64 seg_cnt = chains / seg_chains;
   u64 hdr = 0;
-  Status s = a.alloc(64, 8 * (6 + seg_cnt), kChainTagHeader, &hdr);
+  Status s = a.alloc(64, 8 * (kSegWord + seg_cnt), kChainTagHeader, &hdr);
   if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
   u64 w[6] = {kChainMagic, kChainLayoutVersion, chains, seed, seg_cnt, 0};
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
     if ((s = a.alloc(64, 8 * seg_chains, kChainTagSegment, &seg)) != Status::ok) {
-      for (u64 j = 0; j < i; ++j) a.free(sync::word(a.base(), hdr + 8 * (6 + j)).load_relaxed());
+      for (u64 j = 0; j < i; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + j)).load_relaxed());
       a.free(hdr);
       return fail(why, s, "cannot allocate chain segment " + std::to_string(i));
     }
     for (u64 c = 0; c < seg_chains; ++c) sync::word(a.base(), seg + 8 * c).store_relaxed(0);
-    sync::word(a.base(), hdr + 8 * (6 + i)).store_relaxed(seg);
+    sync::word(a.base(), hdr + 8 * (kSegWord + i)).store_relaxed(seg);
   }
   w[5] = header_check(w);
   for (unsigned i = 1; i < 6; ++i) sync::word(a.base(), hdr + 8 * i).store_relaxed(w[i]);
+  sync::word(a.base(), hdr + 8 * kStatAgain).store_relaxed(0);
+  sync::word(a.base(), hdr + 8 * kStatBusy).store_relaxed(0);
   // ORDER: release pairs with the acquire load of the magic in join().
   sync::word(a.base(), hdr).store_release(kChainMagic);
   *map_off = hdr;
@@ -107,7 +113,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   if (w[5] != header_check(w)) return fail(why, Status::corrupt, "chain map header damaged");
   u64 chains = w[2], seg_cnt = w[4];
   if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || seg_cnt > 64 ||
-      chains != seg_cnt * std::min(chains, kChainSegChains) || size < 8 * (6 + seg_cnt))
+      chains != seg_cnt * std::min(chains, kChainSegChains) || size < 8 * (kSegWord + seg_cnt))
     return fail(why, Status::corrupt, "chain map geometry damaged");
   ChainMap m;
   m.a_ = &a;
@@ -117,7 +123,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   m.seed_ = w[3];
   m.seg_cnt_ = seg_cnt;
   for (u64 i = 0; i < seg_cnt; ++i) {
-    u64 seg = sync::word(a.base(), map_off + 8 * (6 + i)).load_relaxed();
+    u64 seg = sync::word(a.base(), map_off + 8 * (kSegWord + i)).load_relaxed();
     if (a.info(seg, &size, &tag) != Status::ok || tag != kChainTagSegment ||
         size < 8 * std::min(chains, kChainSegChains))
       return fail(why, Status::corrupt, "chain segment " + std::to_string(i) + " damaged");
@@ -174,6 +180,7 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
       *word = w | kLockBit;
       return Status::ok;
     }
+    if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatBusy).fetch_add_relaxed(1);
     if (flags & kChainNonBlocking) return Status::again;
     if (spins < sync::kSpin.pause_max) sync::pause();
     else sync::yield();
@@ -261,7 +268,7 @@ Status ChainMap::make_element(Bytes key, Bytes val, u64 h, u64 next, u64* ele) {
 // Under the chain's lock (*w is the locked word; head and count are updated
 // in it, to be stored by the unlock): the change itself. *dead receives an
 // element to free after the unlock (M4), or 0.
-Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* dead) {
+Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* dead, bool move_to_front) {
   *dead = 0;
   u64 prev = 0, e = 0;
   Status s = locate(*w, h, key, &prev, &e);
@@ -278,6 +285,13 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   u64 w0 = sync::word(base_, e).load_relaxed();
   if (val_sz_of(w0) == val.size) {  // same size: overwrite in place
     write_value(e, key.size, val);
+    if (move_to_front && prev != 0) {  // unlink, relink at the head
+      u64 pw0 = sync::word(base_, prev).load_relaxed();
+      // ORDER: release (M5), as in write_value.
+      sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next_of(w0));
+      sync::word(base_, e).store_release((w0 & ~kRefMask) | head_of(*w));
+      *w = (*w & ~kRefMask) | e >> 4;
+    }
     return Status::ok;
   }
   u64 n = 0;  // another size: replace the element
@@ -324,7 +338,7 @@ Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode) {
   Status s = lock(idx, flags, &w);
   if (s != Status::ok) return s;
   u64 after = w;
-  s = put_locked(&after, key, val, h, mode, &dead);
+  s = put_locked(&after, key, val, h, mode, &dead, flags & kChainMoveToFront);
   finish(idx, w, after, s);
   if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
   return s;
@@ -428,6 +442,7 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
   for (unsigned spins = 0;; ++spins) {
     Status s = query_try(key, h, buf, cap, val_sz, nullptr);
     if (s != Status::again) return s;
+    if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatAgain).fetch_add_relaxed(1);
     if (spins < sync::kSpin.pause_max) sync::pause();
     else sync::yield();
   }
@@ -443,6 +458,106 @@ u64 ChainMap::size() const {
   u64 n = 0;
   for (u64 idx = 0; idx < chain_cnt_; ++idx) n += cnt_of(chain(idx).load_relaxed());
   return n;
+}
+
+// --- iteration, reset, stats ---------------------------------------------------
+
+namespace {
+// Copy of one element for visiting after validation.
+struct Copied {
+  u64 key_sz, val_sz;
+  std::string bytes;  // key then value
+};
+}  // namespace
+
+Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
+  std::vector<Copied> got;
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    auto c = chain(idx);
+    for (unsigned spins = 0;; ++spins) {
+      got.clear();
+      // ORDER: acquire, as query_try's first load.
+      u64 w = c.load_acquire();
+      bool torn = (w & kLockBit) != 0;
+      u64 ref = head_of(w);
+      for (u64 n = cnt_of(w); n > 0 && !torn; --n) {
+        u64 e = ref << 4;
+        if (!ele_ok(e)) { torn = true; break; }
+        // ORDER: acquire, every element load (M5).
+        u64 w0 = sync::word(base_, e).load_acquire();
+        u64 ks = key_sz_of(w0), vs = val_sz_of(w0);
+        if (vs > kChainValMax || !a_->contains(e, ele_size(ks, vs))) { torn = true; break; }
+        Copied cp{ks, vs, std::string(8 * (words(ks) + words(vs)), '\0')};
+        for (u64 i = 0; i < words(ks) + words(vs); ++i) {
+          u64 v = sync::word(base_, e + 16 + 8 * i).load_acquire();
+          std::memcpy(&cp.bytes[8 * i], &v, 8);
+        }
+        got.push_back(static_cast<Copied&&>(cp));
+        ref = next_of(w0);
+      }
+      // Relaxed: ordered after the acquire loads above, as in query_try.
+      if (!torn && c.load_relaxed() == w) break;
+      if (spins > 1000000) return Status::corrupt;  // a chain that never validates
+      if (spins < sync::kSpin.pause_max) sync::pause();
+      else sync::yield();
+    }
+    for (const Copied& cp : got)
+      visit(ctx, Bytes{cp.bytes.data(), cp.key_sz}, Bytes{cp.bytes.data() + 8 * words(cp.key_sz), cp.val_sz});
+  }
+  return Status::ok;
+}
+
+Status ChainMap::for_each_locked(u64 lo, u64 hi, unsigned flags, Visit visit, void* ctx) const {
+  if (lo > hi || hi > chain_cnt_) return Status::invalid;
+  std::vector<u64> held;  // locked words, in acquisition (ascending) order
+  for (u64 idx = lo; idx < hi; ++idx) {
+    u64 w = 0;
+    Status s = lock(idx, flags, &w);
+    if (s != Status::ok) {  // all or nothing
+      for (u64 j = 0; j < held.size(); ++j) unlock_unchanged(lo + j, held[j]);
+      return s;
+    }
+    held.push_back(w);
+  }
+  Status result = Status::ok;
+  for (u64 j = 0; j < held.size() && result == Status::ok; ++j) {
+    u64 ref = head_of(held[j]);
+    for (u64 n = cnt_of(held[j]); n > 0; --n) {
+      u64 e = ref << 4;
+      if (!ele_ok(e)) { result = Status::corrupt; break; }
+      // Relaxed: we hold the lock (M4).
+      u64 w0 = sync::word(base_, e).load_relaxed();
+      u64 ks = key_sz_of(w0), vs = val_sz_of(w0);
+      if (vs > kChainValMax || !a_->contains(e, ele_size(ks, vs))) { result = Status::corrupt; break; }
+      visit(ctx, Bytes{base_at(e + 16), ks}, Bytes{base_at(e + 16 + 8 * words(ks)), vs});
+      ref = next_of(w0);
+    }
+  }
+  for (u64 j = 0; j < held.size(); ++j) unlock_unchanged(lo + j, held[j]);
+  return result;
+}
+
+Status ChainMap::reset() {
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    u64 w = 0;
+    Status s = lock(idx, 0, &w);
+    if (s != Status::ok) return s;
+    u64 ref = head_of(w), dead[kChainCntMax], n = 0;
+    for (u64 k = cnt_of(w); k > 0 && ref != 0; --k) {
+      u64 e = ref << 4;
+      if (!ele_ok(e)) break;  // damaged: leave the rest (leaked)
+      dead[n++] = e;
+      ref = next_of(sync::word(base_, e).load_relaxed());
+    }
+    unlock(idx, w, 0, 0);
+    for (u64 i = 0; i < n; ++i) a_->free(dead[i]);  // unreachable since the unlock (M4)
+  }
+  return Status::ok;
+}
+
+ChainMap::Stats ChainMap::stats() const {
+  return Stats{sync::word(base_, hdr_off_ + 8 * kStatAgain).load_relaxed(),
+               sync::word(base_, hdr_off_ + 8 * kStatBusy).load_relaxed()};
 }
 
 // --- verify ----------------------------------------------------------------

@@ -16,7 +16,8 @@
 //
 //   Map header (an allocator object, tag kChainTagHeader):
 //     0 magic "MBCHAIN1"  1 layout version  2 chain_cnt  3 seed
-//     4 seg_cnt           5 check (hash of words 1..4)   6.. segment offsets
+//     4 seg_cnt           5 check (hash of words 1..4)
+//     6 query_again       7 lock_busy  (relaxed counters)  8.. segment offsets
 //   Chain segments (allocator objects, tag kChainTagSegment): up to
 //   kChainSegChains chain words each (an object must fit an allocator class).
 //
@@ -89,6 +90,7 @@ inline constexpr std::uint64_t kChainSegChains = std::uint64_t{1} << 16;
 inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 0x43480002,
                                 kChainTagElement = 0x43480003;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
+inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
 
 struct Bytes {
   const void* data;
@@ -133,6 +135,30 @@ class ChainMap {
                    std::uint64_t* val_sz, Query* q) const;
   // ok while the chain q names is unchanged since query_try, else again.
   Status query_test(const Query& q) const;
+  // Bring the chain word for `hash` into cache ahead of a query or write.
+  void prefetch(std::uint64_t hash) const { __builtin_prefetch(chain(hash & (chain_cnt_ - 1)).address_hint(base_)); }
+
+  // Iteration. `visit(ctx, key, val)` is called for each element.
+  using Visit = void (*)(void* ctx, Bytes key, Bytes val);
+  // Lock-free snapshot walk: each chain is copied speculatively and retried
+  // until it validates, then visited (each chain is consistent on its own;
+  // chains are visited at different moments).
+  Status for_each_snapshot(Visit visit, void* ctx) const;
+  // Locked walk of chains [lo, hi): all locks are taken first, ascending (the
+  // acquisition order), all or nothing (Status::again with kChainNonBlocking
+  // when one is busy), then every element is visited, then all are released:
+  // a consistent view of that range.
+  Status for_each_locked(std::uint64_t lo, std::uint64_t hi, unsigned flags, Visit visit, void* ctx) const;
+
+  // Remove every element (chain by chain, each under its lock).
+  Status reset();
+
+  // Counters shared by every join of this map (relaxed; for the harness).
+  struct Stats {
+    std::uint64_t query_again;  // speculative reads that had to retry
+    std::uint64_t lock_busy;    // lock attempts that found the chain locked
+  };
+  Stats stats() const;
 
   // u64 -> u64 (the map concept, core/map_concept.h).
   Status insert(std::uint64_t k, std::uint64_t v) { return insert(as_bytes(k), as_bytes(v)); }
@@ -149,6 +175,7 @@ class ChainMap {
 
  private:
   static Bytes as_bytes(const std::uint64_t& v) { return Bytes{&v, 8}; }
+  const void* base_at(std::uint64_t off) const { return static_cast<const char*>(base_) + off; }
   sync::Ref<std::uint64_t> chain(std::uint64_t idx) const;
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
@@ -160,7 +187,8 @@ class ChainMap {
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
   Status put(Bytes key, Bytes val, unsigned flags, Put mode);
-  Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead);
+  Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead,
+                    bool move_to_front = false);
   Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead);
   void finish(std::uint64_t idx, std::uint64_t before, std::uint64_t after, Status s) const;
   Status copy_value(std::uint64_t ele, std::uint64_t key_sz, void* buf, std::uint64_t cap,

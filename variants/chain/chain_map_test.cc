@@ -33,6 +33,12 @@ struct ChainHarness {
 INSTANTIATE_TYPED_TEST_SUITE_P(Chain, MapConformance, ::testing::Types<ChainHarness>);
 
 Bytes str(const std::string& s) { return Bytes{s.data(), s.size()}; }
+// A u64 as a Bytes that lives as long as the full expression.
+struct as_u64 {
+  explicit as_u64(std::uint64_t x) : v(x) {}
+  operator Bytes() const { return Bytes{&v, 8}; }
+  std::uint64_t v;
+};
 
 TEST(ChainMap, ByteStringsOfEverySize) {
   ChainHarness h;
@@ -87,7 +93,7 @@ TEST(ChainMap, LockedChainGivesAgainToNonBlockingCallers) {
   ChainHarness h(1);
   ChainMap& m = h.m;
   ASSERT_EQ(m.insert(1, 100), Status::ok);
-  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[6];
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[8];  // segment 0 (header word 8)
   std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
   word |= std::uint64_t{1} << 44;  // as if a writer held the lock
   std::uint64_t k = 1, v = 0, sz = 0;
@@ -106,7 +112,7 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
   ChainHarness h(1);
   ChainMap& m = h.m;
   for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.insert(k, k * 10), Status::ok);
-  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[6];
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[8];  // segment 0 (header word 8)
   std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
   std::uint64_t saved = word, v = 0;
   std::string why;
@@ -206,6 +212,61 @@ TEST(ChainTxn, SpeculativeChangeFailsTheTest) {
   ASSERT_EQ(t.try_lock(), Status::ok);
   ASSERT_EQ(m.insert_or_assign(1, 9), Status::ok);  // someone else writes the chain
   EXPECT_EQ(t.test(), Status::again);
+}
+
+TEST(ChainMap, IterationResetStatsAndMoveToFront) {
+  ChainHarness h(16);
+  ChainMap& m = h.m;
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.insert(k, k * 7), Status::ok);
+  struct Seen {
+    std::uint64_t n = 0, key_sum = 0;
+    bool values_ok = true;
+  } seen;
+  auto visit = [](void* ctx, Bytes key, Bytes val) {
+    auto* s = static_cast<Seen*>(ctx);
+    std::uint64_t k = 0, v = 0;
+    std::memcpy(&k, key.data, 8);
+    std::memcpy(&v, val.data, 8);
+    s->n++;
+    s->key_sum += k;
+    s->values_ok = s->values_ok && key.size == 8 && val.size == 8 && v == k * 7;
+  };
+  ASSERT_EQ(m.for_each_snapshot(visit, &seen), Status::ok);
+  EXPECT_EQ(seen.n, 100u);
+  EXPECT_EQ(seen.key_sum, 4950u);
+  EXPECT_TRUE(seen.values_ok);
+  seen = Seen();
+  ASSERT_EQ(m.for_each_locked(0, m.chain_cnt(), 0, visit, &seen), Status::ok);
+  EXPECT_EQ(seen.n, 100u);
+  EXPECT_TRUE(seen.values_ok);
+  // All or nothing: with one chain held elsewhere a non-blocking walk takes none.
+  {
+    ChainTxn t(m);
+    ASSERT_EQ(t.modify_try(Bytes{"x", 1}), Status::not_found);  // absent: released
+    std::uint64_t k = 5;
+    ASSERT_EQ(t.modify_try(Bytes{&k, 8}), Status::ok);
+    EXPECT_EQ(m.for_each_locked(0, m.chain_cnt(), kChainNonBlocking, visit, &seen), Status::again);
+    std::uint64_t v = 0;
+    ASSERT_EQ(t.find(5, &v), Status::ok);
+    EXPECT_EQ(t.insert_or_assign(5, v + 1), Status::ok);
+    EXPECT_EQ(t.modify_test(), Status::ok);
+  }
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.find(5, &v), Status::ok);
+  EXPECT_EQ(v, 36u);
+  EXPECT_GE(m.stats().lock_busy, 1u);  // the non-blocking walk found a chain busy
+  // Move to front keeps the contents.
+  for (std::uint64_t k = 0; k < 100; ++k)
+    ASSERT_EQ(m.insert_or_assign(as_u64(k), as_u64(k * 7), kChainMoveToFront), Status::ok);
+  EXPECT_EQ(m.size(), 100u);
+  EXPECT_EQ(m.verify(), Status::ok);
+  ASSERT_EQ(m.reset(), Status::ok);
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_EQ(m.find(5, &v), Status::not_found);
+  EXPECT_EQ(m.verify(), Status::ok);
+  AllocStats st;
+  ASSERT_EQ(h.a.verify(&st), Status::ok);
+  EXPECT_EQ(st.obj_cnt, 1u + 1u);  // the header and its one segment
 }
 
 }  // namespace

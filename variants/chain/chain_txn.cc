@@ -114,6 +114,17 @@ Status ChainTxn::find(std::uint64_t k, std::uint64_t* v) {
   return s == Status::ok && sz != 8 ? Status::invalid : s;
 }
 
+Status ChainTxn::modify_try(Bytes key, unsigned flags) {
+  Status s = add(key, true);
+  if (s == Status::ok) s = try_lock(flags);
+  if (s != Status::ok) return s;
+  std::uint64_t prev = 0, e = 0, h = m_->hash(key);
+  s = m_->locate(rec_for(h, true)->word, h, key, &prev, &e);
+  if (s == Status::ok && e == 0) s = Status::not_found;
+  if (s != Status::ok) test();
+  return s;
+}
+
 Status ChainTxn::test() {
   if (!locked_) return Status::invalid;
   bool valid = true;

@@ -52,6 +52,13 @@ class ChainTxn {
 
   Status test();
 
+  // modify_try / modify_test: one locked key. modify_try locks the key's
+  // chain and finds the key (Status::not_found, lock released, when absent);
+  // the caller then reads and changes it with find / update / erase, and
+  // modify_test publishes the change (one new version) and releases the lock.
+  Status modify_try(Bytes key, unsigned flags = 0);
+  Status modify_test() { return test(); }
+
   // The chains try_lock locked, in the order it locked them (for the harness
   // and the tests).
   unsigned locked_cnt() const { return lock_cnt_; }
