@@ -332,9 +332,9 @@ void ChainMap::finish(u64 idx, u64 before, u64 after, Status s) const {
   else unlock_unchanged(idx, before);
 }
 
-Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode) {
+Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint) {
   if (key.size == 0 || key.size > kChainKeyMax || val.size > kChainValMax) return Status::invalid;
-  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
+  u64 h = flags & kChainHashHint ? hint : hash(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
   Status s = lock(idx, flags, &w);
   if (s != Status::ok) return s;
   u64 after = w;
@@ -344,13 +344,15 @@ Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode) {
   return s;
 }
 
-Status ChainMap::insert(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::insert); }
-Status ChainMap::insert_or_assign(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::assign); }
-Status ChainMap::update(Bytes key, Bytes val, unsigned flags) { return put(key, val, flags, Put::update); }
+Status ChainMap::insert(Bytes key, Bytes val, unsigned flags, u64 h) { return put(key, val, flags, Put::insert, h); }
+Status ChainMap::insert_or_assign(Bytes key, Bytes val, unsigned flags, u64 h) {
+  return put(key, val, flags, Put::assign, h);
+}
+Status ChainMap::update(Bytes key, Bytes val, unsigned flags, u64 h) { return put(key, val, flags, Put::update, h); }
 
-Status ChainMap::erase(Bytes key, unsigned flags) {
+Status ChainMap::erase(Bytes key, unsigned flags, u64 hint) {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
-  u64 h = hash(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
+  u64 h = flags & kChainHashHint ? hint : hash(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
   Status s = lock(idx, flags, &w);
   if (s != Status::ok) return s;
   u64 after = w;

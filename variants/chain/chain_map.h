@@ -91,6 +91,7 @@ inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 
                                 kChainTagElement = 0x43480003;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
 inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
+inline constexpr unsigned kChainHashHint = 4;     // use the caller's `hash` (from hash()) instead of hashing
 
 struct Bytes {
   const void* data;
@@ -121,11 +122,13 @@ class ChainMap {
   std::uint64_t hash(Bytes key) const;
   std::uint64_t chain_cnt() const { return chain_cnt_; }
 
-  // Byte-string operations.
-  Status insert(Bytes key, Bytes val, unsigned flags = 0);            // exists if present
-  Status insert_or_assign(Bytes key, Bytes val, unsigned flags = 0);
-  Status update(Bytes key, Bytes val, unsigned flags = 0);            // not_found if absent
-  Status erase(Bytes key, unsigned flags = 0);                        // not_found if absent
+  // Byte-string operations. With kChainHashHint in flags, `hash` must be
+  // hash(key) (computed once by the caller, e.g. to prefetch); otherwise it
+  // is ignored.
+  Status insert(Bytes key, Bytes val, unsigned flags = 0, std::uint64_t hash = 0);  // exists if present
+  Status insert_or_assign(Bytes key, Bytes val, unsigned flags = 0, std::uint64_t hash = 0);
+  Status update(Bytes key, Bytes val, unsigned flags = 0, std::uint64_t hash = 0);  // not_found if absent
+  Status erase(Bytes key, unsigned flags = 0, std::uint64_t hash = 0);              // not_found if absent
   // Copy the value into buf (cap bytes); *val_sz receives its size.
   // Status::invalid (with *val_sz set) when cap is too small.
   Status find(Bytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;
@@ -186,7 +189,7 @@ class ChainMap {
   Status make_element(Bytes key, Bytes val, std::uint64_t h, std::uint64_t next, std::uint64_t* ele);
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
-  Status put(Bytes key, Bytes val, unsigned flags, Put mode);
+  Status put(Bytes key, Bytes val, unsigned flags, Put mode, std::uint64_t hash);
   Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead,
                     bool move_to_front = false);
   Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead);

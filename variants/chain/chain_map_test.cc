@@ -260,6 +260,14 @@ TEST(ChainMap, IterationResetStatsAndMoveToFront) {
     ASSERT_EQ(m.insert_or_assign(as_u64(k), as_u64(k * 7), kChainMoveToFront), Status::ok);
   EXPECT_EQ(m.size(), 100u);
   EXPECT_EQ(m.verify(), Status::ok);
+  // Hash hints: the caller's hash is used as is.
+  std::uint64_t hk = 1234, hv = 9;
+  std::uint64_t hh = m.hash(Bytes{&hk, 8});
+  m.prefetch(hh);
+  ASSERT_EQ(m.insert(Bytes{&hk, 8}, Bytes{&hv, 8}, kChainHashHint, hh), Status::ok);
+  ASSERT_EQ(m.find(1234, &v), Status::ok);
+  EXPECT_EQ(v, 9u);
+  ASSERT_EQ(m.erase(Bytes{&hk, 8}, kChainHashHint, hh), Status::ok);
   ASSERT_EQ(m.reset(), Status::ok);
   EXPECT_EQ(m.size(), 0u);
   EXPECT_EQ(m.find(5, &v), Status::not_found);
