@@ -10,6 +10,8 @@
 //   txn_opposite_2t two transactions lock the same two chains, their keys
 //                   added in opposite orders, and move one unit each way: no
 //                   deadlock, no lost update. Random search (100k schedules).
+//   txn_read_write_2t  read_write_2t with the write done in place through
+//                   a one-key transaction. Random search (300k schedules).
 //   two_writers_2t  two writers insert different keys into one chain (each
 //                   allocating its element under the lock) while the map
 //                   already holds one: afterwards all three keys are found
@@ -100,6 +102,32 @@ struct ReadWriteModel : ChainModelBase<ReadWriteModel> {
   void after() { check_quiescent(); }
 };
 
+// The same race, the writer changing the value in place through a one-key
+// transaction (modify_try / update / modify_test).
+struct TxnReadWriteModel : ChainModelBase<TxnReadWriteModel> {
+  static constexpr u64 kKey = 5;
+  void before() {
+    setup();
+    u64 v[2] = {1, 1};
+    RL_ASSERT(m.insert_or_assign(Bytes{&kKey, 8}, Bytes{v, 16}) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      mb::ChainTxn x(m);
+      u64 v[2] = {2, 2};
+      RL_ASSERT(x.modify_try(Bytes{&kKey, 8}) == Status::ok);
+      RL_ASSERT(x.update(Bytes{&kKey, 8}, Bytes{v, 16}) == Status::ok);
+      RL_ASSERT(x.modify_test() == Status::ok);
+      return;
+    }
+    u64 got[2] = {0, 0}, sz = 0;
+    Status s = m.query_try(Bytes{&kKey, 8}, m.hash(Bytes{&kKey, 8}), got, sizeof got, &sz, nullptr);
+    RL_ASSERT(s == Status::ok || s == Status::again);
+    if (s == Status::ok) RL_ASSERT(got[0] == got[1]);  // not torn
+  }
+  void after() { check_quiescent(); }
+};
+
 struct TwoWritersModel : ChainModelBase<TwoWritersModel> {
   void before() {
     setup();
@@ -175,6 +203,7 @@ const Model kModels[] = {
     {"read_write_2t", run<ReadWriteModel>, rl::sched_full, 0},
     {"two_writers_2t", run<TwoWritersModel>, rl::sched_random, 200000},
     {"txn_opposite_2t", run<TxnModel>, rl::sched_random, 100000},
+    {"txn_read_write_2t", run<TxnReadWriteModel>, rl::sched_random, 300000},
 };
 
 }  // namespace

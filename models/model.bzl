@@ -23,6 +23,7 @@ def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra
             "//models:bug5": ["-DMB_PLANT_BUG=5"],
             "//models:bug6": ["-DMB_PLANT_BUG=6"],
             "//models:bug7": ["-DMB_PLANT_BUG=7"],
+            "//models:bug8": ["-DMB_PLANT_BUG=8"],
             "//conditions:default": [],
         })
     else:

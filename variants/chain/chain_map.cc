@@ -56,9 +56,11 @@ Status fail(std::string* why, Status s, const std::string& msg) {
 
 // The key as zero-padded words (for word-wise compares and stores).
 struct KeyWords {
-  explicit KeyWords(Bytes k) : n(words(k.size)) {
+  // Callers check 1 <= size <= kChainKeyMax; a longer key is cut (never
+  // written past w) so hash() of a bad key is harmless.
+  explicit KeyWords(Bytes k) : n(words(std::min<u64>(k.size, kChainKeyMax))) {
     if (n != 0) w[n - 1] = 0;  // the padding of the last word
-    std::memcpy(w, k.data, k.size);
+    std::memcpy(w, k.data, std::min<u64>(k.size, kChainKeyMax));
   }
   u64 w[words(kChainKeyMax)];
   u64 n;
@@ -173,7 +175,8 @@ bool ChainMap::ele_ok(u64 e) const { return e % 16 == 0 && a_->contains(e, 16); 
 Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
   auto c = chain(idx);
   u64 w = c.load_relaxed();
-  for (unsigned spins = 0;; ++spins) {
+  for (u64 spins = 0;; ++spins) {
+    if (spins == kChainWaitMax) return Status::again;  // see find()
     // ORDER: acquire pairs with the release store in unlock(): we see every
     // element write of the chain's previous holder.
     if (!(w & kLockBit) && c.cas_acquire(w, w | kLockBit)) {
@@ -284,6 +287,7 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   if (mode == Put::insert) return Status::exists;
   u64 w0 = sync::word(base_, e).load_relaxed();
   if (val_sz_of(w0) == val.size) {  // same size: overwrite in place
+    if (!a_->contains(e, ele_size(key.size, val.size))) return Status::corrupt;  // damaged sizes
     write_value(e, key.size, val);
     if (move_to_front && prev != 0) {  // unlink, relink at the head
       u64 pw0 = sync::word(base_, prev).load_relaxed();
@@ -440,14 +444,16 @@ Status ChainMap::query_test(const Query& q) const {
 }
 
 Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
+  if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
   u64 h = hash(key);
-  for (unsigned spins = 0;; ++spins) {
+  for (u64 spins = 0; spins < kChainWaitMax; ++spins) {
     Status s = query_try(key, h, buf, cap, val_sz, nullptr);
     if (s != Status::again) return s;
     if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatAgain).fetch_add_relaxed(1);
     if (spins < sync::kSpin.pause_max) sync::pause();
     else sync::yield();
   }
+  return Status::again;  // a chain locked for this long: its writer died, or the word is damaged
 }
 
 Status ChainMap::find(u64 k, u64* v) const {
@@ -488,7 +494,7 @@ Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
         // ORDER: acquire, every element load (M5).
         u64 w0 = sync::word(base_, e).load_acquire();
         u64 ks = key_sz_of(w0), vs = val_sz_of(w0);
-        if (vs > kChainValMax || !a_->contains(e, ele_size(ks, vs))) { torn = true; break; }
+        if (ks == 0 || vs > kChainValMax || !a_->contains(e, ele_size(ks, vs))) { torn = true; break; }
         Copied cp{ks, vs, std::string(8 * (words(ks) + words(vs)), '\0')};
         for (u64 i = 0; i < words(ks) + words(vs); ++i) {
           u64 v = sync::word(base_, e + 16 + 8 * i).load_acquire();
@@ -498,8 +504,11 @@ Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
         ref = next_of(w0);
       }
       // Relaxed: ordered after the acquire loads above, as in query_try.
-      if (!torn && c.load_relaxed() == w) break;
-      if (spins > 1000000) return Status::corrupt;  // a chain that never validates
+      if (!torn && c.load_relaxed() == w) {
+        if (ref != 0) return Status::corrupt;  // longer than its count, or a cycle (M1)
+        break;
+      }
+      if (spins >= kChainWaitMax) return Status::again;  // see find()
       if (spins < sync::kSpin.pause_max) sync::pause();
       else sync::yield();
     }

@@ -59,8 +59,8 @@
 // Wait-free (bounded by the chain length); retried by find() (lock-free
 // against readers, blocking while a writer holds the chain).
 //
-// WRITES (insert, insert_or_assign, update, erase). Blocking (or `again` with
-// kChainNonBlocking). Linearization point: the unlock's release store. The
+// WRITES (insert, insert_or_assign, update, erase). Blocking, up to
+// kChainWaitMax attempts (or `again` at once with kChainNonBlocking). Linearization point: the unlock's release store. The
 // lock's CAS is acquire (pairs with the previous unlock's release: the new
 // holder sees every element the previous one wrote); the unlock's store is
 // release (pairs with the next lock and with readers' loads of the word).
@@ -91,7 +91,13 @@ inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 
                                 kChainTagElement = 0x43480003;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
 inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
-inline constexpr unsigned kChainHashHint = 4;     // use the caller's `hash` (from hash()) instead of hashing
+// Use the caller's `hash` instead of hashing. Precondition: it is hash(key);
+// any other value files the element under a wrong chain (verify() reports it).
+inline constexpr unsigned kChainHashHint = 4;
+// Waiting is bounded: after this many attempts on a chain that stays locked
+// (its writer died, or the word is damaged) blocking calls and find() return
+// Status::again instead of waiting forever (seconds, with yields).
+inline constexpr std::uint64_t kChainWaitMax = std::uint64_t{1} << 22;
 
 struct Bytes {
   const void* data;

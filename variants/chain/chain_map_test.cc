@@ -202,6 +202,37 @@ TEST(ChainTxn, LocksAllOrNothingInCanonicalOrder) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+TEST(ChainTxn, InPlaceChangesPublishANewVersion) {
+  ChainHarness h(64);
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.insert(1, 1), Status::ok);
+  std::uint64_t k = 1, v = 0, sz = 0;
+  ChainMap::Query q;
+  ASSERT_EQ(m.query_try(Bytes{&k, 8}, m.hash(Bytes{&k, 8}), &v, 8, &sz, &q), Status::ok);
+  ChainTxn t(m);
+  ASSERT_EQ(t.modify_try(Bytes{&k, 8}), Status::ok);
+  ASSERT_EQ(t.update(Bytes{&k, 8}, Bytes{&k, 8}), Status::ok);  // same size: in place
+  ASSERT_EQ(t.modify_test(), Status::ok);
+  EXPECT_EQ(m.query_test(q), Status::again) << "a reader that copied during the change would validate";
+  // Reuse after test(): only the new key's chain is locked.
+  ASSERT_EQ(t.modify_try(Bytes{"absent", 6}), Status::not_found);
+  ASSERT_EQ(t.modify_try(Bytes{&k, 8}), Status::ok);
+  EXPECT_EQ(t.locked_cnt(), 1u);
+  EXPECT_EQ(t.modify_test(), Status::ok);
+}
+
+TEST(ChainMap, OverlongKeysAreRefusedEverywhere) {
+  ChainHarness h;
+  std::string big(1000, 'k');
+  std::uint64_t v = 0, sz = 0;
+  EXPECT_EQ(h.m.find(str(big), &v, 8, &sz), Status::invalid);
+  EXPECT_EQ(h.m.erase(str(big)), Status::invalid);
+  EXPECT_EQ(h.m.insert(str(big), str("v")), Status::invalid);
+  (void)h.m.hash(str(big));  // harmless
+  ChainTxn t(h.m);
+  EXPECT_EQ(t.add(str(big), true), Status::invalid);
+}
+
 TEST(ChainTxn, SpeculativeChangeFailsTheTest) {
   ChainHarness h(64);
   ChainMap& m = h.m;

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 
-// Planted bug 7 (models only, see models/BUILD): lock in the order the keys
-// were added instead of the canonical one.
+// Planted bugs (models only, see models/BUILD): 7 locks in the order the keys
+// were added instead of the canonical one; 8 publishes an in-place change
+// without a new version.
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -14,6 +15,10 @@ namespace mb {
 
 Status ChainTxn::add(Bytes key, bool lock) {
   if (locked_ || key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
+  if (done_) {  // reused after test(): a new set of keys
+    rec_cnt_ = 0;
+    done_ = false;
+  }
   std::uint64_t idx = m_->hash(key) & (m_->chain_cnt_ - 1);
   for (unsigned i = 0; i < rec_cnt_; ++i)
     if (rec_[i].idx == idx) {
@@ -21,7 +26,7 @@ Status ChainTxn::add(Bytes key, bool lock) {
       return Status::ok;
     }
   if (rec_cnt_ == kKeyMax) return Status::invalid;
-  rec_[rec_cnt_++] = Rec{idx, 0, 0, lock};
+  rec_[rec_cnt_++] = Rec{idx, 0, 0, lock, false};
   return Status::ok;
 }
 
@@ -72,6 +77,7 @@ Status ChainTxn::put(Bytes key, Bytes val, ChainMap::Put mode) {
   if (dead_cnt_ == kKeyMax * 2) return Status::full;  // too many replacements in one transaction
   Status s = m_->put_locked(&r->word, key, val, h, mode, &dead);
   if (dead != 0) dead_[dead_cnt_++] = dead;
+  r->dirty |= s == Status::ok;  // in-place changes keep head and count: still a change
   return s;
 }
 
@@ -87,6 +93,7 @@ Status ChainTxn::erase(Bytes key) {
   if (dead_cnt_ == kKeyMax * 2) return Status::full;
   Status s = m_->erase_locked(&r->word, key, h, &dead);
   if (dead != 0) dead_[dead_cnt_++] = dead;
+  r->dirty |= s == Status::ok;
   return s;
 }
 
@@ -132,11 +139,20 @@ Status ChainTxn::test() {
     // ORDER: acquire, as query_test.
     valid = valid && m_->chain(rec_[i].idx).load_acquire() == rec_[i].seen;
   for (unsigned i = 0; i < lock_cnt_; ++i) {
-    if (rec_[i].word == rec_[i].seen) m_->unlock_unchanged(rec_[i].idx, rec_[i].seen);
+    // A new version for every changed chain, in place or not (readers that
+    // copied while we wrote must fail their re-check; M4 for what we free).
+#if MB_PLANT_BUG == 8
+    bool changed = rec_[i].word != rec_[i].seen;  // BUG: in-place changes publish no version
+#else
+    bool changed = rec_[i].dirty;
+#endif
+    if (!changed) m_->unlock_unchanged(rec_[i].idx, rec_[i].seen);
     else m_->unlock(rec_[i].idx, rec_[i].seen, rec_[i].word & 0xffffffffu, (rec_[i].word >> 32) & kChainCntMax);
+    rec_[i].dirty = false;
   }
   for (unsigned i = 0; i < dead_cnt_; ++i) m_->a_->free(dead_[i]);  // unreachable since the unlocks (M4)
   locked_ = false;
+  done_ = true;
   lock_cnt_ = 0;
   dead_cnt_ = 0;
   return valid ? Status::ok : Status::again;

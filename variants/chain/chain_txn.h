@@ -5,7 +5,8 @@
 // chain holding a locked key, all or nothing, in ascending chain order (a
 // canonical order: two transactions can never wait for each other in a
 // cycle, so blocking callers cannot deadlock; non-blocking callers release
-// everything and get Status::again on the first busy chain). Inside, insert /
+// everything and get Status::again on the first busy chain). A ChainTxn may
+// be reused after test(): add() starts a new set of keys. Inside, insert /
 // insert_or_assign / update / erase / find work on locked keys, and find also
 // on speculative ones. test() validates the speculative chains (unchanged
 // since try_lock), then unlocks the locked ones, publishing their changes
@@ -70,7 +71,9 @@ class ChainTxn {
     std::uint64_t seen;   // the word at try_lock: locked word, or the speculative version
     std::uint64_t word;   // locked chains: the word with this transaction's changes
     bool lock;
+    bool dirty;           // changed (even in place): test() must publish a new version
   };
+
   Rec* rec_for(std::uint64_t h, bool need_lock);
   Status put(Bytes key, Bytes val, ChainMap::Put mode);
 
@@ -79,6 +82,7 @@ class ChainTxn {
   unsigned rec_cnt_ = 0;
   unsigned lock_cnt_ = 0;  // rec_[0 .. lock_cnt_) are the locked chains, ascending
   bool locked_ = false;
+  bool done_ = false;  // test() ran: the next add() starts afresh
   std::uint64_t dead_[kKeyMax * 2];
   unsigned dead_cnt_ = 0;
 };
