@@ -24,6 +24,7 @@
 #include "core/alloc.h"
 #include "core/internal/alloc_ops.h"
 #include "core/sync.h"
+#include "models/model_main.h"
 
 namespace {
 
@@ -245,60 +246,16 @@ struct AllocFreeModel : AllocModelBase<AllocFreeModel<Threads>, Threads, 2> {
   }
 };
 
-struct Model {
-  const char* name;
-  bool (*run)(rl::test_params&);
-  rl::scheduler_type_e sched;
-  unsigned context_bound;
-  rl::iteration_t iterations;  // for random search
-};
-
-template <class T>
-bool run(rl::test_params& p) { return rl::simulate<T>(p); }
+using mb::models::Model;
+using mb::models::run;
 
 const Model kModels[] = {
-    {"stack_2t", run<StackModel>, rl::sched_full, 0, 0},
-    {"slot_bits_2t", run<SlotBitsModel>, rl::sched_full, 0, 0},
-    {"alloc_free_2t", run<AllocFreeModel<2>>, rl::sched_random, 0, 300000},
-    {"alloc_free_3t", run<AllocFreeModel<3>>, rl::sched_random, 0, 200000},
+    {"stack_2t", run<StackModel>, rl::sched_full, 0},
+    {"slot_bits_2t", run<SlotBitsModel>, rl::sched_full, 0},
+    {"alloc_free_2t", run<AllocFreeModel<2>>, rl::sched_random, 300000},
+    {"alloc_free_3t", run<AllocFreeModel<3>>, rl::sched_random, 200000},
 };
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string expect_failure, only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--expect-failure=", 0) == 0) expect_failure = a.substr(17);
-    else if (a.rfind("--only=", 0) == 0) only = a.substr(7);
-    else {
-      std::fprintf(stderr, "usage: %s [--expect-failure=NAME] [--only=NAME]\n", argv[0]);
-      return 2;
-    }
-  }
-  std::printf("planted bug: MB_PLANT_BUG=%d\n", MB_PLANT_BUG);
-  int failed = 0;
-  bool expected_seen = false;
-  for (const Model& m : kModels) {
-    if (!only.empty() && only != m.name) continue;
-    if (!expect_failure.empty() && expect_failure != m.name) continue;
-    rl::test_params p;
-    p.search_type = m.sched;
-    if (m.context_bound) p.context_bound = m.context_bound;
-    if (m.iterations) p.iteration_count = m.iterations;
-    p.output_history = false;
-    bool ok = m.run(p);
-    std::printf("model %-14s %s  (%s, %llu iterations)\n", m.name, ok ? "PASSED" : "FAILED",
-                rl::format(m.sched), static_cast<unsigned long long>(p.stop_iteration));
-    std::fflush(stdout);
-    if (!ok) ++failed;
-    if (m.name == expect_failure) expected_seen = !ok;
-  }
-  if (!expect_failure.empty()) {
-    std::printf(expected_seen ? "planted bug detected: model %s failed as it must\n"
-                              : "planted bug NOT detected: model %s passed\n",
-                expect_failure.c_str());
-    return expected_seen ? 0 : 1;
-  }
-  return failed == 0 ? 0 : 1;
-}
+int main(int argc, char** argv) { return mb::models::model_main(argc, argv, kModels); }

@@ -20,12 +20,10 @@
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include "core/alloc.h"
 #include "core/sync.h"
+#include "models/model_main.h"
 #include "variants/chain/chain_map.h"
 #include "variants/chain/chain_txn.h"
 
-#ifndef MB_PLANT_BUG
-#define MB_PLANT_BUG 0
-#endif
 
 namespace {
 
@@ -189,15 +187,8 @@ struct TxnModel : rl::test_suite<TxnModel, 2> {
   }
 };
 
-struct Model {
-  const char* name;
-  bool (*run)(rl::test_params&);
-  rl::scheduler_type_e sched;
-  rl::iteration_t iterations;
-};
-
-template <class T>
-bool run(rl::test_params& p) { return rl::simulate<T>(p); }
+using mb::models::Model;
+using mb::models::run;
 
 const Model kModels[] = {
     {"read_write_2t", run<ReadWriteModel>, rl::sched_full, 0},
@@ -208,38 +199,4 @@ const Model kModels[] = {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string expect_failure, only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--expect-failure=", 0) == 0) expect_failure = a.substr(17);
-    else if (a.rfind("--only=", 0) == 0) only = a.substr(7);
-    else {
-      std::fprintf(stderr, "usage: %s [--expect-failure=NAME] [--only=NAME]\n", argv[0]);
-      return 2;
-    }
-  }
-  std::printf("planted bug: MB_PLANT_BUG=%d\n", MB_PLANT_BUG);
-  int failed = 0;
-  bool expected_seen = false;
-  for (const Model& m : kModels) {
-    if (!only.empty() && only != m.name) continue;
-    if (!expect_failure.empty() && expect_failure != m.name) continue;
-    rl::test_params p;
-    p.search_type = m.sched;
-    if (m.iterations) p.iteration_count = m.iterations;
-    bool ok = m.run(p);
-    std::printf("model %-14s %s  (%s, %llu iterations)\n", m.name, ok ? "PASSED" : "FAILED",
-                rl::format(m.sched), static_cast<unsigned long long>(p.stop_iteration));
-    std::fflush(stdout);
-    if (!ok) ++failed;
-    if (m.name == expect_failure) expected_seen = !ok;
-  }
-  if (!expect_failure.empty()) {
-    std::printf(expected_seen ? "planted bug detected: model %s failed as it must\n"
-                              : "planted bug NOT detected: model %s passed\n",
-                expect_failure.c_str());
-    return expected_seen ? 0 : 1;
-  }
-  return failed == 0 ? 0 : 1;
-}
+int main(int argc, char** argv) { return mb::models::model_main(argc, argv, kModels); }
