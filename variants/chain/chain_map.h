@@ -184,6 +184,7 @@ class ChainMap {
 
  private:
   static Bytes as_bytes(const std::uint64_t& v) { return Bytes{&v, 8}; }
+  std::uint64_t hash_of(Bytes key) const;  // precondition: key.size <= kChainKeyMax
   const void* base_at(std::uint64_t off) const { return static_cast<const char*>(base_) + off; }
   sync::Ref<std::uint64_t> chain(std::uint64_t idx) const;
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
