@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: alloc_bench.sh OUT_DIR [--quick]}
 reps=3 min_time=0.2
-if [[ ${2:-} == --quick ]]; then reps=1 min_time=0.05; fi
+if [[ ${2:-} == --quick ]]; then reps=2 min_time=0.05; fi  # medians need >= 2 repetitions
 mkdir -p "$out"
 for peer in glibc jemalloc mimalloc tcmalloc; do
   echo "benchmark: $peer ..." >&2
