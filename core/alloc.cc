@@ -392,7 +392,14 @@ Status Allocator::carve(unsigned szc, unsigned cg, u64* sb_off) {
   return Status::ok;
 }
 
+// Out of space: give entirely free superblocks back (trim) and try once more.
 Status Allocator::alloc_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb_off, u64* mask) {
+  Status s = claim_slots(szc, cg, max_n, sb_off, mask);
+  if (s == Status::full && trim() > 0) s = claim_slots(szc, cg, max_n, sb_off, mask);
+  return s;
+}
+
+Status Allocator::claim_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb_off, u64* mask) {
   const u64 slot = active_off(cg, szc);
   u64 sb = ops::active_take(base_, slot);
   Status s;
@@ -422,7 +429,6 @@ Status Allocator::alloc_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb
 Status Allocator::alloc_slot(unsigned szc, unsigned cg, u64* slot_off, unsigned* idx) {
   u64 sb = 0, mask = 0;
   Status s = alloc_slots(szc, cg, 1, &sb, &mask);
-  if (s == Status::full && trim() > 0) s = alloc_slots(szc, cg, 1, &sb, &mask);
   if (s != Status::ok) return s;
   *idx = unsigned(__builtin_ctzll(mask));
   *slot_off = sb + kSbHdrSize + u64(*idx) * szc_[szc].footprint;

@@ -220,6 +220,7 @@ class Allocator {
   sync::Ref<std::uint64_t> hdr_word(unsigned idx) const;
   friend class AllocCache;
   Status alloc_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask);
+  Status claim_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask);
   Status alloc_slot(unsigned szc, unsigned cg, std::uint64_t* slot_off, unsigned* idx);
   Status class_for(std::uint64_t align, std::uint64_t size, unsigned* szc) const;
   std::uint64_t place(std::uint64_t slot, unsigned szc, unsigned idx, std::uint64_t align,

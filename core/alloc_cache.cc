@@ -41,8 +41,7 @@ Status AllocCache::refill(unsigned szc) {
   const SizeClass& c = a_->szc_[szc];
   unsigned cg = sync::thread_hint() & a_->cgroup_mask_;
   u64 sb = 0, mask = 0;
-  Status s = a_->alloc_slots(szc, cg, depth_ / 2, &sb, &mask);
-  if (s == Status::full && a_->trim() > 0) s = a_->alloc_slots(szc, cg, depth_ / 2, &sb, &mask);
+  Status s = a_->alloc_slots(szc, cg, depth_ / 2, &sb, &mask);  // trims and retries when full
   if (s != Status::ok) return s;
   // Highest index first, so the lowest is on top and handed out first.
   for (int i = 63; i >= 0; --i) {

@@ -1,5 +1,9 @@
 """relacy_model: a Relacy model test built from the production sources."""
 
+# Planted bugs: 1-3 in core/internal/alloc_ops.h, 4-6 in
+# variants/chain/chain_map.cc, 7-8 in variants/chain/chain_txn.cc.
+PLANTED_BUGS = range(1, 9)
+
 def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra_srcs = []):
     """One cc_test running Relacy over core/alloc.cc with the model policy.
 
@@ -15,17 +19,10 @@ def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra
         (e.g. a map variant's).
     """
     if plant_bug == None:
-        bug = select({
-            "//models:bug1": ["-DMB_PLANT_BUG=1"],
-            "//models:bug2": ["-DMB_PLANT_BUG=2"],
-            "//models:bug3": ["-DMB_PLANT_BUG=3"],
-            "//models:bug4": ["-DMB_PLANT_BUG=4"],
-            "//models:bug5": ["-DMB_PLANT_BUG=5"],
-            "//models:bug6": ["-DMB_PLANT_BUG=6"],
-            "//models:bug7": ["-DMB_PLANT_BUG=7"],
-            "//models:bug8": ["-DMB_PLANT_BUG=8"],
-            "//conditions:default": [],
-        })
+        bug = select(dict(
+            [("//models:bug%d" % n, ["-DMB_PLANT_BUG=%d" % n]) for n in PLANTED_BUGS] +
+            [("//conditions:default", [])],
+        ))
     else:
         bug = ["-DMB_PLANT_BUG=%d" % plant_bug]
     native.cc_test(
