@@ -340,7 +340,7 @@ void ChainMap::finish(u64 idx, u64 before, u64 after, Status s) const {
   else unlock_unchanged(idx, before);
 }
 
-Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint) {
+Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint, bool* created) {
   if (key.size == 0 || key.size > kChainKeyMax || val.size > kChainValMax) return Status::invalid;
   u64 h = flags & kChainHashHint ? hint : hash_of(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
   Status s = lock(idx, flags, &w);
@@ -348,6 +348,7 @@ Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint) {
   u64 after = w;
   s = put_locked(&after, key, val, h, mode, &dead, flags & kChainMoveToFront);
   finish(idx, w, after, s);
+  if (created != nullptr) *created = s == Status::ok && cnt_of(after) > cnt_of(w);
   if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
   return s;
 }
@@ -355,6 +356,9 @@ Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint) {
 Status ChainMap::insert(Bytes key, Bytes val, unsigned flags, u64 h) { return put(key, val, flags, Put::insert, h); }
 Status ChainMap::insert_or_assign(Bytes key, Bytes val, unsigned flags, u64 h) {
   return put(key, val, flags, Put::assign, h);
+}
+Status ChainMap::insert_or_assign(Bytes key, Bytes val, bool* created, unsigned flags, u64 h) {
+  return put(key, val, flags, Put::assign, h, created);
 }
 Status ChainMap::update(Bytes key, Bytes val, unsigned flags, u64 h) { return put(key, val, flags, Put::update, h); }
 

@@ -133,6 +133,9 @@ class ChainMap {
   // is ignored.
   Status insert(Bytes key, Bytes val, unsigned flags = 0, std::uint64_t hash = 0);  // exists if present
   Status insert_or_assign(Bytes key, Bytes val, unsigned flags = 0, std::uint64_t hash = 0);
+  // As above; *created says whether the key was absent (the harness counts
+  // the map's expected size with it).
+  Status insert_or_assign(Bytes key, Bytes val, bool* created, unsigned flags = 0, std::uint64_t hash = 0);
   Status update(Bytes key, Bytes val, unsigned flags = 0, std::uint64_t hash = 0);  // not_found if absent
   Status erase(Bytes key, unsigned flags = 0, std::uint64_t hash = 0);              // not_found if absent
   // Copy the value into buf (cap bytes); *val_sz receives its size.
@@ -172,6 +175,9 @@ class ChainMap {
   // u64 -> u64 (the map concept, core/map_concept.h).
   Status insert(std::uint64_t k, std::uint64_t v) { return insert(as_bytes(k), as_bytes(v)); }
   Status insert_or_assign(std::uint64_t k, std::uint64_t v) { return insert_or_assign(as_bytes(k), as_bytes(v)); }
+  Status insert_or_assign(std::uint64_t k, std::uint64_t v, bool* created) {
+    return insert_or_assign(as_bytes(k), as_bytes(v), created);
+  }
   Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }
   Status erase(std::uint64_t k) { return erase(as_bytes(k)); }
   Status find(std::uint64_t k, std::uint64_t* v) const;
@@ -196,7 +202,7 @@ class ChainMap {
   Status make_element(Bytes key, Bytes val, std::uint64_t h, std::uint64_t next, std::uint64_t* ele);
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
-  Status put(Bytes key, Bytes val, unsigned flags, Put mode, std::uint64_t hash);
+  Status put(Bytes key, Bytes val, unsigned flags, Put mode, std::uint64_t hash, bool* created = nullptr);
   Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead,
                     bool move_to_front = false);
   Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead);

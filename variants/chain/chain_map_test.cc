@@ -40,6 +40,20 @@ struct as_u64 {
   std::uint64_t v;
 };
 
+TEST(ChainMap, InsertOrAssignSaysWhetherItCreated) {
+  ChainHarness h;
+  bool created = false;
+  EXPECT_EQ(h.m.insert_or_assign(7, 70, &created), Status::ok);
+  EXPECT_TRUE(created);
+  EXPECT_EQ(h.m.insert_or_assign(7, 71, &created), Status::ok);
+  EXPECT_FALSE(created);
+  EXPECT_EQ(h.m.insert_or_assign(str("k"), str("a longer value"), &created), Status::ok);
+  EXPECT_TRUE(created);
+  EXPECT_EQ(h.m.insert_or_assign(str("k"), str("v"), &created), Status::ok);  // replaced element
+  EXPECT_FALSE(created);
+  EXPECT_EQ(h.m.size(), 2u);
+}
+
 TEST(ChainMap, ByteStringsOfEverySize) {
   ChainHarness h;
   ChainMap& m = h.m;

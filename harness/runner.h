@@ -1,0 +1,63 @@
+// The runner: drives maps through workloads and writes one JSON document.
+//
+// A run is a grid of cells (map x workload x thread count, plus map x
+// workload x process count for maps that live in a shared region). A cell is
+// `reps` repetitions; each repetition builds a fresh map, prefills it, starts
+// every worker at one barrier (creating threads or forking processes is never
+// timed), warms up for `warmup` seconds, then measures for `duration`
+// seconds (or `ops` operations per worker), and finally checks the map:
+//   - every value a find returned encodes its key (workload.h),
+//   - size() == prefill + successful inserts + created assigns - erases,
+//   - verify() passes,
+//   - every forked worker exited cleanly.
+// A repetition that fails a check is reported as incorrect (and the run's
+// exit status says so); its throughput is still shown.
+//
+// Latency: every `latency_every`-th operation of a worker is timed with
+// CLOCK_MONOTONIC into its own log-linear histogram (histogram.h); the
+// histograms of all workers and repetitions of a cell are merged.
+#ifndef MAPBENCH_HARNESS_RUNNER_H_
+#define MAPBENCH_HARNESS_RUNNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness/json.h"
+#include "harness/workload.h"
+
+namespace mb::harness {
+
+struct RunConfig {
+  std::vector<std::string> maps;
+  std::vector<WorkloadSpec> workloads;
+  std::vector<unsigned> threads{1, 2};
+  std::vector<unsigned> procs;    // process counts (region maps only)
+  double duration = 1.0;          // seconds per repetition, when ops == 0
+  std::uint64_t ops = 0;          // operations per worker per repetition
+  double warmup = 0.2;            // seconds
+  unsigned reps = 3;
+  bool pin = false;               // worker i on CPU i % cores
+  std::uint64_t seed = 1;
+  unsigned latency_every = 8;     // 0: no latency sampling
+  std::uint64_t stream_len = std::uint64_t{1} << 20;  // per worker, cycled (duration mode)
+  std::string commit;             // recorded as given (e.g. git rev-parse HEAD)
+  std::string command;            // the command line, recorded
+};
+
+// Runs the grid; `progress` gets one line per repetition. Returns the run
+// document; *all_correct is false when any repetition failed a check.
+Json run(const RunConfig& cfg, const std::function<void(const std::string&)>& progress, bool* all_correct);
+
+// What the document records about this machine and this build.
+Json machine_info();
+Json build_info();
+
+// Two-sided 95% confidence interval of the mean (Student's t): {lo, hi}.
+std::pair<double, double> ci95(const std::vector<double>& xs);
+double median(std::vector<double> xs);
+
+}  // namespace mb::harness
+
+#endif  // MAPBENCH_HARNESS_RUNNER_H_
