@@ -29,7 +29,7 @@ std::uint64_t Histogram::value_at(double q) const {
   std::uint64_t seen = 0;
   for (unsigned b = 0; b < kBuckets; ++b) {
     seen += counts_[b];
-    if (seen >= rank) return std::min(bucket_range(b).second, max_);
+    if (seen >= rank) return b == kBuckets - 1 ? max_ : std::min(bucket_range(b).second, max_);
   }
   return max_;
 }

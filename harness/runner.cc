@@ -58,6 +58,7 @@ struct Params {
   u64 ops;
   unsigned latency_every;
   bool pin;
+  unsigned plant_fault;
 };
 
 template <class A>
@@ -233,7 +234,7 @@ void finish_rep(A& m, u64 prefill_n, const WorkerResult* res, unsigned workers, 
 }
 
 template <class A>
-std::unique_ptr<A> build(const WorkloadSpec& w, const std::vector<u64>& prefill, Rep* rep) {
+std::unique_ptr<A> build(const WorkloadSpec& w, const std::vector<u64>& prefill, unsigned fault, Rep* rep) {
   u64 heap0 = heap_bytes(), rss0 = rss_bytes(), t0 = now_ns();
   A::thread_enter();
   auto m = std::make_unique<A>(w.key_space);
@@ -244,6 +245,11 @@ std::unique_ptr<A> build(const WorkloadSpec& w, const std::vector<u64>& prefill,
       rep->problem = "prefill insert failed";
       break;
     }
+  }
+  if (fault != 0 && prefill.size() >= 2) {  // RunConfig::plant_fault
+    u64 k = key_of(prefill[0]);
+    if (fault == 1) m->assign(k, value_of(key_of(prefill[1]), 0));
+    if (fault == 2) m->erase(k);
   }
   A::thread_exit();
   rep->prefill_ns = now_ns() - t0;
@@ -263,7 +269,7 @@ template <class A>
 Rep rep_threads(const WorkloadSpec& w, const std::vector<u64>& prefill, const std::vector<Stream>& streams,
                 const Params& p, Histogram* hist) {
   Rep rep;
-  auto m = build<A>(w, prefill, &rep);
+  auto m = build<A>(w, prefill, p.plant_fault, &rep);
   unsigned n = unsigned(streams.size());
   Control c;
   std::vector<WorkerResult> res(n);
@@ -283,7 +289,7 @@ template <class A>
 Rep rep_procs(const WorkloadSpec& w, const std::vector<u64>& prefill, const std::vector<Stream>& streams,
               const Params& p, Histogram* hist) {
   Rep rep;
-  auto m = build<A>(w, prefill, &rep);
+  auto m = build<A>(w, prefill, p.plant_fault, &rep);
   unsigned n = unsigned(streams.size());
   std::size_t bytes = sizeof(Control) + n * sizeof(WorkerResult);
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -377,7 +383,7 @@ template <class A>
 Json run_cell(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& prefill,
               const std::vector<Stream>& streams, const std::function<void(const std::string&)>& progress,
               const std::string& label, bool* correct) {
-  Params p{cfg.warmup, cfg.duration, cfg.ops, cfg.latency_every, cfg.pin};
+  Params p{cfg.warmup, cfg.duration, cfg.ops, cfg.latency_every, cfg.pin, cfg.plant_fault};
   Histogram hist;
   std::vector<double> mops;
   Json reps = Json::array();

@@ -44,6 +44,11 @@ struct RunConfig {
   std::uint64_t stream_len = std::uint64_t{1} << 20;  // per worker, cycled (duration mode)
   std::string commit;             // recorded as given (e.g. git rev-parse HEAD)
   std::string command;            // the command line, recorded
+  // Tests only: damage every map right after its prefill, to prove the checks
+  // fire. 1: one key's value is replaced by another key's value (finds of it
+  // fail the value check); 2: one key is erased behind the runner's back (the
+  // size check fails).
+  unsigned plant_fault = 0;
 };
 
 // Runs the grid; `progress` gets one line per repetition. Returns the run

@@ -169,20 +169,16 @@ std::string dist_string(const WorkloadSpec& s) {
 
 // --- Zipfian -----------------------------------------------------------------
 
-Zipfian::Zipfian(u64 n, double theta) : n_(n), theta_(theta) {
-  for (u64 i = 1; i <= n; ++i) zetan_ += 1.0 / std::pow(double(i), theta);
-  double zeta2 = 1.0 + std::pow(0.5, theta);
-  alpha_ = 1.0 / (1.0 - theta);
-  eta_ = (1.0 - std::pow(2.0 / double(n), 1.0 - theta)) / (1.0 - zeta2 / zetan_);
-  half_pow_theta_ = std::pow(0.5, theta);
+Zipfian::Zipfian(u64 n, double theta) : cdf_(std::max<u64>(n, 1)) {
+  double sum = 0;
+  for (u64 i = 0; i < cdf_.size(); ++i) cdf_[i] = sum += std::pow(double(i + 1), -theta);
+  for (double& c : cdf_) c /= sum;
+  cdf_.back() = 1.0;
 }
 
 u64 Zipfian::next(std::mt19937_64& rng) const {
-  double u = double(rng() >> 11) * 0x1.0p-53, uz = u * zetan_;
-  if (uz < 1.0) return 0;
-  if (uz < 1.0 + half_pow_theta_) return 1;
-  u64 r = u64(double(n_) * std::pow(eta_ * u - eta_ + 1.0, alpha_));
-  return std::min(r, n_ - 1);
+  double u = double(rng() >> 11) * 0x1.0p-53;  // [0, 1)
+  return u64(std::upper_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
 }
 
 // --- streams -------------------------------------------------------------------

@@ -1,0 +1,156 @@
+#include "harness/runner.h"
+
+#include <cmath>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "harness/maps.h"
+
+namespace mb::harness {
+namespace {
+
+RunConfig small(std::vector<std::string> maps, std::vector<std::string> workloads) {
+  RunConfig c;
+  c.maps = std::move(maps);
+  for (const std::string& n : workloads) {
+    WorkloadSpec w;
+    EXPECT_TRUE(preset(n, &w));
+    w.key_space = 4096;
+    c.workloads.push_back(w);
+  }
+  c.threads = {1, 2};
+  c.ops = 3000;
+  c.warmup = 0.01;
+  c.reps = 2;
+  c.latency_every = 1;
+  return c;
+}
+
+void quiet(const std::string&) {}
+
+const Json* cell(const Json& doc, const std::string& map, const std::string& workload, const std::string& mode,
+                 unsigned workers) {
+  for (const Json& r : doc["results"].elements())
+    if (r["map"].str() == map && r["workload"].str() == workload && r["mode"].str() == mode &&
+        r["workers"].num() == workers)
+      return &r;
+  return nullptr;
+}
+
+TEST(Stats, MedianAndConfidenceInterval) {
+  EXPECT_DOUBLE_EQ(median({3, 1, 2}), 2);
+  EXPECT_DOUBLE_EQ(median({4, 1, 2, 3}), 2.5);
+  auto [lo, hi] = ci95({10, 12, 14});  // mean 12, sd 2, t(2) = 4.303
+  EXPECT_NEAR(lo, 12 - 4.303 * 2 / std::sqrt(3.0), 1e-9);
+  EXPECT_NEAR(hi, 12 + 4.303 * 2 / std::sqrt(3.0), 1e-9);
+  auto [a, b] = ci95({5});
+  EXPECT_EQ(a, 5);
+  EXPECT_EQ(b, 5);
+}
+
+// Every map through every workload that changes the size: all checks pass,
+// and the document has the fields the plots read.
+TEST(Runner, EveryMapPassesItsChecks) {
+  std::vector<std::string> maps;
+  for (const MapInfo& m : map_list()) maps.push_back(m.name);
+  RunConfig c = small(maps, {"mix50", "D", "F", "E"});
+  bool correct = false;
+  Json doc = run(c, quiet, &correct);
+  EXPECT_TRUE(correct) << doc.dump();
+  EXPECT_EQ(doc["schema"].str(), "mapbench.run/1");
+  EXPECT_GT(doc["machine"]["cores"].num(), 0);
+  EXPECT_FALSE(doc["build"]["compiler"].str().empty());
+  for (const std::string& m : maps) {
+    const Json* r = cell(doc, m, "mix50", "threads", 1);
+    ASSERT_NE(r, nullptr) << m;
+    ASSERT_TRUE((*r)["correct"].boolean()) << m;
+    EXPECT_EQ((*r)["reps"].size(), 2u);
+    const Json& rep = (*r)["reps"].elements()[0];
+    EXPECT_EQ(rep["ops"].num(), 3000) << m;
+    EXPECT_EQ(rep["final_size"].num(), rep["expected_size"].num()) << m;
+    EXPECT_NE(rep["final_size"].num(), 2048) << m << ": mix50 inserts and erases should move the size";
+    EXPECT_GT((*r)["mops"]["median"].num(), 0) << m;
+    EXPECT_EQ((*r)["latency_ns"]["samples"].num(), 6000) << m;  // every op timed, 2 reps
+    EXPECT_LE((*r)["latency_ns"]["p50"].num(), (*r)["latency_ns"]["p99"].num()) << m;
+    EXPECT_GT((*r)["bytes_per_key"].num(), 0) << m;
+  }
+  // absl is not thread-safe; only chain iterates (YCSB E).
+  const Json* absl2 = cell(doc, "absl_flat", "mix50", "threads", 2);
+  ASSERT_NE(absl2, nullptr);
+  EXPECT_NE((*absl2)["skipped"].str().find("1 thread"), std::string::npos);
+  const Json* tbbE = cell(doc, "tbb", "E", "threads", 1);
+  ASSERT_NE(tbbE, nullptr);
+  EXPECT_TRUE(tbbE->has("skipped"));
+  const Json* chainE = cell(doc, "chain", "E", "threads", 2);
+  ASSERT_NE(chainE, nullptr);
+  EXPECT_GT((*chainE)["reps"].elements()[0]["scanned"].num(), 0);
+}
+
+TEST(Runner, ProcessesShareOneRegion) {
+  RunConfig c = small({"chain", "tbb"}, {"mix50"});
+  c.threads = {};
+  c.procs = {2};
+  bool correct = false;
+  Json doc = run(c, quiet, &correct);
+  EXPECT_TRUE(correct) << doc.dump();
+  const Json* r = cell(doc, "chain", "mix50", "procs", 2);
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE((*r)["correct"].boolean());
+  EXPECT_EQ((*r)["reps"].elements()[0]["per_worker_ops"].size(), 2u);
+  const Json* t = cell(doc, "tbb", "mix50", "procs", 2);
+  ASSERT_NE(t, nullptr);
+  EXPECT_NE((*t)["skipped"].str().find("region"), std::string::npos);
+}
+
+TEST(Runner, DurationModeStopsOnTime) {
+  RunConfig c = small({"tbb"}, {"B"});
+  c.ops = 0;
+  c.duration = 0.05;
+  c.threads = {2};
+  c.reps = 1;
+  bool correct = false;
+  Json doc = run(c, quiet, &correct);
+  EXPECT_TRUE(correct);
+  const Json& rep = (*cell(doc, "tbb", "B", "threads", 2))["reps"].elements()[0];
+  EXPECT_GT(rep["seconds"].num(), 0.04);
+  EXPECT_LT(rep["seconds"].num(), 5.0);
+  EXPECT_EQ(rep["per_worker_ops"].size(), 2u);
+}
+
+// The checks can fail: damage planted after the prefill is reported.
+TEST(Runner, PlantedCorruptValueIsCaught) {
+  RunConfig c = small({"chain", "tbb"}, {"C"});
+  c.workloads[0].key_space = 64;
+  c.workloads[0].dist = Dist::uniform;
+  c.threads = {1};
+  c.reps = 1;
+  c.plant_fault = 1;
+  bool correct = true;
+  Json doc = run(c, quiet, &correct);
+  EXPECT_FALSE(correct);
+  for (const char* m : {"chain", "tbb"}) {
+    const Json& rep = (*cell(doc, m, "C", "threads", 1))["reps"].elements()[0];
+    EXPECT_FALSE(rep["correct"].boolean()) << m;
+    EXPECT_GT(rep["bad_reads"].num(), 0) << m;
+    EXPECT_NE(rep["problem"].str().find("does not encode its key"), std::string::npos) << m;
+  }
+}
+
+TEST(Runner, PlantedLostKeyIsCaught) {
+  RunConfig c = small({"chain", "libcuckoo"}, {"C"});
+  c.threads = {1};
+  c.procs = {2};
+  c.reps = 1;
+  c.plant_fault = 2;
+  bool correct = true;
+  Json doc = run(c, quiet, &correct);
+  EXPECT_FALSE(correct);
+  for (auto [m, mode, n] : {std::tuple{"chain", "threads", 1u}, {"chain", "procs", 2u}, {"libcuckoo", "threads", 1u}}) {
+    const Json& rep = (*cell(doc, m, "C", mode, n))["reps"].elements()[0];
+    EXPECT_FALSE(rep["correct"].boolean()) << m << " " << mode;
+    EXPECT_EQ(rep["final_size"].num() + 1, rep["expected_size"].num()) << m << " " << mode;
+  }
+}
+
+}  // namespace
+}  // namespace mb::harness
