@@ -425,7 +425,8 @@ Json run_cell(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& pr
   Json j = Json::object();
   j.set("mops", summary(mops));
   j.set("latency_ns", latency_json(hist, cfg.latency_every));
-  j.set("bytes_per_key", bytes_per_key);
+  // null when nothing measurable grew (a peer reusing memory freed earlier)
+  j.set("bytes_per_key", bytes_per_key > 0 ? Json(bytes_per_key) : Json());
   j.set("bytes_method", bytes_method);
   j.set("correct", ok);
   j.set("reps", reps);
