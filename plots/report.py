@@ -251,7 +251,9 @@ def main():
         if os.path.abspath(src) != os.path.abspath(dst):
             shutil.copyfile(src, dst)
     for p in args.runs + args.suite + ([args.checks] if args.checks and os.path.exists(args.checks) else []):
-        shutil.copyfile(p, os.path.join(args.out, "data", os.path.basename(p)))
+        dst = os.path.join(args.out, "data", os.path.basename(p))
+        if os.path.abspath(p) != os.path.abspath(dst):
+            shutil.copyfile(p, dst)
 
     last = docs[-1]
     m, b, conf = last["machine"], last["build"], last["config"]

@@ -1,28 +1,73 @@
 #!/usr/bin/env bash
-# The main job (README): installs what is missing, builds everything
-# optimized, and runs the benchmark suite. Today that is the allocator
-# benchmark (mapbench's allocator against glibc malloc, jemalloc, mimalloc and
-# tcmalloc) and the chain map benchmark (against tbb::concurrent_hash_map,
-# libcuckoo and absl::flat_hash_map); results go to $1 (default: results/).
+# The main job (README): install what is missing, build optimized, run the
+# default suite, and write the report to a folder, then print its path.
 #
-# Usage: tools/run.sh [OUT_DIR] [--quick]
+#   mapbench run      every map x YCSB A-F, mix95, mix50 x 1 and 2 threads,
+#                     plus worker processes over one shared region for the
+#                     maps that live in one
+#   gbench_suite      the same maps under Google Benchmark (JSON)
+#   allocator suite   mapbench's allocator vs glibc, jemalloc, mimalloc, tcmalloc
+#   chain suite       the chain map's issue targets (vs tbb, libcuckoo, absl)
+# then plots/make_plots.py and plots/report.py (Debian's /usr/bin/python3).
+# About 10 minutes on 2 cores; --quick about 1 minute (small keys, fewer
+# cells, shorter runs: for trying the pipeline, not for quoting).
+#
+# Usage: tools/run.sh [REPORT_DIR] [--quick]     (default REPORT_DIR: report/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=results
+out=report
 quick=0
 for a in "$@"; do
   case $a in
     --quick) quick=1 ;;
-    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
-    -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -*) echo "run.sh: unknown option $a (see --help)" >&2; exit 2 ;;
     *) out=$a ;;
   esac
 done
-tools/install.sh
-bazel build //... 2>&1 | tail -1
-tools/alloc_bench.sh "$out" $( ((quick)) && echo --quick)
-echo "benchmark: chain map ..." >&2
-bazel-bin/variants/chain/chain_benchmark --benchmark_min_time=$( ((quick)) && echo 0.1 || echo 0.5) \
-  --benchmark_out="$out/chain_raw.json" --benchmark_out_format=json >/dev/null 2>&1
-python3 tools/chain_report.py --out "$out/chain_benchmark.json" "$out/chain_raw.json"
-echo "results: $(cd "$out" && pwd)/alloc_benchmark.json $(cd "$out" && pwd)/chain_benchmark.json"
+tools/install.sh >&2
+mkdir -p "$out/data"
+data=$(cd "$out/data" && pwd)
+echo "build: bazel build -c opt ..." >&2
+bazel build //harness:mapbench //harness:gbench_suite //variants/chain:chain_benchmark \
+  //core:alloc_benchmark_glibc //core:alloc_benchmark_jemalloc //core:alloc_benchmark_mimalloc \
+  //core:alloc_benchmark_tcmalloc 2>&1 | tail -1 >&2
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+
+if ((quick)); then
+  run_args=(--workloads=B,mix95 --keys=65536 --threads=1,2 --procs=2 --duration=0.2 --warmup=0.05 --reps=2)
+  gbench_args=(--mb_keys=65536 --mb_workloads=B --benchmark_min_time=0.05)
+  chain_min_time=0.05
+else
+  run_args=(--workloads=A,B,C,D,E,F,mix95,mix50 --threads=1,2 --procs=1,2 --duration=0.5 --warmup=0.2 --reps=3)
+  gbench_args=(--mb_workloads=B,mix95 --benchmark_min_time=0.2)
+  chain_min_time=0.3
+fi
+
+echo "suite: mapbench run ${run_args[*]}" >&2
+status=0
+bazel-bin/harness/mapbench run "${run_args[@]}" --commit="$commit" --out="$data/run.json" || status=$?
+if ((status == 2)); then exit 2; fi  # bad command line: nothing ran
+
+echo "suite: Google Benchmark grid ..." >&2
+bazel-bin/harness/gbench_suite "${gbench_args[@]}" --benchmark_format=json \
+  --benchmark_out="$data/gbench_suite.json" --benchmark_out_format=json >/dev/null 2>&1
+
+echo "suite: allocator ..." >&2
+tools/alloc_bench.sh "$data" $( ((quick)) && echo --quick) >&2
+echo "suite: chain map targets ..." >&2
+bazel-bin/variants/chain/chain_benchmark --benchmark_min_time=$chain_min_time --benchmark_repetitions=1 \
+  --benchmark_out="$data/chain_raw.json" --benchmark_out_format=json >/dev/null 2>&1
+python3 tools/chain_report.py --out "$data/chain_benchmark.json" "$data/chain_raw.json" >&2
+
+echo "report: plots and pages ..." >&2
+/usr/bin/python3 plots/make_plots.py "$data/run.json" --alloc "$data/alloc_benchmark.json" \
+  --out "$out/figures" >/dev/null
+checks=()
+[[ -f results/checks.json ]] && checks=(--checks results/checks.json)
+/usr/bin/python3 plots/report.py "$data/run.json" --figures "$out/figures" \
+  --suite "$data/alloc_benchmark.json" --suite "$data/chain_benchmark.json" "${checks[@]}" --out "$out"
+if ((status != 0)); then
+  echo "run.sh: some repetitions failed their correctness checks: see the report's Correctness section" >&2
+fi
+exit $status

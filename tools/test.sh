@@ -8,6 +8,8 @@
 #   asan     AddressSanitizer + UndefinedBehaviorSanitizer (models excluded)
 # and ends with one line "N passed, N failed" counting test targets over all
 # three runs (a configuration that fails to build counts as one failure).
+# It also writes results/checks.json (every target, configuration and status,
+# with the commit and date) for the report's correctness section.
 # Exit status: 0 only when nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,9 @@ run_config default
 run_config tsan --config=tsan
 run_config asan --config=asan
 
+mkdir -p results
+python3 tools/checks_record.py --out results/checks.json "$logs"/default.log "$logs"/tsan.log "$logs"/asan.log ||
+  echo "  (could not write results/checks.json)"
 echo "logs: $logs"
 echo "$passed passed, $failed failed"
 ((failed == 0))
