@@ -12,7 +12,10 @@
 #include <libcuckoo/cuckoohash_map.hh>
 #include <oneapi/tbb/concurrent_hash_map.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <string_view>
 #include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
@@ -35,18 +38,71 @@ struct NoThreadState {
   static void thread_exit() {}
 };
 
+// --- key and value codecs ------------------------------------------------------
+//
+// The runner speaks u64 keys and values (workload.h). In byte-string mode
+// (WorkloadSpec key_size / value_size other than 8) an adapter's codec turns
+// them into strings of exactly those sizes: the u64 in the first 8 bytes (the
+// whole string when shorter), then bytes derived from it. A read decodes the
+// value and checks its size and every derived byte; a damaged value decodes
+// to one that fails value_ok(), so the runner counts it as a bad read.
+
+struct U64Codec {
+  using Key = u64;
+  using Val = u64;
+  static constexpr bool kBytes = false;
+  static Key key(u64 k) { return k; }
+  static Val val(u64 v) { return v; }
+  static u64 read(u64, Val v) { return v; }
+};
+
+struct StrCodec {
+  using Key = std::string;
+  using Val = std::string;
+  static constexpr bool kBytes = true;
+  static inline unsigned key_size = 16, value_size = 32;  // set by the runner before a map is built
+
+  static void fill(u64 x, unsigned n, std::string* out) {
+    out->resize(n);
+    char* p = out->data();
+    std::memcpy(p, &x, std::min(8u, n));
+    for (unsigned i = 8; i < n; ++i) p[i] = char((x >> (8 * (i % 8))) ^ (i * 0x9d));
+  }
+  static const std::string& key(u64 k) {
+    static thread_local std::string buf;
+    fill(k, key_size, &buf);
+    return buf;
+  }
+  static const std::string& val(u64 v) {
+    static thread_local std::string buf;
+    fill(v, value_size, &buf);
+    return buf;
+  }
+  static u64 read(u64, std::string_view v) {
+    u64 x = 0;
+    std::memcpy(&x, v.data(), std::min<std::size_t>(8, v.size()));
+    if (v.size() != value_size) return ~x;
+    for (unsigned i = 8; i < value_size; ++i)
+      if (v[i] != char((x >> (8 * (i % 8))) ^ (i * 0x9d))) return ~x;
+    return x;
+  }
+};
+
 // --- the chain map (variants/chain) ------------------------------------------
 
-class ChainAdapter : public NoThreadState {
+template <class C>
+class ChainAdapterT : public NoThreadState {
  public:
   static constexpr const char* kName = "chain";
   static constexpr const char* kWhat = "mapbench chained versioned map (seqlock chains, speculative reads), shared region";
   static constexpr bool kThreadSafe = true, kRegion = true;
 
-  explicit ChainAdapter(u64 capacity) {
+  explicit ChainAdapterT(u64 capacity) {
     std::string why;
     // Address space only (MAP_NORESERVE): pages are touched as the map fills.
-    u64 size = std::max<u64>(u64{1} << 30, (capacity * 256 + (u64{1} << 30)) & ~u64{4095});
+    u64 per_key = 256;
+    if constexpr (C::kBytes) per_key = 512 + 2 * (C::key_size + C::value_size);
+    u64 size = std::max<u64>(u64{1} << 30, (capacity * per_key + (u64{1} << 30)) & ~u64{4095});
     if (Region::create_anon({"mapbench.chain", 1, size, 0}, {}, &region_, &why) != Status::ok ||
         Allocator::create(region_, AllocParams(), &a_, &why) != Status::ok ||
         ChainMap::create(a_, capacity, 1, &off_, &why) != Status::ok || ChainMap::join(a_, off_, &m_, &why) != Status::ok)
@@ -57,18 +113,28 @@ class ChainAdapter : public NoThreadState {
     if (Allocator::join(region_, &a_, &why) != Status::ok || ChainMap::join(a_, off_, &m_, &why) != Status::ok)
       fail("chain rejoin: " + why);
   }
-  R find(u64 k, u64* v) { return st(m_.find(k, v)); }
-  R insert(u64 k, u64 v) { return st(m_.insert(k, v)); }
+  R find(u64 k, u64* v) {
+    if constexpr (C::kBytes) {
+      static thread_local std::string buf(kChainValMax, '\0');
+      u64 sz = 0;
+      R r = st(m_.find(bytes(C::key(k)), buf.data(), buf.size(), &sz));
+      if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
+      return r;
+    } else {
+      return st(m_.find(k, v));
+    }
+  }
+  R insert(u64 k, u64 v) { return st(m_.insert(kb(k), vb(v))); }
   R assign(u64 k, u64 v) {
     bool created = false;
-    Status s = m_.insert_or_assign(k, v, &created);
+    Status s = m_.insert_or_assign(kb(k), vb(v), &created);
     return s != Status::ok ? R::fail : yes_no(created);
   }
-  R erase(u64 k) { return st(m_.erase(k)); }
-  R update(u64 k, u64 v) { return st(m_.update(k, v)); }
+  R erase(u64 k) { return st(m_.erase(kb(k))); }
+  R update(u64 k, u64 v) { return st(m_.update(kb(k), vb(v))); }
   // The key's chain and the next three, locked together: a short consistent walk.
   u64 scan(u64 k, unsigned n) {
-    u64 idx = m_.hash(Bytes{&k, 8}) & (m_.chain_cnt() - 1), seen = 0;
+    u64 idx = m_.hash(kb(k)) & (m_.chain_cnt() - 1), seen = 0;
     struct Ctx { u64* seen; unsigned n; } ctx{&seen, n};
     auto visit = [](void* c, Bytes, Bytes) {
       auto* x = static_cast<Ctx*>(c);
@@ -89,6 +155,22 @@ class ChainAdapter : public NoThreadState {
   }
 
  private:
+  static Bytes bytes(const std::string& s) { return Bytes{s.data(), s.size()}; }
+  static Bytes bytes(const u64& x) { return Bytes{&x, 8}; }
+  // Views of the codec's (thread-local) key and value; a u64 stays in the
+  // adapter for the call's duration.
+  struct Held {
+    typename C::Key x;
+    operator Bytes() const { return bytes(x); }
+  };
+  static auto kb(u64 k) {
+    if constexpr (C::kBytes) return bytes(C::key(k));
+    else return Held{k};
+  }
+  static auto vb(u64 v) {
+    if constexpr (C::kBytes) return bytes(C::val(v));
+    else return Held{v};
+  }
   static R st(Status s) {
     return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
   }
@@ -104,31 +186,32 @@ class ChainAdapter : public NoThreadState {
 
 // --- oneTBB --------------------------------------------------------------------
 
-class TbbAdapter : public NoThreadState {
+template <class C>
+class TbbAdapterT : public NoThreadState {
  public:
   static constexpr const char* kName = "tbb";
   static constexpr const char* kWhat = "oneapi::tbb::concurrent_hash_map (bucket locks, accessors)";
   static constexpr bool kThreadSafe = true, kRegion = false;
-  using Map = tbb::concurrent_hash_map<u64, u64>;
-  explicit TbbAdapter(u64 capacity) : m_(capacity) {}
+  using Map = tbb::concurrent_hash_map<typename C::Key, typename C::Val>;
+  explicit TbbAdapterT(u64 capacity) : m_(capacity) {}
   R find(u64 k, u64* v) {
-    Map::const_accessor acc;
-    if (!m_.find(acc, k)) return R::no;
-    *v = acc->second;
+    typename Map::const_accessor acc;
+    if (!m_.find(acc, C::key(k))) return R::no;
+    *v = C::read(k, acc->second);
     return R::yes;
   }
-  R insert(u64 k, u64 v) { return yes_no(m_.insert({k, v})); }
+  R insert(u64 k, u64 v) { return yes_no(m_.insert({C::key(k), C::val(v)})); }
   R assign(u64 k, u64 v) {
-    Map::accessor acc;
-    bool created = m_.insert(acc, k);
-    acc->second = v;
+    typename Map::accessor acc;
+    bool created = m_.insert(acc, C::key(k));
+    acc->second = C::val(v);
     return yes_no(created);
   }
-  R erase(u64 k) { return yes_no(m_.erase(k)); }
+  R erase(u64 k) { return yes_no(m_.erase(C::key(k))); }
   R update(u64 k, u64 v) {
-    Map::accessor acc;
-    if (!m_.find(acc, k)) return R::no;
-    acc->second = v;
+    typename Map::accessor acc;
+    if (!m_.find(acc, C::key(k))) return R::no;
+    acc->second = C::val(v);
     return R::yes;
   }
   u64 size() { return m_.size(); }
@@ -141,23 +224,26 @@ class TbbAdapter : public NoThreadState {
 
 // --- libcuckoo -------------------------------------------------------------------
 
-class CuckooAdapter : public NoThreadState {
+template <class C>
+class CuckooAdapterT : public NoThreadState {
  public:
   static constexpr const char* kName = "libcuckoo";
   static constexpr const char* kWhat = "libcuckoo::cuckoohash_map (bucketized cuckoo, striped locks)";
   static constexpr bool kThreadSafe = true, kRegion = false;
-  explicit CuckooAdapter(u64 capacity) : m_(capacity) {}
-  R find(u64 k, u64* v) { return yes_no(m_.find(k, *v)); }
-  R insert(u64 k, u64 v) { return yes_no(m_.insert(k, v)); }
-  R assign(u64 k, u64 v) { return yes_no(m_.insert_or_assign(k, v)); }
-  R erase(u64 k) { return yes_no(m_.erase(k)); }
-  R update(u64 k, u64 v) { return yes_no(m_.update(k, v)); }
+  explicit CuckooAdapterT(u64 capacity) : m_(capacity) {}
+  R find(u64 k, u64* v) {
+    return yes_no(m_.find_fn(C::key(k), [&](const typename C::Val& x) { *v = C::read(k, x); }));
+  }
+  R insert(u64 k, u64 v) { return yes_no(m_.insert(C::key(k), C::val(v))); }
+  R assign(u64 k, u64 v) { return yes_no(m_.insert_or_assign(C::key(k), C::val(v))); }
+  R erase(u64 k) { return yes_no(m_.erase(C::key(k))); }
+  R update(u64 k, u64 v) { return yes_no(m_.update(C::key(k), C::val(v))); }
   u64 size() { return m_.size(); }
   bool verify(std::string*) { return true; }
   u64 again() { return 0; }
 
  private:
-  libcuckoo::cuckoohash_map<u64, u64> m_;
+  libcuckoo::cuckoohash_map<typename C::Key, typename C::Val> m_;
 };
 
 // --- libcds ------------------------------------------------------------------------
@@ -264,36 +350,37 @@ class CdsFeldmanAdapter : public CdsAdapter<cds::container::FeldmanHashMap<cds::
 
 // --- std::unordered_map + std::shared_mutex --------------------------------------
 
-class StdSharedMutexAdapter : public NoThreadState {
+template <class C>
+class StdSharedMutexAdapterT : public NoThreadState {
  public:
   static constexpr const char* kName = "std_shared_mutex";
   static constexpr const char* kWhat = "std::unordered_map behind one std::shared_mutex (shared for finds)";
   static constexpr bool kThreadSafe = true, kRegion = false;
-  explicit StdSharedMutexAdapter(u64 capacity) { m_.reserve(capacity); }
+  explicit StdSharedMutexAdapterT(u64 capacity) { m_.reserve(capacity); }
   R find(u64 k, u64* v) {
     std::shared_lock g(mu_);
-    auto it = m_.find(k);
+    auto it = m_.find(C::key(k));
     if (it == m_.end()) return R::no;
-    *v = it->second;
+    *v = C::read(k, it->second);
     return R::yes;
   }
   R insert(u64 k, u64 v) {
     std::unique_lock g(mu_);
-    return yes_no(m_.emplace(k, v).second);
+    return yes_no(m_.emplace(C::key(k), C::val(v)).second);
   }
   R assign(u64 k, u64 v) {
     std::unique_lock g(mu_);
-    return yes_no(m_.insert_or_assign(k, v).second);
+    return yes_no(m_.insert_or_assign(C::key(k), C::val(v)).second);
   }
   R erase(u64 k) {
     std::unique_lock g(mu_);
-    return yes_no(m_.erase(k) != 0);
+    return yes_no(m_.erase(C::key(k)) != 0);
   }
   R update(u64 k, u64 v) {
     std::unique_lock g(mu_);
-    auto it = m_.find(k);
+    auto it = m_.find(C::key(k));
     if (it == m_.end()) return R::no;
-    it->second = v;
+    it->second = C::val(v);
     return R::yes;
   }
   u64 size() {
@@ -305,30 +392,31 @@ class StdSharedMutexAdapter : public NoThreadState {
 
  private:
   std::shared_mutex mu_;
-  std::unordered_map<u64, u64> m_;
+  std::unordered_map<typename C::Key, typename C::Val> m_;
 };
 
 // --- absl::flat_hash_map: the no-synchronization ceiling (1 thread) -----------------
 
-class AbslAdapter : public NoThreadState {
+template <class C>
+class AbslAdapterT : public NoThreadState {
  public:
   static constexpr const char* kName = "absl_flat";
   static constexpr const char* kWhat = "absl::flat_hash_map with no synchronization (1 thread only: the ceiling)";
   static constexpr bool kThreadSafe = false, kRegion = false;
-  explicit AbslAdapter(u64 capacity) { m_.reserve(capacity); }
+  explicit AbslAdapterT(u64 capacity) { m_.reserve(capacity); }
   R find(u64 k, u64* v) {
-    auto it = m_.find(k);
+    auto it = m_.find(C::key(k));
     if (it == m_.end()) return R::no;
-    *v = it->second;
+    *v = C::read(k, it->second);
     return R::yes;
   }
-  R insert(u64 k, u64 v) { return yes_no(m_.emplace(k, v).second); }
-  R assign(u64 k, u64 v) { return yes_no(m_.insert_or_assign(k, v).second); }
-  R erase(u64 k) { return yes_no(m_.erase(k) != 0); }
+  R insert(u64 k, u64 v) { return yes_no(m_.emplace(C::key(k), C::val(v)).second); }
+  R assign(u64 k, u64 v) { return yes_no(m_.insert_or_assign(C::key(k), C::val(v)).second); }
+  R erase(u64 k) { return yes_no(m_.erase(C::key(k)) != 0); }
   R update(u64 k, u64 v) {
-    auto it = m_.find(k);
+    auto it = m_.find(C::key(k));
     if (it == m_.end()) return R::no;
-    it->second = v;
+    it->second = C::val(v);
     return R::yes;
   }
   u64 size() { return m_.size(); }
@@ -336,8 +424,22 @@ class AbslAdapter : public NoThreadState {
   u64 again() { return 0; }
 
  private:
-  absl::flat_hash_map<u64, u64> m_;
+  absl::flat_hash_map<typename C::Key, typename C::Val> m_;
 };
+
+// The u64 adapters, each with its byte-string twin (BytesVersion; libcds'
+// maps are driven with u64 keys only).
+#define MB_ADAPTER_PAIR(name, tmpl)             \
+  struct name : tmpl<U64Codec> {                \
+    using tmpl<U64Codec>::tmpl;                 \
+    using BytesVersion = tmpl<StrCodec>;        \
+  };
+MB_ADAPTER_PAIR(ChainAdapter, ChainAdapterT)
+MB_ADAPTER_PAIR(TbbAdapter, TbbAdapterT)
+MB_ADAPTER_PAIR(CuckooAdapter, CuckooAdapterT)
+MB_ADAPTER_PAIR(StdSharedMutexAdapter, StdSharedMutexAdapterT)
+MB_ADAPTER_PAIR(AbslAdapter, AbslAdapterT)
+#undef MB_ADAPTER_PAIR
 
 // Every adapter, in report order: a visitor calls f.template operator()<A>().
 template <class F>

@@ -37,6 +37,9 @@ run options (defaults in brackets):
                         zipfian[:theta], latest[:theta], hotspot[:set:ops]
   --keys=N              key space size (overrides the workload's)
   --prefill=F           fraction of the key space inserted first, 0..1
+  --key-size=N          key bytes, 8..255 [8: u64 keys]; other sizes make
+                        byte-string keys (maps marked [bytes] in list)
+  --value-size=N        value bytes, 8..65536 [8: u64 values]
   --threads=1,2         worker thread counts [1,2]
   --procs=1,2           also run worker *processes* (fork, one shared
                         region) for maps that live in a region [none]
@@ -97,8 +100,8 @@ std::vector<unsigned> parse_counts(const std::string& opt, const std::string& v)
 int list() {
   std::printf("maps:\n");
   for (const auto& m : mb::harness::map_list())
-    std::printf("  %-17s %s%s%s%s\n", m.name, m.what, m.thread_safe ? "" : " [1 thread]",
-                m.region ? " [region: --procs]" : "", m.scan ? " [scan]" : "");
+    std::printf("  %-17s %s%s%s%s%s\n", m.name, m.what, m.thread_safe ? "" : " [1 thread]",
+                m.region ? " [region: --procs]" : "", m.scan ? " [scan]" : "", m.bytes ? " [bytes]" : "");
   std::printf("workloads:\n");
   for (const std::string& n : mb::harness::preset_names())
     std::printf("  %-17s %s\n", n.c_str(), mb::harness::preset_description(n).c_str());
@@ -110,7 +113,7 @@ int run(int argc, char** argv, const std::string& command) {
   RunConfig cfg;
   cfg.command = command;
   std::string maps = "all", workloads = "B", mix, dist, out;
-  long long keys = -1;
+  long long keys = -1, key_size = -1, value_size = -1;
   double prefill = -1;
   bool quiet = false, have_duration = false;
   for (int i = 2; i < argc; ++i) {
@@ -126,6 +129,8 @@ int run(int argc, char** argv, const std::string& command) {
     else if (opt == "--dist") need(), dist = v;
     else if (opt == "--keys") need(), keys = (long long)parse_u64(opt, v, 16, u64{1} << 30);
     else if (opt == "--prefill") need(), prefill = parse_double(opt, v, 0, 1);
+    else if (opt == "--key-size") need(), key_size = (long long)parse_u64(opt, v, 8, 255);
+    else if (opt == "--value-size") need(), value_size = (long long)parse_u64(opt, v, 8, 65536);
     else if (opt == "--threads") need(), cfg.threads = parse_counts(opt, v);
     else if (opt == "--procs") need(), cfg.procs = parse_counts(opt, v);
     else if (opt == "--duration") need(), cfg.duration = parse_double(opt, v, 0.001, 3600), have_duration = true;
@@ -183,6 +188,8 @@ int run(int argc, char** argv, const std::string& command) {
     }
     if (keys > 0) w.key_space = u64(keys);
     if (prefill >= 0) w.prefill = prefill;
+    if (key_size > 0) w.key_size = unsigned(key_size);
+    if (value_size > 0) w.value_size = unsigned(value_size);
   }
 
   std::ofstream file;

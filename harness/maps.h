@@ -36,6 +36,7 @@ struct MapInfo {
   bool thread_safe;
   bool region;
   bool scan;
+  bool bytes;  // byte-string keys and values (WorkloadSpec key_size / value_size)
 };
 
 // Every adapter, in report order.

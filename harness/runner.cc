@@ -66,6 +66,8 @@ concept Scans = requires(A a, u64 k) { a.scan(k, 1u); };
 template <class A>
 concept Measured = requires(A a) { a.bytes_used(); };
 template <class A>
+concept HasBytes = requires { typename A::BytesVersion; };
+template <class A>
 concept Rejoins = requires(A a) { a.rejoin(); };
 
 void pin_to(unsigned i) {
@@ -437,8 +439,15 @@ Json dispatch(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& pr
               const std::vector<Stream>& streams, const std::function<void(const std::string&)>& progress,
               const std::string& label, bool* correct) {
   Json out;
+  bool bytes = cell.w->key_size != 8 || cell.w->value_size != 8;
+  StrCodec::key_size = cell.w->key_size, StrCodec::value_size = cell.w->value_size;
   for_each_adapter([&]<class A>() {
-    if (cell.map->name == std::string(A::kName)) out = run_cell<A>(cell, cfg, prefill, streams, progress, label, correct);
+    if (cell.map->name != std::string(A::kName)) return;
+    if (!bytes) {
+      out = run_cell<A>(cell, cfg, prefill, streams, progress, label, correct);
+    } else if constexpr (HasBytes<A>) {
+      out = run_cell<typename A::BytesVersion>(cell, cfg, prefill, streams, progress, label, correct);
+    }
   });
   return out;
 }
@@ -474,7 +483,7 @@ std::string read_first(const char* path, const std::string& prefix) {
 const std::vector<MapInfo>& map_list() {
   static const std::vector<MapInfo> list = [] {
     std::vector<MapInfo> v;
-    for_each_adapter([&]<class A>() { v.push_back({A::kName, A::kWhat, A::kThreadSafe, A::kRegion, Scans<A>}); });
+    for_each_adapter([&]<class A>() { v.push_back({A::kName, A::kWhat, A::kThreadSafe, A::kRegion, Scans<A>, HasBytes<A>}); });
     return v;
   }();
   return list;
@@ -590,13 +599,16 @@ Json run(const RunConfig& cfg, const std::function<void(const std::string&)>& pr
         j.set("workers", n), j.set("skipped", why);
         results.push(j);
       };
+      bool bytes = w.key_size != 8 || w.value_size != 8;
       for (unsigned n : cfg.threads) {
-        if (!mi->thread_safe && n > 1) skip(n, false, "not thread-safe: 1 thread only");
+        if (bytes && !mi->bytes) skip(n, false, "u64 keys and values only");
+        else if (!mi->thread_safe && n > 1) skip(n, false, "not thread-safe: 1 thread only");
         else if (w.mix[int(Op::scan)] != 0 && !mi->scan) skip(n, false, "no iteration (YCSB E needs a scan)");
         else cells.push_back({mi, &w, n, false});
       }
       for (unsigned n : cfg.procs) {
-        if (!mi->region) skip(n, true, "does not live in a shared region: threads only");
+        if (bytes && !mi->bytes) skip(n, true, "u64 keys and values only");
+        else if (!mi->region) skip(n, true, "does not live in a shared region: threads only");
         else if (w.mix[int(Op::scan)] != 0 && !mi->scan) skip(n, true, "no iteration (YCSB E needs a scan)");
         else cells.push_back({mi, &w, n, true});
       }

@@ -86,6 +86,43 @@ TEST(Runner, EveryMapPassesItsChecks) {
   EXPECT_GT((*chainE)["reps"].elements()[0]["scanned"].num(), 0);
 }
 
+TEST(Runner, ByteStringKeysAndValues) {
+  std::vector<std::string> maps;
+  for (const MapInfo& m : map_list()) maps.push_back(m.name);
+  RunConfig c = small(maps, {"mix50"});
+  c.workloads[0].key_size = 20;
+  c.workloads[0].value_size = 300;
+  c.procs = {2};
+  bool correct = false;
+  Json doc = run(c, quiet, &correct);
+  EXPECT_TRUE(correct) << doc.dump();
+  for (const MapInfo& m : map_list()) {
+    const Json* r = cell(doc, m.name, "mix50", "threads", 1);
+    ASSERT_NE(r, nullptr);
+    if (!m.bytes) {
+      EXPECT_NE((*r)["skipped"].str().find("u64"), std::string::npos) << m.name;
+      continue;
+    }
+    ASSERT_TRUE(r->has("reps")) << m.name;
+    EXPECT_TRUE((*r)["correct"].boolean()) << m.name;
+  }
+  ASSERT_NE(cell(doc, "chain", "mix50", "procs", 2), nullptr);
+  EXPECT_TRUE((*cell(doc, "chain", "mix50", "procs", 2))["correct"].boolean());
+  // A byte-string value of another key is caught too.
+  c = small({"chain", "tbb", "std_shared_mutex"}, {"C"});
+  c.workloads[0].key_space = 64;
+  c.workloads[0].dist = Dist::uniform;
+  c.workloads[0].key_size = 16;
+  c.workloads[0].value_size = 64;
+  c.threads = {1};
+  c.reps = 1;
+  c.plant_fault = 1;
+  doc = run(c, quiet, &correct);
+  EXPECT_FALSE(correct);
+  for (const char* m : {"chain", "tbb", "std_shared_mutex"})
+    EXPECT_GT((*cell(doc, m, "C", "threads", 1))["reps"].elements()[0]["bad_reads"].num(), 0) << m;
+}
+
 TEST(Runner, ProcessesShareOneRegion) {
   RunConfig c = small({"chain", "tbb"}, {"mix50"});
   c.threads = {};
