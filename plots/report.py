@@ -126,6 +126,14 @@ def load_runs(paths):
     return docs, cells
 
 
+def fairness(reps):
+    """Smallest min/max ratio of the workers' operation counts over the repetitions
+    with more than one worker (1.0: every worker did the same work)."""
+    ratios = [min(r["per_worker_ops"]) / max(r["per_worker_ops"]) for r in reps
+              if len(r["per_worker_ops"]) > 1 and max(r["per_worker_ops"]) > 0]
+    return round(min(ratios), 2) if ratios else None
+
+
 def summary_tables(doc, docs, cells):
     workloads = []
     for d in docs:
@@ -141,7 +149,7 @@ def summary_tables(doc, docs, cells):
                  f"prefill {w['prefill']:.0%}")
         head = ["map", "mode"] + [f"{n}w Mops/s [95% CI]" for n in ns] + \
                [f"{ns[-1]}w / {BASELINE}", "p50 ns", "p99 ns", "p99.9 ns", "bytes/key", "retries", "failed ops",
-                "checks"]
+                "fairness", "checks"]
         rows = []
         maps = []
         for d in docs:
@@ -171,7 +179,7 @@ def summary_tables(doc, docs, cells):
                 reps = [r for c in measured for r in c["reps"]]
                 row += [ratio, last["latency_ns"]["p50"], last["latency_ns"]["p99"], last["latency_ns"]["p999"],
                         round(last["bytes_per_key"], 1) if last["bytes_per_key"] else None, sum(r["again"] for r in reps),
-                        sum(r["failed_ops"] for r in reps),
+                        sum(r["failed_ops"] for r in reps), fairness(reps),
                         "ok" if all(c["correct"] for c in measured) else "INCORRECT"]
                 rows.append(row)
         doc.table(head, rows)
@@ -280,6 +288,10 @@ def main():
     if not last["correct"]:
         doc.p("WARNING: some repetitions failed their correctness checks; see Correctness below.")
     doc.h(2, "Results by workload")
+    doc.p("Columns: throughput per worker count (median [95% CI]); the ratio to tbb at the largest thread "
+          "count, measured in the same run; latency percentiles and bytes per key at the largest worker count; "
+          "retries = the map's own 'again' count (speculative reads retried, busy locks); fairness = the smallest "
+          "min/max ratio of per-worker operation counts; checks = the in-run correctness checks.")
     summary_tables(doc, docs, cells)
     doc.h(2, "Figures")
     for item in figures:
