@@ -358,6 +358,24 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
   return w->free != 0 ? Status::not_found : Status::corrupt;
 }
 
+// Back memory up to `end` (bytes from base), growing by at least half of
+// what is backed (and 1 MiB) at a time so that bump allocations rarely call
+// grow (a file region's grow is a posix_fallocate).
+Status RwMap::ensure_backed(u64 end) {
+  if (end > mem_max_) return Status::full;
+  u64 backed = hw(kBacked).load_acquire();
+  if (end <= backed) return Status::ok;
+  u64 want = backed + backed / 2 > end ? backed + backed / 2 : end;
+  want = (want + (u64{1} << 20) - 1) & ~((u64{1} << 20) - 1);
+  if (want > mem_max_) want = mem_max_;
+  if (grow_ != nullptr && grow_(grow_ctx_, want) != Status::ok) {
+    want = end;  // no room for the slack: back just what is needed
+    if (grow_(grow_ctx_, want) != Status::ok) return Status::full;
+  }
+  hw(kBacked).store_release(want);
+  return Status::ok;
+}
+
 Status RwMap::alloc_table(unsigned log2, u64* off) {
   u64 spare = hw(kSpare).load_acquire();
   if (spare != 0 && table_log2(spare) == log2) {
@@ -365,9 +383,8 @@ Status RwMap::alloc_table(unsigned log2, u64* off) {
     *off = table_off(spare);
   } else {
     u64 top = (hw(kTop).load_acquire() + 63) & ~u64{63}, bytes = kRwSlotSize << log2;
-    if (top + bytes > mem_max_) return Status::full;
-    if (grow_ != nullptr && grow_(grow_ctx_, top + bytes) != Status::ok) return Status::full;
-    if (hw(kBacked).load_acquire() < top + bytes) hw(kBacked).store_release(top + bytes);
+    Status s = ensure_backed(top + bytes);
+    if (s != Status::ok) return s;
     hw(kTop).store_release(top + bytes);
     *off = top;
   }
@@ -387,9 +404,8 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
   }
   u64 top = hw(kTop).load_acquire(), bytes = u64{32} << c;
   top = (top + 7) & ~u64{7};
-  if (top + bytes > mem_max_) return Status::full;
-  if (grow_ != nullptr && grow_(grow_ctx_, top + bytes) != Status::ok) return Status::full;
-  if (hw(kBacked).load_acquire() < top + bytes) hw(kBacked).store_release(top + bytes);
+  Status s = ensure_backed(top + bytes);
+  if (s != Status::ok) return s;
   hw(kTop).store_release(top + bytes);
   *off = top;
   return Status::ok;

@@ -243,6 +243,7 @@ class RwMap {
   Status rebuild(unsigned log2);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
   void free_bytes(std::uint64_t off, std::uint64_t len);
+  Status ensure_backed(std::uint64_t end);
   Status alloc_table(unsigned log2, std::uint64_t* off);
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
   Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb);
