@@ -143,15 +143,23 @@ constexpr unsigned kProcs = 2;
 constexpr u64 kStrKeys = 25000;
 constexpr double kPhaseSec = 1.0;
 
-std::string str_key(u64 i) {
-  char b[16];
-  std::snprintf(b, sizeof b, "key:%08llu", static_cast<unsigned long long>(i));
-  return b;
-}
-std::string str_val(u64 i) {
-  char b[17];
-  std::snprintf(b, sizeof b, "val:%012llu", static_cast<unsigned long long>(i * 7));
-  return b;
+// Keys and values are formatted once, before any timing (forked children
+// inherit them).
+struct Strings {
+  std::vector<std::string> keys, vals;
+  Strings() {
+    char b[32];
+    for (u64 i = 0; i < kStrKeys; ++i) {
+      std::snprintf(b, sizeof b, "key:%08llu", static_cast<unsigned long long>(i));
+      keys.emplace_back(b);
+      std::snprintf(b, sizeof b, "val:%012llu", static_cast<unsigned long long>(i * 7));
+      vals.emplace_back(b);
+    }
+  }
+};
+const Strings& strings() {
+  static const Strings s;
+  return s;
 }
 
 // One phase: each of kProcs forked processes runs `op(i, write)` for
@@ -225,8 +233,8 @@ Lmdb lmdb_open(const std::string& dir) {
 }
 
 void lmdb_op(Lmdb& l, u64 i, bool write) {
-  std::string k = str_key(i), v = str_val(i);
-  MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
+  const std::string &k = strings().keys[i], &v = strings().vals[i];
+  MDB_val key{k.size(), const_cast<char*>(k.data())}, val{v.size(), const_cast<char*>(v.data())};
   if (write) {
     MDB_txn* t = nullptr;
     check(mdb_txn_begin(l.env, nullptr, 0, &t), "txn_begin");
@@ -242,7 +250,7 @@ void lmdb_op(Lmdb& l, u64 i, bool write) {
 }
 
 void rw_op(mb::RwMap& m, u64 i, bool write) {
-  std::string k = str_key(i), v = str_val(i);
+  const std::string &k = strings().keys[i], &v = strings().vals[i];
   if (write) {
     if (m.put(mb::RwBytes{k.data(), k.size()}, mb::RwBytes{v.data(), v.size()}) != mb::Status::ok) std::abort();
     return;
@@ -258,6 +266,7 @@ void cross_process() {
   const char* tmp = std::getenv("TMPDIR");
   std::string dir = std::string(tmp ? tmp : "/tmp") + "/rw_bench." + std::to_string(getpid());
   std::string file = dir + "/map";
+  strings();  // formatted before the children fork
   std::string mkdir = "mkdir -p " + dir;
   if (std::system(mkdir.c_str()) != 0) std::abort();
   // RwMap in a file, as processes that do not share a parent would use it.

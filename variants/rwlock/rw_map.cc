@@ -228,6 +228,11 @@ u64 field_src(const RwMap*, sync::Ref<u64> first, u64 field, u64 len, u64 lo, u6
 
 bool RwMap::key_equal(u64 slot, u64 meta, RwBytes key, bool) const {
   if (klen_of(meta) != key.size) return false;
+  if (key.size == 8) {  // u64 keys: one inline word
+    u64 k;
+    std::memcpy(&k, key.data, 8);
+    return at(slot + kKeyW).load_acquire() == k;
+  }
   u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, key.size, hdr_ + kRwHeaderSize,
                       hw(kBacked).load_acquire());
   if (src == 0) return false;
@@ -329,10 +334,43 @@ Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
   }
 }
 
+// The u64 fast path of get(): the same probe as read_try with the key and
+// the value compared and copied as single words.
+Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
+  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
+  u64 off = table_off(tw);
+  unsigned log2 = table_log2(tw);
+  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
+      backed - off < (kRwSlotSize << log2))
+    return Status::corrupt;
+  u64 mask = (u64{1} << log2) - 1;
+  for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
+    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
+    u64 state = meta & kStateMask;
+    if (state == kEmpty) return Status::not_found;
+    if (state == kFull && at(slot + kHashW).load_acquire() == h && klen_of(meta) == 8 &&
+        at(slot + kKeyW).load_acquire() == k) {
+      if (vlen_of(meta) != 8) return Status::invalid;
+      *v = at(slot + kValW).load_acquire();
+      return Status::ok;
+    }
+  }
+  return Status::corrupt;
+}
+
 Status RwMap::get(u64 k, u64* v) const {
-  u64 sz = 0;
-  Status s = get(as_bytes(k), v, 8, &sz);
-  return s == Status::ok && sz != 8 ? Status::invalid : s;
+  const u64 h = hash(as_bytes(k));
+  unsigned spins = 0;
+  for (;;) {
+    // ORDER: as in get(RwBytes ...).
+    u64 seq = hw(kSeq).load_acquire();
+    if (seq & 1) {
+      wait_seq_odd(&spins);
+      continue;
+    }
+    Status s = read_u64(k, h, v);
+    if (hw(kSeq).load_relaxed() == seq) return s;
+  }
 }
 
 bool RwMap::exists(RwBytes key) const { return get(key, nullptr, 0, nullptr) == Status::ok; }

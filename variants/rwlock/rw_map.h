@@ -253,7 +253,7 @@ class RwMap {
   Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;
-  std::uint64_t seq_stable() const;
+  Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
   void wait_seq_odd(unsigned* spins) const;
   static void repair_cb(void* ctx);
   void repair() const;
