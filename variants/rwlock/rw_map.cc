@@ -552,10 +552,27 @@ Status RwMap::make_room() {
 
 // ---- writes ----------------------------------------------------------------
 
+// Insert an absent key into the free slot locate() found, making room first
+// (which may move the table: the key is located again then).
+Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
+  bool tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
+  if (!tomb) {
+    Status s = make_room();
+    if (s != Status::ok) return s;
+    if (locate(key, h, w) == Status::corrupt) return Status::corrupt;
+    tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
+  }
+  return fill_slot(w->free, h, key, val, tomb);
+}
+
 Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
   if (key.size == 0 || key.size > kRwKeyMax || val.size > kRwValMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
+  return store_locked(key, h, val, mode, buf, cap, val_sz);
+}
+
+Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
   Where w;
   Status s = locate(key, h, &w);
   if (s == Status::corrupt) return s;
@@ -570,16 +587,31 @@ Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64
   }
   if (mode == Mode::update) return Status::not_found;
   if (val_sz != nullptr) *val_sz = 0;
-  bool tomb = (at(w.free).load_acquire() & kStateMask) == kTombState;
-  if (!tomb) {
-    s = make_room();
-    if (s != Status::ok) return s;
-    if (locate(key, h, &w) == Status::corrupt) return Status::corrupt;
-    tomb = (at(w.free).load_acquire() & kStateMask) == kTombState;
-  }
-  s = fill_slot(w.free, h, key, val, tomb);
+  s = insert_absent(key, h, val, &w);
   if (s != Status::ok) return s;
   return mode == Mode::swap ? Status::not_found : Status::ok;
+}
+
+Status RwMap::put_multi(const u64* keys, const u64* vals, u64 n) {
+  Writer section(*this);
+  for (u64 i = 0; i < n; ++i) {
+    Status s = store_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), as_bytes(vals[i]), Mode::put,
+                            nullptr, 0, nullptr);
+    if (s != Status::ok) return s;
+  }
+  return Status::ok;
+}
+
+Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
+  Writer section(*this);
+  u64 cnt = 0;
+  for (u64 i = 0; i < n; ++i) {
+    Status s = take_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), nullptr, 0, nullptr);
+    if (s == Status::corrupt) return s;
+    cnt += s == Status::ok;
+  }
+  if (removed != nullptr) *removed = cnt;
+  return Status::ok;
 }
 
 Status RwMap::put(RwBytes key, RwBytes val) { return store(key, val, Mode::put, nullptr, 0, nullptr); }
@@ -601,6 +633,10 @@ Status RwMap::take(RwBytes key, void* buf, u64 cap, u64* val_sz) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
+  return take_locked(key, h, buf, cap, val_sz);
+}
+
+Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
   Where w;
   Status s = locate(key, h, &w);
   if (s != Status::ok) return s;
@@ -667,14 +703,7 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
     v = at(w.found + kValW).load_acquire() + u64(delta);
     at(w.found + kValW).store_release(v);
   } else {
-    bool tomb = (at(w.free).load_acquire() & kStateMask) == kTombState;
-    if (!tomb) {
-      s = make_room();
-      if (s != Status::ok) return s;
-      if (locate(key, h, &w) == Status::corrupt) return Status::corrupt;
-      tomb = (at(w.free).load_acquire() & kStateMask) == kTombState;
-    }
-    s = fill_slot(w.free, h, key, as_bytes(v), tomb);
+    s = insert_absent(key, h, as_bytes(v), &w);
     if (s != Status::ok) return s;
   }
   if (result != nullptr) *result = v;

@@ -198,6 +198,12 @@ class RwMap {
   // Values of n u64 keys at one moment; found[i] says whether key i is present.
   Status get_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* vals, bool* found) const;
 
+  // Batches under one write lock (readers see all of them at once). put_multi
+  // stops at the first failure (full, corrupt) and returns it; the puts
+  // before it stay. remove_multi counts the keys it removed.
+  Status put_multi(const std::uint64_t* keys, const std::uint64_t* vals, std::uint64_t n);
+  Status remove_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* removed);
+
   std::uint64_t size() const;
   std::uint64_t capacity() const;
   std::uint64_t tombstones() const;
@@ -251,6 +257,10 @@ class RwMap {
   void clear_slot(std::uint64_t slot, std::uint64_t meta);
   enum class Mode { put, add, update, swap };
   Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status store_locked(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
+                      std::uint64_t* val_sz);
+  Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w);
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;

@@ -248,6 +248,40 @@ TEST(RwMap, IncrOracle) {
   }
 }
 
+TEST(RwMap, Batches) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::vector<std::uint64_t> keys, vals, got(300);
+  for (std::uint64_t k = 0; k < 300; ++k) {
+    keys.push_back(k * 11);
+    vals.push_back(k + 5);
+  }
+  ASSERT_EQ(m.put_multi(keys.data(), vals.data(), keys.size()), Status::ok);
+  EXPECT_EQ(m.size(), 300u);
+  bool found[300];
+  ASSERT_EQ(m.get_multi(keys.data(), keys.size(), got.data(), found), Status::ok);
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    ASSERT_TRUE(found[i]);
+    ASSERT_EQ(got[i], vals[i]);
+  }
+  std::uint64_t removed = 0;
+  ASSERT_EQ(m.remove_multi(keys.data(), 150, &removed), Status::ok);
+  EXPECT_EQ(removed, 150u);
+  ASSERT_EQ(m.remove_multi(keys.data(), 160, &removed), Status::ok);
+  EXPECT_EQ(removed, 10u);
+  ASSERT_EQ(m.get_multi(keys.data(), keys.size(), got.data(), found), Status::ok);
+  for (std::uint64_t i = 0; i < 300; ++i) ASSERT_EQ(found[i], i >= 160) << i;
+  EXPECT_EQ(m.size(), 140u);
+  // A batch that runs into the hard maximum keeps what fit.
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(small_params(16), &st), Status::ok);
+  EXPECT_EQ(st->map().put_multi(keys.data(), vals.data(), 20), Status::full);
+  EXPECT_EQ(st->map().size(), 12u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(st->map().verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, GrowRehashAndHardMaximum) {
   RwStore::Ptr st;
   ASSERT_EQ(RwStore::create_anon(small_params(64), &st), Status::ok);
