@@ -396,15 +396,15 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
   return w->free != 0 ? Status::not_found : Status::corrupt;
 }
 
-// Back memory up to `end` (bytes from base), growing by at least half of
-// what is backed (and 1 MiB) at a time so that bump allocations rarely call
+// Back memory up to `end` (bytes from base), with slack of half of what
+// the map has backed (at least 1 MiB) so that bump allocations rarely call
 // grow (a file region's grow is a posix_fallocate).
 Status RwMap::ensure_backed(u64 end) {
   if (end > mem_max_) return Status::full;
   u64 backed = hw(kBacked).load_acquire();
   if (end <= backed) return Status::ok;
-  u64 want = backed + backed / 2 > end ? backed + backed / 2 : end;
-  want = (want + (u64{1} << 20) - 1) & ~((u64{1} << 20) - 1);
+  u64 slack = (backed - hdr_) / 2 > (u64{1} << 20) ? (backed - hdr_) / 2 : u64{1} << 20;
+  u64 want = (end + slack + 4095) & ~u64{4095};
   if (want > mem_max_) want = mem_max_;
   if (grow_ != nullptr && grow_(grow_ctx_, want) != Status::ok) {
     want = end;  // no room for the slack: back just what is needed
