@@ -552,6 +552,15 @@ Status RwMap::make_room() {
 
 // ---- writes ----------------------------------------------------------------
 
+Status RwMap::reserve(u64 n) {
+  unsigned log2 = 3;
+  while (log2 < cap_max_log2_ && (u64{3} << log2) / 4 < n) ++log2;
+  if ((u64{3} << log2) / 4 < n) return Status::full;
+  Writer section(*this);
+  if (log2 <= table_log2(hw(kTable).load_acquire())) return Status::ok;
+  return rebuild(log2);
+}
+
 // Insert an absent key into the free slot locate() found, making room first
 // (which may move the table: the key is located again then).
 Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
@@ -768,7 +777,8 @@ RwMap::Stats RwMap::stats() const {
   s.grows = hw(kStatGrow).load_relaxed();
   s.rehashes = hw(kStatRehash).load_relaxed();
   s.arena_used = hw(kTop).load_acquire() - hdr_;
-  s.mem_max = mem_max_;
+  s.arena_capacity = mem_max_ - hdr_;
+  s.backed = hw(kBacked).load_acquire();
   return s;
 }
 

@@ -204,6 +204,10 @@ class RwMap {
   Status put_multi(const std::uint64_t* keys, const std::uint64_t* vals, std::uint64_t n);
   Status remove_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* removed);
 
+  // Grow the table now so that n entries fit without a grow (full when n
+  // exceeds 75% of the hard maximum).
+  Status reserve(std::uint64_t n);
+
   std::uint64_t size() const;
   std::uint64_t capacity() const;
   std::uint64_t tombstones() const;
@@ -213,8 +217,9 @@ class RwMap {
     std::uint64_t read_recoveries;   // dead reader slots reclaimed
     std::uint64_t seq_repairs;       // odd sequences found and repaired
     std::uint64_t grows, rehashes;
-    std::uint64_t arena_used;        // bytes bump-allocated (tables included)
-    std::uint64_t mem_max;
+    std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
+    std::uint64_t arena_capacity;    // bytes the map may use from its header on
+    std::uint64_t backed;            // end of the memory backed so far (a file's size in use)
   };
   Stats stats() const;
   // The outcome of the verify() run by the last recovery ("" if clean).

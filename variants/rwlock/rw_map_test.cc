@@ -287,6 +287,14 @@ TEST(RwMap, GrowRehashAndHardMaximum) {
   ASSERT_EQ(RwStore::create_anon(small_params(64), &st), Status::ok);
   RwMap& m = st->map();
   EXPECT_EQ(m.capacity(), 8u);
+  EXPECT_EQ(m.reserve(40), Status::ok);
+  EXPECT_EQ(m.capacity(), 64u);  // 40 > 75% of 32
+  EXPECT_EQ(m.reserve(49), Status::full);
+  EXPECT_EQ(m.reserve(10), Status::ok);  // never shrinks
+  EXPECT_EQ(m.capacity(), 64u);
+  EXPECT_EQ(m.stats().grows, 1u);
+  EXPECT_GT(m.stats().arena_used, 64u * 64);
+  EXPECT_LE(m.stats().arena_used, m.stats().arena_capacity);
   std::uint64_t k = 0;
   for (; k < 48; ++k) ASSERT_EQ(m.put(k, k), Status::ok) << k;  // 75% of 64
   EXPECT_EQ(m.capacity(), 64u);
