@@ -1,0 +1,95 @@
+// What the rwlock map needs from the operating system, in one place, with a
+// model branch so the lock and the map compile under Relacy (-DMB_SYNC_MODEL=1):
+//   - the calling process's id (cached; reset in a fork child),
+//   - whether a process id is still alive (a zombie counts as dead),
+//   - futex wait/wake on one 32-bit half of a 64-bit lock word,
+//   - ThreadSanitizer mutex annotations (empty unless built with TSan),
+//   - a test-only hook called inside critical sections (crash tests park a
+//     child there and SIGKILL it while it holds the lock).
+// In the model build a Relacy thread plays a process: its id is
+// thread_index + 1, every process is alive, a futex wait is a yield.
+#ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
+#define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
+
+#include <bit>
+#include <cstdint>
+
+#include "core/sync.h"
+
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+#include <sys/types.h>
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define MB_RW_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MB_RW_TSAN 1
+#endif
+#endif
+#ifndef MB_RW_TSAN
+#define MB_RW_TSAN 0
+#endif
+
+#if MB_RW_TSAN
+#include <sanitizer/tsan_interface.h>
+#define MB_RW_TSAN_CALL(call) call
+#define MB_RW_TSAN_READ __tsan_mutex_read_lock
+#else
+#define MB_RW_TSAN_CALL(call) ((void)0)
+#define MB_RW_TSAN_READ 0u
+#endif
+
+namespace mb::rw_os {
+
+static_assert(std::endian::native == std::endian::little,
+              "the lock word's futex halves assume a little-endian word");
+
+// The halves of a 64-bit lock word a futex can wait on.
+enum class Half : unsigned { low = 0, high = 1 };
+
+// Points where the test hook is called (tests only; see RwMap::set_test_hook).
+enum class HookPoint : unsigned {
+  write_locked = 1,  // write lock held, sequence odd (inside a write)
+  read_locked = 2,   // read lock held
+  put_half_done = 3, // a put has written the slot's payload, not its meta word
+};
+using Hook = void (*)(HookPoint);
+extern Hook g_test_hook;
+inline void hook(HookPoint p) {
+  if (g_test_hook != nullptr) g_test_hook(p);
+}
+
+#if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
+
+inline std::uint32_t self_pid() { return rl::thread_index() + 1; }
+inline std::uint32_t self_tid() { return rl::thread_index() + 1; }
+inline bool alive(std::uint32_t) { return true; }
+inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
+inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
+inline std::uint64_t now_ms() { return 0; }
+
+#else
+
+std::uint32_t self_pid();  // getpid(), cached per process
+std::uint32_t self_tid();  // gettid(), cached per thread
+// False once `pid` has exited (also while it is an unreaped zombie).
+bool alive(std::uint32_t pid);
+std::uint64_t now_ms();  // CLOCK_MONOTONIC
+
+// Sleep while the 32-bit half `h` of the word equals `expected`, at most
+// timeout_ns. Only the word's address is used: the kernel reads the half.
+inline void wait(sync::Ref<std::uint64_t> w, Half h, std::uint32_t expected, long timeout_ns) {
+  auto* half = reinterpret_cast<std::uint32_t*>(w.address()) + static_cast<unsigned>(h);
+  sync::futex_wait(sync::Ref<std::uint32_t>(half), expected, timeout_ns);
+}
+inline void wake(sync::Ref<std::uint64_t> w, Half h, int waiters) {
+  auto* half = reinterpret_cast<std::uint32_t*>(w.address()) + static_cast<unsigned>(h);
+  sync::futex_wake(sync::Ref<std::uint32_t>(half), waiters);
+}
+
+#endif
+
+}  // namespace mb::rw_os
+
+#endif  // MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_

@@ -1,0 +1,324 @@
+// RwMap against its peers, in one binary, side by side (issue 4's targets).
+//
+//   Single process, 1 thread (Google Benchmark):
+//     get/<map>/<keys>   u64 -> u64, <keys> present (25K or 1M), gets of
+//                        present keys in a pre-generated random order
+//     put/<map>/<keys>   overwrites of present keys, same order
+//     <map>: rw (RwMap in anonymous shared memory) or tbb
+//     (tbb::concurrent_hash_map<u64, u64>).
+//   Cross-process (run after the benchmarks; --cross_only skips them):
+//     2 forked processes, 25K string keys ("key:%08u", 12 bytes) with
+//     16-byte values, phases reads / writes / 50-50 of 1 s each, against
+//     LMDB opened with WRITEMAP|NOSYNC|NOMETASYNC|NORDAHEAD (one read
+//     transaction, reset and renewed, per get; one write transaction per put).
+//     Prints one JSON line with ops/s and the ratios.
+// Key and op streams are generated before timing; every get checks its value.
+#include <benchmark/benchmark.h>
+#include <lmdb.h>
+#include <oneapi/tbb/concurrent_hash_map.h>
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/rw_store.h"
+
+namespace {
+
+using u64 = std::uint64_t;
+constexpr u64 kStream = 1 << 20;
+
+u64 value_of(u64 k) { return k * 3 + 1; }
+
+// The keys present, and a stream of them in random order.
+struct Keys {
+  std::vector<u64> present, stream;
+};
+const Keys& keys_for(u64 n) {
+  static std::vector<std::pair<u64, Keys>> cache;
+  for (auto& [m, k] : cache)
+    if (m == n) return k;
+  Keys k;
+  std::mt19937_64 rng(n);
+  for (u64 i = 0; i < n; ++i) k.present.push_back(rng());
+  for (u64 i = 0; i < kStream; ++i) k.stream.push_back(k.present[rng() % n]);
+  cache.emplace_back(n, std::move(k));
+  return cache.back().second;
+}
+
+mb::RwStore::Ptr rw_filled(u64 n) {
+  mb::RwParams p;
+  p.cap_init = std::bit_ceil(2 * n);  // the benchmark measures gets and puts, not growth
+  p.cap_max = p.cap_init;
+  p.arena_max = 1 << 20;
+  mb::RwStore::Ptr st;
+  if (mb::RwStore::create_anon(p, &st) != mb::Status::ok) std::abort();
+  for (u64 k : keys_for(n).present)
+    if (st->map().put(k, value_of(k)) != mb::Status::ok) std::abort();
+  return st;
+}
+
+using Tbb = tbb::concurrent_hash_map<u64, u64>;
+void tbb_fill(Tbb& t, u64 n) {
+  for (u64 k : keys_for(n).present) {
+    Tbb::accessor a;
+    t.insert(a, k);
+    a->second = value_of(k);
+  }
+}
+
+void BM_RwGet(benchmark::State& state) {
+  u64 n = u64(state.range(0));
+  auto st = rw_filled(n);
+  const auto& s = keys_for(n).stream;
+  u64 i = 0;
+  for (auto _ : state) {
+    u64 k = s[i++ & (kStream - 1)], v = 0;
+    if (st->map().get(k, &v) != mb::Status::ok || v != value_of(k)) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_RwPut(benchmark::State& state) {
+  u64 n = u64(state.range(0));
+  auto st = rw_filled(n);
+  const auto& s = keys_for(n).stream;
+  u64 i = 0;
+  for (auto _ : state) {
+    u64 k = s[i++ & (kStream - 1)];
+    if (st->map().put(k, value_of(k)) != mb::Status::ok) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_TbbGet(benchmark::State& state) {
+  u64 n = u64(state.range(0));
+  Tbb t;
+  tbb_fill(t, n);
+  const auto& s = keys_for(n).stream;
+  u64 i = 0;
+  for (auto _ : state) {
+    u64 k = s[i++ & (kStream - 1)];
+    Tbb::const_accessor a;
+    if (!t.find(a, k) || a->second != value_of(k)) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_TbbPut(benchmark::State& state) {
+  u64 n = u64(state.range(0));
+  Tbb t;
+  tbb_fill(t, n);
+  const auto& s = keys_for(n).stream;
+  u64 i = 0;
+  for (auto _ : state) {
+    u64 k = s[i++ & (kStream - 1)];
+    Tbb::accessor a;
+    t.insert(a, k);
+    a->second = value_of(k);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(BM_RwGet)->Name("get/rw")->Arg(25000)->Arg(1 << 20);
+BENCHMARK(BM_TbbGet)->Name("get/tbb")->Arg(25000)->Arg(1 << 20);
+BENCHMARK(BM_RwPut)->Name("put/rw")->Arg(25000)->Arg(1 << 20);
+BENCHMARK(BM_TbbPut)->Name("put/tbb")->Arg(25000)->Arg(1 << 20);
+
+// ---- cross-process -----------------------------------------------------------
+
+constexpr unsigned kProcs = 2;
+constexpr u64 kStrKeys = 25000;
+constexpr double kPhaseSec = 1.0;
+
+// Keys and values are formatted once, before any timing (forked children
+// inherit them).
+struct Strings {
+  std::vector<std::string> keys, vals;
+  Strings() {
+    char b[32];
+    for (u64 i = 0; i < kStrKeys; ++i) {
+      std::snprintf(b, sizeof b, "key:%08llu", static_cast<unsigned long long>(i));
+      keys.emplace_back(b);
+      std::snprintf(b, sizeof b, "val:%012llu", static_cast<unsigned long long>(i * 7));
+      vals.emplace_back(b);
+    }
+  }
+};
+const Strings& strings() {
+  static const Strings s;
+  return s;
+}
+
+// One phase: each of kProcs forked processes runs `op(i, write)` for
+// kPhaseSec over a pre-generated stream (write_pct percent writes) and
+// reports its op count through shared memory; returns total ops/s.
+template <class Setup, class Op>
+double run_phase(unsigned write_pct, Setup&& setup, Op&& op) {
+  auto* counts = static_cast<u64*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  std::vector<pid_t> kids;
+  auto t0 = std::chrono::steady_clock::now();
+  for (unsigned p = 0; p < kProcs; ++p) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      auto ctx = setup();
+      std::mt19937_64 rng(p + 1);
+      std::vector<std::uint32_t> stream(1 << 16);
+      for (auto& s : stream) s = std::uint32_t(rng() % kStrKeys) << 1 | (rng() % 100 < write_pct ? 1 : 0);
+      u64 n = 0;
+      auto start = std::chrono::steady_clock::now();
+      for (;;) {
+        for (int j = 0; j < 256; ++j, ++n) {
+          std::uint32_t s = stream[n & 0xffff];
+          op(ctx, s >> 1, (s & 1) != 0);
+        }
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= kPhaseSec) break;
+      }
+      double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      counts[p] = u64(double(n) / sec);
+      _exit(0);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::abort();
+  }
+  (void)t0;
+  double total = 0;
+  for (unsigned p = 0; p < kProcs; ++p) total += double(counts[p]);
+  munmap(counts, 4096);
+  return total;
+}
+
+struct Lmdb {
+  MDB_env* env = nullptr;
+  MDB_dbi dbi = 0;
+  MDB_txn* rtxn = nullptr;
+};
+
+void check(int rc, const char* what) {
+  if (rc != 0) {
+    std::fprintf(stderr, "lmdb %s: %s\n", what, mdb_strerror(rc));
+    std::abort();
+  }
+}
+
+Lmdb lmdb_open(const std::string& dir) {
+  Lmdb l;
+  check(mdb_env_create(&l.env), "env_create");
+  check(mdb_env_set_mapsize(l.env, size_t{1} << 30), "set_mapsize");
+  check(mdb_env_open(l.env, dir.c_str(), MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC | MDB_NORDAHEAD | MDB_NOTLS, 0600),
+        "env_open");
+  MDB_txn* t = nullptr;
+  check(mdb_txn_begin(l.env, nullptr, 0, &t), "txn_begin");
+  check(mdb_dbi_open(t, nullptr, 0, &l.dbi), "dbi_open");
+  check(mdb_txn_commit(t), "commit");
+  check(mdb_txn_begin(l.env, nullptr, MDB_RDONLY, &l.rtxn), "read txn");
+  mdb_txn_reset(l.rtxn);
+  return l;
+}
+
+void lmdb_op(Lmdb& l, u64 i, bool write) {
+  const std::string &k = strings().keys[i], &v = strings().vals[i];
+  MDB_val key{k.size(), const_cast<char*>(k.data())}, val{v.size(), const_cast<char*>(v.data())};
+  if (write) {
+    MDB_txn* t = nullptr;
+    check(mdb_txn_begin(l.env, nullptr, 0, &t), "txn_begin");
+    check(mdb_put(t, l.dbi, &key, &val, 0), "put");
+    check(mdb_txn_commit(t), "commit");
+    return;
+  }
+  check(mdb_txn_renew(l.rtxn), "renew");
+  MDB_val got;
+  check(mdb_get(l.rtxn, l.dbi, &key, &got), "get");
+  if (got.mv_size != v.size() || std::memcmp(got.mv_data, v.data(), v.size()) != 0) std::abort();
+  mdb_txn_reset(l.rtxn);
+}
+
+void rw_op(mb::RwMap& m, u64 i, bool write) {
+  const std::string &k = strings().keys[i], &v = strings().vals[i];
+  if (write) {
+    if (m.put(mb::RwBytes{k.data(), k.size()}, mb::RwBytes{v.data(), v.size()}) != mb::Status::ok) std::abort();
+    return;
+  }
+  char buf[64];
+  u64 sz = 0;
+  if (m.get(mb::RwBytes{k.data(), k.size()}, buf, sizeof buf, &sz) != mb::Status::ok || sz != v.size() ||
+      std::memcmp(buf, v.data(), sz) != 0)
+    std::abort();
+}
+
+void cross_process() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/rw_bench." + std::to_string(getpid());
+  std::string file = dir + "/map";
+  strings();  // formatted before the children fork
+  std::string mkdir = "mkdir -p " + dir;
+  if (std::system(mkdir.c_str()) != 0) std::abort();
+  // RwMap in a file, as processes that do not share a parent would use it.
+  mb::RwParams p;
+  p.cap_init = 65536;
+  p.cap_max = 65536;
+  p.arena_max = 1 << 20;
+  {
+    mb::RwStore::Ptr st;
+    if (mb::RwStore::create_file(file, p, &st) != mb::Status::ok) std::abort();
+    for (u64 i = 0; i < kStrKeys; ++i) rw_op(st->map(), i, true);
+  }
+  {
+    Lmdb l = lmdb_open(dir);
+    for (u64 i = 0; i < kStrKeys; ++i) lmdb_op(l, i, true);
+    mdb_env_close(l.env);
+  }
+  auto rw_setup = [&] {
+    mb::RwStore::Ptr st;
+    if (mb::RwStore::join_file(file, &st) != mb::Status::ok) std::abort();
+    return st;
+  };
+  auto rw_run = [](mb::RwStore::Ptr& st, u64 i, bool w) { rw_op(st->map(), i, w); };
+  auto lmdb_setup = [&] { return lmdb_open(dir); };
+  auto lmdb_run = [](Lmdb& l, u64 i, bool w) { lmdb_op(l, i, w); };
+  const unsigned pcts[] = {0, 100, 50};
+  const char* names[] = {"reads", "writes", "mixed50"};
+  std::string json = "{\"bench\":\"rwlock_cross_process\",\"procs\":2,\"keys\":25000,\"cores\":" +
+                     std::to_string(sysconf(_SC_NPROCESSORS_ONLN));
+  for (int i = 0; i < 3; ++i) {
+    double rw = run_phase(pcts[i], rw_setup, rw_run);
+    double lm = run_phase(pcts[i], lmdb_setup, lmdb_run);
+    char b[200];
+    std::snprintf(b, sizeof b, ",\"%s\":{\"rw_ops\":%.0f,\"lmdb_ops\":%.0f,\"ratio\":%.2f}", names[i], rw, lm, rw / lm);
+    json += b;
+  }
+  json += "}";
+  std::printf("%s\n", json.c_str());
+  std::string rm = "rm -rf " + dir;
+  if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "cannot remove %s\n", dir.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool cross_only = false;
+  for (int i = 1; i < argc; ++i) cross_only |= std::strcmp(argv[i], "--cross_only") == 0;
+  if (!cross_only) {
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+  }
+  cross_process();
+  return 0;
+}

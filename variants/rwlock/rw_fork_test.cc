@@ -1,0 +1,307 @@
+// Cross-process tests of RwMap: forked processes share one map (anonymous
+// shared memory or a file), each joined at its own address where it matters.
+//   CountersSumExactly       N processes incr shared counters; sums exact.
+//   ExactlyOneWinner         processes race add / cas on one key, rounds.
+//   KilledWriterIsRecovered  a child parked inside a write (test hook) is
+//                            SIGKILLed; a reader and a writer get through
+//                            within 2 s, the odd seq is repaired, verify ok.
+//   KilledReaderIsRecovered  same for a child holding the read lock.
+//   KillDuringPuts           SIGKILL at random moments during puts; after
+//                            each, the map verifies and holds a prefix of
+//                            the child's keys with exact values.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/rw_store.h"
+
+namespace mb {
+namespace {
+
+#if defined(MB_SANITIZER)
+constexpr int kScale = 5;
+#else
+constexpr int kScale = 1;
+#endif
+
+RwParams params() {
+  RwParams p;
+  p.cap_init = 8;
+  p.cap_max = std::uint64_t{1} << 20;
+  p.arena_max = std::uint64_t{1} << 26;
+  return p;
+}
+
+std::string temp_path(const char* name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
+}
+
+// Fork n children running fn(id) (its return value is the exit code) and
+// return their exit codes.
+template <class Fn>
+std::vector<int> run_children(int n, Fn&& fn) {
+  std::vector<pid_t> kids;
+  for (int id = 0; id < n; ++id) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(fn(id));
+    kids.push_back(pid);
+  }
+  std::vector<int> codes;
+  for (pid_t pid : kids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    codes.push_back(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+  return codes;
+}
+
+TEST(RwFork, CountersSumExactly) {
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+  RwMap& m = st->map();
+  constexpr int kProcs = 4, kCounters = 16;
+  const int iters = 20000 / kScale;
+  auto codes = run_children(kProcs, [&](int id) {
+    std::mt19937_64 rng(id);
+    for (int i = 0; i < iters; ++i) {
+      std::uint64_t r = 0, k = rng() % kCounters;
+      if (m.incr(k, &r) != Status::ok) return 1;
+      // Private keys churn the table (grows, tombstones) meanwhile.
+      std::uint64_t own = std::uint64_t(id + 1) << 32 | (i / 3 % 512);
+      if (i % 3 == 0 && m.put(own, i) != Status::ok) return 2;
+      if (i % 3 == 2 && m.remove(own) != Status::ok) return 3;
+      std::uint64_t v = 0;
+      if (m.get(k, &v) != Status::ok || v == 0) return 4;
+    }
+    return 0;
+  });
+  for (int c : codes) EXPECT_EQ(c, 0);
+  std::uint64_t sum = 0;
+  for (std::uint64_t k = 0; k < kCounters; ++k) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.get(k, &v), Status::ok);
+    sum += v;
+  }
+  EXPECT_EQ(sum, std::uint64_t(kProcs) * iters);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RwFork, ExactlyOneWinner) {
+  std::string path = temp_path("rw_race");
+  unlink(path.c_str());
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_file(path, params(), &st), Status::ok);
+  RwMap& m = st->map();
+  constexpr int kProcs = 4;
+  for (std::uint64_t round = 0; round < 20; ++round) {
+    ASSERT_EQ(m.put(1000 + round, 0), Status::ok);
+    // Exit code bit 0: won the add; bit 1: won the cas.
+    auto codes = run_children(kProcs, [&](int id) {
+      RwStore::Ptr mine;  // its own mapping of the file
+      if (RwStore::join_file(path, &mine) != Status::ok) return 100;
+      Status a = mine->map().add(round, std::uint64_t(id));
+      Status c = mine->map().cas(1000 + round, 0, std::uint64_t(id) + 1);
+      if ((a != Status::ok && a != Status::exists) || (c != Status::ok && c != Status::exists)) return 101;
+      return (a == Status::ok ? 1 : 0) | (c == Status::ok ? 2 : 0);
+    });
+    int add_winner = -1, cas_winner = -1, adds = 0, cases = 0;
+    for (int id = 0; id < kProcs; ++id) {
+      ASSERT_LT(codes[id], 4) << "child error " << codes[id];
+      if (codes[id] & 1) ++adds, add_winner = id;
+      if (codes[id] & 2) ++cases, cas_winner = id;
+    }
+    ASSERT_EQ(adds, 1) << round;
+    ASSERT_EQ(cases, 1) << round;
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.get(round, &v), Status::ok);
+    EXPECT_EQ(v, std::uint64_t(add_winner));
+    ASSERT_EQ(m.get(1000 + round, &v), Status::ok);
+    EXPECT_EQ(v, std::uint64_t(cas_winner) + 1);
+  }
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  st.reset();
+  unlink(path.c_str());
+}
+
+// The test hook: a child parks at g_park_at, tells the parent through a
+// pipe, and waits to be killed.
+rw_os::HookPoint g_park_at;
+int g_park_fd = -1;
+void park(rw_os::HookPoint p) {
+  if (p != g_park_at || g_park_fd < 0) return;
+  char c = 'p';
+  if (write(g_park_fd, &c, 1) != 1) _exit(90);
+  for (;;) pause();
+}
+
+// Fork a child that runs fn() and parks inside it at `at`; returns its pid
+// once it is parked (the lock is held then).
+template <class Fn>
+pid_t park_child(rw_os::HookPoint at, Fn&& fn) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    g_park_at = at;
+    g_park_fd = fds[1];
+    RwMap::set_test_hook(park);
+    fn();
+    _exit(91);  // never parked
+  }
+  close(fds[1]);
+  char c = 0;
+  ssize_t n = read(fds[0], &c, 1);
+  close(fds[0]);
+  return n == 1 ? pid : -1;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST(RwFork, KilledWriterIsRecovered) {
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  // Round 0: a lock-free reader meets the odd seq; round 1: a writer.
+  for (int round = 0; round < 2; ++round) {
+    pid_t pid = park_child(rw_os::HookPoint::write_locked, [&] { m.put(7, 777); });
+    ASSERT_GT(pid, 0);
+    EXPECT_NE(m.lock().word() & kRwPidMask, 0u);
+    ASSERT_EQ(kill(pid, SIGKILL), 0);  // not reaped yet: a zombie must count as dead
+    auto t0 = std::chrono::steady_clock::now();
+    std::uint64_t v = 0;
+    if (round == 0) {
+      ASSERT_EQ(m.get(5, &v), Status::ok);
+      EXPECT_EQ(v, 5u);
+    } else {
+      ASSERT_EQ(m.put(5, 55), Status::ok);
+    }
+    double took = seconds_since(t0);
+    std::printf("round %d: recovered in %.3f s\n", round, took);
+    EXPECT_LT(took, 2.0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status));
+  }
+  RwMap::Stats s = m.stats();
+  EXPECT_EQ(s.write_recoveries, 2u);
+  EXPECT_EQ(s.seq_repairs, 2u);
+  std::string why;
+  EXPECT_EQ(m.last_recovery(&why), Status::ok) << why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.get(7, &v), Status::ok);
+  EXPECT_EQ(v, 7u);  // the killed writes never happened
+  ASSERT_EQ(m.get(5, &v), Status::ok);
+  EXPECT_EQ(v, 55u);
+}
+
+TEST(RwFork, KilledReaderIsRecovered) {
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  pid_t pid = park_child(rw_os::HookPoint::read_locked,
+                         [&] { m.for_each([](void*, RwBytes, RwBytes) {}, nullptr); });
+  ASSERT_GT(pid, 0);
+  EXPECT_NE(m.lock().word() & kRwReaderMask, 0u);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(m.put(3, 33), Status::ok);  // must drain the dead reader
+  double took = seconds_since(t0);
+  std::printf("recovered in %.3f s\n", took);
+  EXPECT_LT(took, 2.0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(m.stats().read_recoveries, 1u);
+  EXPECT_EQ(m.lock().word(), 0u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.get(3, &v), Status::ok);
+  EXPECT_EQ(v, 33u);
+}
+
+std::string value_of(std::uint64_t k) {
+  // Alternate inline (8 bytes) and arena (40 bytes) values.
+  std::string v = std::to_string(k * 2654435761u);
+  v.resize(k % 3 == 0 ? 40 : 8, char('a' + k % 26));
+  return v;
+}
+
+TEST(RwFork, KillDuringPuts) {
+  std::string path = temp_path("rw_kill");
+  unlink(path.c_str());
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_file(path, params(), &st), Status::ok);
+  RwMap& m = st->map();
+  const std::uint64_t kPuts = 20000 / kScale;
+  std::mt19937_64 rng(std::random_device{}());
+  for (std::uint64_t run = 0; run < 8; ++run) {
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      RwStore::Ptr mine;
+      if (RwStore::join_file(path, &mine) != Status::ok) _exit(100);
+      char c = 'r';
+      if (write(ready[1], &c, 1) != 1) _exit(102);
+      for (std::uint64_t n = 0; n < kPuts; ++n) {
+        std::uint64_t k = run << 32 | n;
+        std::string v = value_of(k);
+        if (mine->map().put(RwBytes{&k, 8}, RwBytes{v.data(), v.size()}) != Status::ok) _exit(101);
+      }
+      _exit(0);
+    }
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);  // joined: the puts start now
+    close(ready[0]);
+    close(ready[1]);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 10000));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << "child error " << WEXITSTATUS(status);
+    ASSERT_EQ(m.put(~std::uint64_t{0}, run), Status::ok);  // takes the lock: recovers if needed
+    std::string why;
+    ASSERT_EQ(m.verify(&why), Status::ok) << "run " << run << ": " << why;
+    // The keys present are a prefix of the child's sequence, with exact values.
+    std::uint64_t present = 0;
+    std::vector<char> buf(64);
+    for (std::uint64_t n = 0; n < kPuts; ++n) {
+      std::uint64_t k = run << 32 | n, sz = 0;
+      Status s = m.get(RwBytes{&k, 8}, buf.data(), buf.size(), &sz);
+      if (s == Status::not_found) break;
+      ASSERT_EQ(s, Status::ok);
+      ASSERT_EQ(std::string(buf.data(), sz), value_of(k)) << "run " << run << " key " << n;
+      ++present;
+    }
+    for (std::uint64_t n = present + 1; n < kPuts; ++n) {
+      std::uint64_t k = run << 32 | n;
+      ASSERT_FALSE(m.exists(RwBytes{&k, 8})) << "gap before key " << n;
+    }
+    std::printf("run %llu: %llu puts landed, %s\n", (unsigned long long)run, (unsigned long long)present,
+                WIFSIGNALED(status) ? "killed" : "finished");
+  }
+  std::printf("write recoveries: %llu\n", (unsigned long long)m.stats().write_recoveries);
+  st.reset();
+  unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace mb

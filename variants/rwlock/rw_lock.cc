@@ -1,0 +1,197 @@
+// RwLock: see rw_lock.h for the word layout, invariants L1..L3 and the
+// memory orders of each operation.
+#include "variants/rwlock/rw_lock.h"
+
+#ifndef MB_PLANT_BUG
+#define MB_PLANT_BUG 0
+#endif
+
+namespace mb {
+
+namespace rw_os {
+Hook g_test_hook = nullptr;
+}  // namespace rw_os
+
+using rw_os::Half;
+
+RwLock::RwLock(void* base, const Words& w) : base_(base), w_(w) {
+  MB_RW_TSAN_CALL(__tsan_mutex_create(tsan_addr(), __tsan_mutex_linker_init));
+}
+
+void* RwLock::tsan_addr() const {
+#if MB_RW_TSAN
+  return lock().address();
+#else
+  return nullptr;
+#endif
+}
+
+// True when the writer named in `seen` has been seen on two waits in a row
+// and its process is gone.
+bool RwLock::holder_dead(std::uint64_t seen, std::uint64_t* last, unsigned* waits) const {
+  std::uint64_t holder = seen & kRwPidMask;
+  if (holder != *last) {
+    *last = holder;
+    *waits = 0;
+    return false;
+  }
+  return ++*waits >= 2 && !rw_os::alive(std::uint32_t(holder >> kRwPidShift));
+}
+
+// Replace a dead writer by ourselves: one CAS from the exact word seen, so
+// exactly one of several recoverers wins.
+bool RwLock::take_dead_writer(std::uint64_t seen) const {
+  std::uint64_t mine = (seen & ~kRwPidMask) | (std::uint64_t(rw_os::self_pid()) << kRwPidShift);
+  // ORDER: acquire, as in lock_writer: we see what the dead holder stored.
+  if (!lock().cas_acquire(seen, mine)) return false;
+  counter(0).fetch_add_relaxed(1);  // a statistic: relaxed
+  return true;
+}
+
+// Wait until the word differs from `seen` (a writer holds it), spinning a
+// little, then sleeping on the high half at most one wait slice.
+void RwLock::sleep_on_writer(std::uint64_t seen) const {
+  for (unsigned i = 0; i < sync::kSpin.pause_max; ++i) {
+    sync::pause();
+    if (lock().load_relaxed() != seen) return;
+  }
+  std::uint64_t with_sleepers = seen | kRwSleepers;
+  // Relaxed: S is only a hint to wake; the futex re-checks the word itself.
+  if (seen != with_sleepers && !lock().cas_relaxed(seen, with_sleepers)) return;
+  rw_os::wait(lock(), Half::high, std::uint32_t(with_sleepers >> 32), kRwWaitSliceNs);
+}
+
+RwLock::Acquired RwLock::lock_writer(bool annotate) const {
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_lock(tsan_addr(), 0));
+  Acquired r;
+  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << kRwPidShift;
+  std::uint64_t w = lock().load_relaxed(), last = 0;
+  unsigned waits = 0;
+  for (;;) {
+    if ((w & kRwPidMask) == 0) {
+      // ORDER: acquire pairs with the release in unlock_writer: the new
+      // holder sees every store of the previous one.
+      if (lock().cas_acquire(w, w | me)) break;
+      continue;
+    }
+    if (holder_dead(w, &last, &waits) && take_dead_writer(w)) {
+      r.recovered = true;
+      break;
+    }
+    sleep_on_writer(w);
+    w = lock().load_relaxed();
+  }
+  // Drain the readers that held the lock before our CAS (L1).
+  unsigned drain_waits = 0;
+  for (;;) {
+    // ORDER: acquire pairs with the release fetch_and in read_unlock: every
+    // load of a reader happens before our stores.
+    std::uint64_t now = lock().load_acquire();
+    auto bits = std::uint32_t(now & kRwReaderMask);
+    if (bits == 0) break;
+    rw_os::wait(lock(), Half::low, bits, kRwWaitSliceNs);
+    if (++drain_waits % 2 == 0) reclaim_dead_readers();
+  }
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_lock(tsan_addr(), 0, 0));
+  return r;
+}
+
+void RwLock::unlock_writer(bool annotate) const {
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), 0));
+#if MB_PLANT_BUG == 9
+  // Planted bug 9: a relaxed unlock publishes nothing to the next holder.
+  std::uint64_t old = lock().load_relaxed();
+  lock().store_relaxed(old & kRwReaderMask);
+#else
+  // ORDER: release pairs with the acquire CAS in lock_writer / read_lock:
+  // the next holder (or reader) sees every store made under this lock.
+  std::uint64_t old = lock().fetch_and_acq_rel(kRwReaderMask);
+#endif
+  if (old & kRwSleepers) rw_os::wake(lock(), Half::high, 1 << 30);
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), 0));
+}
+
+RwLock::Acquired RwLock::write_lock() const { return lock_writer(true); }
+void RwLock::write_unlock() const { unlock_writer(true); }
+
+unsigned RwLock::claim_slot() const {
+  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | rw_os::self_tid();
+  for (;;) {
+    for (unsigned i = 0; i < w_.slot_cnt; ++i) {
+      std::uint64_t free = 0;
+      // Relaxed: the slot is published by the acq_rel CAS that sets its bit.
+      if (slot(i).load_relaxed() == 0 && slot(i).cas_relaxed(free, me)) return i;
+    }
+    if (reclaim_dead_readers() == 0) sync::yield();
+  }
+}
+
+void RwLock::read_lock(Repair repair, void* ctx) const {
+  unsigned i = claim_slot();
+  MB_RW_TSAN_CALL(__tsan_mutex_pre_lock(tsan_addr(), MB_RW_TSAN_READ));
+  const std::uint64_t bit = std::uint64_t{1} << i;
+  std::uint64_t w = lock().load_relaxed(), last = 0;
+  unsigned waits = 0;
+  for (;;) {
+#if MB_PLANT_BUG == 11
+    // Planted bug 11: a reader that ignores the writer.
+    if (lock().cas_acq_rel(w, w | bit)) break;
+    continue;
+#endif
+    if ((w & kRwPidMask) == 0) {
+      // ORDER: acq_rel. Acquire pairs with unlock_writer's release (we see
+      // the last writer's stores); release publishes our slot (claimed
+      // before) to a recoverer that acquires this word.
+      if (lock().cas_acq_rel(w, w | bit)) break;
+      continue;
+    }
+    if (holder_dead(w, &last, &waits)) {
+      // Recover the dead writer through the write lock, then retry.
+      Acquired a = lock_writer(false);
+      if (a.recovered && repair != nullptr) repair(ctx);
+      unlock_writer(false);
+      w = lock().load_relaxed();
+      continue;
+    }
+    sleep_on_writer(w);
+    w = lock().load_relaxed();
+  }
+  rw_os::hook(rw_os::HookPoint::read_locked);
+  MB_RW_TSAN_CALL(__tsan_mutex_post_lock(tsan_addr(), MB_RW_TSAN_READ, 0));
+}
+
+void RwLock::read_unlock() const {
+  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | rw_os::self_tid();
+  MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), MB_RW_TSAN_READ));
+  for (unsigned i = 0; i < w_.slot_cnt; ++i) {
+    if (slot(i).load_relaxed() != me) continue;
+    // ORDER: release pairs with the acquire drain load in lock_writer.
+    std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+    if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
+    // ORDER: release: the bit is clear before the slot is seen free (L3).
+    slot(i).store_release(0);
+    break;
+  }
+  MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), MB_RW_TSAN_READ));
+}
+
+unsigned RwLock::reclaim_dead_readers() const {
+  unsigned n = 0;
+  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | kSlotReclaiming;
+  for (unsigned i = 0; i < w_.slot_cnt; ++i) {
+    // ORDER: acquire pairs with the slot's release store (L3).
+    std::uint64_t s = slot(i).load_acquire();
+    if (s == 0 || rw_os::alive(std::uint32_t(s >> 32))) continue;
+    // Exactly one recoverer wins the slot; a dead recoverer's claim is
+    // itself a dead slot and is reclaimed the same way.
+    if (!slot(i).cas_acquire(s, me)) continue;
+    std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+    if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
+    slot(i).store_release(0);
+    counter(1).fetch_add_relaxed(1);  // a statistic: relaxed
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace mb

@@ -1,0 +1,126 @@
+// RwLock: a process-shared, crash-recovering futex read-write lock over words
+// in region memory. The write lock serializes the rwlock map's writers; the
+// read lock gives multi-entry consistent views (iteration, batch get).
+// Single-key readers never touch it (they use the map's seqlock).
+//
+// LOCK WORD (u64, one per map):
+//
+//     63   62               32 31                              0
+//     +---+-------------------+---------------------------------+
+//     | S |    writer pid     |  reader bits (bit i = slot i)   |
+//     +---+-------------------+---------------------------------+
+//   S (bit 63): someone sleeps on the high half (waiting for the writer).
+//   writer pid: the write lock holder's process id, 0 = no writer.
+//   reader bit i: reader slot i holds a read lock.
+//   The two 32-bit halves are futex words: threads waiting for the writer
+//   sleep on the high half (it changes when the writer leaves), a writer
+//   waiting for readers to drain sleeps on the low half.
+//
+// READER SLOTS (slot_cnt <= 32 u64 words): 0 = free, else
+//   pid << 32 | tid of the thread that holds or is taking a read lock, or
+//   pid << 32 | kSlotReclaiming while a recoverer clears a dead reader.
+//
+// INVARIANTS:
+//   L1  writer pid != 0 and a reader bit set at once only while that writer
+//       waits for the readers to drain (it has not entered its section).
+//   L2  A reader bit is set only by the thread named in its slot, and only
+//       while the writer pid is 0 (one CAS checks both).
+//   L3  A slot is freed (stored 0) only after its bit is clear.
+//
+// OPERATIONS (all blocking; waits sleep at most kRwWaitSliceNs at a time and
+// then check whether the process they wait for is alive):
+//   write_lock     CAS writer pid 0 -> self (acquire), then wait for reader
+//                  bits to drain (acquire load). Linearization: the CAS.
+//                  A holder found dead is replaced by one CAS from the dead
+//                  word to self: exactly one waiter recovers; it is told so
+//                  (Acquired::recovered) and must repair what the dead
+//                  writer left (the map does, see rw_map.h).
+//   write_unlock   exchange the word to its reader bits (release; pairs with
+//                  the next holder's acquire CAS), wake sleepers if S.
+//   read_lock      claim a free slot (CAS 0 -> pid|tid), then CAS the word
+//                  setting its bit while writer pid == 0 (acquire; pairs
+//                  with write_unlock's release).
+//   read_unlock    fetch_and clearing the bit (release: pairs with the
+//                  writer's acquire drain load, so the reader's loads happen
+//                  before the writer's stores), wake a draining writer, free
+//                  the slot (release).
+// A slot whose pid is dead is reclaimed by whoever needs it (a draining
+// writer, a reader finding no free slot): CAS slot dead -> reclaiming
+// (exactly one recoverer), clear its bit, free it. Counted in stats.
+//
+// LIMITS: one read lock per thread at a time (not re-entrant); pids are
+// compared numerically, so a recycled pid of a dead holder looks alive until
+// it exits; the lock is for processes of one pid namespace.
+#ifndef MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_
+#define MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_
+
+#include <cstdint>
+
+#include "core/sync.h"
+#include "variants/rwlock/internal/rw_os.h"
+
+namespace mb {
+
+inline constexpr unsigned kRwSlotMax = 32;
+inline constexpr std::uint64_t kRwReaderMask = 0xffffffffULL;  // bits 0..31
+inline constexpr unsigned kRwPidShift = 32;
+inline constexpr std::uint64_t kRwPidMask = 0x7fffffffULL << kRwPidShift;  // bits 32..62
+inline constexpr std::uint64_t kRwSleepers = 1ULL << 63;
+static_assert((kRwReaderMask & kRwPidMask) == 0 && (kRwPidMask & kRwSleepers) == 0);
+static_assert((kRwReaderMask | kRwPidMask | kRwSleepers) == ~0ULL);
+inline constexpr std::uint64_t kSlotReclaiming = 0xffffffffULL;  // low half of a slot
+// Longest single futex sleep: a dead holder is noticed within about this.
+inline constexpr long kRwWaitSliceNs = 20 * 1000 * 1000;
+
+class RwLock {
+ public:
+  // Where the lock's words live. counters_off names three relaxed u64
+  // counters: write recoveries, reader-slot recoveries, and spare.
+  struct Words {
+    std::uint64_t lock_off = 0;
+    std::uint64_t slots_off = 0;
+    std::uint32_t slot_cnt = 0;  // 1..kRwSlotMax
+    std::uint64_t counters_off = 0;
+  };
+
+  RwLock() = default;
+  RwLock(void* base, const Words& w);
+
+  struct Acquired {
+    bool recovered = false;  // the previous holder died holding the lock
+  };
+  Acquired write_lock() const;
+  void write_unlock() const;
+  // A reader that finds the writer dead takes the write lock to recover it
+  // and calls repair(ctx) (the map's repair) before releasing it.
+  using Repair = void (*)(void* ctx);
+  void read_lock(Repair repair, void* ctx) const;
+  void read_unlock() const;
+
+  // The current word (tests, verify).
+  std::uint64_t word() const { return lock().load_acquire(); }
+  std::uint64_t write_recoveries() const { return counter(0).load_relaxed(); }
+  std::uint64_t read_recoveries() const { return counter(1).load_relaxed(); }
+
+  // Reclaim every reader slot whose process is dead; returns how many.
+  unsigned reclaim_dead_readers() const;
+
+ private:
+  sync::Ref<std::uint64_t> lock() const { return sync::word(base_, w_.lock_off); }
+  sync::Ref<std::uint64_t> slot(unsigned i) const { return sync::word(base_, w_.slots_off + 8 * i); }
+  sync::Ref<std::uint64_t> counter(unsigned i) const { return sync::word(base_, w_.counters_off + 8 * i); }
+  void* tsan_addr() const;
+  Acquired lock_writer(bool annotate) const;
+  void unlock_writer(bool annotate) const;
+  bool take_dead_writer(std::uint64_t seen) const;
+  bool holder_dead(std::uint64_t seen, std::uint64_t* last, unsigned* waits) const;
+  void sleep_on_writer(std::uint64_t seen) const;
+  unsigned claim_slot() const;
+
+  void* base_ = nullptr;
+  Words w_;
+};
+
+}  // namespace mb
+
+#endif  // MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_

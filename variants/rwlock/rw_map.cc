@@ -1,0 +1,886 @@
+// RwMap: see rw_map.h for the layout, invariants I1..I6, linearization
+// points and the memory-order argument. Every store into map memory below
+// is a release store made between the odd and the even seq stores (I6);
+// every load of slot or arena words is an acquire load (rw_map.h, READS).
+#include "variants/rwlock/rw_map.h"
+
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "core/internal/hash.h"
+
+#ifndef MB_PLANT_BUG
+#define MB_PLANT_BUG 0
+#endif
+
+namespace mb {
+namespace {
+
+using u64 = std::uint64_t;
+
+// Header word indexes (rw_map.h, LAYOUT).
+enum : u64 {
+  kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
+  kLock = 8, kSeq = 16, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
+  kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
+  kStatGrow = 52, kStatRehash = 53, kSlots = 64,
+};
+static_assert(kFree + kRwClassCnt <= kStatWriteRec);
+static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
+
+// Slot words and meta fields.
+constexpr u64 kHashW = 8, kKeyW = 16, kValW = 40;
+constexpr u64 kStateMask = 3, kEmpty = 0, kFull = 1, kTombState = 2;
+constexpr unsigned kKeyLenShift = 8, kValLenShift = 32;
+constexpr u64 kKeyLenMask = 0xffffff;
+static_assert(kRwKeyMax <= kKeyLenMask && kRwValMax <= 0xffffffffULL);
+constexpr u64 meta_of(u64 state, u64 klen, u64 vlen) {
+  return state | klen << kKeyLenShift | vlen << kValLenShift;
+}
+constexpr u64 klen_of(u64 meta) { return (meta >> kKeyLenShift) & kKeyLenMask; }
+constexpr u64 vlen_of(u64 meta) { return meta >> kValLenShift; }
+constexpr u64 words_of(u64 len) { return (len + 7) / 8; }
+constexpr u64 table_off(u64 tw) { return tw & ~u64{63}; }
+constexpr unsigned table_log2(u64 tw) { return unsigned(tw & 63); }
+
+unsigned class_of(u64 len) {
+  unsigned c = 0;
+  while ((u64{32} << c) < len) ++c;
+  return c;
+}
+
+Status fail(std::string* why, Status s, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+Status fail(std::string* why, Status s, const char* fmt, ...) {
+  if (why != nullptr) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    *why = buf;
+  }
+  return s;
+}
+
+u64 header_check(const u64* w) { return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic); }
+
+}  // namespace
+
+// The write section: the write lock, then an odd seq; the destructor makes
+// seq even (release) and unlocks. A lock taken over from a dead holder, or a
+// seq found odd, is repaired first.
+class RwMap::Writer {
+ public:
+  explicit Writer(const RwMap& m) : m_(m) {
+    RwLock::Acquired a = m.lock_.write_lock();
+    if (a.recovered || (m.hw(kSeq).load_relaxed() & 1)) m.repair();
+    seq_ = m.hw(kSeq).load_relaxed();
+    // Relaxed: readers that copy any store of this section acquire that
+    // (release) store, which is sequenced after this one, so their seq
+    // re-load sees it. rw_map.h, READS.
+    m.hw(kSeq).store_relaxed(seq_ + 1);
+    rw_os::hook(rw_os::HookPoint::write_locked);
+  }
+  ~Writer() {
+#if MB_PLANT_BUG == 10
+    // Planted bug 10: the even seq store publishes nothing.
+    m_.hw(kSeq).store_relaxed(seq_ + 2);
+#else
+    // ORDER: release pairs with the readers' acquire seq load: a reader that
+    // sees this even seq sees every store of the section.
+    m_.hw(kSeq).store_release(seq_ + 2);
+#endif
+    m_.lock_.write_unlock();
+  }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+ private:
+  const RwMap& m_;
+  u64 seq_ = 0;
+};
+
+// ---- creation ----------------------------------------------------------
+
+u64 RwMap::mem_needed(u64 hdr_off, const RwParams& p) {
+  // Tables of every size up to cap_max (grow leaves the old one as spare)
+  // sum to less than two of the largest; plus alignment slack.
+  return hdr_off + kRwHeaderSize + 2 * p.cap_max * kRwSlotSize + p.arena_max + 4096;
+}
+
+void RwMap::attach(void* base, u64 hdr_off, RwGrow grow, void* grow_ctx) {
+  base_ = base;
+  hdr_ = hdr_off;
+  grow_ = grow;
+  grow_ctx_ = grow_ctx;
+  seed_ = hw(kSeed).load_relaxed();
+  mem_max_ = hw(kMemMax).load_relaxed();
+  cap_max_log2_ = unsigned(hw(kCapMaxLog2).load_relaxed());
+  RwLock::Words w;
+  w.lock_off = hdr_off + 8 * kLock;
+  w.slots_off = hdr_off + 8 * kSlots;
+  w.slot_cnt = std::uint32_t(hw(kSlotCnt).load_relaxed());
+  w.counters_off = hdr_off + 8 * kStatWriteRec;
+  lock_ = RwLock(base, w);
+}
+
+Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, RwGrow grow,
+                     void* grow_ctx, RwMap* out, std::string* why) {
+  if (hdr_off % 64 != 0) return fail(why, Status::invalid, "header offset must be 64-aligned");
+  if (p.cap_max < 8 || (p.cap_max & (p.cap_max - 1)) != 0 || p.cap_max > (u64{1} << kRwCapMaxLog2))
+    return fail(why, Status::invalid, "cap_max must be a power of two in [8, 2^32]");
+  if (p.reader_slots < 1 || p.reader_slots > kRwSlotMax)
+    return fail(why, Status::invalid, "reader_slots must be in [1, %u]", kRwSlotMax);
+  if (p.cap_init > p.cap_max) return fail(why, Status::invalid, "cap_init exceeds cap_max");
+  unsigned cap_log2 = 3, cap_max_log2 = 3;
+  while ((u64{1} << cap_log2) < p.cap_init) ++cap_log2;
+  while ((u64{1} << cap_max_log2) < p.cap_max) ++cap_max_log2;
+  if (mem_max < hdr_off + kRwHeaderSize + (kRwSlotSize << cap_log2))
+    return fail(why, Status::invalid, "mem_max %" PRIu64 " cannot hold the first table", mem_max);
+  RwMap m;
+  m.base_ = base;
+  m.hdr_ = hdr_off;
+  // Not yet shared: relaxed stores; the magic store below publishes them.
+  m.hw(kVersion).store_relaxed(kRwLayoutVersion);
+  m.hw(kCapMaxLog2).store_relaxed(cap_max_log2);
+  m.hw(kSeed).store_relaxed(p.seed);
+  m.hw(kMemMax).store_relaxed(mem_max);
+  m.hw(kSlotCnt).store_relaxed(p.reader_slots);
+  u64 words[7];
+  for (u64 i = 0; i < 7; ++i) words[i] = m.hw(i).load_relaxed();
+  m.hw(kCheck).store_relaxed(header_check(words));
+  m.hw(kTop).store_relaxed(hdr_off + kRwHeaderSize);
+  m.hw(kBacked).store_relaxed(hdr_off + kRwHeaderSize);
+  m.attach(base, hdr_off, grow, grow_ctx);
+  u64 table = 0;
+  Status s = m.alloc_table(cap_log2, &table);
+  if (s != Status::ok) return fail(why, s, "cannot allocate the first table (%s)", to_string(s));
+  m.hw(kTable).store_relaxed(table | cap_log2);
+  // ORDER: release pairs with the acquire magic load in join().
+  m.hw(kMagic).store_release(kRwMagic);
+  *out = m;
+  return Status::ok;
+}
+
+Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* grow_ctx, RwMap* out,
+                   std::string* why) {
+  if (hdr_off % 64 != 0 || hdr_off + kRwHeaderSize > mem_backed)
+    return fail(why, Status::corrupt, "map header offset %" PRIu64 " out of range", hdr_off);
+  RwMap m;
+  m.base_ = base;
+  m.hdr_ = hdr_off;
+  // ORDER: acquire pairs with the release magic store in format().
+  u64 magic = m.hw(kMagic).load_acquire();
+  if (magic != kRwMagic) return fail(why, Status::invalid, "not an rwlock map (magic %#" PRIx64 ")", magic);
+  u64 words[7];
+  for (u64 i = 0; i < 7; ++i) words[i] = m.hw(i).load_relaxed();
+  if (words[kVersion] != kRwLayoutVersion)
+    return fail(why, Status::invalid, "rwlock map layout version %" PRIu64 ", expected %" PRIu64,
+                words[kVersion], kRwLayoutVersion);
+  if (words[kCheck] != header_check(words))
+    return fail(why, Status::corrupt, "rwlock map header check mismatch (damaged header)");
+  if (words[kCapMaxLog2] < 3 || words[kCapMaxLog2] > kRwCapMaxLog2 || words[kSlotCnt] < 1 ||
+      words[kSlotCnt] > kRwSlotMax)
+    return fail(why, Status::corrupt, "rwlock map header fields out of range");
+  u64 backed = m.hw(kBacked).load_acquire(), top = m.hw(kTop).load_acquire();
+  if (backed > mem_backed || top > backed || backed > words[kMemMax])
+    return fail(why, Status::corrupt,
+                "map needs %" PRIu64 " bytes, memory holds %" PRIu64 " (truncated?)", backed, mem_backed);
+  m.attach(base, hdr_off, grow, grow_ctx);
+  *out = m;
+  return Status::ok;
+}
+
+// ---- hashing and field access -----------------------------------------
+
+u64 RwMap::hash(RwBytes key) const {
+  auto* p = static_cast<const unsigned char*>(key.data);
+  u64 n = key.size, h = seed_ ^ (n * 0x9e3779b97f4a7c15ULL);
+  for (; n >= 8; n -= 8, p += 8) {
+    u64 w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  if (n > 0) {
+    u64 w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+  }
+  return internal::mix64(h);
+}
+
+namespace {
+
+// Where a field's bytes are: inline words, or the arena block its first word
+// names. 0 when a speculative offset is out of bounds (I4).
+u64 field_src(const RwMap*, sync::Ref<u64> first, u64 field, u64 len, u64 lo, u64 backed) {
+  if (len <= kRwInlineMax) return field;
+  u64 off = first.load_acquire();
+  if (off % 8 != 0 || off < lo || off > backed || backed - off < len) return 0;
+  return off;
+}
+
+}  // namespace
+
+bool RwMap::key_equal(u64 slot, u64 meta, RwBytes key, bool) const {
+  if (klen_of(meta) != key.size) return false;
+  if (key.size == 8) {  // u64 keys: one inline word
+    u64 k;
+    std::memcpy(&k, key.data, 8);
+    return at(slot + kKeyW).load_acquire() == k;
+  }
+  u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, key.size, hdr_ + kRwHeaderSize,
+                      hw(kBacked).load_acquire());
+  if (src == 0) return false;
+  auto* p = static_cast<const unsigned char*>(key.data);
+  for (u64 i = 0, n = key.size; n > 0; ++i) {
+    u64 k = 0, c = n < 8 ? n : 8;
+    std::memcpy(&k, p + 8 * i, c);
+    if (at(src + 8 * i).load_acquire() != k) return false;
+    n -= c;
+  }
+  return true;
+}
+
+bool RwMap::value_equal(u64 slot, u64 meta, RwBytes val) const {
+  if (vlen_of(meta) != val.size) return false;
+  u64 src = field_src(this, at(slot + kValW), slot + kValW, val.size, hdr_ + kRwHeaderSize,
+                      hw(kBacked).load_acquire());
+  if (src == 0 && val.size > kRwInlineMax) return false;
+  auto* p = static_cast<const unsigned char*>(val.data);
+  for (u64 i = 0, n = val.size; n > 0; ++i) {
+    u64 v = 0, c = n < 8 ? n : 8;
+    std::memcpy(&v, p + 8 * i, c);
+    if (at(src + 8 * i).load_acquire() != v) return false;
+    n -= c;
+  }
+  return true;
+}
+
+Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool) const {
+  u64 len = vlen_of(meta);
+  if (val_sz != nullptr) *val_sz = len;
+  if (len > cap) return Status::invalid;
+  if (len > kRwValMax) return Status::corrupt;
+  u64 src = field_src(this, at(slot + kValW), slot + kValW, len, hdr_ + kRwHeaderSize,
+                      hw(kBacked).load_acquire());
+  if (src == 0 && len > kRwInlineMax) return Status::corrupt;
+  auto* out = static_cast<unsigned char*>(buf);
+  for (u64 i = 0, n = len; n > 0; ++i) {
+    u64 v = at(src + 8 * i).load_acquire(), c = n < 8 ? n : 8;
+    std::memcpy(out + 8 * i, &v, c);
+    n -= c;
+  }
+  return Status::ok;
+}
+
+// ---- reads -------------------------------------------------------------
+
+// One speculative probe under the seq value the caller loaded (even).
+Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64) const {
+  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
+  u64 off = table_off(tw);
+  unsigned log2 = table_log2(tw);
+  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
+      backed - off < (kRwSlotSize << log2))
+    return Status::corrupt;
+  u64 mask = (u64{1} << log2) - 1;
+  for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
+    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
+    u64 state = meta & kStateMask;
+    if (state == kEmpty) return Status::not_found;
+    if (state == kFull && at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, true))
+      return buf == nullptr && cap == 0 && val_sz == nullptr ? Status::ok
+                                                            : copy_out(slot, meta, buf, cap, val_sz, true);
+  }
+  return Status::corrupt;  // no empty slot: torn (retried) or damaged
+}
+
+// Called while seq stays odd: spin, then yield; now and then look at the
+// lock holder and, if it is gone, take the lock, which repairs the map.
+void RwMap::wait_seq_odd(unsigned* spins) const {
+  ++*spins;
+  if (*spins < sync::kSpin.pause_max) {
+    sync::pause();
+    return;
+  }
+  sync::yield();
+  if (*spins % 4096 != 0) return;
+  u64 w = lock_.word();
+  auto pid = std::uint32_t((w & kRwPidMask) >> kRwPidShift);
+  if (pid == 0 || !rw_os::alive(pid)) lock_for_write();
+}
+
+void RwMap::lock_for_write() const { Writer w(*this); }
+
+Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  unsigned spins = 0;
+  for (;;) {
+    // ORDER: acquire pairs with the writer's release even store (Writer).
+    u64 seq = hw(kSeq).load_acquire();
+    if (seq & 1) {
+      wait_seq_odd(&spins);
+      continue;
+    }
+    Status s = read_try(key, h, buf, cap, val_sz, seq);
+    // Relaxed: the acquire loads in read_try keep this load after them.
+    if (hw(kSeq).load_relaxed() == seq) return s;
+  }
+}
+
+// The u64 fast path of get(): the same probe as read_try with the key and
+// the value compared and copied as single words.
+Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
+  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
+  u64 off = table_off(tw);
+  unsigned log2 = table_log2(tw);
+  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
+      backed - off < (kRwSlotSize << log2))
+    return Status::corrupt;
+  u64 mask = (u64{1} << log2) - 1;
+  for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
+    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
+    u64 state = meta & kStateMask;
+    if (state == kEmpty) return Status::not_found;
+    if (state == kFull && at(slot + kHashW).load_acquire() == h && klen_of(meta) == 8 &&
+        at(slot + kKeyW).load_acquire() == k) {
+      if (vlen_of(meta) != 8) return Status::invalid;
+      *v = at(slot + kValW).load_acquire();
+      return Status::ok;
+    }
+  }
+  return Status::corrupt;
+}
+
+Status RwMap::get(u64 k, u64* v) const {
+  const u64 h = hash(as_bytes(k));
+  unsigned spins = 0;
+  for (;;) {
+    // ORDER: as in get(RwBytes ...).
+    u64 seq = hw(kSeq).load_acquire();
+    if (seq & 1) {
+      wait_seq_odd(&spins);
+      continue;
+    }
+    Status s = read_u64(k, h, v);
+    if (hw(kSeq).load_relaxed() == seq) return s;
+  }
+}
+
+bool RwMap::exists(RwBytes key) const { return get(key, nullptr, 0, nullptr) == Status::ok; }
+
+// ---- the write section's helpers ----------------------------------------
+
+Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  *w = Where();
+  for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
+    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire(), state = meta & kStateMask;
+    if (state == kEmpty) {
+      if (w->free == 0) w->free = slot;
+      return Status::not_found;
+    }
+    if (state == kTombState) {
+      if (w->free == 0) w->free = slot;
+    } else if (at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, false)) {
+      w->found = slot;
+      return Status::ok;
+    }
+  }
+  return w->free != 0 ? Status::not_found : Status::corrupt;
+}
+
+// Back memory up to `end` (bytes from base), with slack of half of what
+// the map has backed (at least 1 MiB) so that bump allocations rarely call
+// grow (a file region's grow is a posix_fallocate).
+Status RwMap::ensure_backed(u64 end) {
+  if (end > mem_max_) return Status::full;
+  u64 backed = hw(kBacked).load_acquire();
+  if (end <= backed) return Status::ok;
+  u64 slack = (backed - hdr_) / 2 > (u64{1} << 20) ? (backed - hdr_) / 2 : u64{1} << 20;
+  u64 want = (end + slack + 4095) & ~u64{4095};
+  if (want > mem_max_) want = mem_max_;
+  if (grow_ != nullptr && grow_(grow_ctx_, want) != Status::ok) {
+    want = end;  // no room for the slack: back just what is needed
+    if (grow_(grow_ctx_, want) != Status::ok) return Status::full;
+  }
+  hw(kBacked).store_release(want);
+  return Status::ok;
+}
+
+Status RwMap::alloc_table(unsigned log2, u64* off) {
+  u64 spare = hw(kSpare).load_acquire();
+  if (spare != 0 && table_log2(spare) == log2) {
+    hw(kSpare).store_release(0);  // before use: a crash must not leave it named twice
+    *off = table_off(spare);
+  } else {
+    u64 top = (hw(kTop).load_acquire() + 63) & ~u64{63}, bytes = kRwSlotSize << log2;
+    Status s = ensure_backed(top + bytes);
+    if (s != Status::ok) return s;
+    hw(kTop).store_release(top + bytes);
+    *off = top;
+  }
+  for (u64 i = 0; i < (u64{1} << log2); ++i) at(*off + i * kRwSlotSize).store_release(kEmpty);
+  return Status::ok;
+}
+
+Status RwMap::alloc_bytes(u64 len, u64* off) {
+  unsigned c = class_of(len);
+  u64 head = hw(kFree + c).load_acquire();
+  if (head != 0) {
+    u64 top = hw(kTop).load_acquire();
+    if (head % 8 != 0 || head < hdr_ + kRwHeaderSize || head + (u64{32} << c) > top) return Status::corrupt;
+    hw(kFree + c).store_release(at(head).load_acquire());
+    *off = head;
+    return Status::ok;
+  }
+  u64 top = hw(kTop).load_acquire(), bytes = u64{32} << c;
+  top = (top + 7) & ~u64{7};
+  Status s = ensure_backed(top + bytes);
+  if (s != Status::ok) return s;
+  hw(kTop).store_release(top + bytes);
+  *off = top;
+  return Status::ok;
+}
+
+void RwMap::free_bytes(u64 off, u64 len) {
+  unsigned c = class_of(len);
+  at(off).store_release(hw(kFree + c).load_acquire());
+  hw(kFree + c).store_release(off);
+}
+
+// Write b into the field at `field` (inline words, or a new arena block
+// whose offset goes into the field's first word).
+Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
+  u64 field = slot + word, dst = field;
+  if (b.size > kRwInlineMax) {
+    Status s = alloc_bytes(b.size, &dst);
+    if (s != Status::ok) return s;
+  }
+  auto* p = static_cast<const unsigned char*>(b.data);
+  u64 n_words = b.size > kRwInlineMax ? words_of(b.size) : kRwInlineMax / 8;
+  for (u64 i = 0; i < n_words; ++i) {
+    u64 v = 0, done = 8 * i;
+    if (done < b.size) std::memcpy(&v, p + done, b.size - done < 8 ? b.size - done : 8);
+    at(dst + 8 * i).store_release(v);
+  }
+  if (dst != field) at(field).store_release(dst);
+  return Status::ok;
+}
+
+Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_tomb) {
+  Status s = write_field(slot, kKeyW, key, 0);
+  if (s != Status::ok) return s;
+  s = write_field(slot, kValW, val, 0);
+  if (s != Status::ok) {
+    if (key.size > kRwInlineMax) free_bytes(at(slot + kKeyW).load_acquire(), key.size);
+    return s;
+  }
+  at(slot + kHashW).store_release(h);
+  rw_os::hook(rw_os::HookPoint::put_half_done);
+  at(slot).store_release(meta_of(kFull, key.size, val.size));  // the insert's linearization point
+  hw(kSize).store_release(hw(kSize).load_acquire() + 1);
+  if (reuse_tomb) hw(kTomb).store_release(hw(kTomb).load_acquire() - 1);
+  return Status::ok;
+}
+
+Status RwMap::set_value(u64 slot, u64 meta, RwBytes val) {
+  u64 old_len = vlen_of(meta), old_block = old_len > kRwInlineMax ? at(slot + kValW).load_acquire() : 0;
+  Status s = write_field(slot, kValW, val, old_len);
+  if (s != Status::ok) return s;
+  at(slot).store_release(meta_of(kFull, klen_of(meta), val.size));
+  if (old_block != 0) free_bytes(old_block, old_len);
+  return Status::ok;
+}
+
+void RwMap::clear_slot(u64 slot, u64 meta) {
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  u64 next = off + (((slot - off) / kRwSlotSize + 1) & mask) * kRwSlotSize;
+  // A slot followed by an empty one ends every probe through it: it may
+  // become empty instead of a tombstone.
+  bool to_empty = (at(next).load_acquire() & kStateMask) == kEmpty;
+  at(slot).store_release(to_empty ? kEmpty : meta_of(kTombState, 0, 0));  // the remove's linearization point
+  hw(kSize).store_release(hw(kSize).load_acquire() - 1);
+  if (!to_empty) hw(kTomb).store_release(hw(kTomb).load_acquire() + 1);
+  if (klen_of(meta) > kRwInlineMax) free_bytes(at(slot + kKeyW).load_acquire(), klen_of(meta));
+  if (vlen_of(meta) > kRwInlineMax) free_bytes(at(slot + kValW).load_acquire(), vlen_of(meta));
+}
+
+// Rebuild the table at 2^log2 slots: copy every full slot into a fresh (or
+// the spare) table, publish it with one store, keep the old one as spare.
+Status RwMap::rebuild(unsigned log2) {
+  u64 old_tw = hw(kTable).load_acquire(), old_off = table_off(old_tw);
+  u64 old_cap = u64{1} << table_log2(old_tw), noff = 0;
+  Status s = alloc_table(log2, &noff);
+  if (s != Status::ok) return s;
+  u64 mask = (u64{1} << log2) - 1;
+  for (u64 j = 0; j < old_cap; ++j) {
+    u64 src = old_off + j * kRwSlotSize, meta = at(src).load_acquire();
+    if ((meta & kStateMask) != kFull) continue;
+    u64 i = at(src + kHashW).load_acquire() & mask;
+    while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) i = (i + 1) & mask;
+    u64 dst = noff + i * kRwSlotSize;
+    for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(dst + 8 * w).store_release(at(src + 8 * w).load_acquire());
+    at(dst).store_release(meta);
+  }
+  hw(kTable).store_release(noff | log2);  // one store publishes the new table
+  hw(kTomb).store_release(0);
+  hw(kSpare).store_release(old_tw);
+  hw(log2 == table_log2(old_tw) ? kStatRehash : kStatGrow).fetch_add_relaxed(1);  // statistics
+  return Status::ok;
+}
+
+// Make room for one more used slot (size + tombstones + 1 <= 75% of cap).
+Status RwMap::make_room() {
+  u64 tw = hw(kTable).load_acquire(), cap = u64{1} << table_log2(tw);
+  u64 used = hw(kSize).load_acquire(), tomb = hw(kTomb).load_acquire();
+  if ((used + tomb + 1) * 4 <= cap * 3) return Status::ok;
+  unsigned log2 = table_log2(tw);
+  if (tomb * 8 < cap && log2 < cap_max_log2_) ++log2;  // few tombstones: grow
+  if (log2 == table_log2(tw) && tomb == 0) return Status::full;
+  Status s = rebuild(log2);
+  if (s != Status::ok) return s;
+  cap = u64{1} << log2;
+  return (used + 1) * 4 <= cap * 3 ? Status::ok : Status::full;
+}
+
+// ---- writes ----------------------------------------------------------------
+
+Status RwMap::reserve(u64 n) {
+  unsigned log2 = 3;
+  while (log2 < cap_max_log2_ && (u64{3} << log2) / 4 < n) ++log2;
+  if ((u64{3} << log2) / 4 < n) return Status::full;
+  Writer section(*this);
+  if (log2 <= table_log2(hw(kTable).load_acquire())) return Status::ok;
+  return rebuild(log2);
+}
+
+// Insert an absent key into the free slot locate() found, making room first
+// (which may move the table: the key is located again then).
+Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
+  bool tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
+  if (!tomb) {
+    Status s = make_room();
+    if (s != Status::ok) return s;
+    if (locate(key, h, w) == Status::corrupt) return Status::corrupt;
+    tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
+  }
+  return fill_slot(w->free, h, key, val, tomb);
+}
+
+Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
+  if (key.size == 0 || key.size > kRwKeyMax || val.size > kRwValMax) return Status::invalid;
+  u64 h = hash(key);
+  Writer section(*this);
+  return store_locked(key, h, val, mode, buf, cap, val_sz);
+}
+
+Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
+  Where w;
+  Status s = locate(key, h, &w);
+  if (s == Status::corrupt) return s;
+  if (s == Status::ok) {
+    if (mode == Mode::add) return Status::exists;
+    u64 meta = at(w.found).load_acquire();
+    if (mode == Mode::swap) {
+      s = copy_out(w.found, meta, buf, cap, val_sz, false);
+      if (s != Status::ok) return s;
+    }
+    return set_value(w.found, meta, val);
+  }
+  if (mode == Mode::update) return Status::not_found;
+  if (val_sz != nullptr) *val_sz = 0;
+  s = insert_absent(key, h, val, &w);
+  if (s != Status::ok) return s;
+  return mode == Mode::swap ? Status::not_found : Status::ok;
+}
+
+Status RwMap::put_multi(const u64* keys, const u64* vals, u64 n) {
+  Writer section(*this);
+  for (u64 i = 0; i < n; ++i) {
+    Status s = store_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), as_bytes(vals[i]), Mode::put,
+                            nullptr, 0, nullptr);
+    if (s != Status::ok) return s;
+  }
+  return Status::ok;
+}
+
+Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
+  Writer section(*this);
+  u64 cnt = 0;
+  for (u64 i = 0; i < n; ++i) {
+    Status s = take_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), nullptr, 0, nullptr);
+    if (s == Status::corrupt) return s;
+    cnt += s == Status::ok;
+  }
+  if (removed != nullptr) *removed = cnt;
+  return Status::ok;
+}
+
+Status RwMap::put(RwBytes key, RwBytes val) { return store(key, val, Mode::put, nullptr, 0, nullptr); }
+Status RwMap::add(RwBytes key, RwBytes val) { return store(key, val, Mode::add, nullptr, 0, nullptr); }
+Status RwMap::update(RwBytes key, RwBytes val) { return store(key, val, Mode::update, nullptr, 0, nullptr); }
+Status RwMap::swap(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_sz) {
+  return store(key, val, Mode::swap, buf, cap, val_sz);
+}
+
+Status RwMap::swap(u64 k, u64 v, u64* old) {
+  u64 sz = 0;
+  Status s = swap(as_bytes(k), as_bytes(v), old, 8, &sz);
+  return s == Status::ok && sz != 8 ? Status::invalid : s;
+}
+
+Status RwMap::remove(RwBytes key) { return take(key, nullptr, ~u64{0}, nullptr); }
+
+Status RwMap::take(RwBytes key, void* buf, u64 cap, u64* val_sz) {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  Writer section(*this);
+  return take_locked(key, h, buf, cap, val_sz);
+}
+
+Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
+  Where w;
+  Status s = locate(key, h, &w);
+  if (s != Status::ok) return s;
+  u64 meta = at(w.found).load_acquire();
+  if (buf != nullptr || val_sz != nullptr) {
+    s = copy_out(w.found, meta, buf, cap, val_sz, false);
+    if (s != Status::ok) return s;
+  }
+  clear_slot(w.found, meta);
+  return Status::ok;
+}
+
+Status RwMap::take(u64 k, u64* v) {
+  u64 sz = 0;
+  Status s = take(as_bytes(k), v, 8, &sz);
+  return s == Status::ok && sz != 8 ? Status::invalid : s;
+}
+
+Status RwMap::get_or_set(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_sz, bool* inserted) {
+  if (inserted != nullptr) *inserted = false;
+  Status s = get(key, buf, cap, val_sz);  // lock-free fast path
+  if (s != Status::not_found) return s;
+  if (val.size > cap) {
+    if (val_sz != nullptr) *val_sz = val.size;
+    return Status::invalid;
+  }
+  s = store(key, val, Mode::add, nullptr, 0, nullptr);
+  if (s == Status::exists) return get_or_set(key, val, buf, cap, val_sz, inserted);  // lost a race
+  if (s != Status::ok) return s;
+  if (inserted != nullptr) *inserted = true;
+  if (val_sz != nullptr) *val_sz = val.size;
+  if (val.size > 0) std::memcpy(buf, val.data, val.size);
+  return Status::ok;
+}
+
+Status RwMap::get_or_set(u64 k, u64 v, u64* out, bool* inserted) {
+  u64 sz = 0;
+  return get_or_set(as_bytes(k), as_bytes(v), out, 8, &sz, inserted);
+}
+
+Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
+  if (key.size == 0 || key.size > kRwKeyMax || desired.size > kRwValMax) return Status::invalid;
+  u64 h = hash(key);
+  Writer section(*this);
+  Where w;
+  Status s = locate(key, h, &w);
+  if (s != Status::ok) return s;
+  u64 meta = at(w.found).load_acquire();
+  if (!value_equal(w.found, meta, expected)) return Status::exists;
+  return set_value(w.found, meta, desired);
+}
+
+Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  Writer section(*this);
+  Where w;
+  Status s = locate(key, h, &w);
+  if (s == Status::corrupt) return s;
+  u64 v = u64(delta);
+  if (s == Status::ok) {
+    u64 meta = at(w.found).load_acquire();
+    if (vlen_of(meta) != 8) return Status::invalid;
+    v = at(w.found + kValW).load_acquire() + u64(delta);
+    at(w.found + kValW).store_release(v);
+  } else {
+    s = insert_absent(key, h, as_bytes(v), &w);
+    if (s != Status::ok) return s;
+  }
+  if (result != nullptr) *result = v;
+  return Status::ok;
+}
+
+// ---- consistent views (read lock) ----------------------------------------
+
+Status RwMap::for_each(Visit visit, void* ctx) const {
+  lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
+  std::vector<unsigned char> k, v;
+  Status result = Status::ok;
+  for (u64 i = 0; i < cap && result == Status::ok; ++i) {
+    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull) continue;
+    u64 klen = klen_of(meta), vlen = vlen_of(meta), sz = 0;
+    k.resize(klen + 8);
+    v.resize(vlen + 8);
+    u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, klen, hdr_ + kRwHeaderSize,
+                        hw(kBacked).load_acquire());
+    if (src == 0 || klen > kRwKeyMax) {
+      result = Status::corrupt;
+      break;
+    }
+    for (u64 j = 0; j < words_of(klen); ++j) {
+      u64 x = at(src + 8 * j).load_acquire();
+      std::memcpy(k.data() + 8 * j, &x, 8);
+    }
+    result = copy_out(slot, meta, v.data(), vlen, &sz, false);
+    if (result == Status::ok) visit(ctx, RwBytes{k.data(), klen}, RwBytes{v.data(), vlen});
+  }
+  lock_.read_unlock();
+  return result;
+}
+
+Status RwMap::get_multi(const u64* keys, u64 n, u64* vals, bool* found) const {
+  lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  Status result = Status::ok;
+  for (u64 i = 0; i < n; ++i) {
+    // Under the read lock no writer runs: the probe is not speculative.
+    u64 sz = 0;
+    Status s = read_try(as_bytes(keys[i]), hash(as_bytes(keys[i])), &vals[i], 8, &sz, 0);
+    found[i] = s == Status::ok;
+    if (s == Status::corrupt) result = s;
+  }
+  lock_.read_unlock();
+  return result;
+}
+
+// ---- sizes, stats, recovery, verify ----------------------------------------
+
+u64 RwMap::size() const { return hw(kSize).load_acquire(); }
+u64 RwMap::tombstones() const { return hw(kTomb).load_acquire(); }
+u64 RwMap::capacity() const { return u64{1} << table_log2(hw(kTable).load_acquire()); }
+
+RwMap::Stats RwMap::stats() const {
+  Stats s;
+  s.write_recoveries = hw(kStatWriteRec).load_relaxed();
+  s.read_recoveries = hw(kStatReadRec).load_relaxed();
+  s.seq_repairs = hw(kStatSeqRepair).load_relaxed();
+  s.grows = hw(kStatGrow).load_relaxed();
+  s.rehashes = hw(kStatRehash).load_relaxed();
+  s.arena_used = hw(kTop).load_acquire() - hdr_;
+  s.arena_capacity = mem_max_ - hdr_;
+  s.backed = hw(kBacked).load_acquire();
+  return s;
+}
+
+Status RwMap::last_recovery(std::string* why) const {
+  u64 r = hw(kStatRecovery).load_acquire();
+  if (r <= 1) return Status::ok;
+  return fail(why, Status::corrupt, "verify() after the last recovery failed; run verify() for details");
+}
+
+void RwMap::repair_cb(void* ctx) { static_cast<RwMap*>(ctx)->repair(); }
+
+// Under the write lock, after a holder died: even seq, recounted size and
+// tombstones, and a verify() whose outcome is kept (kStatRecovery: 1 clean,
+// 2 corrupt).
+void RwMap::repair() const {
+  u64 seq = hw(kSeq).load_relaxed();
+  if (seq & 1) {
+    hw(kSeq).store_release(seq + 1);
+    hw(kStatSeqRepair).fetch_add_relaxed(1);  // a statistic
+  }
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
+  u64 full = 0, tomb = 0;
+  bool table_ok = table_log2(tw) <= cap_max_log2_ && off + (kRwSlotSize << table_log2(tw)) <= hw(kBacked).load_acquire();
+  for (u64 i = 0; table_ok && i < cap; ++i) {
+    u64 state = at(off + i * kRwSlotSize).load_acquire() & kStateMask;
+    full += state == kFull;
+    tomb += state == kTombState;
+  }
+  if (table_ok) {
+    hw(kSize).store_release(full);
+    hw(kTomb).store_release(tomb);
+  }
+  std::string why;
+  hw(kStatRecovery).store_release(verify_impl(&why, false) == Status::ok ? 1 : 2);
+}
+
+Status RwMap::verify(std::string* why) const { return verify_impl(why, true); }
+
+Status RwMap::verify_impl(std::string* why, bool check_lock) const {
+  u64 words[7];
+  for (u64 i = 0; i < 7; ++i) words[i] = hw(i).load_relaxed();
+  if (words[kMagic] != kRwMagic || words[kCheck] != header_check(words))
+    return fail(why, Status::corrupt, "header damaged (magic or check)");
+  if (check_lock) {
+    u64 lw = lock_.word(), seq = hw(kSeq).load_acquire();
+    if (lw & (kRwPidMask | kRwReaderMask))
+      return fail(why, Status::corrupt, "lock held (word %#" PRIx64 ") on a quiescent map", lw);
+    if (seq & 1) return fail(why, Status::corrupt, "seq %" PRIu64 " is odd on a quiescent map", seq);
+  }
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), top = hw(kTop).load_acquire();
+  u64 backed = hw(kBacked).load_acquire(), lo = hdr_ + kRwHeaderSize;
+  unsigned log2 = table_log2(tw);
+  if (top > backed || backed > mem_max_) return fail(why, Status::corrupt, "top/backed out of range (I1)");
+  if (log2 < 3 || log2 > cap_max_log2_ || off < lo || off + (kRwSlotSize << log2) > top)
+    return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
+  u64 cap = u64{1} << log2, mask = cap - 1, full = 0, tomb = 0;
+  auto block_ok = [&](u64 b, u64 len) { return b % 8 == 0 && b >= lo && b <= top && top - b >= len; };
+  std::vector<unsigned char> key;
+  for (u64 i = 0; i < cap; ++i) {
+    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire(), state = meta & kStateMask;
+    if (state == kTombState) ++tomb;
+    if (state == 3) return fail(why, Status::corrupt, "slot %" PRIu64 ": bad state (I3)", i);
+    if (state != kFull) continue;
+    ++full;
+    u64 klen = klen_of(meta), vlen = vlen_of(meta);
+    if (klen == 0 || klen > kRwKeyMax || vlen > kRwValMax)
+      return fail(why, Status::corrupt, "slot %" PRIu64 ": lengths %" PRIu64 "/%" PRIu64 " (I4)", i, klen, vlen);
+    u64 ksrc = klen > kRwInlineMax ? at(slot + kKeyW).load_acquire() : slot + kKeyW;
+    if (klen > kRwInlineMax && !block_ok(ksrc, klen))
+      return fail(why, Status::corrupt, "slot %" PRIu64 ": key block out of range (I4)", i);
+    if (vlen > kRwInlineMax && !block_ok(at(slot + kValW).load_acquire(), vlen))
+      return fail(why, Status::corrupt, "slot %" PRIu64 ": value block out of range (I4)", i);
+    key.assign(words_of(klen) * 8, 0);
+    for (u64 j = 0; j < words_of(klen); ++j) {
+      u64 x = at(ksrc + 8 * j).load_acquire();
+      std::memcpy(key.data() + 8 * j, &x, 8);
+    }
+    RwBytes k{key.data(), klen};
+    u64 h = hash(k);
+    if (at(slot + kHashW).load_acquire() != h)
+      return fail(why, Status::corrupt, "slot %" PRIu64 ": stored hash is not hash(key) (I3)", i);
+    for (u64 j = h & mask;; j = (j + 1) & mask) {  // the probe path from home to slot i
+      u64 other = off + j * kRwSlotSize, om = at(other).load_acquire();
+      if (j == i) break;
+      if ((om & kStateMask) == kEmpty)
+        return fail(why, Status::corrupt, "slot %" PRIu64 ": unreachable, empty slot on its probe path (I3)", i);
+      if ((om & kStateMask) == kFull && at(other + kHashW).load_acquire() == h && key_equal(other, om, k, false))
+        return fail(why, Status::corrupt, "slot %" PRIu64 ": duplicate key in slot %" PRIu64 " (I3)", i, j);
+    }
+  }
+  if (full != hw(kSize).load_acquire() || tomb != hw(kTomb).load_acquire())
+    return fail(why, Status::corrupt, "size/tombstones %" PRIu64 "/%" PRIu64 " but slots hold %" PRIu64 "/%" PRIu64 " (I2)",
+                hw(kSize).load_acquire(), hw(kTomb).load_acquire(), full, tomb);
+  if ((full + tomb) * 4 > cap * 3) return fail(why, Status::corrupt, "load above 75%% (I2)");
+  for (unsigned c = 0; c < kRwClassCnt; ++c) {
+    u64 n = 0;
+    for (u64 b = hw(kFree + c).load_acquire(); b != 0; b = at(b).load_acquire()) {
+      if (!block_ok(b, u64{32} << c) || ++n > top / 32)
+        return fail(why, Status::corrupt, "free list %u damaged (I4)", c);
+    }
+  }
+  return Status::ok;
+}
+
+}  // namespace mb

@@ -1,0 +1,290 @@
+// RwMap: an open-addressing hash map in shared memory, written under one
+// process-shared futex write lock and read through a seqlock without any lock.
+// Re-designed from the description of a Perl shared-memory hash module's C
+// core (shared/seeds/003); nothing is copied.
+//
+// ALGORITHM. One power-of-two table of 64-byte slots, linear probing, a
+// tombstone for a removed key. Every write takes the write lock (rw_lock.h:
+// its word carries the holder's pid, so a holder that died is detected and
+// replaced), makes the map's sequence word odd, changes the table, and makes
+// the sequence even again. A single-key read takes no lock: it loads the
+// sequence, probes copying what it needs, and re-loads the sequence; if it
+// changed (or was odd) the copy may be torn and the read is retried. The
+// read lock (reader slots per thread, reclaimed when their process dies) is
+// only for multi-entry consistent views: for_each and get_multi. Keys and
+// values up to 24 bytes live inline in the slot; longer ones live in an arena
+// (power-of-two size classes with free lists) inside the same memory. All
+// references are byte offsets from the memory's base.
+//
+// LAYOUT (u64 words, touched only through core/sync.h; offsets from `hdr`):
+//   0 magic "MBRWMAP1"   1 layout version   2 cap_max log2   3 seed
+//   4 mem_max (bytes from base the map may use)   5 reader slot count
+//   6 check = hash(words 1..5)
+//   8  lock word (rw_lock.h)           (own cache line)
+//   16 seq: even = stable, odd = a write is in progress (own cache line)
+//   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
+//   25 size (full slots)   26 tombstones   27 top (bump pointer, bytes)
+//   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
+//   29 backed (bytes from base known to be backed by memory)
+//   32..47 arena free list heads, class c holds blocks of 32 << c bytes
+//   48 write recoveries  49 reader recoveries  50 (spare)  51 seq repairs
+//   52 grows  53 rehashes   (relaxed statistics)
+//   64..95 reader slots (rw_lock.h)
+//
+//   Slot (8 words, 64-byte aligned):
+//     w0 meta:  63         32 31          8 7     2 1   0
+//               +------------+-------------+-------+-----+
+//               |  val_len   |   key_len   |   0   |state|  0 empty 1 full 2 tomb
+//               +------------+-------------+-------+-----+
+//     w1 hash   w2..w4 key (inline if key_len <= 24, else w2 = arena offset)
+//     w5..w7 value (inline if val_len <= 24, else w5 = arena offset)
+//     Bytes are stored zero-padded to whole words.
+//
+// INVARIANTS (verify() checks I1..I6 on a quiescent map):
+//   I1  cap is a power of two, cap <= 2^cap_max, table and arena blocks lie
+//       below top <= backed <= mem_max.
+//   I2  size and tombstones equal the counts of full and tomb slots, and
+//       (size + tombstones) * 4 <= cap * 3: at least one slot is empty, so
+//       every probe ends.
+//   I3  A full slot's hash is hash(key) and its key is reachable from
+//       hash & (cap - 1) without crossing an empty slot; no key is in two
+//       full slots.
+//   I4  Lengths are within kRwKeyMax / kRwValMax; arena offsets are 8-aligned
+//       and inside [hdr + header, top).
+//   I5  seq is odd only while a writer holds the lock (or after it died).
+//   I6  Every store into map memory is made by the write lock holder with
+//       release order between the odd and the even seq stores, except the
+//       lock word, reader slots and statistics (rw_lock.h).
+//
+// READS (get, exists, find). Linearization point: the load of an even seq
+// that the re-load confirms. Slot and arena words are copied with acquire
+// loads (plain MOVs on x86, like relaxed ones), and written with release
+// stores (I6). If a reader copies any word a writer stored, it synchronizes
+// with that writer, whose odd seq store precedes the copied store, so the
+// re-load (kept after the acquire loads) sees the seq changed and the read
+// retries. Relaxed copies would need a standalone acquire fence before the
+// re-load, which STYLE.md item 5 rules out (TSan does not model fences).
+// Offsets read speculatively are bounds-checked against `backed` before
+// they are followed, and a probe stops after cap slots, so a torn read never
+// faults or loops. Lock-free against writers that make progress; a reader
+// that sees seq odd for long checks the lock holder and, if it is dead,
+// recovers the lock itself.
+//
+// WRITES. Blocking. Linearization point: the change of the slot's meta word
+// (or value words) under the lock; visible to readers at the even seq store
+// (release; pairs with the readers' acquire seq load). Grow (at 75% load of
+// size + tombstones) and rehash (when tombstones fill a quarter of the
+// table) build a new table and publish it with one store of the table word.
+//
+// CRASH RECOVERY. A writer killed inside its section leaves the lock word
+// naming a dead pid and possibly an odd seq. The next process that waits for
+// the lock (writer or reader) takes it over (rw_lock.h) and calls repair():
+// seq is made even, size and tombstones are recounted from the slots, and
+// verify() runs; the outcome is kept in stats. Writes are ordered so that a
+// crash at any point leaves the structure valid (payload first, the meta word
+// last, counters after; a new table is published by one word): a crash loses
+// at most the dying write, may leak arena blocks or a table, and may leave
+// that one value torn when it was overwritten in place.
+//
+// LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
+// 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
+// leaves the old one as spare (reused by the next same-size rehash), so
+// table memory is at most about 2x the final table.
+#ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
+#define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "core/sync.h"
+#include "variants/rwlock/rw_lock.h"
+
+namespace mb {
+
+inline constexpr std::uint64_t kRwMagic = 0x3150414d5752424dULL;  // "MBRWMAP1"
+inline constexpr std::uint64_t kRwLayoutVersion = 1;
+inline constexpr std::uint64_t kRwHeaderSize = 1024;
+inline constexpr std::uint64_t kRwSlotSize = 64;
+inline constexpr std::uint64_t kRwInlineMax = 24;
+inline constexpr std::uint64_t kRwKeyMax = 65535;
+inline constexpr std::uint64_t kRwValMax = std::uint64_t{1} << 20;
+inline constexpr unsigned kRwClassCnt = 16;  // 32 B .. 1 MiB
+inline constexpr unsigned kRwCapMaxLog2 = 32;
+
+struct RwBytes {
+  const void* data;
+  std::uint64_t size;
+};
+
+struct RwParams {
+  std::uint64_t cap_init = 64;              // slots, rounded up to a power of two >= 8
+  std::uint64_t cap_max = std::uint64_t{1} << 22;  // hard maximum of slots (power of two)
+  std::uint64_t arena_max = std::uint64_t{1} << 28;  // bytes for long keys and values
+  std::uint32_t reader_slots = kRwSlotMax;  // concurrent read-lock holders
+  std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+};
+
+// Grows the memory under the map to at least `bytes` from base (a region's
+// grow); Status::full when it cannot.
+using RwGrow = Status (*)(void* ctx, std::uint64_t bytes);
+
+class RwMap {
+ public:
+  RwMap() = default;
+
+  // Bytes of memory (from base, hdr_off included) a map with `p` may use.
+  static std::uint64_t mem_needed(std::uint64_t hdr_off, const RwParams& p);
+  // Format a new map at base + hdr_off. Memory below hdr_off + kRwHeaderSize
+  // must be backed and zero; `grow` backs the rest on demand.
+  static Status format(void* base, std::uint64_t hdr_off, std::uint64_t mem_max, const RwParams& p,
+                       RwGrow grow, void* grow_ctx, RwMap* out, std::string* why = nullptr);
+  // Join a formatted map; validates the header and writes nothing.
+  static Status join(void* base, std::uint64_t hdr_off, std::uint64_t mem_backed, RwGrow grow,
+                     void* grow_ctx, RwMap* out, std::string* why = nullptr);
+
+  std::uint64_t hash(RwBytes key) const;
+
+  // Byte-string operations. Outputs: buf/cap receive a value, *val_sz its
+  // size; Status::invalid (with *val_sz set, nothing changed) when cap is
+  // too small.
+  Status put(RwBytes key, RwBytes val);                            // insert or overwrite
+  Status add(RwBytes key, RwBytes val);                            // exists if present
+  Status update(RwBytes key, RwBytes val);                         // not_found if absent
+  // Store val and return the old value; not_found (and val inserted) when absent.
+  Status swap(RwBytes key, RwBytes val, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status get(RwBytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;
+  Status remove(RwBytes key);                                      // not_found if absent
+  Status take(RwBytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  bool exists(RwBytes key) const;
+  // The present value, or val after inserting it; *inserted says which.
+  Status get_or_set(RwBytes key, RwBytes val, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
+                    bool* inserted);
+  // Replace the value by `desired` only if it equals `expected`: ok when
+  // replaced, exists when the key holds another value, not_found if absent.
+  Status cas(RwBytes key, RwBytes expected, RwBytes desired);
+  // Add delta to an 8-byte value (absent: inserted as delta); *result gets
+  // the new value. invalid when the value is not 8 bytes.
+  Status incr_by(RwBytes key, std::int64_t delta, std::uint64_t* result);
+
+  // u64 -> u64 (keys and values are 8-byte strings, little-endian).
+  Status put(std::uint64_t k, std::uint64_t v) { return put(as_bytes(k), as_bytes(v)); }
+  Status add(std::uint64_t k, std::uint64_t v) { return add(as_bytes(k), as_bytes(v)); }
+  Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }
+  Status swap(std::uint64_t k, std::uint64_t v, std::uint64_t* old);
+  Status get(std::uint64_t k, std::uint64_t* v) const;
+  Status remove(std::uint64_t k) { return remove(as_bytes(k)); }
+  Status take(std::uint64_t k, std::uint64_t* v);
+  bool exists(std::uint64_t k) const { return exists(as_bytes(k)); }
+  Status get_or_set(std::uint64_t k, std::uint64_t v, std::uint64_t* out, bool* inserted);
+  Status cas(std::uint64_t k, std::uint64_t expected, std::uint64_t desired) {
+    return cas(as_bytes(k), as_bytes(expected), as_bytes(desired));
+  }
+  Status incr_by(std::uint64_t k, std::int64_t delta, std::uint64_t* result) {
+    return incr_by(as_bytes(k), delta, result);
+  }
+  Status incr(std::uint64_t k, std::uint64_t* result) { return incr_by(k, 1, result); }
+  Status decr(std::uint64_t k, std::uint64_t* result) { return incr_by(k, -1, result); }
+
+  // The map concept (core/map_concept.h).
+  Status insert(std::uint64_t k, std::uint64_t v) { return add(k, v); }
+  Status insert_or_assign(std::uint64_t k, std::uint64_t v) { return put(k, v); }
+  Status find(std::uint64_t k, std::uint64_t* v) const { return get(k, v); }
+  Status erase(std::uint64_t k) { return remove(k); }
+
+  // Consistent multi-entry views under the read lock.
+  using Visit = void (*)(void* ctx, RwBytes key, RwBytes val);
+  Status for_each(Visit visit, void* ctx) const;
+  // Values of n u64 keys at one moment; found[i] says whether key i is present.
+  Status get_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* vals, bool* found) const;
+
+  // Batches under one write lock (readers see all of them at once). put_multi
+  // stops at the first failure (full, corrupt) and returns it; the puts
+  // before it stay. remove_multi counts the keys it removed.
+  Status put_multi(const std::uint64_t* keys, const std::uint64_t* vals, std::uint64_t n);
+  Status remove_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* removed);
+
+  // Grow the table now so that n entries fit without a grow (full when n
+  // exceeds 75% of the hard maximum).
+  Status reserve(std::uint64_t n);
+
+  std::uint64_t size() const;
+  std::uint64_t capacity() const;
+  std::uint64_t tombstones() const;
+
+  struct Stats {
+    std::uint64_t write_recoveries;  // dead write-lock holders replaced
+    std::uint64_t read_recoveries;   // dead reader slots reclaimed
+    std::uint64_t seq_repairs;       // odd sequences found and repaired
+    std::uint64_t grows, rehashes;
+    std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
+    std::uint64_t arena_capacity;    // bytes the map may use from its header on
+    std::uint64_t backed;            // end of the memory backed so far (a file's size in use)
+  };
+  Stats stats() const;
+  // The outcome of the verify() run by the last recovery ("" if clean).
+  Status last_recovery(std::string* why) const;
+
+  // Check I1..I5 on a quiescent map; Status::corrupt with a message.
+  Status verify(std::string* why) const;
+  Status verify() const { return verify(nullptr); }
+
+  const RwLock& lock() const { return lock_; }
+  // Tests only: a function called at HookPoints inside critical sections.
+  static void set_test_hook(rw_os::Hook h) { rw_os::g_test_hook = h; }
+
+ private:
+  static RwBytes as_bytes(const std::uint64_t& v) { return RwBytes{&v, 8}; }
+  sync::Ref<std::uint64_t> hw(std::uint64_t word) const { return sync::word(base_, hdr_ + 8 * word); }
+  sync::Ref<std::uint64_t> at(std::uint64_t off) const { return sync::word(base_, off); }
+  void attach(void* base, std::uint64_t hdr_off, RwGrow grow, void* grow_ctx);
+
+  // Writes (write_section.cc-style helpers in rw_map.cc).
+  struct Where {
+    std::uint64_t found = 0;  // slot offset of the key, 0 = absent
+    std::uint64_t free = 0;   // first tomb/empty slot on the probe path
+  };
+  class Writer;
+  Status locate(RwBytes key, std::uint64_t h, Where* w) const;
+  bool key_equal(std::uint64_t slot, std::uint64_t meta, RwBytes key, bool speculative) const;
+  Status copy_out(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
+                  std::uint64_t* val_sz, bool speculative) const;
+  bool value_equal(std::uint64_t slot, std::uint64_t meta, RwBytes val) const;
+  Status make_room();
+  Status rebuild(unsigned log2);
+  Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
+  void free_bytes(std::uint64_t off, std::uint64_t len);
+  Status ensure_backed(std::uint64_t end);
+  Status alloc_table(unsigned log2, std::uint64_t* off);
+  Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
+  Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb);
+  Status set_value(std::uint64_t slot, std::uint64_t meta, RwBytes val);
+  void clear_slot(std::uint64_t slot, std::uint64_t meta);
+  enum class Mode { put, add, update, swap };
+  Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status store_locked(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
+                      std::uint64_t* val_sz);
+  Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w);
+  Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
+                  std::uint64_t seq) const;
+  Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
+  void wait_seq_odd(unsigned* spins) const;
+  static void repair_cb(void* ctx);
+  void repair() const;
+  void lock_for_write() const;
+  Status verify_impl(std::string* why, bool check_lock) const;
+
+  void* base_ = nullptr;
+  std::uint64_t hdr_ = 0;
+  std::uint64_t seed_ = 0;
+  std::uint64_t mem_max_ = 0;
+  unsigned cap_max_log2_ = 0;
+  RwGrow grow_ = nullptr;
+  void* grow_ctx_ = nullptr;
+  RwLock lock_;
+};
+
+}  // namespace mb
+
+#endif  // MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_

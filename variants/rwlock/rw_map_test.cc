@@ -1,0 +1,456 @@
+// Unit tests of RwMap (rw_map.h) and RwStore (rw_store.h): the shared
+// conformance suite, an oracle test of every extra operation against
+// std::unordered_map, sizes and limits, growth and rehash, iteration, and
+// opening bad files (which must stay byte-identical).
+#include "variants/rwlock/rw_map.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/map_conformance.h"
+#include "variants/rwlock/rw_store.h"
+
+namespace mb {
+namespace {
+
+RwParams small_params(std::uint64_t cap_max = std::uint64_t{1} << 16) {
+  RwParams p;
+  p.cap_init = 8;  // start tiny: the suites force many grows
+  p.cap_max = cap_max;
+  p.arena_max = std::uint64_t{1} << 26;
+  return p;
+}
+
+struct RwHarness {
+  using Map = RwMap;
+  RwHarness() {
+    std::string why;
+    EXPECT_EQ(RwStore::create_anon(small_params(), &store, &why), Status::ok) << why;
+  }
+  RwMap& map() { return store->map(); }
+  RwStore::Ptr store;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(RwLock, MapConformance, ::testing::Types<RwHarness>);
+
+RwBytes str(const std::string& s) { return RwBytes{s.data(), s.size()}; }
+
+std::string get_str(RwMap& m, const std::string& k, Status* s, std::size_t cap = 4096) {
+  std::vector<char> buf(cap);
+  std::uint64_t sz = 0;
+  *s = m.get(str(k), buf.data(), buf.size(), &sz);
+  return *s == Status::ok ? std::string(buf.data(), sz) : std::string();
+}
+
+std::uint64_t seed_from_env() {
+  const char* env = std::getenv("MB_SEED");
+  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
+  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+TEST(RwMap, U64ExtraOps) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::uint64_t v = 0, old = 0;
+  bool inserted = false;
+  EXPECT_EQ(m.incr(7, &v), Status::ok);
+  EXPECT_EQ(v, 1u);
+  EXPECT_EQ(m.incr_by(7, 10, &v), Status::ok);
+  EXPECT_EQ(v, 11u);
+  EXPECT_EQ(m.decr(7, &v), Status::ok);
+  EXPECT_EQ(v, 10u);
+  EXPECT_EQ(m.cas(7, 9, 100), Status::exists);
+  EXPECT_EQ(m.cas(7, 10, 100), Status::ok);
+  EXPECT_EQ(m.cas(8, 0, 1), Status::not_found);
+  EXPECT_EQ(m.swap(7, 5, &old), Status::ok);
+  EXPECT_EQ(old, 100u);
+  EXPECT_EQ(m.swap(9, 90, &old), Status::not_found);  // inserted anyway
+  EXPECT_TRUE(m.exists(9));
+  EXPECT_EQ(m.get_or_set(9, 1, &v, &inserted), Status::ok);
+  EXPECT_EQ(v, 90u);
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ(m.get_or_set(10, 1, &v, &inserted), Status::ok);
+  EXPECT_EQ(v, 1u);
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(m.take(9, &v), Status::ok);
+  EXPECT_EQ(v, 90u);
+  EXPECT_FALSE(m.exists(9));
+  EXPECT_EQ(m.take(9, &v), Status::not_found);
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.verify(), Status::ok);
+}
+
+TEST(RwMap, ByteStringsInlineAndArena) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::string k24(24, 'k'), k25(25, 'K'), v24(24, 'v'), v25(25, 'V'), big(kRwValMax, 'b');
+  big[777] = 'x';
+  Status s;
+  EXPECT_EQ(m.put(str(k24), str(v25)), Status::ok);
+  EXPECT_EQ(m.put(str(k25), str(v24)), Status::ok);
+  EXPECT_EQ(m.put(str("e"), str("")), Status::ok);
+  EXPECT_EQ(m.put(str("big"), str(big)), Status::ok);
+  EXPECT_EQ(get_str(m, k24, &s), v25);
+  EXPECT_EQ(get_str(m, k25, &s), v24);
+  EXPECT_EQ(get_str(m, "e", &s), "");
+  EXPECT_EQ(s, Status::ok);
+  EXPECT_EQ(get_str(m, "big", &s, kRwValMax), big);
+  // Value size changes across the inline limit both ways.
+  EXPECT_EQ(m.put(str(k24), str(v24)), Status::ok);
+  EXPECT_EQ(get_str(m, k24, &s), v24);
+  EXPECT_EQ(m.put(str(k24), str(big)), Status::ok);
+  EXPECT_EQ(get_str(m, k24, &s, kRwValMax), big);
+  char small[4];
+  std::uint64_t sz = 0;
+  EXPECT_EQ(m.get(str(k24), small, sizeof small, &sz), Status::invalid);
+  EXPECT_EQ(sz, kRwValMax);
+  EXPECT_EQ(m.put(str(""), str("x")), Status::invalid);
+  EXPECT_EQ(m.put(str(std::string(kRwKeyMax + 1, 'k')), str("x")), Status::invalid);
+  EXPECT_EQ(m.put(str("k"), str(std::string(kRwValMax + 1, 'v'))), Status::invalid);
+  EXPECT_EQ(m.put(str(std::string(kRwKeyMax, 'k')), str("long key")), Status::ok);
+  EXPECT_EQ(get_str(m, std::string(kRwKeyMax, 'k'), &s), "long key");
+  EXPECT_EQ(m.incr_by(str(k25), 1, &sz), Status::invalid);  // not an 8-byte value
+  EXPECT_EQ(m.size(), 5u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// Every extra operation against a reference map, with keys and values of
+// lengths on both sides of the inline limit, and removals (tombstones).
+TEST(RwMap, ExtraOpsMatchOracle) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::uint64_t seed = seed_from_env();
+  std::mt19937_64 rng(seed);
+  std::unordered_map<std::string, std::string> ref;
+  auto rand_str = [&](std::uint64_t max_len) {
+    std::string s(rng() % (max_len + 1), 0);
+    for (auto& c : s) c = char('a' + rng() % 3);
+    return s;
+  };
+  auto key_of = [&] { return "k" + std::to_string(rng() % 600) + std::string(rng() % 2 ? 30 : 0, 'p'); };
+  std::vector<char> buf(256);
+  for (int step = 0; step < 40000; ++step) {
+    std::string k = key_of(), v = rand_str(40), e;
+    auto it = ref.find(k);
+    bool present = it != ref.end();
+    std::uint64_t sz = 0;
+    bool inserted = false;
+    switch (rng() % 9) {
+      case 0:
+        ASSERT_EQ(m.put(str(k), str(v)), Status::ok);
+        ref[k] = v;
+        break;
+      case 1:
+        ASSERT_EQ(m.add(str(k), str(v)), present ? Status::exists : Status::ok) << seed;
+        if (!present) ref[k] = v;
+        break;
+      case 2:
+        ASSERT_EQ(m.update(str(k), str(v)), present ? Status::ok : Status::not_found) << seed;
+        if (present) ref[k] = v;
+        break;
+      case 3:
+        ASSERT_EQ(m.swap(str(k), str(v), buf.data(), buf.size(), &sz), present ? Status::ok : Status::not_found)
+            << seed;
+        if (present) {
+          ASSERT_EQ(std::string(buf.data(), sz), it->second) << seed;
+        }
+        ref[k] = v;
+        break;
+      case 4:
+        ASSERT_EQ(m.take(str(k), buf.data(), buf.size(), &sz), present ? Status::ok : Status::not_found) << seed;
+        if (present) {
+          ASSERT_EQ(std::string(buf.data(), sz), it->second) << seed;
+        }
+        ref.erase(k);
+        break;
+      case 5:
+        ASSERT_EQ(m.remove(str(k)), present ? Status::ok : Status::not_found) << seed;
+        ref.erase(k);
+        break;
+      case 6:
+        ASSERT_EQ(m.get_or_set(str(k), str(v), buf.data(), buf.size(), &sz, &inserted), Status::ok) << seed;
+        ASSERT_EQ(inserted, !present) << seed;
+        if (!present) ref[k] = v;
+        ASSERT_EQ(std::string(buf.data(), sz), ref[k]) << seed;
+        break;
+      case 7:
+        e = present && rng() % 2 ? it->second : rand_str(3);
+        if (!present) {
+          ASSERT_EQ(m.cas(str(k), str(e), str(v)), Status::not_found) << seed;
+        } else if (e == it->second) {
+          ASSERT_EQ(m.cas(str(k), str(e), str(v)), Status::ok) << seed;
+          it->second = v;
+        } else {
+          ASSERT_EQ(m.cas(str(k), str(e), str(v)), Status::exists) << seed;
+        }
+        break;
+      default: {
+        Status s;
+        std::string got = get_str(m, k, &s);
+        ASSERT_EQ(s, present ? Status::ok : Status::not_found) << seed;
+        if (present) {
+          ASSERT_EQ(got, it->second) << seed;
+        }
+        ASSERT_EQ(m.exists(str(k)), present) << seed;
+      }
+    }
+    if (step % 5000 == 0) {
+      std::string why;
+      ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
+      ASSERT_EQ(m.size(), ref.size());
+    }
+  }
+  std::map<std::string, std::string> seen;
+  ASSERT_EQ(m.for_each([](void* ctx, RwBytes k, RwBytes v) {
+              (*static_cast<std::map<std::string, std::string>*>(ctx))[std::string(
+                  static_cast<const char*>(k.data), k.size)] = std::string(static_cast<const char*>(v.data), v.size);
+            }, &seen),
+            Status::ok);
+  const std::map<std::string, std::string> want(ref.begin(), ref.end());
+  EXPECT_EQ(seen, want);
+  EXPECT_GT(m.stats().grows, 0u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RwMap, IncrOracle) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::mt19937_64 rng(seed_from_env());
+  std::unordered_map<std::uint64_t, std::uint64_t> ref;
+  for (int i = 0; i < 20000; ++i) {
+    std::uint64_t k = rng() % 300, r = 0;
+    std::int64_t d = std::int64_t(rng() % 7) - 3;
+    ASSERT_EQ(m.incr_by(k, d, &r), Status::ok);
+    ASSERT_EQ(r, ref[k] += std::uint64_t(d));
+  }
+  std::vector<std::uint64_t> keys, vals(300);
+  for (std::uint64_t k = 0; k < 300; ++k) keys.push_back(k);
+  bool found[300];
+  ASSERT_EQ(m.get_multi(keys.data(), keys.size(), vals.data(), found), Status::ok);
+  for (std::uint64_t k = 0; k < 300; ++k) {
+    ASSERT_EQ(found[k], ref.count(k) != 0);
+    if (found[k]) {
+      ASSERT_EQ(vals[k], ref[k]);
+    }
+  }
+}
+
+TEST(RwMap, Batches) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::vector<std::uint64_t> keys, vals, got(300);
+  for (std::uint64_t k = 0; k < 300; ++k) {
+    keys.push_back(k * 11);
+    vals.push_back(k + 5);
+  }
+  ASSERT_EQ(m.put_multi(keys.data(), vals.data(), keys.size()), Status::ok);
+  EXPECT_EQ(m.size(), 300u);
+  bool found[300];
+  ASSERT_EQ(m.get_multi(keys.data(), keys.size(), got.data(), found), Status::ok);
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    ASSERT_TRUE(found[i]);
+    ASSERT_EQ(got[i], vals[i]);
+  }
+  std::uint64_t removed = 0;
+  ASSERT_EQ(m.remove_multi(keys.data(), 150, &removed), Status::ok);
+  EXPECT_EQ(removed, 150u);
+  ASSERT_EQ(m.remove_multi(keys.data(), 160, &removed), Status::ok);
+  EXPECT_EQ(removed, 10u);
+  ASSERT_EQ(m.get_multi(keys.data(), keys.size(), got.data(), found), Status::ok);
+  for (std::uint64_t i = 0; i < 300; ++i) ASSERT_EQ(found[i], i >= 160) << i;
+  EXPECT_EQ(m.size(), 140u);
+  // A batch that runs into the hard maximum keeps what fit.
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(small_params(16), &st), Status::ok);
+  EXPECT_EQ(st->map().put_multi(keys.data(), vals.data(), 20), Status::full);
+  EXPECT_EQ(st->map().size(), 12u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(st->map().verify(&why), Status::ok) << why;
+}
+
+TEST(RwMap, GrowRehashAndHardMaximum) {
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(small_params(64), &st), Status::ok);
+  RwMap& m = st->map();
+  EXPECT_EQ(m.capacity(), 8u);
+  EXPECT_EQ(m.reserve(40), Status::ok);
+  EXPECT_EQ(m.capacity(), 64u);  // 40 > 75% of 32
+  EXPECT_EQ(m.reserve(49), Status::full);
+  EXPECT_EQ(m.reserve(10), Status::ok);  // never shrinks
+  EXPECT_EQ(m.capacity(), 64u);
+  EXPECT_EQ(m.stats().grows, 1u);
+  EXPECT_GT(m.stats().arena_used, 64u * 64);
+  EXPECT_LE(m.stats().arena_used, m.stats().arena_capacity);
+  std::uint64_t k = 0;
+  for (; k < 48; ++k) ASSERT_EQ(m.put(k, k), Status::ok) << k;  // 75% of 64
+  EXPECT_EQ(m.capacity(), 64u);
+  EXPECT_EQ(m.put(k, k), Status::full);  // never beyond 75%
+  EXPECT_EQ(m.size(), 48u);
+  // Churn: removals leave tombstones; inserts of new keys rehash them away.
+  for (int round = 0; round < 48; ++round) {
+    ASSERT_EQ(m.remove(std::uint64_t(round)), Status::ok) << round << " size " << m.size() << " tomb " << m.tombstones();
+    ASSERT_EQ(m.put(1000 + std::uint64_t(round), 1), Status::ok) << round;
+    ASSERT_EQ(m.put(2000, 1), Status::full) << round;
+    ASSERT_EQ(m.remove(1000 + std::uint64_t(round)), Status::ok);
+    ASSERT_EQ(m.put(std::uint64_t(round), std::uint64_t(round)), Status::ok) << round;
+  }
+  EXPECT_EQ(m.capacity(), 64u);
+  EXPECT_EQ(m.size(), 48u);
+  EXPECT_GT(m.stats().rehashes, 0u);
+  EXPECT_LE((m.size() + m.tombstones()) * 4, m.capacity() * 3);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  for (k = 0; k < 48; ++k) {
+    std::uint64_t v = 99;
+    ASSERT_EQ(m.get(k, &v), Status::ok);
+    ASSERT_EQ(v, k);
+  }
+}
+
+TEST(RwMap, VerifyReportsDamage) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  // Damage the size word (header word 25) and watch verify report it.
+  auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
+  hdr[25] += 1;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("I2"), std::string::npos) << why;
+  hdr[25] -= 1;
+  // A key whose stored hash is wrong.
+  std::uint64_t table = hdr[24] & ~std::uint64_t{63}, cap = std::uint64_t{1} << (hdr[24] & 63);
+  for (std::uint64_t i = 0; i < cap; ++i) {
+    std::uint64_t* slot = h.store->region().at<std::uint64_t>(table + 64 * i);
+    if ((slot[0] & 3) != 1) continue;
+    slot[1] ^= 1;
+    EXPECT_EQ(m.verify(&why), Status::corrupt);
+    EXPECT_NE(why.find("hash"), std::string::npos) << why;
+    slot[1] ^= 1;
+    break;
+  }
+  // A held lock and an odd sequence on a quiescent map.
+  hdr[16] += 1;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("odd"), std::string::npos) << why;
+  hdr[16] += 1;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+std::string temp_path(const char* name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+TEST(RwStore, FilePersistsAndMemfdJoins) {
+  std::string path = temp_path("rw_file");
+  unlink(path.c_str());
+  {
+    RwStore::Ptr st;
+    std::string why;
+    ASSERT_EQ(RwStore::create_file(path, small_params(), &st, &why), Status::ok) << why;
+    for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(st->map().put(k, k * 7), Status::ok);
+    ASSERT_EQ(st->map().put(str(std::string(100, 'L')), str(std::string(300, 'v'))), Status::ok);
+    RwStore::Ptr again;
+    EXPECT_EQ(RwStore::create_file(path, small_params(), &again), Status::exists);
+  }
+  RwStore::Ptr st;
+  std::string why;
+  ASSERT_EQ(RwStore::open_file(path, small_params(), &st, &why), Status::ok) << why;
+  EXPECT_EQ(st->map().size(), 1001u);
+  std::uint64_t v = 0;
+  ASSERT_EQ(st->map().get(999, &v), Status::ok);
+  EXPECT_EQ(v, 999u * 7);
+  Status s;
+  EXPECT_EQ(get_str(st->map(), std::string(100, 'L'), &s), std::string(300, 'v'));
+  EXPECT_EQ(st->map().verify(&why), Status::ok) << why;
+  st.reset();
+  EXPECT_EQ(Region::destroy_file(path, kRwRegionType), Status::ok);
+
+  RwStore::Ptr a, b;
+  ASSERT_EQ(RwStore::create_memfd(small_params(), &a), Status::ok);
+  ASSERT_EQ(RwStore::join_fd(a->region().fd(), &b, &why), Status::ok) << why;
+  ASSERT_EQ(a->map().put(5, 55), Status::ok);
+  ASSERT_EQ(b->map().get(5, &v), Status::ok);  // another mapping of the same memory
+  EXPECT_EQ(v, 55u);
+}
+
+// Each damage must be refused with a message and leave the file as it was.
+TEST(RwStore, BadFilesAreRefusedAndLeftUntouched) {
+  std::string good = temp_path("rw_good"), bad = temp_path("rw_bad");
+  unlink(good.c_str());
+  {
+    RwStore::Ptr st;
+    ASSERT_EQ(RwStore::create_file(good, small_params(), &st), Status::ok);
+    for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(st->map().put(k, k), Status::ok);
+  }
+  const std::string bytes = slurp(good);
+  ASSERT_GT(bytes.size(), 8192u);
+  struct Damage {
+    const char* what;
+    std::string (*apply)(std::string);
+  };
+  const Damage damages[] = {
+      {"truncated", [](std::string b) { return b.substr(0, 6000); }},
+      {"truncated header", [](std::string b) { return b.substr(0, 100); }},
+      {"damaged region type", [](std::string b) { b[16] = 'X'; return b; }},
+      {"region magic", [](std::string b) { b[0] ^= 1; return b; }},
+      {"map magic", [](std::string b) { b[4096] ^= 1; return b; }},
+      {"map layout version", [](std::string b) { b[4096 + 8] = 2; return b; }},
+      {"map header field", [](std::string b) { b[4096 + 16] ^= 4; return b; }},
+      {"map table word beyond the file", [](std::string b) { b[4096 + 8 * 29 + 5] = 0x7f; return b; }},
+  };
+  for (const Damage& d : damages) {
+    std::string damaged = d.apply(bytes);
+    spit(bad, damaged);
+    RwStore::Ptr st;
+    std::string why;
+    Status s = RwStore::join_file(bad, &st, &why);
+    EXPECT_TRUE(s == Status::invalid || s == Status::corrupt) << d.what << ": " << to_string(s);
+    EXPECT_FALSE(why.empty()) << d.what;
+    std::printf("%-32s -> %s: %s\n", d.what, to_string(s), why.c_str());
+    EXPECT_EQ(slurp(bad), damaged) << d.what << ": the file was modified";
+  }
+  // A valid region of another type, and of another type version.
+  for (std::uint32_t version : {1u, 2u}) {
+    unlink(bad.c_str());
+    Region r;
+    const char* type = version == 1 ? "mapbench.other" : kRwRegionType;
+    ASSERT_EQ(Region::create_file(bad, {type, version, 1 << 20, 0}, {}, &r), Status::ok);
+    r.leave();
+    std::string before = slurp(bad), why;
+    RwStore::Ptr st;
+    EXPECT_EQ(RwStore::join_file(bad, &st, &why), Status::invalid) << type << " v" << version;
+    std::printf("%s v%u -> %s\n", type, version, why.c_str());
+    EXPECT_EQ(slurp(bad), before);
+  }
+  unlink(bad.c_str());
+  unlink(good.c_str());
+}
+
+}  // namespace
+}  // namespace mb

@@ -1,0 +1,133 @@
+// RwShards: see rw_shards.h for the layout.
+#include "variants/rwlock/rw_shards.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "core/internal/hash.h"
+
+namespace mb {
+namespace {
+
+using u64 = std::uint64_t;
+constexpr u64 kDirOff = kRegionHeaderSize;
+constexpr u64 kShard0Off = kDirOff + 4096;
+constexpr u64 kShardsVersion = 1;
+
+u64 window_of(const RwParams& p) { return (RwMap::mem_needed(0, p) + 4095) & ~u64{4095}; }
+
+u64 dir_check(const u64* w) { return internal::hash_bytes(w + 1, 3 * 8, kRwShardsMagic); }
+
+Status fail(std::string* why, Status s, const std::string& msg) {
+  if (why != nullptr) *why = msg;
+  return s;
+}
+
+}  // namespace
+
+Status RwShards::grow(void* ctx, u64 bytes) { return static_cast<Region*>(ctx)->grow(bytes); }
+
+RegionSpec RwShards::spec(const RwParams& p, unsigned shard_cnt) {
+  return RegionSpec{kRwShardsRegionType, 1, kShard0Off + shard_cnt * window_of(p), kShard0Off + 4096};
+}
+
+RegionInit RwShards::init(const RwParams& p, unsigned shard_cnt, std::string* why) {
+  return [p, shard_cnt, why](Region& r) {
+    unsigned log2 = 0;
+    while ((1u << log2) < shard_cnt) ++log2;
+    if ((1u << log2) != shard_cnt || log2 > kRwShardLog2Max)
+      return fail(why, Status::invalid, "shard count must be a power of two <= 1024");
+    u64 window = window_of(p);
+    for (unsigned i = 0; i < shard_cnt; ++i) {
+      u64 hdr = kShard0Off + i * window;
+      RwMap m;
+      Status s = r.grow(hdr + kRwHeaderSize);  // format writes the header first
+      if (s != Status::ok) return fail(why, s, "cannot back shard " + std::to_string(i));
+      s = RwMap::format(r.base(), hdr, hdr + window, p, &RwShards::grow, &r, &m, why);
+      if (s != Status::ok) return s;
+    }
+    // Not yet shared (the region's magic publishes it): relaxed stores.
+    u64 w[5] = {kRwShardsMagic, kShardsVersion, log2, window, 0};
+    w[4] = dir_check(w);
+    for (u64 i = 0; i < 5; ++i) sync::word(r.base(), kDirOff + 8 * i).store_relaxed(w[i]);
+    r.root_off().store_release(kDirOff);
+    return Status::ok;
+  };
+}
+
+Status RwShards::finish(Region&& r, Ptr* out, std::string* why) {
+  Ptr st(new RwShards());
+  st->region_ = std::move(r);
+  Region& reg = st->region_;
+  if (reg.root_off().load_acquire() != kDirOff || reg.size() < kShard0Off)
+    return fail(why, Status::corrupt, "region holds no shard directory");
+  u64 w[5];
+  for (u64 i = 0; i < 5; ++i) w[i] = sync::word(reg.base(), kDirOff + 8 * i).load_acquire();
+  if (w[0] != kRwShardsMagic) return fail(why, Status::invalid, "not an rwlock shard directory (bad magic)");
+  if (w[1] != kShardsVersion)
+    return fail(why, Status::invalid, "shard directory layout version " + std::to_string(w[1]));
+  if (w[4] != dir_check(w)) return fail(why, Status::corrupt, "shard directory damaged (check mismatch)");
+  if (w[2] > kRwShardLog2Max || w[3] % 4096 != 0 || kShard0Off + (w[3] << w[2]) > reg.size_max())
+    return fail(why, Status::corrupt, "shard directory fields out of range");
+  st->shard_log2_ = unsigned(w[2]);
+  st->maps_.resize(std::size_t{1} << w[2]);
+  for (u64 i = 0; i < st->maps_.size(); ++i) {
+    std::string m_why;
+    Status s = RwMap::join(reg.base(), kShard0Off + i * w[3], reg.size(), &RwShards::grow, &reg,
+                           &st->maps_[i], &m_why);
+    if (s != Status::ok) return fail(why, s, "shard " + std::to_string(i) + ": " + m_why);
+  }
+  *out = std::move(st);
+  return Status::ok;
+}
+
+Status RwShards::create_anon(const RwParams& p, unsigned shard_cnt, Ptr* out, std::string* why) {
+  Region r;
+  Status s = Region::create_anon(spec(p, shard_cnt), init(p, shard_cnt, why), &r, why);
+  return s == Status::ok ? finish(std::move(r), out, why) : s;
+}
+
+Status RwShards::create_file(const std::string& path, const RwParams& p, unsigned shard_cnt, Ptr* out,
+                             std::string* why) {
+  Region r;
+  Status s = Region::create_file(path, spec(p, shard_cnt), init(p, shard_cnt, why), &r, why);
+  return s == Status::ok ? finish(std::move(r), out, why) : s;
+}
+
+Status RwShards::join_file(const std::string& path, Ptr* out, std::string* why) {
+  Region r;
+  Status s = Region::join_file(path, kRwShardsRegionType, 1, &r, why);
+  return s == Status::ok ? finish(std::move(r), out, why) : s;
+}
+
+unsigned RwShards::shard_of(RwBytes key) const {
+  // The HIGH hash bits: the low ones pick the slot inside the shard.
+  return shard_log2_ == 0 ? 0u : unsigned(maps_[0].hash(key) >> (64 - shard_log2_));
+}
+
+u64 RwShards::size() const {
+  u64 n = 0;
+  for (const RwMap& m : maps_) n += m.size();
+  return n;
+}
+
+Status RwShards::verify(std::string* why) const {
+  for (unsigned i = 0; i < maps_.size(); ++i) {
+    std::string m_why;
+    if (maps_[i].verify(&m_why) != Status::ok)
+      return fail(why, Status::corrupt, "shard " + std::to_string(i) + ": " + m_why);
+    struct Ctx {
+      const RwShards* self;
+      unsigned shard;
+      bool misplaced;
+    } ctx{this, i, false};
+    maps_[i].for_each([](void* c, RwBytes k, RwBytes) {
+      auto* x = static_cast<Ctx*>(c);
+      x->misplaced |= x->self->shard_of(k) != x->shard;
+    }, &ctx);
+    if (ctx.misplaced) return fail(why, Status::corrupt, "shard " + std::to_string(i) + " holds another shard's key");
+  }
+  return Status::ok;
+}
+
+}  // namespace mb

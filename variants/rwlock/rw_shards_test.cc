@@ -1,0 +1,99 @@
+// RwShards (rw_shards.h): the conformance suite over 4 shards, keys spread
+// over the shards by the high hash bits, a file joined again, a damaged
+// directory refused.
+#include "variants/rwlock/rw_shards.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "models/map_conformance.h"
+
+namespace mb {
+namespace {
+
+RwParams shard_params() {
+  RwParams p;
+  p.cap_init = 8;
+  p.cap_max = std::uint64_t{1} << 14;
+  p.arena_max = std::uint64_t{1} << 20;
+  return p;
+}
+
+struct RwShardsHarness {
+  using Map = RwShards;
+  RwShardsHarness() {
+    std::string why;
+    EXPECT_EQ(RwShards::create_anon(shard_params(), 4, &s, &why), Status::ok) << why;
+  }
+  RwShards& map() { return *s; }
+  RwShards::Ptr s;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(RwShards, MapConformance, ::testing::Types<RwShardsHarness>);
+
+TEST(RwShards, KeysSpreadOverShards) {
+  RwShardsHarness h;
+  RwShards& s = h.map();
+  ASSERT_EQ(s.shard_cnt(), 4u);
+  for (std::uint64_t k = 0; k < 4000; ++k) ASSERT_EQ(s.insert_or_assign(k, k), Status::ok);
+  for (unsigned i = 0; i < 4; ++i) {
+    EXPECT_GT(s.shard(i).size(), 800u) << i;
+    EXPECT_LT(s.shard(i).size(), 1200u) << i;
+  }
+  EXPECT_EQ(s.size(), 4000u);
+  // Every op of a shard is reachable through map_for.
+  std::uint64_t r = 0;
+  ASSERT_EQ(s.map_for(std::uint64_t{7}).incr(7, &r), Status::ok);
+  EXPECT_EQ(r, 8u);
+  std::string why;
+  EXPECT_EQ(s.verify(&why), Status::ok) << why;
+  // A key planted in the wrong shard is reported.
+  std::uint64_t k = 0;
+  while (s.shard_of(RwBytes{&k, 8}) == 0) ++k;
+  ASSERT_EQ(s.shard(0).put(k, 1), Status::ok);  // k belongs to another shard
+  EXPECT_EQ(s.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("another shard"), std::string::npos) << why;
+}
+
+TEST(RwShards, FileJoinsAndDamagedDirectoryIsRefused) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(dir ? dir : "/tmp") + "/rw_shards." + std::to_string(getpid());
+  unlink(path.c_str());
+  {
+    RwShards::Ptr s;
+    std::string why;
+    ASSERT_EQ(RwShards::create_file(path, shard_params(), 8, &s, &why), Status::ok) << why;
+    for (std::uint64_t k = 0; k < 500; ++k) ASSERT_EQ(s->insert(k, k * 2), Status::ok);
+  }
+  RwShards::Ptr s;
+  std::string why;
+  ASSERT_EQ(RwShards::join_file(path, &s, &why), Status::ok) << why;
+  EXPECT_EQ(s->shard_cnt(), 8u);
+  EXPECT_EQ(s->size(), 500u);
+  std::uint64_t v = 0;
+  ASSERT_EQ(s->find(499, &v), Status::ok);
+  EXPECT_EQ(v, 998u);
+  s.reset();
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  bytes[4096 + 24] ^= 1;  // the directory's window
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), std::streamsize(bytes.size()));
+  }
+  EXPECT_EQ(RwShards::join_file(path, &s, &why), Status::corrupt);
+  EXPECT_NE(why.find("directory"), std::string::npos) << why;
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(f), {}), bytes);  // untouched
+  unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace mb
