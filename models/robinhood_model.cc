@@ -1,0 +1,180 @@
+// Relacy models of the robin-hood map's protocol, run on
+// variants/robinhood/rh_map.cc and core/alloc*.cc themselves, compiled with
+// the model sync policy (-DMB_SYNC_MODEL=1).
+//
+// Models (name: what it checks, scheduler):
+//   displace_2t     a writer inserts a key whose robin-hood placement shifts
+//                   a present key E one slot right, while a reader looks E
+//                   up: the reader always finds E with its value (an entry
+//                   is in some slot at every instant, RH5).
+//   erase_reuse_2t  a writer erases key K (freeing its block) and inserts
+//                   K2 (the allocator hands the freed block back), while a
+//                   reader looks K up: the reader returns K's value or
+//                   not_found, never K2's value (the slot recheck rejects a
+//                   read from a freed and reused block).
+//   resize_2t       a writer's insert triggers a copy-on-write resize (new
+//                   table built, published, old table freed) while a reader
+//                   looks up a present key: always found, and verify() is
+//                   clean afterwards.
+//
+// Every model runs Relacy's context-bound scheduler (one forced preemption
+// anywhere, every interleaving of that shape): a random schedule almost never
+// stops a reader inside the few-step window these bugs need, a bounded one
+// tries each window; full search does not finish in 300 s here.
+//
+// Usage: robinhood_model [--expect-failure=NAME] [--only=NAME]
+#include "core/alloc.h"
+#include "core/sync.h"
+#include "models/model_main.h"
+#include "variants/robinhood/rh_map.h"
+
+namespace {
+
+using mb::Allocator;
+using mb::RhMap;
+using mb::Status;
+using u64 = std::uint64_t;
+
+constexpr u64 kHdrOff = 64;
+constexpr unsigned kWords = 600;  // allocator header + 8 volumes of 512 bytes
+using Memory = mb::sync::ModelMemory<kWords>;
+
+// Blocks and directories take 64-byte slots; the map header and the
+// 64-aligned table segments take 192-byte slots, which also hold 64-byte
+// superblocks.
+mb::AllocParams rh_params() {
+  mb::AllocParams p;
+  p.vol_sz = 512;
+  p.vol_init = 0;
+  p.cgroup_cnt = 2;
+  p.obj_cnt_max = 2;
+  p.footprint_cnt = 2;
+  p.footprints[0] = 64;
+  p.footprints[1] = 192;
+  return p;
+}
+
+template <class Derived>
+struct RhModelBase : rl::test_suite<Derived, 2> {
+  Memory mem;
+  Allocator a;
+  RhMap m;
+
+  void setup() {
+    RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), rh_params(), nullptr, nullptr, &a) ==
+              Status::ok);
+    u64 off = 0;
+    RL_ASSERT(RhMap::create(a, 4, 7, &off) == Status::ok);
+    RL_ASSERT(RhMap::join(a, off, &m) == Status::ok);
+    RL_ASSERT(m.capacity() == 4);
+  }
+  // The first key from `from` whose home slot in a 4-slot table is `home`.
+  u64 key_with_home(u64 home, u64 from = 1) {
+    u64 k = from;
+    while ((m.hash(k) & 3) != home) ++k;
+    return k;
+  }
+  void check_quiescent() {
+    std::string why;
+    Status s = m.verify(&why);
+    if (s != Status::ok) std::printf("verify: %s\n", why.c_str());
+    RL_ASSERT(s == Status::ok);
+  }
+};
+
+// Slots: 0 = A (home 0), 1 = E (home 1). N (home 0) goes to slot 1 and
+// shifts E to slot 2.
+struct DisplaceModel : RhModelBase<DisplaceModel> {
+  u64 ka = 0, ke = 0, kn = 0;
+  void before() {
+    setup();
+    ka = key_with_home(0);
+    ke = key_with_home(1);
+    kn = key_with_home(0, ka + 1);
+    RL_ASSERT(m.insert(ka, 10) == Status::ok);
+    RL_ASSERT(m.insert(ke, 20) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert(kn, 30) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    Status s = m.find(ke, &v);
+    RL_ASSERT(s == Status::ok);  // present throughout: never hidden by the shift
+    RL_ASSERT(v == 20);
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 4);  // the model is about the shift, not a resize
+  }
+};
+
+struct EraseReuseModel : RhModelBase<EraseReuseModel> {
+  u64 k = 0, k2 = 0;
+  void before() {
+    setup();
+    k = key_with_home(1);
+    k2 = key_with_home(1, k + 1);  // same home: it takes K's tombstone
+    RL_ASSERT(m.insert(k, 100) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.erase(k) == Status::ok);
+      RL_ASSERT(m.insert(k2, 200) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    Status s = m.find(k, &v);
+    RL_ASSERT(s == Status::ok || s == Status::not_found);
+    if (s == Status::ok) RL_ASSERT(v == 100);  // never K2's value from the reused block
+  }
+  void after() {
+    check_quiescent();
+    u64 v = 0;
+    RL_ASSERT(m.find(k, &v) == Status::not_found);
+    RL_ASSERT(m.find(k2, &v) == Status::ok && v == 200);
+  }
+};
+
+// Three entries fill 3/4 of the 4-slot table: the fourth insert rebuilds it.
+struct ResizeModel : RhModelBase<ResizeModel> {
+  u64 keys[4] = {};
+  void before() {
+    setup();
+    for (u64 i = 0, k = 1; i < 4; ++i, ++k) keys[i] = k;
+    for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.insert(keys[i], keys[i] * 10) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert(keys[3], keys[3] * 10) == Status::ok);
+      return;
+    }
+    for (u64 i = 0; i < 3; i += 2) {
+      u64 v = 0;
+      RL_ASSERT(m.find(keys[i], &v) == Status::ok);
+      RL_ASSERT(v == keys[i] * 10);
+    }
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 8 && m.resizes() == 1);
+    for (u64 i = 0; i < 4; ++i) {
+      u64 v = 0;
+      RL_ASSERT(m.find(keys[i], &v) == Status::ok && v == keys[i] * 10);
+    }
+  }
+};
+
+using mb::models::Model;
+using mb::models::run;
+
+const Model kModels[] = {
+    {"displace_2t", run<DisplaceModel>, rl::sched_bound, 0},
+    {"erase_reuse_2t", run<EraseReuseModel>, rl::sched_bound, 0},
+    {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) { return mb::models::model_main(argc, argv, kModels); }

@@ -1,0 +1,545 @@
+// RhMap: see rh_map.h for the algorithm, layout, invariants and the
+// memory-order argument.
+#include "variants/robinhood/rh_map.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/internal/hash.h"
+
+// Planted bugs (MB_PLANT_BUG, models only, see models/BUILD):
+//   12  readers skip the slot and table rechecks after reading a block
+//   13  the robin-hood shift copies from the START of the run forwards, so
+//       an entry is transiently in no slot (breaks RH5)
+#ifndef MB_PLANT_BUG
+#define MB_PLANT_BUG 0
+#endif
+
+namespace mb {
+
+using u64 = std::uint64_t;
+
+namespace {
+
+// Slot word fields.
+constexpr u64 kRefMask = 0xffffffffULL;
+constexpr unsigned kDistShift = 32;
+constexpr u64 kDistMask = 0xffULL << kDistShift;
+constexpr unsigned kTagShift = 40;
+constexpr u64 kTagMask = 0xffffULL << kTagShift;
+constexpr unsigned kVerShift = 56;
+constexpr u64 kVerMask = 0x7fULL << kVerShift;
+constexpr u64 kTombBit = u64{1} << 63;
+static_assert((kRefMask & kDistMask) == 0 && (kDistMask & kTagMask) == 0 && (kTagMask & kVerMask) == 0 &&
+                  (kVerMask & kTombBit) == 0,
+              "slot fields overlap");
+static_assert(kRhDistMax < (kDistMask >> kDistShift), "dist field holds kRhDistMax + 1");
+static_assert(kAllocSpaceMax >> 4 <= kRefMask + 1, "refs hold blk_off >> 4");
+
+constexpr u64 ref_of(u64 w) { return w & kRefMask; }
+constexpr u64 dist_of(u64 w) { return (w & kDistMask) >> kDistShift; }
+constexpr u64 tag_of(u64 w) { return (w & kTagMask) >> kTagShift; }
+constexpr u64 ver_of(u64 w) { return (w & kVerMask) >> kVerShift; }
+constexpr bool is_tomb(u64 w) { return (w & kTombBit) != 0; }
+constexpr bool is_live(u64 w) { return ref_of(w) != 0 && !is_tomb(w); }
+// `w` carrying the next version of the slot whose current word is `old`.
+constexpr u64 next_ver(u64 w, u64 old) { return (w & ~kVerMask) | (((ver_of(old) + 1) << kVerShift) & kVerMask); }
+constexpr u64 with_dist(u64 w, u64 d) { return (w & ~kDistMask) | d << kDistShift; }
+constexpr u64 hash_tag(u64 h) { return h >> 48; }
+
+// Table word fields.
+constexpr u64 kDirMask = 0xffffffffULL;
+constexpr unsigned kLog2Shift = 32;
+constexpr unsigned kGenShift = 38;
+constexpr u64 table_word(u64 dir, unsigned log2, u64 gen) {
+  return dir >> 4 | u64{log2} << kLog2Shift | gen << kGenShift;
+}
+static_assert(kRhCapLog2Max < 64, "log2 field is 6 bits");
+
+// Map header words.
+constexpr unsigned kWordTable = 5, kWordLock = 8, kWordLive = 9, kWordTomb = 10, kWordResizes = 11;
+constexpr u64 kHeaderBytes = 96;
+
+Status fail(std::string* why, Status s, const std::string& msg) {
+  if (why != nullptr) *why = msg;
+  return s;
+}
+
+u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 3 * sizeof(u64), kRhMagic); }
+
+unsigned log2_for(u64 n) {  // smallest l with 2^l >= n
+  unsigned l = 0;
+  while ((u64{1} << l) < n) ++l;
+  return l;
+}
+
+}  // namespace
+
+// A table as named by one table word.
+struct RhMap::Table {
+  u64 word = 0;
+  u64 dir = 0;
+  unsigned log2 = 0;
+  u64 mask = 0;
+  u64 seg_cnt = 0;
+};
+
+sync::Ref<u64> RhMap::hdr(unsigned idx) const { return sync::word(base_, hdr_off_ + 8 * idx); }
+
+// Decode a table word; false when it cannot name a table (damage, or a
+// reader's stale view of reused memory).
+bool RhMap::load_table(u64 tw, Table* t) const {
+  t->word = tw;
+  t->dir = (tw & kDirMask) << 4;
+  t->log2 = unsigned(tw >> kLog2Shift) & 63;
+  if (t->log2 < 2 || t->log2 > kRhCapLog2Max) return false;
+  t->mask = (u64{1} << t->log2) - 1;
+  t->seg_cnt = t->log2 > kRhSegLog2 ? u64{1} << (t->log2 - kRhSegLog2) : 1;
+  return a_->contains(t->dir, 8 * t->seg_cnt);
+}
+
+namespace {
+
+// Slot `s` of table `t`; false when the directory names memory outside the
+// allocator (only a reader racing a resize, or damage, sees that).
+// ORDER: acquire pairs with the release store of the directory word in
+// make_table(): a reader that got the table word sees the segment offsets.
+inline bool slot_at(void* base, const Allocator& a, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out) {
+  u64 seg = sync::word(base, dir + 8 * (s >> kRhSegLog2)).load_acquire();
+  u64 seg_slots = log2 < kRhSegLog2 ? u64{1} << log2 : kRhSegSlots;
+  u64 idx = s & (kRhSegSlots - 1);
+  if (!a.contains(seg, 8 * seg_slots) || idx >= seg_slots) return false;
+  *out = sync::word(base, seg + 8 * idx);
+  return true;
+}
+
+}  // namespace
+
+#define RH_SLOT(t, s, ref) slot_at(base_, *a_, (t).dir, (t).log2, (s), (ref))
+
+// --- lifecycle -------------------------------------------------------------
+
+Status RhMap::make_table(unsigned log2, u64* dir_out) const {
+  u64 cap = u64{1} << log2;
+  u64 seg_slots = std::min(cap, kRhSegSlots), seg_cnt = cap / seg_slots;
+  u64 dir = 0;
+  Status s = a_->alloc(16, 8 * seg_cnt, kRhTagDir, &dir);
+  if (s != Status::ok) return s;
+  for (u64 i = 0; i < seg_cnt; ++i) {
+    u64 seg = 0;
+    if ((s = a_->alloc(64, 8 * seg_slots, kRhTagSegment, &seg)) != Status::ok) {
+      for (u64 j = 0; j < i; ++j) a_->free(sync::word(base_, dir + 8 * j).load_relaxed());
+      a_->free(dir);
+      return s;
+    }
+    // ORDER: release, as every store into map memory (rh_map.h, MEMORY
+    // ORDERS): a reader's acquire load that reads it from reused memory
+    // synchronizes with this writer and its rechecks then fail.
+    for (u64 j = 0; j < seg_slots; ++j) sync::word(base_, seg + 8 * j).store_release(0);
+    // ORDER: release pairs with the acquire load in slot_at().
+    sync::word(base_, dir + 8 * i).store_release(seg);
+  }
+  *dir_out = dir;
+  return Status::ok;
+}
+
+void RhMap::free_table(u64 tw) const {
+  Table t;
+  if (!load_table(tw, &t)) return;
+  for (u64 i = 0; i < t.seg_cnt; ++i) a_->free(sync::word(base_, t.dir + 8 * i).load_relaxed());
+  a_->free(t.dir);
+}
+
+Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why) {
+  if (cap_min > kRhCapMax) return fail(why, Status::invalid, "cap_min above kRhCapMax");
+  unsigned log2 = std::max(2u, log2_for(cap_min));
+  u64 h = 0;
+  Status s = a.alloc(64, kHeaderBytes, kRhTagHeader, &h);
+  if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
+  RhMap m;
+  m.a_ = &a;
+  m.base_ = a.base();
+  m.hdr_off_ = h;
+  m.seed_ = seed;
+  m.log2_min_ = log2;
+  u64 dir = 0;
+  if ((s = m.make_table(log2, &dir)) != Status::ok) {
+    a.free(h);
+    return fail(why, s, "cannot allocate the table");
+  }
+  u64 w[5] = {kRhMagic, kRhLayoutVersion, seed, log2, 0};
+  w[4] = header_check(w);
+  for (unsigned i = 1; i < 5; ++i) m.hdr(i).store_relaxed(w[i]);
+  for (unsigned i = 6; i < kHeaderBytes / 8; ++i) m.hdr(i).store_relaxed(0);
+  m.hdr(kWordTable).store_relaxed(table_word(dir, log2, 0));
+  // ORDER: release pairs with the acquire load of the magic in join().
+  m.hdr(0).store_release(kRhMagic);
+  *map_off = h;
+  return Status::ok;
+}
+
+Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
+  u64 size = 0;
+  std::uint32_t tag = 0;
+  if (a.info(map_off, &size, &tag) != Status::ok || tag != kRhTagHeader || size < kHeaderBytes)
+    return fail(why, Status::invalid, "no robin-hood map header at this offset");
+  if (sync::word(a.base(), map_off).load_acquire() != kRhMagic)
+    return fail(why, Status::invalid, "not a robin-hood map (bad magic)");
+  u64 w[5];
+  for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
+  if (w[1] != kRhLayoutVersion) return fail(why, Status::invalid, "robin-hood layout version " + std::to_string(w[1]));
+  if (w[4] != header_check(w) || w[3] < 2 || w[3] > kRhCapLog2Max)
+    return fail(why, Status::corrupt, "robin-hood map header damaged");
+  RhMap m;
+  m.a_ = &a;
+  m.base_ = a.base();
+  m.hdr_off_ = map_off;
+  m.seed_ = w[2];
+  m.log2_min_ = unsigned(w[3]);
+  Table t;
+  // ORDER: acquire pairs with the release publishing a table in rebuild().
+  if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t))
+    return fail(why, Status::corrupt, "robin-hood table word damaged");
+  *out = m;
+  return Status::ok;
+}
+
+Status RhMap::destroy() {
+  Table t;
+  if (!load_table(hdr(kWordTable).load_acquire(), &t)) return Status::corrupt;
+  for (u64 s = 0; s <= t.mask; ++s) {
+    sync::Ref<u64> r(nullptr);
+    if (!RH_SLOT(t, s, &r)) return Status::corrupt;
+    u64 w = r.load_relaxed();
+    if (is_live(w)) a_->free(ref_of(w) << 4);
+  }
+  free_table(t.word);
+  hdr(0).store_release(0);
+  a_->free(hdr_off_);
+  a_ = nullptr;
+  return Status::ok;
+}
+
+u64 RhMap::hash(u64 k) const { return internal::mix64(k ^ seed_); }
+u64 RhMap::size() const { return hdr(kWordLive).load_relaxed(); }
+u64 RhMap::resizes() const { return hdr(kWordResizes).load_relaxed(); }
+u64 RhMap::capacity() const {
+  return u64{1} << ((hdr(kWordTable).load_acquire() >> kLog2Shift) & 63);
+}
+
+// --- the writer lock ---------------------------------------------------------
+
+void RhMap::lock() const {
+  sync::Ref<u64> l = hdr(kWordLock);
+  for (unsigned spins = 0;; ++spins) {
+    u64 expected = 0;
+    // ORDER: acquire pairs with the release in unlock(): this holder sees
+    // every slot, block, count and table word the previous holder wrote.
+    if (l.load_relaxed() == 0 && l.cas_acquire(expected, 1)) return;
+    if (spins < sync::kSpin.pause_max) sync::pause();
+    else sync::yield();
+  }
+}
+
+// ORDER: release pairs with the acquire CAS in lock().
+void RhMap::unlock() const { hdr(kWordLock).store_release(0); }
+
+// --- lookups (lock-free) ---------------------------------------------------
+
+Status RhMap::find(u64 k, u64* v) const {
+  const u64 h = hash(k), tag = hash_tag(h);
+  for (;;) {
+    // ORDER: acquire pairs with the release publishing the table word in
+    // rebuild() (and create()): the directory and slots it names are visible.
+    const u64 tw = hdr(kWordTable).load_acquire();
+    Table t;
+    if (!load_table(tw, &t)) {
+      if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
+      continue;
+    }
+    const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
+    bool retry = false;
+    for (u64 i = 0; i <= probe_max && !retry; ++i) {
+      sync::Ref<u64> r(nullptr);
+      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = true; break; }
+      // ORDER: acquire pairs with the release stores of slots in place() and
+      // put()/erase(): the block a LIVE word names is visible.
+      const u64 w = r.load_acquire();
+      if (w == 0 || dist_of(w) < i) break;  // RH1: the key is not further on
+      if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
+      const u64 blk = ref_of(w) << 4;
+      if (!a_->contains(blk, 16)) { retry = true; break; }
+      // ORDER: acquire, so that reading a word stored into reused memory
+      // synchronizes with that store (rh_map.h, MEMORY ORDERS).
+      if (sync::word(base_, blk).load_acquire() != k) continue;
+      const u64 val = sync::word(base_, blk + 8).load_acquire();
+#if MB_PLANT_BUG == 12
+      *v = val;
+      return Status::ok;
+#endif
+      // The rechecks. They may be acquire loads too (no cost on x86); what
+      // matters is that the acquire loads above keep them after the reads.
+      if (r.load_acquire() == w && hdr(kWordTable).load_acquire() == tw) {
+        *v = val;
+        return Status::ok;
+      }
+      retry = true;
+    }
+    if (!retry && hdr(kWordTable).load_acquire() == tw) return Status::not_found;
+  }
+}
+
+// --- writers (under the lock) ----------------------------------------------
+
+// Find k in table t (lock held). Status::ok with *slot, or not_found.
+Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
+  const u64 home = h & t.mask, tag = hash_tag(h), probe_max = std::min(t.mask, kRhDistMax);
+  for (u64 i = 0; i <= probe_max; ++i) {
+    sync::Ref<u64> r(nullptr);
+    if (!RH_SLOT(t, (home + i) & t.mask, &r)) return Status::corrupt;
+    const u64 w = r.load_relaxed();  // lock holder: all slot writers synchronized with us
+    if (w == 0 || dist_of(w) < i) break;
+    if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
+    if (sync::word(base_, ref_of(w) << 4).load_relaxed() == k) {
+      *slot = (home + i) & t.mask;
+      return Status::ok;
+    }
+  }
+  return Status::not_found;
+}
+
+// Robin-hood placement of block `ref` (hash h) into table t (lock held).
+// Status::full, with nothing changed, when a probe distance would exceed
+// kRhDistMax (the caller grows the table). *took_tomb: the shift absorbed a
+// tombstone.
+Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb) const {
+  const u64 home = h & t.mask;
+  sync::Ref<u64> r(nullptr);
+  u64 i = 0, w = 0;
+  for (;; ++i) {  // the insertion point p = home + i
+    if (i > kRhDistMax || i > t.mask) return Status::full;
+    if (!RH_SLOT(t, (home + i) & t.mask, &r)) return Status::corrupt;
+    w = r.load_relaxed();
+    if (w == 0 || dist_of(w) < i) break;
+  }
+  const u64 p = (home + i) & t.mask;
+  u64 q = p, n = 0;  // the first EMPTY or TOMBSTONE slot from p on
+  while (w != 0 && !is_tomb(w)) {
+    if (dist_of(w) + 1 > kRhDistMax || ++n > t.mask) return Status::full;
+    q = (q + 1) & t.mask;
+    if (!RH_SLOT(t, q, &r)) return Status::corrupt;
+    w = r.load_relaxed();
+  }
+  *took_tomb = is_tomb(w);
+  const u64 entry = ref | i << kDistShift | hash_tag(h) << kTagShift;
+#if MB_PLANT_BUG == 13
+  // Wrong order: front to back, so the entry last moved is briefly nowhere.
+  sync::Ref<u64> rp(nullptr);
+  RH_SLOT(t, p, &rp);
+  u64 carry = rp.load_relaxed();
+  rp.store_release(next_ver(entry, carry));
+  for (u64 j = p; j != q;) {
+    j = (j + 1) & t.mask;
+    sync::Ref<u64> rj(nullptr);
+    RH_SLOT(t, j, &rj);
+    u64 old = rj.load_relaxed();
+    rj.store_release(next_ver(with_dist(carry, dist_of(carry) + 1), old));
+    carry = old;
+  }
+  return Status::ok;
+#endif
+  // Shift [p, q) one slot right, from the end back: each entry is copied
+  // before its old slot is overwritten (RH5).
+  for (u64 j = q; j != p;) {
+    const u64 prev_idx = (j - 1) & t.mask;
+    sync::Ref<u64> dst(nullptr), src(nullptr);
+    if (!RH_SLOT(t, j, &dst) || !RH_SLOT(t, prev_idx, &src)) return Status::corrupt;
+    const u64 moved = src.load_relaxed();
+    // ORDER: release pairs with readers' acquire load of the slot (find()):
+    // the block is visible wherever a reader meets the entry.
+    dst.store_release(next_ver(with_dist(moved, dist_of(moved) + 1), dst.load_relaxed()));
+    j = prev_idx;
+  }
+  if (!RH_SLOT(t, p, &r)) return Status::corrupt;
+  // ORDER: release pairs with find()'s acquire load of the slot: the new
+  // block's key and value (stored before) are visible. Linearization point.
+  r.store_release(next_ver(entry, r.load_relaxed()));
+  return Status::ok;
+}
+
+// Copy-on-write resize (lock held): build a table for `need_live` entries
+// (at most half full), move every live reference into it, publish it, free
+// the old one. Readers keep using the old table meanwhile.
+Status RhMap::rebuild(u64 need_live) {
+  const u64 old_tw = hdr(kWordTable).load_relaxed();
+  Table old;
+  if (!load_table(old_tw, &old)) return Status::corrupt;
+  unsigned log2 = std::max(log2_min_, log2_for(std::max<u64>(need_live, 1) * 2));
+  for (;; ++log2) {
+    if (log2 > kRhCapLog2Max) return Status::full;
+    u64 dir = 0;
+    Status s = make_table(log2, &dir);
+    if (s != Status::ok) return s;
+    Table nt;
+    load_table(table_word(dir, log2, 0), &nt);
+    bool ok = true;
+    for (u64 i = 0; i <= old.mask && ok; ++i) {
+      sync::Ref<u64> r(nullptr);
+      if (!RH_SLOT(old, i, &r)) return Status::corrupt;
+      const u64 w = r.load_relaxed();
+      if (!is_live(w)) continue;
+      bool tomb = false;
+      const u64 k = sync::word(base_, ref_of(w) << 4).load_relaxed();
+      s = place(nt, ref_of(w), hash(k), &tomb);
+      if (s == Status::corrupt) return s;
+      ok = s == Status::ok;
+    }
+    if (!ok) {  // a probe grew past kRhDistMax: try twice the capacity
+      free_table(table_word(dir, log2, 0));
+      continue;
+    }
+    const u64 gen = (old_tw >> kGenShift) + 1;
+    // ORDER: release pairs with the acquire loads of the table word in
+    // find(): the complete new table is visible to a reader that sees it.
+    hdr(kWordTable).store_release(table_word(dir, log2, gen));
+    hdr(kWordTomb).store_relaxed(0);
+    hdr(kWordResizes).store_relaxed(hdr(kWordResizes).load_relaxed() + 1);
+    free_table(old_tw);
+    return Status::ok;
+  }
+}
+
+Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
+  if (created != nullptr) *created = false;
+  const u64 h = hash(k);
+  lock();
+  Status s = Status::ok;
+  for (;;) {
+    Table t;
+    if (!load_table(hdr(kWordTable).load_relaxed(), &t)) { s = Status::corrupt; break; }
+    u64 slot = 0;
+    s = locate(t, k, h, &slot);
+    if (s == Status::ok) {
+      if (mode == Put::insert) { s = Status::exists; break; }
+      sync::Ref<u64> r(nullptr);
+      RH_SLOT(t, slot, &r);
+      // ORDER: release pairs with find()'s acquire load of the value. One
+      // word: a reader sees the old or the new value. Linearization point.
+      sync::word(base_, (ref_of(r.load_relaxed()) << 4) + 8).store_release(v);
+      break;
+    }
+    if (s != Status::not_found) break;
+    if (mode == Put::update) break;
+    const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
+    if ((live + tomb + 1) * 4 > (t.mask + 1) * 3) {  // RH3: keep <= 3/4 occupied
+      if ((s = rebuild(live + 1)) != Status::ok) break;
+      continue;
+    }
+    u64 blk = 0;
+    if ((s = a_->alloc(16, 16, kRhTagBlock, &blk)) != Status::ok) break;
+    // ORDER: release, as every store into map memory; published by the
+    // release store of the slot in place().
+    sync::word(base_, blk).store_release(k);
+    sync::word(base_, blk + 8).store_release(v);
+    bool took_tomb = false;
+    s = place(t, blk >> 4, h, &took_tomb);
+    if (s == Status::full) {  // a probe distance would pass kRhDistMax: grow
+      a_->free(blk);
+      if ((s = rebuild(t.mask + 1)) != Status::ok) break;
+      continue;
+    }
+    if (s != Status::ok) { a_->free(blk); break; }
+    hdr(kWordLive).store_relaxed(live + 1);
+    if (took_tomb) hdr(kWordTomb).store_relaxed(tomb - 1);
+    if (created != nullptr) *created = true;
+    break;
+  }
+  unlock();
+  return s;
+}
+
+Status RhMap::insert(u64 k, u64 v) { return put(k, v, Put::insert, nullptr); }
+Status RhMap::insert_or_assign(u64 k, u64 v, bool* created) { return put(k, v, Put::assign, created); }
+Status RhMap::update(u64 k, u64 v) { return put(k, v, Put::update, nullptr); }
+
+Status RhMap::erase(u64 k) {
+  const u64 h = hash(k);
+  lock();
+  Table t;
+  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::ok : Status::corrupt;
+  u64 slot = 0;
+  if (s == Status::ok) s = locate(t, k, h, &slot);
+  if (s == Status::ok) {
+    sync::Ref<u64> r(nullptr);
+    RH_SLOT(t, slot, &r);
+    const u64 w = r.load_relaxed();
+    // ORDER: release pairs with find()'s acquire loads (the recheck sees the
+    // change before the block can be reused). Linearization point.
+    r.store_release(next_ver((w & (kDistMask | kTagMask)) | kTombBit, w));
+    a_->free(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+    const u64 live = hdr(kWordLive).load_relaxed() - 1;
+    hdr(kWordLive).store_relaxed(live);
+    hdr(kWordTomb).store_relaxed(hdr(kWordTomb).load_relaxed() + 1);
+    if (t.log2 > log2_min_ && live * 8 < t.mask + 1) rebuild(live);  // shrink; failure is harmless
+  }
+  unlock();
+  return s;
+}
+
+// --- verify ----------------------------------------------------------------
+
+Status RhMap::verify(std::string* why) const {
+  if (hdr(0).load_acquire() != kRhMagic) return fail(why, Status::corrupt, "bad magic");
+  u64 w5[5];
+  for (unsigned i = 0; i < 5; ++i) w5[i] = hdr(i).load_relaxed();
+  if (w5[4] != header_check(w5)) return fail(why, Status::corrupt, "header check mismatch");
+  if (hdr(kWordLock).load_relaxed() != 0) return fail(why, Status::corrupt, "RH3: writer lock held");
+  Table t;
+  if (!load_table(hdr(kWordTable).load_acquire(), &t)) return fail(why, Status::corrupt, "bad table word");
+  for (u64 i = 0; i < t.seg_cnt; ++i) {
+    u64 seg = sync::word(base_, t.dir + 8 * i).load_relaxed(), size = 0;
+    std::uint32_t tag = 0;
+    if (a_->info(seg, &size, &tag) != Status::ok || tag != kRhTagSegment ||
+        size < 8 * std::min(t.mask + 1, kRhSegSlots))
+      return fail(why, Status::corrupt, "segment " + std::to_string(i) + " is not a live segment object");
+  }
+  u64 live = 0, tomb = 0;
+  std::vector<u64> keys, blocks;
+  for (u64 s = 0; s <= t.mask; ++s) {
+    sync::Ref<u64> r(nullptr), rp(nullptr);
+    if (!RH_SLOT(t, s, &r) || !RH_SLOT(t, (s - 1) & t.mask, &rp))
+      return fail(why, Status::corrupt, "segment out of range");
+    const u64 w = r.load_relaxed(), pw = rp.load_relaxed();
+    const std::string at = "slot " + std::to_string(s) + ": ";
+    if (w == 0) continue;
+    if (is_tomb(w) ? ref_of(w) != 0 : ref_of(w) == 0) return fail(why, Status::corrupt, at + "bad state bits");
+    if (dist_of(w) > kRhDistMax) return fail(why, Status::corrupt, at + "distance past kRhDistMax");
+    if (dist_of(w) > 0 && (pw == 0 || dist_of(pw) + 1 < dist_of(w)))
+      return fail(why, Status::corrupt, at + "RH1: robin-hood order broken");
+    if (is_tomb(w)) { ++tomb; continue; }
+    ++live;
+    const u64 blk = ref_of(w) << 4;
+    u64 size = 0;
+    std::uint32_t tag = 0;
+    if (a_->info(blk, &size, &tag) != Status::ok || tag != kRhTagBlock || size < 16)
+      return fail(why, Status::corrupt, at + "RH2: not a live block");
+    const u64 k = sync::word(base_, blk).load_relaxed(), h = hash(k);
+    if (((s - (h & t.mask)) & t.mask) != dist_of(w) || hash_tag(h) != tag_of(w))
+      return fail(why, Status::corrupt, at + "RH2: key does not hash to this slot");
+    keys.push_back(k);
+    blocks.push_back(blk);
+  }
+  std::sort(keys.begin(), keys.end());
+  std::sort(blocks.begin(), blocks.end());
+  if (std::adjacent_find(keys.begin(), keys.end()) != keys.end())
+    return fail(why, Status::corrupt, "RH2: a key appears twice");
+  if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end())
+    return fail(why, Status::corrupt, "RH2: a block appears twice");
+  if (live != hdr(kWordLive).load_relaxed() || tomb != hdr(kWordTomb).load_relaxed())
+    return fail(why, Status::corrupt, "RH3: counts differ from the table");
+  if ((live + tomb) * 4 > (t.mask + 1) * 3) return fail(why, Status::corrupt, "RH3: over 3/4 occupied");
+  return Status::ok;
+}
+
+}  // namespace mb

@@ -1,0 +1,194 @@
+// RhMap: a flat robin-hood hash map (u64 -> u64) in shared region memory,
+// with lock-free lookups, one writer lock, and copy-on-write resizing.
+// Designed from the notes in ../shared/seeds/002 (robin-hood slots holding
+// block references); the algorithm below is ours.
+//
+// ALGORITHM. The table is an array of 64-bit slot words (power-of-two
+// capacity, split into segments because one allocator object holds at most
+// kRhSegSlots slots). A live slot names a key/value block (an allocator
+// object) and records its probe distance and 16 bits of the key's hash.
+// Writers (insert, insert_or_assign, update, erase) serialize on one writer
+// lock word in the map header. Inserts place robin-hood style: probe from
+// the home slot to the first slot that is EMPTY or holds an entry (or a
+// tombstone) nearer to its own home than the new key would be, then shift
+// the run from there up to the first EMPTY-or-TOMBSTONE slot one place to
+// the right, copying from the END of the run backwards (so every entry is in
+// at least one slot at every instant, and entries only ever move right).
+// Erase writes a TOMBSTONE that keeps the erased entry's distance (no
+// backward shift: moving an entry left could let a reader that already
+// passed its new slot miss it). Readers never lock: they probe with acquire
+// loads, stop at EMPTY or at a slot whose distance is smaller than their
+// own probe index, read the block, then re-load the slot word (which carries
+// a per-slot write version) and the header's table word: if either changed,
+// they retry. Resizing (grow at 3/4 occupancy counting tombstones, shrink
+// below 1/8 live) is copy-on-write: the writer, holding the lock, builds a
+// new table that references the same blocks, publishes it in the table word
+// and then frees the old table; readers keep reading the old, frozen table
+// and never wait; their table-word recheck rejects a read that overlapped a
+// publish.
+//
+// LAYOUT (u64 words, accessed only through core/sync.h; offsets from the
+// region base, never pointers, so peers may join at other addresses):
+//
+//   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
+//     0 magic "MBROBIN1"  1 layout version  2 seed  3 log2 of minimum capacity
+//     4 check (hash of words 1..3)          5 table word (below)
+//     8 writer lock (0 free, 1 held)  9 live entries  10 tombstones
+//     11 resizes (all written by the lock holder only; relaxed)
+//   Table word:
+//     63            38 37      32 31                 0
+//     +----------------+----------+-------------------+
+//     |  generation    | log2 cap |  dir_off >> 4     |
+//     +----------------+----------+-------------------+
+//   Directory (allocator object, tag kRhTagDir): seg_cnt words of segment
+//     offsets. Segments (tag kRhTagSegment): min(cap, kRhSegSlots) slots.
+//   Slot word:
+//     63   62      56 55       40 39     32 31                0
+//     +----+----------+-----------+---------+------------------+
+//     |tomb|  ver:7   |  tag:16   | dist:8  | ref = blk >> 4   |
+//     +----+----------+-----------+---------+------------------+
+//     EMPTY      word == 0 (only in a fresh table; never re-created)
+//     LIVE       ref != 0, tomb 0
+//     TOMBSTONE  ref == 0, tomb 1, dist/tag of the erased entry
+//     ver: incremented (mod 128) by every store into this slot.
+//     tag: hash >> 48.  dist: (slot - (hash & (cap - 1))) mod cap.
+//   Block (allocator object, tag kRhTagBlock, 16 bytes): key, value.
+//
+// INVARIANTS (verify() checks them on a quiescent map):
+//   RH1 Robin-hood order: a LIVE or TOMBSTONE slot with dist d > 0 has a
+//       non-EMPTY predecessor with dist >= d - 1. Hence every slot between an
+//       entry's home and its slot is non-EMPTY and holds a distance at least
+//       its own probe index there (what lets readers stop early).
+//   RH2 Every LIVE slot's block is a live allocator object tagged
+//       kRhTagBlock, its key hashes to the slot's home and tag, and no block
+//       and no key appears in two slots (outside a writer's critical section).
+//   RH3 header live/tombstone counts equal the table's; live + tombstones <=
+//       3/4 capacity; the lock is free.
+//   RH4 A block's key never changes after it is published; only the lock
+//       holder writes slots, blocks, tables and the table word; a block or
+//       table is freed only after the store that made it unreachable.
+//   RH5 Between two writer critical sections an entry sits in one slot;
+//       inside one it may transiently sit in two adjacent slots (the shift)
+//       and only ever moves to a higher probe index.
+//
+// LINEARIZATION AND PROGRESS.
+//   find: lock-free (never waits for a writer; retries only after a writer
+//     stored into the slot it used or published a new table, i.e. after
+//     another operation made progress). Found: linearizes at its load of the
+//     value word (the rechecks show the slot still held the block and the
+//     table was still current after it). Not found: at some instant during
+//     the probe the key was absent (by RH1 and RH5 an entry present
+//     throughout the probe cannot be passed: it moves only right and every
+//     slot before it satisfies the continue-condition at every instant).
+//   insert / insert_or_assign / update / erase: BLOCKING (one writer lock per
+//     map; the robin-hood shift is a multi-slot update that we do not make
+//     lock-free). Linearize at the release store into the key's slot (new
+//     entry, new value word, or tombstone). Writers also wait while another
+//     writer resizes.
+//
+// MEMORY ORDERS (each call site cites its pairing):
+//   - lock CAS acquire / unlock store release: the next lock holder sees
+//     everything the previous one wrote (slots, blocks, counts, table word).
+//   - slot stores, block stores and table stores are release, and every
+//     reader load of them is acquire: a reader that sees a published slot
+//     sees the block it names; and a reader that reads any word a later
+//     writer stored into reused memory synchronizes with that writer, so its
+//     rechecks see the store that retired the old block or table (the same
+//     argument as chain_map.h's READS).
+//   - the table word is stored release after the new table is complete and
+//     loaded acquire by readers.
+//   - live/tombstone/resize counters are relaxed: written only by the lock
+//     holder, read by size() as a hint (exact when quiescent).
+//
+// RECLAMATION. A block is freed by the writer that unlinked it, right after
+// the unlinking store (not "last reader out": readers hold no count). A
+// reader may therefore load words of a block (or old table) that was freed
+// and even reused meanwhile; allocator memory stays mapped and every offset
+// is range-checked, so that load cannot fault, and the slot/table rechecks
+// make it discard what it read: no reader ever returns data from a block
+// that was not linked for the whole of its read.
+//
+// LIMITS (checked; an operation past them returns Status::full and changes
+// nothing): capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
+// insert that would exceed it grows the table first); allocator space <=
+// 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
+// versions after 128 stores to one slot: a reader stalled across exactly
+// that many stores, ending with the same word, could accept a stale read.
+#ifndef MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
+#define MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/alloc.h"
+#include "core/status.h"
+#include "core/sync.h"
+
+namespace mb {
+
+inline constexpr std::uint64_t kRhMagic = 0x314e49424f52424dULL;  // "MBROBIN1"
+inline constexpr std::uint64_t kRhLayoutVersion = 1;
+inline constexpr unsigned kRhCapLog2Max = 26;
+inline constexpr std::uint64_t kRhCapMax = std::uint64_t{1} << kRhCapLog2Max;
+inline constexpr unsigned kRhSegLog2 = 16;
+inline constexpr std::uint64_t kRhSegSlots = std::uint64_t{1} << kRhSegLog2;
+inline constexpr std::uint64_t kRhDistMax = 250;
+inline constexpr std::uint32_t kRhTagHeader = 0x52480001, kRhTagDir = 0x52480002,
+                                kRhTagSegment = 0x52480003, kRhTagBlock = 0x52480004;
+
+class RhMap {
+ public:
+  RhMap() = default;
+
+  // Create a map whose capacity never drops below `cap_min` slots (rounded
+  // up to a power of two, at least 4) in `a`; *map_off receives the header
+  // offset (store it where peers find it, e.g. Region::root_off()).
+  static Status create(Allocator& a, std::uint64_t cap_min, std::uint64_t seed,
+                       std::uint64_t* map_off, std::string* why = nullptr);
+  // Join the map whose header is at map_off; nothing is written.
+  static Status join(Allocator& a, std::uint64_t map_off, RhMap* out, std::string* why = nullptr);
+  // Free every block, the table and the header (quiescent map only).
+  Status destroy();
+
+  // u64 -> u64 (the map concept, core/map_concept.h).
+  Status insert(std::uint64_t k, std::uint64_t v);            // exists if present
+  Status insert_or_assign(std::uint64_t k, std::uint64_t v, bool* created = nullptr);
+  Status update(std::uint64_t k, std::uint64_t v);            // not_found if absent
+  Status erase(std::uint64_t k);                              // not_found if absent
+  Status find(std::uint64_t k, std::uint64_t* v) const;       // lock-free
+
+  // Live entries (exact on a quiescent map).
+  std::uint64_t size() const;
+  // Current table capacity in slots, and how many resizes happened.
+  std::uint64_t capacity() const;
+  std::uint64_t resizes() const;
+  std::uint64_t hash(std::uint64_t k) const;
+
+  // Check RH1..RH5 (quiescent map only); Status::corrupt with a message.
+  Status verify(std::string* why) const;
+  Status verify() const { return verify(nullptr); }
+
+ private:
+  enum class Put { insert, assign, update };
+  struct Table;
+  Status put(std::uint64_t k, std::uint64_t v, Put mode, bool* created);
+  void lock() const;
+  void unlock() const;
+  sync::Ref<std::uint64_t> hdr(unsigned idx) const;
+  bool load_table(std::uint64_t tw, Table* t) const;
+  Status locate(const Table& t, std::uint64_t k, std::uint64_t h, std::uint64_t* slot) const;
+  Status place(const Table& t, std::uint64_t ref, std::uint64_t h, bool* took_tomb) const;
+  Status rebuild(std::uint64_t need_live);
+  Status make_table(unsigned log2, std::uint64_t* dir) const;
+  void free_table(std::uint64_t tw) const;
+
+  Allocator* a_ = nullptr;
+  void* base_ = nullptr;
+  std::uint64_t hdr_off_ = 0;
+  std::uint64_t seed_ = 0;
+  unsigned log2_min_ = 0;
+};
+
+}  // namespace mb
+
+#endif  // MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_

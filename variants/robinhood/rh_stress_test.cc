@@ -1,0 +1,177 @@
+// Thread stress for RhMap (run under ThreadSanitizer and AddressSanitizer by
+// tools/test.sh, no suppressions). Not a benchmark.
+//
+// GrowShrinkUnderReaders: a set of permanent keys is inserted first; then
+// writer threads each grow their own key slice from nothing to many keys
+// (forcing copy-on-write resizes from a tiny table), overwrite and erase it
+// (forcing shrinks and tombstone reuse), while reader threads look the
+// permanent keys up without pause: every lookup must find its key with its
+// value (a robin-hood shift or a resize must never hide a present key), and
+// lookups of writer keys must return a value that encodes that key (a value
+// read from a block that was freed and reused for another key would not).
+// Writers know their slices exactly; verify() and the allocator's object
+// count are checked at the end (no block leaked, none freed twice).
+#include <atomic>
+#include <cstdio>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/alloc.h"
+#include "core/region.h"
+#include "gtest/gtest.h"
+#include "variants/robinhood/rh_map.h"
+
+namespace mb {
+namespace {
+
+#if defined(MB_SANITIZER)
+constexpr std::uint64_t kSlice = 6000;
+constexpr int kRounds = 3;
+#else
+constexpr std::uint64_t kSlice = 60000;
+constexpr int kRounds = 4;
+#endif
+constexpr int kWriters = 2, kReaders = 2;
+constexpr std::uint64_t kPermanent = 500;
+
+std::uint64_t value_for(std::uint64_t k, std::uint64_t gen) { return k << 20 | (gen & 0xfffff); }
+
+TEST(RhStress, GrowShrinkUnderReaders) {
+  const char* env = std::getenv("MB_SEED");
+  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  Region region;
+  Allocator a;
+  RhMap m;
+  std::uint64_t off = 0;
+  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0}, {}, &region), Status::ok);
+  AllocParams p;
+  p.cgroup_cnt = 2;
+  ASSERT_EQ(Allocator::create(region, p, &a), Status::ok);
+  ASSERT_EQ(RhMap::create(a, 4, seed, &off), Status::ok);
+  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+  for (std::uint64_t k = 0; k < kPermanent; ++k) ASSERT_EQ(m.insert(3ull << 40 | k, value_for(3ull << 40 | k, 7)), Status::ok);
+
+  std::atomic<int> writers_left{kWriters};
+  std::vector<int> failures(kWriters + kReaders, 0);
+  std::vector<std::uint64_t> reads(kReaders, 0);
+  auto writer = [&](int t) {
+    std::mt19937_64 rng(seed + t);
+    std::vector<std::uint64_t> mine(kSlice, 0);  // 0 = absent, else the value
+    auto key = [&](std::uint64_t n) { return std::uint64_t(t + 1) << 32 | n; };
+    for (int round = 0; round < kRounds; ++round) {
+      for (std::uint64_t n = 0; n < kSlice; ++n) {  // grow
+        std::uint64_t v = value_for(key(n), round * 4 + 1);
+        Status s = rng() % 2 ? m.insert(key(n), v) : m.insert_or_assign(key(n), v);
+        if (s != Status::ok) failures[t]++;
+        mine[n] = v;
+      }
+      for (std::uint64_t i = 0; i < kSlice; ++i) {  // mixed ops on the full slice
+        std::uint64_t n = rng() % kSlice, v = 0;
+        Status s;
+        switch (rng() % 4) {
+          case 0:
+            v = value_for(key(n), round * 4 + 2);
+            s = m.update(key(n), v);
+            if (s != (mine[n] ? Status::ok : Status::not_found)) failures[t]++;
+            if (mine[n]) mine[n] = v;
+            break;
+          case 1:
+            s = m.erase(key(n));
+            if (s != (mine[n] ? Status::ok : Status::not_found)) failures[t]++;
+            mine[n] = 0;
+            break;
+          default:
+            s = m.find(key(n), &v);
+            if (s != (mine[n] ? Status::ok : Status::not_found) || (mine[n] && v != mine[n])) failures[t]++;
+        }
+      }
+      for (std::uint64_t n = 0; n < kSlice; ++n) {  // shrink
+        Status s = m.erase(key(n));
+        if (s != (mine[n] ? Status::ok : Status::not_found)) failures[t]++;
+        mine[n] = 0;
+      }
+    }
+    writers_left.fetch_sub(1);
+  };
+  auto reader = [&](int r) {
+    std::mt19937_64 rng(seed + 100 + r);
+    int f = 0;
+    while (writers_left.load() > 0) {
+      for (int i = 0; i < 256; ++i) {
+        std::uint64_t v = 0, k = 3ull << 40 | rng() % kPermanent;
+        if (m.find(k, &v) != Status::ok || v != value_for(k, 7)) ++f;
+        k = std::uint64_t(rng() % kWriters + 1) << 32 | rng() % kSlice;
+        Status s = m.find(k, &v);
+        if (s == Status::ok ? (v >> 20) != k : s != Status::not_found) ++f;
+        reads[r] += 2;
+      }
+    }
+    failures[kWriters + r] = f;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) threads.emplace_back(writer, t);
+  for (int r = 0; r < kReaders; ++r) threads.emplace_back(reader, r);
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kWriters + kReaders; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t << " seed " << seed;
+  for (int r = 0; r < kReaders; ++r) EXPECT_GT(reads[r], 0u);
+  EXPECT_GT(m.resizes(), 2u * kRounds);  // grew and shrank each round
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
+  EXPECT_EQ(m.size(), kPermanent);
+  for (std::uint64_t k = 0; k < kPermanent; ++k) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.find(3ull << 40 | k, &v), Status::ok);
+  }
+  ASSERT_EQ(m.destroy(), Status::ok);
+  AllocStats st;
+  ASSERT_EQ(a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, 0u);
+}
+
+// A small hot key range: writers insert, overwrite and erase the same keys,
+// so blocks are freed and reused at once while readers hold their
+// references; a reader must never return a value that does not encode its
+// key (the reclamation rule, checked under ASan and TSan).
+TEST(RhStress, HotKeysBlockReuse) {
+  Region region;
+  Allocator a;
+  RhMap m;
+  std::uint64_t off = 0;
+  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
+  ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
+  ASSERT_EQ(RhMap::create(a, 16, 9, &off), Status::ok);
+  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+#if defined(MB_SANITIZER)
+  constexpr int kOps = 60000;
+#else
+  constexpr int kOps = 600000;
+#endif
+  std::vector<int> failures(4, 0);
+  auto worker = [&](int t) {
+    std::mt19937_64 rng(t);
+    for (int i = 1; i <= kOps; ++i) {
+      std::uint64_t k = 1 + rng() % 24, v = 0;
+      unsigned r = rng() % 8;
+      if (t >= 2 || r >= 4) {
+        Status s = m.find(k, &v);
+        if (s == Status::ok ? (v >> 20) != k : s != Status::not_found) failures[t]++;
+      } else if (r < 2) {
+        if (m.insert_or_assign(k, value_for(k, i)) != Status::ok) failures[t]++;
+      } else {
+        Status s = m.erase(k);
+        if (s != Status::ok && s != Status::not_found) failures[t]++;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(worker, t);
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+}  // namespace
+}  // namespace mb
