@@ -27,6 +27,9 @@
 #include "core/status.h"
 #include "harness/maps.h"
 #include "variants/chain/chain_map.h"
+#include "variants/robinhood/rh_map.h"
+#include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/rw_store.h"
 
 namespace mb::harness {
 
@@ -182,6 +185,132 @@ class ChainAdapterT : public NoThreadState {
   Allocator a_;
   u64 off_ = 0;
   ChainMap m_;
+};
+
+// --- the rwlock map (variants/rwlock) ----------------------------------------
+
+template <class C>
+class RwAdapterT : public NoThreadState {
+ public:
+  static constexpr const char* kName = "rwlock";
+  static constexpr const char* kWhat =
+      "mapbench futex rwlock map (open addressing, seqlock readers, pid-carrying write lock), shared region";
+  static constexpr bool kThreadSafe = true, kRegion = true;
+
+  explicit RwAdapterT(u64 capacity) {
+    RwParams p;
+    u64 slots = 64;
+    while (slots < capacity * 2) slots <<= 1;  // room to stay under 75% load without growing
+    p.cap_init = slots;
+    p.cap_max = std::max<u64>(p.cap_max, slots * 4);
+    if constexpr (C::kBytes) p.arena_max = std::max<u64>(p.arena_max, 8 * capacity * (C::key_size + C::value_size));
+    std::string why;
+    if (RwStore::create_anon(p, &store_, &why) != Status::ok) {
+      std::fprintf(stderr, "mapbench: rwlock: %s\n", why.c_str());
+      std::exit(1);
+    }
+  }
+  R find(u64 k, u64* v) {
+    if constexpr (C::kBytes) {
+      static thread_local std::string buf(kChainValMax, '\0');
+      u64 sz = 0;
+      R r = st(m().get(rb(C::key(k)), buf.data(), buf.size(), &sz));
+      if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
+      return r;
+    } else {
+      return st(m().get(k, v));
+    }
+  }
+  R insert(u64 k, u64 v) {
+    if constexpr (C::kBytes) return st(m().add(rb(C::key(k)), rb(C::val(v))));
+    else return st(m().add(k, v));
+  }
+  // swap() stores and says whether the key was there (not_found: inserted).
+  R assign(u64 k, u64 v) {
+    Status s;
+    if constexpr (C::kBytes) {
+      static thread_local std::string old(kChainValMax, '\0');
+      u64 sz = 0;
+      s = m().swap(rb(C::key(k)), rb(C::val(v)), old.data(), old.size(), &sz);
+    } else {
+      u64 old = 0;
+      s = m().swap(k, v, &old);
+    }
+    return s == Status::not_found ? R::yes : s == Status::ok ? R::no : R::fail;
+  }
+  R erase(u64 k) {
+    if constexpr (C::kBytes) return st(m().remove(rb(C::key(k))));
+    else return st(m().remove(k));
+  }
+  R update(u64 k, u64 v) {
+    if constexpr (C::kBytes) return st(m().update(rb(C::key(k)), rb(C::val(v))));
+    else return st(m().update(k, v));
+  }
+  u64 size() { return m().size(); }
+  bool verify(std::string* why) { return m().verify(why) == Status::ok; }
+  u64 again() { return 0; }
+  u64 bytes_used() { return m().stats().arena_used; }
+
+ private:
+  RwMap& m() { return store_->map(); }
+  static RwBytes rb(const std::string& s) { return RwBytes{s.data(), s.size()}; }
+  static R st(Status s) {
+    return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
+  }
+  RwStore::Ptr store_;
+};
+
+// --- the robin-hood map (variants/robinhood) -------------------------------------
+
+class RobinhoodAdapter : public NoThreadState {
+ public:
+  static constexpr const char* kName = "robinhood";
+  static constexpr const char* kWhat =
+      "mapbench robin-hood map (lock-free finds, one writer lock, copy-on-write resize), shared region";
+  static constexpr bool kThreadSafe = true, kRegion = true;
+
+  explicit RobinhoodAdapter(u64 capacity) {
+    std::string why;
+    u64 size = std::max<u64>(u64{1} << 30, (capacity * 256 + (u64{1} << 30)) & ~u64{4095});
+    if (Region::create_anon({"mapbench.robinhood", 1, size, 0}, {}, &region_, &why) != Status::ok ||
+        Allocator::create(region_, AllocParams(), &a_, &why) != Status::ok ||
+        RhMap::create(a_, 2 * capacity, 1, &off_, &why) != Status::ok || RhMap::join(a_, off_, &m_, &why) != Status::ok) {
+      std::fprintf(stderr, "mapbench: robinhood: %s\n", why.c_str());
+      std::exit(1);
+    }
+  }
+  void rejoin() {
+    std::string why;
+    if (Allocator::join(region_, &a_, &why) != Status::ok || RhMap::join(a_, off_, &m_, &why) != Status::ok) {
+      std::fprintf(stderr, "mapbench: robinhood rejoin: %s\n", why.c_str());
+      std::exit(1);
+    }
+  }
+  R find(u64 k, u64* v) { return st(m_.find(k, v)); }
+  R insert(u64 k, u64 v) { return st(m_.insert(k, v)); }
+  R assign(u64 k, u64 v) {
+    bool created = false;
+    Status s = m_.insert_or_assign(k, v, &created);
+    return s != Status::ok ? R::fail : yes_no(created);
+  }
+  R erase(u64 k) { return st(m_.erase(k)); }
+  R update(u64 k, u64 v) { return st(m_.update(k, v)); }
+  u64 size() { return m_.size(); }
+  bool verify(std::string* why) { return m_.verify(why) == Status::ok; }
+  u64 again() { return 0; }
+  u64 bytes_used() {
+    AllocStats s{};
+    return a_.verify(&s) == Status::ok ? s.slot_bytes : 0;
+  }
+
+ private:
+  static R st(Status s) {
+    return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
+  }
+  Region region_;
+  Allocator a_;
+  u64 off_ = 0;
+  RhMap m_;
 };
 
 // --- oneTBB --------------------------------------------------------------------
@@ -435,6 +564,7 @@ class AbslAdapterT : public NoThreadState {
     using BytesVersion = tmpl<StrCodec>;        \
   };
 MB_ADAPTER_PAIR(ChainAdapter, ChainAdapterT)
+MB_ADAPTER_PAIR(RwAdapter, RwAdapterT)
 MB_ADAPTER_PAIR(TbbAdapter, TbbAdapterT)
 MB_ADAPTER_PAIR(CuckooAdapter, CuckooAdapterT)
 MB_ADAPTER_PAIR(StdSharedMutexAdapter, StdSharedMutexAdapterT)
@@ -445,6 +575,8 @@ MB_ADAPTER_PAIR(AbslAdapter, AbslAdapterT)
 template <class F>
 void for_each_adapter(F&& f) {
   f.template operator()<ChainAdapter>();
+  f.template operator()<RwAdapter>();
+  f.template operator()<RobinhoodAdapter>();
   f.template operator()<TbbAdapter>();
   f.template operator()<CuckooAdapter>();
   f.template operator()<CdsMichaelAdapter>();
