@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Summarize variants/rwlock/rw_benchmark's output as two suite documents.
+
+Inputs: the Google Benchmark JSON of the single-process part (get/put of u64
+keys, rwlock vs tbb::concurrent_hash_map at 1 thread) and the JSON line the
+cross-process part prints (2 processes, 25K string keys, rwlock vs LMDB).
+Outputs: --single (suite "rwlock": every figure and the ratio the rwlock
+issue sets a target for: get >= 1.5x tbb, put >= 1.0x tbb) and --cross
+(suite "cross_process": reads >= 4x LMDB, writes >= 10x LMDB); prints both.
+"""
+import argparse
+import json
+import re
+import sys
+
+NAME = re.compile(r"^(get|put)/([a-z_]+)/(\d+)")
+TARGETS = {"get": 1.5, "put": 1.0, "reads": 4.0, "writes": 10.0}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--single", required=True, help="suite JSON to write (1 process)")
+    ap.add_argument("--cross", required=True, help="suite JSON to write (2 processes)")
+    ap.add_argument("gbench", help="Google Benchmark JSON of rw_benchmark")
+    ap.add_argument("cross_line", help="file holding the cross-process JSON line")
+    args = ap.parse_args()
+    with open(args.gbench) as f:
+        doc = json.load(f)
+    rows = {}
+    for b in doc.get("benchmarks", []):
+        m = NAME.match(b.get("name", ""))
+        if m and "items_per_second" in b and b.get("run_type", "iteration") == "iteration":
+            rows.setdefault((m.group(1), int(m.group(3))), {})[m.group(2)] = b["items_per_second"] / 1e6
+    if not rows:
+        sys.exit("rw_report: no get/put results in " + args.gbench)
+    single = []
+    print("rwlock map, 1 process, 1 thread, million ops/s")
+    for (op, keys), r in sorted(rows.items()):
+        ratio = r["rw"] / r["tbb"] if "rw" in r and r.get("tbb") else None
+        single.append({"op": op, "keys": keys, "mops": {"rwlock": r.get("rw"), "tbb": r.get("tbb")},
+                       "rwlock_over_tbb": ratio, "target": TARGETS[op],
+                       "met": ratio is not None and ratio >= TARGETS[op]})
+        print(f"  {op} {keys:>8}: rwlock {r.get('rw', 0):7.2f}  tbb {r.get('tbb', 0):7.2f}  "
+              f"ratio {ratio or 0:.2f} (target {TARGETS[op]})")
+    ctx = doc.get("context", {})
+    machine = {"num_cpus": ctx.get("num_cpus"), "host_name": ctx.get("host_name")}
+    with open(args.single, "w") as f:
+        json.dump({"suite": "rwlock", "unit": "million operations per second", "machine": machine,
+                   "results": single}, f, indent=1)
+
+    line = None
+    with open(args.cross_line) as f:
+        for text in f:
+            text = text.strip()
+            if text.startswith("{") and "cross_process" in text:
+                line = json.loads(text)
+    if line is None:
+        sys.exit("rw_report: no cross-process JSON line in " + args.cross_line)
+    cross = []
+    print(f"rwlock vs LMDB, {line.get('procs')} processes, {line.get('keys')} string keys, million ops/s")
+    for case in ("reads", "writes", "mixed50"):
+        if case not in line:
+            continue
+        c = line[case]
+        ratio = c["rw_ops"] / c["lmdb_ops"] if c.get("lmdb_ops") else None
+        row = {"case": case, "mops": {"rwlock": c["rw_ops"] / 1e6, "lmdb": c["lmdb_ops"] / 1e6},
+               "rwlock_over_lmdb": ratio}
+        if case in TARGETS:
+            row["target"] = TARGETS[case]
+            row["met"] = ratio is not None and ratio >= TARGETS[case]
+        cross.append(row)
+        print(f"  {case:8}: rwlock {c['rw_ops'] / 1e6:7.2f}  lmdb {c['lmdb_ops'] / 1e6:7.2f}  ratio {ratio or 0:.2f}")
+    with open(args.cross, "w") as f:
+        json.dump({"suite": "cross_process", "unit": "million operations per second, 2 processes",
+                   "machine": {"num_cpus": line.get("cores")}, "results": cross}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
