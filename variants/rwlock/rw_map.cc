@@ -26,7 +26,7 @@ enum : u64 {
   kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
   kLock = 8, kSeq = 16, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
-  kStatGrow = 52, kStatRehash = 53, kSlots = 64,
+  kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kLruMax = 7, kHand = 30, kSlots = 64,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
@@ -34,6 +34,7 @@ static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
 // Slot words and meta fields.
 constexpr u64 kHashW = 8, kKeyW = 16, kValW = 40;
 constexpr u64 kStateMask = 3, kEmpty = 0, kFull = 1, kTombState = 2;
+constexpr u64 kAccessed = 4;  // meta bit 2: LRU clock's second chance
 constexpr unsigned kKeyLenShift = 8, kValLenShift = 32;
 constexpr u64 kKeyLenMask = 0xffffff;
 static_assert(kRwKeyMax <= kKeyLenMask && kRwValMax <= 0xffffffffULL);
@@ -65,7 +66,8 @@ Status fail(std::string* why, Status s, const char* fmt, ...) {
   return s;
 }
 
-u64 header_check(const u64* w) { return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic); }
+// Over words 1..5 and lru_max (word 7).
+u64 header_check(const u64* w) { return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic ^ w[kLruMax]); }
 
 }  // namespace
 
@@ -119,6 +121,7 @@ void RwMap::attach(void* base, u64 hdr_off, RwGrow grow, void* grow_ctx) {
   seed_ = hw(kSeed).load_relaxed();
   mem_max_ = hw(kMemMax).load_relaxed();
   cap_max_log2_ = unsigned(hw(kCapMaxLog2).load_relaxed());
+  lru_max_ = hw(kLruMax).load_relaxed();
   RwLock::Words w;
   w.lock_off = hdr_off + 8 * kLock;
   w.slots_off = hdr_off + 8 * kSlots;
@@ -149,8 +152,9 @@ Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, Rw
   m.hw(kSeed).store_relaxed(p.seed);
   m.hw(kMemMax).store_relaxed(mem_max);
   m.hw(kSlotCnt).store_relaxed(p.reader_slots);
-  u64 words[7];
-  for (u64 i = 0; i < 7; ++i) words[i] = m.hw(i).load_relaxed();
+  m.hw(kLruMax).store_relaxed(p.lru_max);
+  u64 words[8];
+  for (u64 i = 0; i < 8; ++i) words[i] = m.hw(i).load_relaxed();
   m.hw(kCheck).store_relaxed(header_check(words));
   m.hw(kTop).store_relaxed(hdr_off + kRwHeaderSize);
   m.hw(kBacked).store_relaxed(hdr_off + kRwHeaderSize);
@@ -175,8 +179,8 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   // ORDER: acquire pairs with the release magic store in format().
   u64 magic = m.hw(kMagic).load_acquire();
   if (magic != kRwMagic) return fail(why, Status::invalid, "not an rwlock map (magic %#" PRIx64 ")", magic);
-  u64 words[7];
-  for (u64 i = 0; i < 7; ++i) words[i] = m.hw(i).load_relaxed();
+  u64 words[8];
+  for (u64 i = 0; i < 8; ++i) words[i] = m.hw(i).load_relaxed();
   if (words[kVersion] != kRwLayoutVersion)
     return fail(why, Status::invalid, "rwlock map layout version %" PRIu64 ", expected %" PRIu64,
                 words[kVersion], kRwLayoutVersion);
@@ -293,9 +297,11 @@ Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64)
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     u64 state = meta & kStateMask;
     if (state == kEmpty) return Status::not_found;
-    if (state == kFull && at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, true))
+    if (state == kFull && at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, true)) {
+      touch(slot, meta);
       return buf == nullptr && cap == 0 && val_sz == nullptr ? Status::ok
                                                             : copy_out(slot, meta, buf, cap, val_sz, true);
+    }
   }
   return Status::corrupt;  // no empty slot: torn (retried) or damaged
 }
@@ -352,6 +358,7 @@ Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
         at(slot + kKeyW).load_acquire() == k) {
       if (vlen_of(meta) != 8) return Status::invalid;
       *v = at(slot + kValW).load_acquire();
+      touch(slot, meta);
       return Status::ok;
     }
   }
@@ -563,7 +570,41 @@ Status RwMap::reserve(u64 n) {
 
 // Insert an absent key into the free slot locate() found, making room first
 // (which may move the table: the key is located again then).
+// LRU (lru_max > 0): a lookup that finds a key sets its accessed bit, with
+// no lock: a relaxed fetch_or on the meta word, skipped when already set.
+// Harmless on a slot that changed meanwhile: the bit only steers eviction,
+// and every reader of meta masks it off (state, lengths). A statistic-like
+// hint: relaxed.
+void RwMap::touch(u64 slot, u64 meta) const {
+  if (lru_max_ != 0 && (meta & kAccessed) == 0) at(slot).fetch_or_relaxed(kAccessed);
+}
+
+// Evict one key (clock / second chance): the hand clears accessed bits until
+// it finds a full slot without one. true when a key was evicted.
+bool RwMap::evict_one() {
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  u64 hand = hw(kHand).load_acquire();
+  for (u64 step = 0; step <= 2 * mask + 1; ++step) {
+    u64 slot = off + (hand++ & mask) * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull) continue;
+    if (meta & kAccessed) {
+      at(slot).fetch_and_relaxed(~kAccessed);  // a hint (see touch): relaxed
+      continue;
+    }
+    clear_slot(slot, meta);
+    hw(kHand).store_release(hand);
+    hw(kStatEvict).fetch_add_relaxed(1);  // a statistic
+    return true;
+  }
+  hw(kHand).store_release(hand);
+  return false;
+}
+
 Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
+  // An eviction may empty a slot on the key's probe path: locate again.
+  if (lru_max_ != 0 && hw(kSize).load_acquire() >= lru_max_ && evict_one() &&
+      locate(key, h, w) == Status::corrupt)
+    return Status::corrupt;
   bool tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
   if (!tomb) {
     Status s = make_room();
@@ -776,6 +817,7 @@ RwMap::Stats RwMap::stats() const {
   s.seq_repairs = hw(kStatSeqRepair).load_relaxed();
   s.grows = hw(kStatGrow).load_relaxed();
   s.rehashes = hw(kStatRehash).load_relaxed();
+  s.evictions = hw(kStatEvict).load_relaxed();
   s.arena_used = hw(kTop).load_acquire() - hdr_;
   s.arena_capacity = mem_max_ - hdr_;
   s.backed = hw(kBacked).load_acquire();
@@ -818,8 +860,8 @@ void RwMap::repair() const {
 Status RwMap::verify(std::string* why) const { return verify_impl(why, true); }
 
 Status RwMap::verify_impl(std::string* why, bool check_lock) const {
-  u64 words[7];
-  for (u64 i = 0; i < 7; ++i) words[i] = hw(i).load_relaxed();
+  u64 words[8];
+  for (u64 i = 0; i < 8; ++i) words[i] = hw(i).load_relaxed();
   if (words[kMagic] != kRwMagic || words[kCheck] != header_check(words))
     return fail(why, Status::corrupt, "header damaged (magic or check)");
   if (check_lock) {

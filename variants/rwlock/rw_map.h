@@ -19,23 +19,26 @@
 // LAYOUT (u64 words, touched only through core/sync.h; offsets from `hdr`):
 //   0 magic "MBRWMAP1"   1 layout version   2 cap_max log2   3 seed
 //   4 mem_max (bytes from base the map may use)   5 reader slot count
-//   6 check = hash(words 1..5)
+//   6 check = hash(words 1..5, 7)   7 lru_max (0 = no LRU)
 //   8  lock word (rw_lock.h)           (own cache line)
 //   16 seq: even = stable, odd = a write is in progress (own cache line)
 //   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
 //   25 size (full slots)   26 tombstones   27 top (bump pointer, bytes)
 //   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
 //   29 backed (bytes from base known to be backed by memory)
+//   30 LRU clock hand (a slot index, taken modulo cap)
 //   32..47 arena free list heads, class c holds blocks of 32 << c bytes
 //   48 write recoveries  49 reader recoveries  50 (spare)  51 seq repairs
-//   52 grows  53 rehashes   (relaxed statistics)
+//   52 grows  53 rehashes  54 evictions   (relaxed statistics)
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
-//     w0 meta:  63         32 31          8 7     2 1   0
-//               +------------+-------------+-------+-----+
-//               |  val_len   |   key_len   |   0   |state|  0 empty 1 full 2 tomb
-//               +------------+-------------+-------+-----+
+//     w0 meta:  63         32 31          8 7   3  2  1   0
+//               +------------+-------------+-----+---+-----+
+//               |  val_len   |   key_len   |  0  | A |state|  0 empty 1 full 2 tomb
+//               +------------+-------------+-----+---+-----+
+//               A: accessed (LRU only), set by lock-free lookups with a
+//               fetch_or, so any slot's meta may carry it: readers mask it.
 //     w1 hash   w2..w4 key (inline if key_len <= 24, else w2 = arena offset)
 //     w5..w7 value (inline if val_len <= 24, else w5 = arena offset)
 //     Bytes are stored zero-padded to whole words.
@@ -54,7 +57,7 @@
 //   I5  seq is odd only while a writer holds the lock (or after it died).
 //   I6  Every store into map memory is made by the write lock holder with
 //       release order between the odd and the even seq stores, except the
-//       lock word, reader slots and statistics (rw_lock.h).
+//       lock word, reader slots, statistics and the accessed bit (A).
 //
 // READS (get, exists, find). Linearization point: the load of an even seq
 // that the re-load confirms. Slot and arena words are copied with acquire
@@ -75,6 +78,12 @@
 // (release; pairs with the readers' acquire seq load). Grow (at 75% load of
 // size + tombstones) and rehash (when tombstones fill a quarter of the
 // table) build a new table and publish it with one store of the table word.
+//
+// LRU (optional, lru_max > 0). Clock / second chance: a lookup that finds a
+// key sets the slot's accessed bit with a relaxed fetch_or (no lock; skipped
+// when set); an insert that finds lru_max entries first evicts one: the hand
+// (header word 30) clears accessed bits until it meets a full slot without
+// one, and removes it. Bounded by two sweeps of the table.
 //
 // CRASH RECOVERY. A writer killed inside its section leaves the lock word
 // naming a dead pid and possibly an odd seq. The next process that waits for
@@ -123,6 +132,9 @@ struct RwParams {
   std::uint64_t arena_max = std::uint64_t{1} << 28;  // bytes for long keys and values
   std::uint32_t reader_slots = kRwSlotMax;  // concurrent read-lock holders
   std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  // 0: no LRU. Else an insert that finds this many entries first evicts the
+  // least recently used one (clock / second chance).
+  std::uint64_t lru_max = 0;
 };
 
 // Grows the memory under the map to at least `bytes` from base (a region's
@@ -217,6 +229,7 @@ class RwMap {
     std::uint64_t read_recoveries;   // dead reader slots reclaimed
     std::uint64_t seq_repairs;       // odd sequences found and repaired
     std::uint64_t grows, rehashes;
+    std::uint64_t evictions;         // LRU evictions
     std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
     std::uint64_t arena_capacity;    // bytes the map may use from its header on
     std::uint64_t backed;            // end of the memory backed so far (a file's size in use)
@@ -266,6 +279,8 @@ class RwMap {
                       std::uint64_t* val_sz);
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
   Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w);
+  void touch(std::uint64_t slot, std::uint64_t meta) const;
+  bool evict_one();
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
@@ -280,6 +295,7 @@ class RwMap {
   std::uint64_t seed_ = 0;
   std::uint64_t mem_max_ = 0;
   unsigned cap_max_log2_ = 0;
+  std::uint64_t lru_max_ = 0;
   RwGrow grow_ = nullptr;
   void* grow_ctx_ = nullptr;
   RwLock lock_;

@@ -248,6 +248,30 @@ TEST(RwMap, IncrOracle) {
   }
 }
 
+TEST(RwMap, LruEvictsTheUnused) {
+  RwParams p = small_params();
+  p.lru_max = 100;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  for (std::uint64_t k = 0; k < 50; ++k) ASSERT_EQ(m.get(k, &v), Status::ok);  // used
+  for (std::uint64_t k = 1000; k < 1050; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  EXPECT_EQ(m.size(), 100u);
+  EXPECT_EQ(m.stats().evictions, 50u);
+  // One sweep of the clock evicts 50 unused keys before any used one comes
+  // round a second time.
+  for (std::uint64_t k = 0; k < 50; ++k) EXPECT_EQ(m.get(k, &v), Status::ok) << k;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  // Without LRU nothing is evicted.
+  RwHarness h;
+  for (std::uint64_t k = 0; k < 300; ++k) ASSERT_EQ(h.map().put(k, k), Status::ok);
+  EXPECT_EQ(h.map().size(), 300u);
+  EXPECT_EQ(h.map().stats().evictions, 0u);
+}
+
 TEST(RwMap, Batches) {
   RwHarness h;
   RwMap& m = h.map();
