@@ -26,7 +26,8 @@ enum : u64 {
   kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
   kLock = 8, kSeq = 16, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
-  kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kLruMax = 7, kHand = 30, kSlots = 64,
+  kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
+  kSlots = 64,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
@@ -35,6 +36,13 @@ static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
 constexpr u64 kHashW = 8, kKeyW = 16, kValW = 40;
 constexpr u64 kStateMask = 3, kEmpty = 0, kFull = 1, kTombState = 2;
 constexpr u64 kAccessed = 4;  // meta bit 2: LRU clock's second chance
+// Slot word 1: expiry (seconds, 0 = never) << 32 | the hash's low 32 bits.
+constexpr u64 kHashLo = 0xffffffffULL;
+constexpr u64 hash_word(u64 h, u64 exp) { return exp << 32 | (h & kHashLo); }
+bool expired(u64 w1) {
+  u64 exp = w1 >> 32;
+  return exp != 0 && rw_os::now_s() >= exp;
+}
 constexpr unsigned kKeyLenShift = 8, kValLenShift = 32;
 constexpr u64 kKeyLenMask = 0xffffff;
 static_assert(kRwKeyMax <= kKeyLenMask && kRwValMax <= 0xffffffffULL);
@@ -66,8 +74,10 @@ Status fail(std::string* why, Status s, const char* fmt, ...) {
   return s;
 }
 
-// Over words 1..5 and lru_max (word 7).
-u64 header_check(const u64* w) { return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic ^ w[kLruMax]); }
+// Over words 1..5, lru_max (word 7) and the default TTL (word 31).
+u64 header_check(const u64* w, u64 default_ttl) {
+  return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic ^ w[kLruMax] ^ internal::mix64(default_ttl));
+}
 
 }  // namespace
 
@@ -122,6 +132,7 @@ void RwMap::attach(void* base, u64 hdr_off, RwGrow grow, void* grow_ctx) {
   mem_max_ = hw(kMemMax).load_relaxed();
   cap_max_log2_ = unsigned(hw(kCapMaxLog2).load_relaxed());
   lru_max_ = hw(kLruMax).load_relaxed();
+  default_ttl_ = hw(kDefaultTtl).load_relaxed();
   RwLock::Words w;
   w.lock_off = hdr_off + 8 * kLock;
   w.slots_off = hdr_off + 8 * kSlots;
@@ -153,9 +164,10 @@ Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, Rw
   m.hw(kMemMax).store_relaxed(mem_max);
   m.hw(kSlotCnt).store_relaxed(p.reader_slots);
   m.hw(kLruMax).store_relaxed(p.lru_max);
+  m.hw(kDefaultTtl).store_relaxed(p.default_ttl);
   u64 words[8];
   for (u64 i = 0; i < 8; ++i) words[i] = m.hw(i).load_relaxed();
-  m.hw(kCheck).store_relaxed(header_check(words));
+  m.hw(kCheck).store_relaxed(header_check(words, p.default_ttl));
   m.hw(kTop).store_relaxed(hdr_off + kRwHeaderSize);
   m.hw(kBacked).store_relaxed(hdr_off + kRwHeaderSize);
   m.attach(base, hdr_off, grow, grow_ctx);
@@ -184,7 +196,7 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   if (words[kVersion] != kRwLayoutVersion)
     return fail(why, Status::invalid, "rwlock map layout version %" PRIu64 ", expected %" PRIu64,
                 words[kVersion], kRwLayoutVersion);
-  if (words[kCheck] != header_check(words))
+  if (words[kCheck] != header_check(words, m.hw(kDefaultTtl).load_relaxed()))
     return fail(why, Status::corrupt, "rwlock map header check mismatch (damaged header)");
   if (words[kCapMaxLog2] < 3 || words[kCapMaxLog2] > kRwCapMaxLog2 || words[kSlotCnt] < 1 ||
       words[kSlotCnt] > kRwSlotMax)
@@ -297,7 +309,10 @@ Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64)
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     u64 state = meta & kStateMask;
     if (state == kEmpty) return Status::not_found;
-    if (state == kFull && at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, true)) {
+    if (state != kFull) continue;
+    u64 w1 = at(slot + kHashW).load_acquire();
+    if ((w1 & kHashLo) == (h & kHashLo) && key_equal(slot, meta, key, true)) {
+      if (expired(w1)) return Status::not_found;  // lazily: a writer removes it
       touch(slot, meta);
       return buf == nullptr && cap == 0 && val_sz == nullptr ? Status::ok
                                                             : copy_out(slot, meta, buf, cap, val_sz, true);
@@ -354,8 +369,10 @@ Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     u64 state = meta & kStateMask;
     if (state == kEmpty) return Status::not_found;
-    if (state == kFull && at(slot + kHashW).load_acquire() == h && klen_of(meta) == 8 &&
-        at(slot + kKeyW).load_acquire() == k) {
+    if (state != kFull) continue;
+    u64 w1 = at(slot + kHashW).load_acquire();
+    if ((w1 & kHashLo) == (h & kHashLo) && klen_of(meta) == 8 && at(slot + kKeyW).load_acquire() == k) {
+      if (expired(w1)) return Status::not_found;
       if (vlen_of(meta) != 8) return Status::invalid;
       *v = at(slot + kValW).load_acquire();
       touch(slot, meta);
@@ -395,7 +412,7 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
     }
     if (state == kTombState) {
       if (w->free == 0) w->free = slot;
-    } else if (at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, false)) {
+    } else if ((at(slot + kHashW).load_acquire() & kHashLo) == (h & kHashLo) && key_equal(slot, meta, key, false)) {
       w->found = slot;
       return Status::ok;
     }
@@ -481,7 +498,7 @@ Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
   return Status::ok;
 }
 
-Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_tomb) {
+Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_tomb, u64 exp) {
   Status s = write_field(slot, kKeyW, key, 0);
   if (s != Status::ok) return s;
   s = write_field(slot, kValW, val, 0);
@@ -489,7 +506,7 @@ Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_to
     if (key.size > kRwInlineMax) free_bytes(at(slot + kKeyW).load_acquire(), key.size);
     return s;
   }
-  at(slot + kHashW).store_release(h);
+  at(slot + kHashW).store_release(hash_word(h, exp));
   rw_os::hook(rw_os::HookPoint::put_half_done);
   at(slot).store_release(meta_of(kFull, key.size, val.size));  // the insert's linearization point
   hw(kSize).store_release(hw(kSize).load_acquire() + 1);
@@ -530,7 +547,7 @@ Status RwMap::rebuild(unsigned log2) {
   for (u64 j = 0; j < old_cap; ++j) {
     u64 src = old_off + j * kRwSlotSize, meta = at(src).load_acquire();
     if ((meta & kStateMask) != kFull) continue;
-    u64 i = at(src + kHashW).load_acquire() & mask;
+    u64 i = at(src + kHashW).load_acquire() & mask;  // mask < 2^32: the stored low bits suffice
     while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) i = (i + 1) & mask;
     u64 dst = noff + i * kRwSlotSize;
     for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(dst + 8 * w).store_release(at(src + 8 * w).load_acquire());
@@ -600,7 +617,7 @@ bool RwMap::evict_one() {
   return false;
 }
 
-Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
+Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w, u64 exp) {
   // An eviction may empty a slot on the key's probe path: locate again.
   if (lru_max_ != 0 && hw(kSize).load_acquire() >= lru_max_ && evict_one() &&
       locate(key, h, w) == Status::corrupt)
@@ -612,19 +629,36 @@ Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
     if (locate(key, h, w) == Status::corrupt) return Status::corrupt;
     tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
   }
-  return fill_slot(w->free, h, key, val, tomb);
+  return fill_slot(w->free, h, key, val, tomb, exp);
 }
 
-Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
+u64 RwMap::expiry_for(u64 ttl_s) const {
+  if (ttl_s == kRwTtlDefault) ttl_s = default_ttl_;
+  if (ttl_s == 0) return 0;
+  u64 exp = rw_os::now_s() + ttl_s;
+  return exp > kHashLo ? kHashLo : exp;
+}
+
+// locate() for writers: an expired key found is removed first (lazy expiry).
+Status RwMap::locate_live(RwBytes key, u64 h, Where* w) {
+  Status s = locate(key, h, w);
+  if (s != Status::ok || !expired(at(w->found + kHashW).load_acquire())) return s;
+  clear_slot(w->found, at(w->found).load_acquire());
+  hw(kStatExpire).fetch_add_relaxed(1);  // a statistic
+  return locate(key, h, w);
+}
+
+Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz, u64 ttl_s) {
   if (key.size == 0 || key.size > kRwKeyMax || val.size > kRwValMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
-  return store_locked(key, h, val, mode, buf, cap, val_sz);
+  return store_locked(key, h, val, mode, buf, cap, val_sz, expiry_for(ttl_s));
 }
 
-Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
+Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz,
+                           u64 exp) {
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s == Status::corrupt) return s;
   if (s == Status::ok) {
     if (mode == Mode::add) return Status::exists;
@@ -633,11 +667,13 @@ Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
       s = copy_out(w.found, meta, buf, cap, val_sz, false);
       if (s != Status::ok) return s;
     }
-    return set_value(w.found, meta, val);
+    s = set_value(w.found, meta, val);
+    if (s == Status::ok) at(w.found + kHashW).store_release(hash_word(h, exp));  // a write refreshes the TTL
+    return s;
   }
   if (mode == Mode::update) return Status::not_found;
   if (val_sz != nullptr) *val_sz = 0;
-  s = insert_absent(key, h, val, &w);
+  s = insert_absent(key, h, val, &w, exp);
   if (s != Status::ok) return s;
   return mode == Mode::swap ? Status::not_found : Status::ok;
 }
@@ -646,7 +682,7 @@ Status RwMap::put_multi(const u64* keys, const u64* vals, u64 n) {
   Writer section(*this);
   for (u64 i = 0; i < n; ++i) {
     Status s = store_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), as_bytes(vals[i]), Mode::put,
-                            nullptr, 0, nullptr);
+                            nullptr, 0, nullptr, expiry_for(kRwTtlDefault));
     if (s != Status::ok) return s;
   }
   return Status::ok;
@@ -664,11 +700,56 @@ Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
   return Status::ok;
 }
 
-Status RwMap::put(RwBytes key, RwBytes val) { return store(key, val, Mode::put, nullptr, 0, nullptr); }
-Status RwMap::add(RwBytes key, RwBytes val) { return store(key, val, Mode::add, nullptr, 0, nullptr); }
-Status RwMap::update(RwBytes key, RwBytes val) { return store(key, val, Mode::update, nullptr, 0, nullptr); }
+Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {
+  return store(key, val, Mode::put, nullptr, 0, nullptr, ttl_s);
+}
+Status RwMap::add(RwBytes key, RwBytes val) { return store(key, val, Mode::add, nullptr, 0, nullptr, kRwTtlDefault); }
+Status RwMap::update(RwBytes key, RwBytes val) {
+  return store(key, val, Mode::update, nullptr, 0, nullptr, kRwTtlDefault);
+}
 Status RwMap::swap(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_sz) {
-  return store(key, val, Mode::swap, buf, cap, val_sz);
+  return store(key, val, Mode::swap, buf, cap, val_sz, kRwTtlDefault);
+}
+
+// ---- TTL -------------------------------------------------------------------
+
+Status RwMap::set_expiry(RwBytes key, u64 ttl_s, bool keep, u64* remaining) {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  Writer section(*this);
+  Where w;
+  Status s = locate_live(key, h, &w);
+  if (s != Status::ok) return s;
+  u64 exp = at(w.found + kHashW).load_acquire() >> 32;
+  if (!keep) {
+    exp = expiry_for(ttl_s);
+    at(w.found + kHashW).store_release(hash_word(h, exp));
+  }
+  if (remaining != nullptr) {
+    u64 now = rw_os::now_s();
+    *remaining = exp == 0 ? kRwTtlNever : exp > now ? exp - now : 0;
+  }
+  return Status::ok;
+}
+
+Status RwMap::ttl_remaining(RwBytes key, u64* secs) { return set_expiry(key, 0, true, secs); }
+Status RwMap::touch(RwBytes key) { return set_expiry(key, kRwTtlDefault, false, nullptr); }
+Status RwMap::persist(RwBytes key) { return set_expiry(key, 0, false, nullptr); }
+
+Status RwMap::flush_expired(u64 limit, u64* removed) {
+  Writer section(*this);
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  u64 cursor = hw(kFlushCursor).load_acquire(), cnt = 0;
+  for (u64 n = 0; n < limit && n <= mask; ++n, ++cursor) {
+    u64 slot = off + (cursor & mask) * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull || !expired(at(slot + kHashW).load_acquire())) continue;
+    clear_slot(slot, meta);
+    ++cnt;
+  }
+  hw(kFlushCursor).store_release(cursor);
+  hw(kStatExpire).fetch_add_relaxed(cnt);  // a statistic
+  if (removed != nullptr) *removed = cnt;
+  return Status::ok;
 }
 
 Status RwMap::swap(u64 k, u64 v, u64* old) {
@@ -688,7 +769,7 @@ Status RwMap::take(RwBytes key, void* buf, u64 cap, u64* val_sz) {
 
 Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
   u64 meta = at(w.found).load_acquire();
   if (buf != nullptr || val_sz != nullptr) {
@@ -713,7 +794,7 @@ Status RwMap::get_or_set(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_
     if (val_sz != nullptr) *val_sz = val.size;
     return Status::invalid;
   }
-  s = store(key, val, Mode::add, nullptr, 0, nullptr);
+  s = store(key, val, Mode::add, nullptr, 0, nullptr, kRwTtlDefault);
   if (s == Status::exists) return get_or_set(key, val, buf, cap, val_sz, inserted);  // lost a race
   if (s != Status::ok) return s;
   if (inserted != nullptr) *inserted = true;
@@ -732,7 +813,7 @@ Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
   u64 h = hash(key);
   Writer section(*this);
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
   u64 meta = at(w.found).load_acquire();
   if (!value_equal(w.found, meta, expected)) return Status::exists;
@@ -744,7 +825,7 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
   u64 h = hash(key);
   Writer section(*this);
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s == Status::corrupt) return s;
   u64 v = u64(delta);
   if (s == Status::ok) {
@@ -753,7 +834,7 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
     v = at(w.found + kValW).load_acquire() + u64(delta);
     at(w.found + kValW).store_release(v);
   } else {
-    s = insert_absent(key, h, as_bytes(v), &w);
+    s = insert_absent(key, h, as_bytes(v), &w, expiry_for(kRwTtlDefault));
     if (s != Status::ok) return s;
   }
   if (result != nullptr) *result = v;
@@ -818,6 +899,7 @@ RwMap::Stats RwMap::stats() const {
   s.grows = hw(kStatGrow).load_relaxed();
   s.rehashes = hw(kStatRehash).load_relaxed();
   s.evictions = hw(kStatEvict).load_relaxed();
+  s.expirations = hw(kStatExpire).load_relaxed();
   s.arena_used = hw(kTop).load_acquire() - hdr_;
   s.arena_capacity = mem_max_ - hdr_;
   s.backed = hw(kBacked).load_acquire();
@@ -862,7 +944,7 @@ Status RwMap::verify(std::string* why) const { return verify_impl(why, true); }
 Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   u64 words[8];
   for (u64 i = 0; i < 8; ++i) words[i] = hw(i).load_relaxed();
-  if (words[kMagic] != kRwMagic || words[kCheck] != header_check(words))
+  if (words[kMagic] != kRwMagic || words[kCheck] != header_check(words, hw(kDefaultTtl).load_relaxed()))
     return fail(why, Status::corrupt, "header damaged (magic or check)");
   if (check_lock) {
     u64 lw = lock_.word(), seq = hw(kSeq).load_acquire();
@@ -900,14 +982,15 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
     }
     RwBytes k{key.data(), klen};
     u64 h = hash(k);
-    if (at(slot + kHashW).load_acquire() != h)
+    if ((at(slot + kHashW).load_acquire() & kHashLo) != (h & kHashLo))
       return fail(why, Status::corrupt, "slot %" PRIu64 ": stored hash is not hash(key) (I3)", i);
     for (u64 j = h & mask;; j = (j + 1) & mask) {  // the probe path from home to slot i
       u64 other = off + j * kRwSlotSize, om = at(other).load_acquire();
       if (j == i) break;
       if ((om & kStateMask) == kEmpty)
         return fail(why, Status::corrupt, "slot %" PRIu64 ": unreachable, empty slot on its probe path (I3)", i);
-      if ((om & kStateMask) == kFull && at(other + kHashW).load_acquire() == h && key_equal(other, om, k, false))
+      if ((om & kStateMask) == kFull && (at(other + kHashW).load_acquire() & kHashLo) == (h & kHashLo) &&
+          key_equal(other, om, k, false))
         return fail(why, Status::corrupt, "slot %" PRIu64 ": duplicate key in slot %" PRIu64 " (I3)", i, j);
     }
   }

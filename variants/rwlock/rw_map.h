@@ -19,7 +19,7 @@
 // LAYOUT (u64 words, touched only through core/sync.h; offsets from `hdr`):
 //   0 magic "MBRWMAP1"   1 layout version   2 cap_max log2   3 seed
 //   4 mem_max (bytes from base the map may use)   5 reader slot count
-//   6 check = hash(words 1..5, 7)   7 lru_max (0 = no LRU)
+//   6 check = hash(words 1..5, 7, 31)   7 lru_max (0 = no LRU)
 //   8  lock word (rw_lock.h)           (own cache line)
 //   16 seq: even = stable, odd = a write is in progress (own cache line)
 //   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
@@ -27,9 +27,11 @@
 //   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
 //   29 backed (bytes from base known to be backed by memory)
 //   30 LRU clock hand (a slot index, taken modulo cap)
+//   31 default TTL in seconds (0 = none; immutable, covered by check)
 //   32..47 arena free list heads, class c holds blocks of 32 << c bytes
 //   48 write recoveries  49 reader recoveries  50 (spare)  51 seq repairs
-//   52 grows  53 rehashes  54 evictions   (relaxed statistics)
+//   52 grows  53 rehashes  54 evictions  55 expirations   (relaxed statistics)
+//   56 flush_expired cursor
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
@@ -39,7 +41,8 @@
 //               +------------+-------------+-----+---+-----+
 //               A: accessed (LRU only), set by lock-free lookups with a
 //               fetch_or, so any slot's meta may carry it: readers mask it.
-//     w1 hash   w2..w4 key (inline if key_len <= 24, else w2 = arena offset)
+//     w1 expiry (CLOCK_REALTIME seconds, 0 = never) << 32 | hash low 32 bits
+//     w2..w4 key (inline if key_len <= 24, else w2 = arena offset)
 //     w5..w7 value (inline if val_len <= 24, else w5 = arena offset)
 //     Bytes are stored zero-padded to whole words.
 //
@@ -84,6 +87,11 @@
 // when set); an insert that finds lru_max entries first evicts one: the hand
 // (header word 30) clears accessed bits until it meets a full slot without
 // one, and removes it. Bounded by two sweeps of the table.
+//
+// TTL (per key, with a default given at creation). A slot's word 1 holds its
+// expiry in seconds (0 = never). Readers treat an expired key as absent
+// (lazy: the clock is read only for keys that have an expiry); a writer that
+// finds one removes it first; flush_expired sweeps the table from a cursor.
 //
 // CRASH RECOVERY. A writer killed inside its section leaves the lock word
 // naming a dead pid and possibly an odd seq. The next process that waits for
@@ -135,7 +143,12 @@ struct RwParams {
   // 0: no LRU. Else an insert that finds this many entries first evicts the
   // least recently used one (clock / second chance).
   std::uint64_t lru_max = 0;
+  // Seconds a written key lives (0: forever) unless put() names its own.
+  std::uint64_t default_ttl = 0;
 };
+
+inline constexpr std::uint64_t kRwTtlDefault = ~std::uint64_t{0};     // "the map's default TTL"
+inline constexpr std::uint64_t kRwTtlNever = ~std::uint64_t{0} - 1;   // ttl_remaining of a persistent key
 
 // Grows the memory under the map to at least `bytes` from base (a region's
 // grow); Status::full when it cannot.
@@ -160,7 +173,10 @@ class RwMap {
   // Byte-string operations. Outputs: buf/cap receive a value, *val_sz its
   // size; Status::invalid (with *val_sz set, nothing changed) when cap is
   // too small.
-  Status put(RwBytes key, RwBytes val);                            // insert or overwrite
+  // Insert or overwrite; the key expires ttl_s seconds from now (0: never;
+  // kRwTtlDefault: the map's default). Every write but cas/incr refreshes
+  // the TTL.
+  Status put(RwBytes key, RwBytes val, std::uint64_t ttl_s = kRwTtlDefault);
   Status add(RwBytes key, RwBytes val);                            // exists if present
   Status update(RwBytes key, RwBytes val);                         // not_found if absent
   // Store val and return the old value; not_found (and val inserted) when absent.
@@ -179,8 +195,19 @@ class RwMap {
   // the new value. invalid when the value is not 8 bytes.
   Status incr_by(RwBytes key, std::int64_t delta, std::uint64_t* result);
 
+  // TTL: expired keys read as absent at once (lazy expiry; the next write
+  // that finds one, or flush_expired, removes it).
+  Status ttl_remaining(RwBytes key, std::uint64_t* secs);  // kRwTtlNever when persistent
+  Status touch(RwBytes key);                                // restart the default TTL
+  Status persist(RwBytes key);                              // never expire
+  // Remove expired keys among the next `limit` slots after a cursor kept in
+  // the map (successive calls sweep the table).
+  Status flush_expired(std::uint64_t limit, std::uint64_t* removed);
+
   // u64 -> u64 (keys and values are 8-byte strings, little-endian).
-  Status put(std::uint64_t k, std::uint64_t v) { return put(as_bytes(k), as_bytes(v)); }
+  Status put(std::uint64_t k, std::uint64_t v, std::uint64_t ttl_s = kRwTtlDefault) {
+    return put(as_bytes(k), as_bytes(v), ttl_s);
+  }
   Status add(std::uint64_t k, std::uint64_t v) { return add(as_bytes(k), as_bytes(v)); }
   Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }
   Status swap(std::uint64_t k, std::uint64_t v, std::uint64_t* old);
@@ -230,6 +257,7 @@ class RwMap {
     std::uint64_t seq_repairs;       // odd sequences found and repaired
     std::uint64_t grows, rehashes;
     std::uint64_t evictions;         // LRU evictions
+    std::uint64_t expirations;       // expired keys removed
     std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
     std::uint64_t arena_capacity;    // bytes the map may use from its header on
     std::uint64_t backed;            // end of the memory backed so far (a file's size in use)
@@ -270,15 +298,20 @@ class RwMap {
   Status ensure_backed(std::uint64_t end);
   Status alloc_table(unsigned log2, std::uint64_t* off);
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
-  Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb);
+  Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb,
+                   std::uint64_t exp);
   Status set_value(std::uint64_t slot, std::uint64_t meta, RwBytes val);
   void clear_slot(std::uint64_t slot, std::uint64_t meta);
   enum class Mode { put, add, update, swap };
-  Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
+               std::uint64_t ttl_s);
   Status store_locked(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
-                      std::uint64_t* val_sz);
+                      std::uint64_t* val_sz, std::uint64_t exp);
+  Status locate_live(RwBytes key, std::uint64_t h, Where* w);
+  std::uint64_t expiry_for(std::uint64_t ttl_s) const;
+  Status set_expiry(RwBytes key, std::uint64_t ttl_s, bool keep, std::uint64_t* remaining);
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
-  Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w);
+  Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w, std::uint64_t exp);
   void touch(std::uint64_t slot, std::uint64_t meta) const;
   bool evict_one();
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
@@ -296,6 +329,7 @@ class RwMap {
   std::uint64_t mem_max_ = 0;
   unsigned cap_max_log2_ = 0;
   std::uint64_t lru_max_ = 0;
+  std::uint64_t default_ttl_ = 0;
   RwGrow grow_ = nullptr;
   void* grow_ctx_ = nullptr;
   RwLock lock_;

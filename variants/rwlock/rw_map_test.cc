@@ -272,6 +272,55 @@ TEST(RwMap, LruEvictsTheUnused) {
   EXPECT_EQ(h.map().stats().evictions, 0u);
 }
 
+// TTL with the clock moved forward by the test hook rw_os::g_clock_skew_s.
+TEST(RwMap, TtlExpiresLazilyAndFlushes) {
+  RwParams p = small_params();
+  p.default_ttl = 10;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  std::uint64_t v = 0, secs = 0, removed = 0;
+  ASSERT_EQ(m.put(1, 10, 5), Status::ok);
+  ASSERT_EQ(m.put(2, 20, 0), Status::ok);  // never expires
+  ASSERT_EQ(m.put(3, 30), Status::ok);     // the default: 10 s
+  ASSERT_EQ(m.ttl_remaining(RwBytes{"\1\0\0\0\0\0\0\0", 8}, &secs), Status::ok);
+  EXPECT_GE(secs, 4u);
+  EXPECT_LE(secs, 5u);
+  std::uint64_t k2 = 2, k3 = 3;
+  ASSERT_EQ(m.ttl_remaining(RwBytes{&k2, 8}, &secs), Status::ok);
+  EXPECT_EQ(secs, kRwTtlNever);
+  ASSERT_EQ(m.persist(RwBytes{&k3, 8}), Status::ok);
+  ASSERT_EQ(m.ttl_remaining(RwBytes{&k3, 8}, &secs), Status::ok);
+  EXPECT_EQ(secs, kRwTtlNever);
+  ASSERT_EQ(m.touch(RwBytes{&k3, 8}), Status::ok);  // the default again
+  ASSERT_EQ(m.ttl_remaining(RwBytes{&k3, 8}, &secs), Status::ok);
+  EXPECT_LE(secs, 10u);
+  rw_os::g_clock_skew_s += 6;  // key 1 expired
+  EXPECT_EQ(m.get(1, &v), Status::not_found);
+  EXPECT_FALSE(m.exists(1));
+  EXPECT_EQ(m.cas(1, 10, 11), Status::not_found);  // removes it
+  EXPECT_EQ(m.stats().expirations, 1u);
+  EXPECT_EQ(m.size(), 2u);
+  rw_os::g_clock_skew_s += 5;  // key 3 expired too
+  EXPECT_EQ(m.get(3, &v), Status::not_found);
+  EXPECT_EQ(m.size(), 2u);  // lazily: still there
+  ASSERT_EQ(m.flush_expired(1000, &removed), Status::ok);
+  EXPECT_EQ(removed, 1u);
+  EXPECT_EQ(m.size(), 1u);
+  ASSERT_EQ(m.get(2, &v), Status::ok);
+  EXPECT_EQ(v, 20u);
+  ASSERT_EQ(m.add(3, 33), Status::ok);  // a fresh key
+  ASSERT_EQ(m.put(4, 40, 1), Status::ok);
+  rw_os::g_clock_skew_s += 2;
+  EXPECT_EQ(m.add(4, 41), Status::ok);  // the expired key counts as absent
+  ASSERT_EQ(m.get(4, &v), Status::ok);
+  EXPECT_EQ(v, 41u);
+  EXPECT_EQ(m.stats().expirations, 3u);
+  rw_os::g_clock_skew_s = 0;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, Batches) {
   RwHarness h;
   RwMap& m = h.map();

@@ -68,6 +68,7 @@ inline bool alive(std::uint32_t) { return true; }
 inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
 inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
 inline std::uint64_t now_ms() { return 0; }
+inline std::uint64_t now_s() { return 0; }  // nothing expires in models
 
 #else
 
@@ -76,6 +77,9 @@ std::uint32_t self_tid();  // gettid(), cached per thread
 // False once `pid` has exited (also while it is an unreaped zombie).
 bool alive(std::uint32_t pid);
 std::uint64_t now_ms();  // CLOCK_MONOTONIC
+// CLOCK_REALTIME seconds plus g_clock_skew_s (tests move time forward).
+std::uint64_t now_s();
+extern std::uint64_t g_clock_skew_s;
 
 // Sleep while the 32-bit half `h` of the word equals `expected`, at most
 // timeout_ns. Only the word's address is used: the kernel reads the half.
