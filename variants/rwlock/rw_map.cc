@@ -841,6 +841,54 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
   return Status::ok;
 }
 
+// ---- cursors -----------------------------------------------------------------
+
+// One speculative step of next() (validated by the caller's seq re-load).
+Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
+  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire(), off = table_off(tw);
+  if (c->table == 0) c->table = tw;
+  if (c->table != tw) return Status::again;  // rebuilt: entries moved
+  unsigned log2 = table_log2(tw);
+  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed || backed - off < (kRwSlotSize << log2))
+    return Status::corrupt;
+  for (u64 cap = u64{1} << log2; c->idx < cap; ++c->idx) {
+    u64 slot = off + c->idx * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
+    u64 klen = klen_of(meta);
+    if (key_sz != nullptr) *key_sz = klen;
+    if (klen > kcap) return Status::invalid;
+    if (klen > kRwKeyMax) return Status::corrupt;
+    u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, klen, hdr_ + kRwHeaderSize, backed);
+    if (src == 0) return Status::corrupt;
+    auto* out = static_cast<unsigned char*>(kbuf);
+    for (u64 i = 0, n = klen; n > 0; ++i) {
+      u64 w = at(src + 8 * i).load_acquire(), len = n < 8 ? n : 8;
+      std::memcpy(out + 8 * i, &w, len);
+      n -= len;
+    }
+    return copy_out(slot, meta, vbuf, vcap, val_sz, true);
+  }
+  return Status::not_found;
+}
+
+Status RwMap::next(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
+  unsigned spins = 0;
+  for (;;) {
+    // ORDER: as in get().
+    u64 seq = hw(kSeq).load_acquire();
+    if (seq & 1) {
+      wait_seq_odd(&spins);
+      continue;
+    }
+    Cursor trial = *c;
+    Status s = next_try(&trial, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+    if (hw(kSeq).load_relaxed() != seq) continue;
+    if (s == Status::ok) ++trial.idx;  // the entry is consumed
+    *c = trial;
+    return s;
+  }
+}
+
 // ---- consistent views (read lock) ----------------------------------------
 
 Status RwMap::for_each(Visit visit, void* ctx) const {

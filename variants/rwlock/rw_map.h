@@ -247,6 +247,21 @@ class RwMap {
   // exceeds 75% of the hard maximum).
   Status reserve(std::uint64_t n);
 
+  // A cursor: lock-free iteration, one entry per next(), tolerating writes
+  // between calls. Removals (tombstones) never move other entries, so every
+  // key present from start to end and not moved is visited exactly once. A
+  // grow or rehash moves entries: next() then returns Status::again and the
+  // caller restarts with a fresh cursor (or accepts duplicates/skips).
+  struct Cursor {
+    std::uint64_t table = 0;  // the table word the cursor walks (0 = not started)
+    std::uint64_t idx = 0;    // the next slot to look at
+  };
+  // ok with the next entry (key into kbuf/kcap, value into vbuf/vcap, sizes
+  // into *key_sz/*val_sz), not_found at the end, again (see above), invalid
+  // when a buffer is too small (the cursor stays on that entry).
+  Status next(Cursor* c, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
+              std::uint64_t vcap, std::uint64_t* val_sz) const;
+
   std::uint64_t size() const;
   std::uint64_t capacity() const;
   std::uint64_t tombstones() const;
@@ -313,6 +328,8 @@ class RwMap {
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
   Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w, std::uint64_t exp);
   void touch(std::uint64_t slot, std::uint64_t meta) const;
+  Status next_try(Cursor* c, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
+                  std::uint64_t vcap, std::uint64_t* val_sz) const;
   bool evict_one();
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;

@@ -321,6 +321,40 @@ TEST(RwMap, TtlExpiresLazilyAndFlushes) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+TEST(RwMap, CursorToleratesRemoval) {
+  RwHarness h;
+  RwMap& m = h.map();
+  ASSERT_EQ(m.reserve(2000), Status::ok);  // no grow during the walk
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(m.put(k, k * 2), Status::ok);
+  RwMap::Cursor c;
+  std::map<std::uint64_t, int> seen;
+  std::uint64_t k = 0, v = 0, ksz = 0, vsz = 0;
+  Status s;
+  int steps = 0;
+  while ((s = m.next(&c, &k, 8, &ksz, &v, 8, &vsz)) == Status::ok) {
+    ASSERT_EQ(ksz, 8u);
+    ASSERT_EQ(v, k * 2);
+    ++seen[k];
+    // Remove keys as we go: this one and one that may lie ahead.
+    if (++steps % 3 == 0) ASSERT_EQ(m.remove(k), Status::ok);
+    if (k % 2 == 0) m.remove(999 - k);
+  }
+  ASSERT_EQ(s, Status::not_found);
+  for (auto& [key, n] : seen) ASSERT_EQ(n, 1) << key;  // never twice
+  // Every key that was never removed was visited.
+  for (std::uint64_t key = 0; key < 1000; ++key)
+    if (m.exists(key)) ASSERT_EQ(seen.count(key), 1u) << key;
+  // A grow during the walk is reported.
+  RwMap::Cursor c2;
+  ASSERT_EQ(m.next(&c2, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
+  ASSERT_EQ(m.reserve(4000), Status::ok);
+  EXPECT_EQ(m.next(&c2, &k, 8, &ksz, &v, 8, &vsz), Status::again);
+  char tiny[2];
+  RwMap::Cursor c3;
+  EXPECT_EQ(m.next(&c3, tiny, sizeof tiny, &ksz, &v, 8, &vsz), Status::invalid);
+  EXPECT_EQ(ksz, 8u);
+}
+
 TEST(RwMap, Batches) {
   RwHarness h;
   RwMap& m = h.map();
