@@ -64,35 +64,29 @@ struct WritersModel : LockModelBase<WritersModel> {
   }
 };
 
-struct ReadWriteLockModel : LockModelBase<ReadWriteLockModel> {
+// Thread 0 writes data under the write lock; the others read it under the
+// read lock.
+template <class Derived, int Threads>
+struct ReadersWriterBase : LockModelBase<Derived, Threads> {
   void thread(unsigned t) {
     if (t == 0) {
-      lock.write_lock();
-      data($) = 1;
-      lock.write_unlock();
+      this->lock.write_lock();
+      this->data($) = 1;
+      this->lock.write_unlock();
     } else {
-      lock.read_lock(nullptr, nullptr);
-      int v = data($);
+      this->lock.read_lock(nullptr, nullptr);
+      int v = this->data($);
       RL_ASSERT(v == 0 || v == 1);
-      lock.read_unlock();
+      this->lock.read_unlock();
     }
   }
+};
+
+struct ReadWriteLockModel : ReadersWriterBase<ReadWriteLockModel, 2> {
   void after() { RL_ASSERT(lock.word() == 0); }
 };
 
-struct ReadersWriterModel : LockModelBase<ReadersWriterModel, 3> {
-  void thread(unsigned t) {
-    if (t == 0) {
-      lock.write_lock();
-      data($) = 1;
-      lock.write_unlock();
-    } else {
-      lock.read_lock(nullptr, nullptr);
-      int v = data($);
-      RL_ASSERT(v == 0 || v == 1);
-      lock.read_unlock();
-    }
-  }
+struct ReadersWriterModel : ReadersWriterBase<ReadersWriterModel, 3> {
   void after() {
     RL_ASSERT(lock.word() == 0);
     for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(mem.base(), 64 + 8 * i).load_relaxed() == 0);

@@ -296,15 +296,22 @@ Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool
 
 // ---- reads -------------------------------------------------------------
 
-// One speculative probe under the seq value the caller loaded (even).
-Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64) const {
-  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
+// Whether a table word read (maybe speculatively) names memory that is
+// backed and inside the map (I1).
+bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
   u64 off = table_off(tw);
   unsigned log2 = table_log2(tw);
-  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
-      backed - off < (kRwSlotSize << log2))
-    return Status::corrupt;
-  u64 mask = (u64{1} << log2) - 1;
+  return log2 <= cap_max_log2_ && off >= hdr_ + kRwHeaderSize && off <= backed &&
+         backed - off >= (kRwSlotSize << log2);
+}
+
+// The probe both reads share (speculative): *slot and *meta receive the
+// live full slot holding key, else not_found; corrupt when the table word is
+// out of bounds or no empty slot ends the probe (torn, or damaged).
+Status RwMap::probe(RwBytes key, u64 h, u64* slot_out, u64* meta_out) const {
+  u64 tw = hw(kTable).load_acquire();
+  if (!table_in_bounds(tw, hw(kBacked).load_acquire())) return Status::corrupt;
+  u64 off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
   for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     u64 state = meta & kStateMask;
@@ -314,11 +321,20 @@ Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64)
     if ((w1 & kHashLo) == (h & kHashLo) && key_equal(slot, meta, key, true)) {
       if (expired(w1)) return Status::not_found;  // lazily: a writer removes it
       touch(slot, meta);
-      return buf == nullptr && cap == 0 && val_sz == nullptr ? Status::ok
-                                                            : copy_out(slot, meta, buf, cap, val_sz, true);
+      *slot_out = slot;
+      *meta_out = meta;
+      return Status::ok;
     }
   }
-  return Status::corrupt;  // no empty slot: torn (retried) or damaged
+  return Status::corrupt;
+}
+
+// One speculative read under the seq value the caller loaded (even).
+Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64) const {
+  u64 slot = 0, meta = 0;
+  Status s = probe(key, h, &slot, &meta);
+  if (s != Status::ok || (buf == nullptr && cap == 0 && val_sz == nullptr)) return s;
+  return copy_out(slot, meta, buf, cap, val_sz, true);
 }
 
 // Called while seq stays odd: spin, then yield; now and then look at the
@@ -355,31 +371,14 @@ Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
   }
 }
 
-// The u64 fast path of get(): the same probe as read_try with the key and
-// the value compared and copied as single words.
+// The u64 path of get(): the value is copied as one word.
 Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
-  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
-  u64 off = table_off(tw);
-  unsigned log2 = table_log2(tw);
-  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
-      backed - off < (kRwSlotSize << log2))
-    return Status::corrupt;
-  u64 mask = (u64{1} << log2) - 1;
-  for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
-    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
-    u64 state = meta & kStateMask;
-    if (state == kEmpty) return Status::not_found;
-    if (state != kFull) continue;
-    u64 w1 = at(slot + kHashW).load_acquire();
-    if ((w1 & kHashLo) == (h & kHashLo) && klen_of(meta) == 8 && at(slot + kKeyW).load_acquire() == k) {
-      if (expired(w1)) return Status::not_found;
-      if (vlen_of(meta) != 8) return Status::invalid;
-      *v = at(slot + kValW).load_acquire();
-      touch(slot, meta);
-      return Status::ok;
-    }
-  }
-  return Status::corrupt;
+  u64 slot = 0, meta = 0;
+  Status s = probe(as_bytes(k), h, &slot, &meta);
+  if (s != Status::ok) return s;
+  if (vlen_of(meta) != 8) return Status::invalid;
+  *v = at(slot + kValW).load_acquire();
+  return Status::ok;
 }
 
 Status RwMap::get(u64 k, u64* v) const {
@@ -848,10 +847,8 @@ Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf,
   u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire(), off = table_off(tw);
   if (c->table == 0) c->table = tw;
   if (c->table != tw) return Status::again;  // rebuilt: entries moved
-  unsigned log2 = table_log2(tw);
-  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed || backed - off < (kRwSlotSize << log2))
-    return Status::corrupt;
-  for (u64 cap = u64{1} << log2; c->idx < cap; ++c->idx) {
+  if (!table_in_bounds(tw, backed)) return Status::corrupt;
+  for (u64 cap = u64{1} << table_log2(tw); c->idx < cap; ++c->idx) {
     u64 slot = off + c->idx * kRwSlotSize, meta = at(slot).load_acquire();
     if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
     u64 klen = klen_of(meta);
