@@ -18,10 +18,16 @@
 
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
+#include "variants/rwlock/internal/rw_test_util.h"
 #include "variants/rwlock/rw_store.h"
 
 namespace mb {
 namespace {
+
+using rw_test::seed_from_env;
+using rw_test::slurp;
+using rw_test::spit;
+using rw_test::temp_path;
 
 RwParams small_params(std::uint64_t cap_max = std::uint64_t{1} << 16) {
   RwParams p;
@@ -50,13 +56,6 @@ std::string get_str(RwMap& m, const std::string& k, Status* s, std::size_t cap =
   std::uint64_t sz = 0;
   *s = m.get(str(k), buf.data(), buf.size(), &sz);
   return *s == Status::ok ? std::string(buf.data(), sz) : std::string();
-}
-
-std::uint64_t seed_from_env() {
-  const char* env = std::getenv("MB_SEED");
-  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
-  return seed;
 }
 
 TEST(RwMap, U64ExtraOps) {
@@ -456,21 +455,6 @@ TEST(RwMap, VerifyReportsDamage) {
   EXPECT_NE(why.find("odd"), std::string::npos) << why;
   hdr[16] += 1;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
-}
-
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
 TEST(RwStore, FilePersistsAndMemfdJoins) {

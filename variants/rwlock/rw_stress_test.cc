@@ -17,10 +17,13 @@
 
 #include "gtest/gtest.h"
 #include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/internal/rw_test_util.h"
 #include "variants/rwlock/rw_store.h"
 
 namespace mb {
 namespace {
+
+using rw_test::seed_from_env;
 
 #if defined(MB_SANITIZER)
 constexpr int kOps = 20000;
@@ -34,13 +37,6 @@ RwParams params() {
   p.cap_max = std::uint64_t{1} << 18;
   p.arena_max = std::uint64_t{1} << 26;
   return p;
-}
-
-std::uint64_t seed_from_env() {
-  const char* env = std::getenv("MB_SEED");
-  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
-  return seed;
 }
 
 // Values carry their key in the high half; versions and increments stay in
