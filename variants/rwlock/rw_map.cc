@@ -242,6 +242,20 @@ u64 field_src(const RwMap*, sync::Ref<u64> first, u64 field, u64 len, u64 lo, u6
 
 }  // namespace
 
+// Whether the field at `field` (a slot's key or value) holds the bytes b.
+bool RwMap::field_equal(u64 field, RwBytes b) const {
+  u64 src = field_src(this, at(field), field, b.size, hdr_ + kRwHeaderSize, hw(kBacked).load_acquire());
+  if (src == 0) return false;
+  auto* p = static_cast<const unsigned char*>(b.data);
+  for (u64 i = 0, n = b.size; n > 0; ++i) {
+    u64 w = 0, c = n < 8 ? n : 8;
+    std::memcpy(&w, p + 8 * i, c);
+    if (at(src + 8 * i).load_acquire() != w) return false;
+    n -= c;
+  }
+  return true;
+}
+
 bool RwMap::key_equal(u64 slot, u64 meta, RwBytes key, bool) const {
   if (klen_of(meta) != key.size) return false;
   if (key.size == 8) {  // u64 keys: one inline word
@@ -249,32 +263,11 @@ bool RwMap::key_equal(u64 slot, u64 meta, RwBytes key, bool) const {
     std::memcpy(&k, key.data, 8);
     return at(slot + kKeyW).load_acquire() == k;
   }
-  u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, key.size, hdr_ + kRwHeaderSize,
-                      hw(kBacked).load_acquire());
-  if (src == 0) return false;
-  auto* p = static_cast<const unsigned char*>(key.data);
-  for (u64 i = 0, n = key.size; n > 0; ++i) {
-    u64 k = 0, c = n < 8 ? n : 8;
-    std::memcpy(&k, p + 8 * i, c);
-    if (at(src + 8 * i).load_acquire() != k) return false;
-    n -= c;
-  }
-  return true;
+  return field_equal(slot + kKeyW, key);
 }
 
 bool RwMap::value_equal(u64 slot, u64 meta, RwBytes val) const {
-  if (vlen_of(meta) != val.size) return false;
-  u64 src = field_src(this, at(slot + kValW), slot + kValW, val.size, hdr_ + kRwHeaderSize,
-                      hw(kBacked).load_acquire());
-  if (src == 0 && val.size > kRwInlineMax) return false;
-  auto* p = static_cast<const unsigned char*>(val.data);
-  for (u64 i = 0, n = val.size; n > 0; ++i) {
-    u64 v = 0, c = n < 8 ? n : 8;
-    std::memcpy(&v, p + 8 * i, c);
-    if (at(src + 8 * i).load_acquire() != v) return false;
-    n -= c;
-  }
-  return true;
+  return vlen_of(meta) == val.size && field_equal(slot + kValW, val);
 }
 
 Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool) const {

@@ -306,6 +306,7 @@ class RwMap {
   Status copy_out(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
                   std::uint64_t* val_sz, bool speculative) const;
   bool value_equal(std::uint64_t slot, std::uint64_t meta, RwBytes val) const;
+  bool field_equal(std::uint64_t field, RwBytes b) const;
   Status make_room();
   Status rebuild(unsigned log2);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
