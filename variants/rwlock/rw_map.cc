@@ -301,7 +301,8 @@ bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
 // The probe both reads share (speculative): *slot and *meta receive the
 // live full slot holding key, else not_found; corrupt when the table word is
 // out of bounds or no empty slot ends the probe (torn, or damaged).
-Status RwMap::probe(RwBytes key, u64 h, u64* slot_out, u64* meta_out) const {
+template <class KeyEq>
+Status RwMap::probe(u64 h, KeyEq key_eq, u64* slot_out, u64* meta_out) const {
   u64 tw = hw(kTable).load_acquire();
   if (!table_in_bounds(tw, hw(kBacked).load_acquire())) return Status::corrupt;
   u64 off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
@@ -311,7 +312,7 @@ Status RwMap::probe(RwBytes key, u64 h, u64* slot_out, u64* meta_out) const {
     if (state == kEmpty) return Status::not_found;
     if (state != kFull) continue;
     u64 w1 = at(slot + kHashW).load_acquire();
-    if ((w1 & kHashLo) == (h & kHashLo) && key_equal(slot, meta, key, true)) {
+    if ((w1 & kHashLo) == (h & kHashLo) && key_eq(slot, meta)) {
       if (expired(w1)) return Status::not_found;  // lazily: a writer removes it
       touch(slot, meta);
       *slot_out = slot;
@@ -325,7 +326,8 @@ Status RwMap::probe(RwBytes key, u64 h, u64* slot_out, u64* meta_out) const {
 // One speculative read under the seq value the caller loaded (even).
 Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64) const {
   u64 slot = 0, meta = 0;
-  Status s = probe(key, h, &slot, &meta);
+  auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, true); };
+  Status s = probe(h, eq, &slot, &meta);
   if (s != Status::ok || (buf == nullptr && cap == 0 && val_sz == nullptr)) return s;
   return copy_out(slot, meta, buf, cap, val_sz, true);
 }
@@ -364,10 +366,11 @@ Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
   }
 }
 
-// The u64 path of get(): the value is copied as one word.
+// The u64 path of get(): key and value are compared and copied as words.
 Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
   u64 slot = 0, meta = 0;
-  Status s = probe(as_bytes(k), h, &slot, &meta);
+  auto eq = [&](u64 sl, u64 me) { return klen_of(me) == 8 && at(sl + kKeyW).load_acquire() == k; };
+  Status s = probe(h, eq, &slot, &meta);
   if (s != Status::ok) return s;
   if (vlen_of(meta) != 8) return Status::invalid;
   *v = at(slot + kValW).load_acquire();

@@ -336,7 +336,8 @@ class RwMap {
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
-  Status probe(RwBytes key, std::uint64_t h, std::uint64_t* slot, std::uint64_t* meta) const;
+  template <class KeyEq>  // bool(slot, meta); defined and used in rw_map.cc only
+  Status probe(std::uint64_t h, KeyEq key_eq, std::uint64_t* slot, std::uint64_t* meta) const;
   void wait_seq_odd(unsigned* spins) const;
   static void repair_cb(void* ctx);
   void repair() const;
