@@ -324,6 +324,7 @@ class RwMap {
   Status store_locked(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
                       std::uint64_t* val_sz, std::uint64_t exp);
   Status locate_live(RwBytes key, std::uint64_t h, Where* w);
+  void prefetch(std::uint64_t h) const;
   std::uint64_t expiry_for(std::uint64_t ttl_s) const;
   Status set_expiry(RwBytes key, std::uint64_t ttl_s, bool keep, std::uint64_t* remaining);
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
