@@ -7,7 +7,7 @@
 //   - a test-only hook called inside critical sections (crash tests park a
 //     child there and SIGKILL it while it holds the lock).
 // In the model build a Relacy thread plays a process: its id is
-// thread_index + 1, every process is alive, a futex wait is a yield.
+// thread_index + 1, only kModelDeadPid is dead, a futex wait is a yield.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
 #define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
 
@@ -64,7 +64,10 @@ inline void hook(HookPoint p) {
 
 inline std::uint32_t self_pid() { return rl::thread_index() + 1; }
 inline std::uint32_t self_tid() { return rl::thread_index() + 1; }
-inline bool alive(std::uint32_t) { return true; }
+// Relacy threads are processes 1..N; a model plants a dead holder with a
+// larger id (kModelDeadPid).
+inline constexpr std::uint32_t kModelDeadPid = 99;
+inline bool alive(std::uint32_t pid) { return pid != kModelDeadPid; }
 inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
 inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
 inline std::uint64_t now_ms() { return 0; }
