@@ -29,7 +29,8 @@
 //   30 LRU clock hand (a slot index, taken modulo cap)
 //   31 default TTL in seconds (0 = none; immutable, covered by check)
 //   32..47 arena free list heads, class c holds blocks of 32 << c bytes
-//   48 write recoveries  49 reader recoveries  50 (spare)  51 seq repairs
+//   48 write recoveries  49 reader recoveries  50 last recovery's verify
+//   (0 none, 1 clean, 2 corrupt)  51 seq repairs
 //   52 grows  53 rehashes  54 evictions  55 expirations   (relaxed statistics)
 //   56 flush_expired cursor
 //   64..95 reader slots (rw_lock.h)
@@ -52,7 +53,7 @@
 //   I2  size and tombstones equal the counts of full and tomb slots, and
 //       (size + tombstones) * 4 <= cap * 3: at least one slot is empty, so
 //       every probe ends.
-//   I3  A full slot's hash is hash(key) and its key is reachable from
+//   I3  A full slot's stored hash bits are hash(key)'s low 32 and its key is reachable from
 //       hash & (cap - 1) without crossing an empty slot; no key is in two
 //       full slots.
 //   I4  Lengths are within kRwKeyMax / kRwValMax; arena offsets are 8-aligned
@@ -79,8 +80,16 @@
 // WRITES. Blocking. Linearization point: the change of the slot's meta word
 // (or value words) under the lock; visible to readers at the even seq store
 // (release; pairs with the readers' acquire seq load). Grow (at 75% load of
-// size + tombstones) and rehash (when tombstones fill a quarter of the
-// table) build a new table and publish it with one store of the table word.
+// size + tombstones) and rehash (when tombstones are an eighth of the table
+// or more, or the table is at its maximum) build a new table and publish it
+// with one store of the table word.
+//
+// CURSORS (next). One speculative step per call, validated like a read: the
+// cursor names the table it walks and the next slot. Removal only marks
+// slots, so it never moves another entry; a rebuild does, and is reported.
+//
+// BATCHES. put_multi / remove_multi run under one write section (readers
+// see the batch at once); get_multi and for_each hold the read lock.
 //
 // LRU (optional, lru_max > 0). Clock / second chance: a lookup that finds a
 // key sets the slot's accessed bit with a relaxed fetch_or (no lock; skipped
@@ -106,7 +115,8 @@
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
 // leaves the old one as spare (reused by the next same-size rehash), so
-// table memory is at most about 2x the final table.
+// table memory is at most about 2x the final table. The table never
+// shrinks. incr/decr take the write lock (no lock-free fast path yet).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
