@@ -26,7 +26,7 @@ enum : u64 {
   kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
   kLock = 8, kSeq = 16, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
-  kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
+  kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kStatShrink = 57, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
   kSlots = 64,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
@@ -551,7 +551,8 @@ Status RwMap::rebuild(unsigned log2) {
   hw(kTable).store_release(noff | log2);  // one store publishes the new table
   hw(kTomb).store_release(0);
   hw(kSpare).store_release(old_tw);
-  hw(log2 == table_log2(old_tw) ? kStatRehash : kStatGrow).fetch_add_relaxed(1);  // statistics
+  unsigned old_log2 = table_log2(old_tw);
+  hw(log2 == old_log2 ? kStatRehash : log2 > old_log2 ? kStatGrow : kStatShrink).fetch_add_relaxed(1);  // statistics
   return Status::ok;
 }
 
@@ -783,7 +784,19 @@ Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
     if (s != Status::ok) return s;
   }
   clear_slot(w.found, meta);
+  maybe_shrink();
   return Status::ok;
+}
+
+// Below 25% load, move to a table of half the size, but only into the spare
+// table when it has that size (the one a grow left behind): a shrink never
+// takes new memory, so grow/shrink cycles cannot exhaust it.
+void RwMap::maybe_shrink() {
+  u64 tw = hw(kTable).load_acquire(), spare = hw(kSpare).load_acquire();
+  unsigned log2 = table_log2(tw);
+  if (log2 <= 3 || hw(kSize).load_acquire() * 4 >= (u64{1} << log2)) return;
+  if (spare == 0 || table_log2(spare) != log2 - 1) return;
+  rebuild(log2 - 1);  // cannot fail: the spare is taken, nothing allocated
 }
 
 Status RwMap::take(u64 k, u64* v) {
@@ -950,6 +963,7 @@ RwMap::Stats RwMap::stats() const {
   s.seq_repairs = hw(kStatSeqRepair).load_relaxed();
   s.grows = hw(kStatGrow).load_relaxed();
   s.rehashes = hw(kStatRehash).load_relaxed();
+  s.shrinks = hw(kStatShrink).load_relaxed();
   s.evictions = hw(kStatEvict).load_relaxed();
   s.expirations = hw(kStatExpire).load_relaxed();
   s.arena_used = hw(kTop).load_acquire() - hdr_;

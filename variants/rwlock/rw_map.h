@@ -32,7 +32,7 @@
 //   48 write recoveries  49 reader recoveries  50 last recovery's verify
 //   (0 none, 1 clean, 2 corrupt)  51 seq repairs
 //   52 grows  53 rehashes  54 evictions  55 expirations   (relaxed statistics)
-//   56 flush_expired cursor
+//   56 flush_expired cursor  57 shrinks (statistic)
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
@@ -115,8 +115,10 @@
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
 // leaves the old one as spare (reused by the next same-size rehash), so
-// table memory is at most about 2x the final table. The table never
-// shrinks. incr/decr take the write lock (no lock-free fast path yet).
+// table memory is at most about 2x the final table. A removal that leaves
+// the table below 25% load halves it, but only into the spare table (never
+// new memory), so a table shrinks one step after each grow at most.
+// incr/decr take the write lock (no lock-free fast path yet).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
@@ -280,7 +282,7 @@ class RwMap {
     std::uint64_t write_recoveries;  // dead write-lock holders replaced
     std::uint64_t read_recoveries;   // dead reader slots reclaimed
     std::uint64_t seq_repairs;       // odd sequences found and repaired
-    std::uint64_t grows, rehashes;
+    std::uint64_t grows, rehashes, shrinks;
     std::uint64_t evictions;         // LRU evictions
     std::uint64_t expirations;       // expired keys removed
     std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
@@ -335,6 +337,7 @@ class RwMap {
                       std::uint64_t* val_sz, std::uint64_t exp);
   Status locate_live(RwBytes key, std::uint64_t h, Where* w);
   void prefetch(std::uint64_t h) const;
+  void maybe_shrink();
   std::uint64_t expiry_for(std::uint64_t ttl_s) const;
   Status set_expiry(RwBytes key, std::uint64_t ttl_s, bool keep, std::uint64_t* remaining);
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);

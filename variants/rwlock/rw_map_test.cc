@@ -427,6 +427,35 @@ TEST(RwMap, GrowRehashAndHardMaximum) {
   }
 }
 
+TEST(RwMap, ShrinksBelowQuarterLoad) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  EXPECT_EQ(m.capacity(), 256u);  // 100 > 75% of 128
+  std::uint64_t k = 0;
+  for (; m.size() * 4 >= 256; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  // Below 25%: halved, into the 128-slot table the last grow left behind.
+  EXPECT_EQ(m.capacity(), 128u);
+  EXPECT_EQ(m.stats().shrinks, 1u);
+  // No 64-slot spare exists: no further shrink (a shrink takes no memory).
+  for (; k < 90; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  EXPECT_EQ(m.capacity(), 128u);
+  for (std::uint64_t j = 0; j < 100; ++j) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.get(j, &v), j < 90 ? Status::not_found : Status::ok) << j;
+    if (j >= 90) ASSERT_EQ(v, j);
+  }
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t used = m.stats().arena_used;
+  for (int round = 0; round < 5; ++round) {  // grow/shrink cycles reuse the two tables
+    for (std::uint64_t j = 0; j < 100; ++j) ASSERT_EQ(m.put(j, j), Status::ok);
+    for (std::uint64_t j = 0; j < 90; ++j) ASSERT_EQ(m.remove(j), Status::ok);
+  }
+  EXPECT_EQ(m.stats().arena_used, used);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, VerifyReportsDamage) {
   RwHarness h;
   RwMap& m = h.map();
