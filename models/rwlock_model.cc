@@ -102,7 +102,9 @@ struct ReadersWriterModel : ReadersWriterBase<ReadersWriterModel, 3> {
 constexpr u64 kHdrOff = 64;
 using MapMemory = mb::sync::ModelMemory<256>;
 
-struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
+// A map with one 8-slot table holding key kKey -> {1, 1} (16 bytes, inline).
+template <class Derived>
+struct MapModelBase : rl::test_suite<Derived, 2> {
   static constexpr u64 kKey = 5;
   MapMemory mem;
   RwMap m;
@@ -111,7 +113,7 @@ struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
     u64 v[2] = {x, x};
     RL_ASSERT(m.put(mb::RwBytes{&kKey, 8}, mb::RwBytes{v, 16}) == Status::ok);
   }
-  void before() {
+  void setup() {
     mb::RwParams p;
     p.cap_init = 8;
     p.cap_max = 8;
@@ -120,6 +122,10 @@ struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
     RL_ASSERT(RwMap::format(mem.base(), kHdrOff, MapMemory::size(), p, nullptr, nullptr, &m) == Status::ok);
     put(1);
   }
+};
+
+struct SeqlockModel : MapModelBase<SeqlockModel> {
+  void before() { setup(); }
   void thread(unsigned t) {
     if (t == 0) {
       put(2);
@@ -139,20 +145,9 @@ struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
   }
 };
 
-struct RecoveryModel : rl::test_suite<RecoveryModel, 2> {
-  static constexpr u64 kKey = 5;
-  MapMemory mem;
-  RwMap m;
-
+struct RecoveryModel : MapModelBase<RecoveryModel> {
   void before() {
-    mb::RwParams p;
-    p.cap_init = 8;
-    p.cap_max = 8;
-    p.arena_max = 0;
-    p.reader_slots = 2;
-    RL_ASSERT(RwMap::format(mem.base(), kHdrOff, MapMemory::size(), p, nullptr, nullptr, &m) == Status::ok);
-    u64 v[2] = {1, 1};
-    RL_ASSERT(m.put(mb::RwBytes{&kKey, 8}, mb::RwBytes{v, 16}) == Status::ok);
+    setup();
     // A writer that died inside its section: its pid in the lock word, seq odd.
     mb::sync::word(mem.base(), kHdrOff + 8 * 8).store_relaxed(u64{mb::rw_os::kModelDeadPid} << 32);
     auto seq = mb::sync::word(mem.base(), kHdrOff + 8 * 16);
@@ -161,8 +156,7 @@ struct RecoveryModel : rl::test_suite<RecoveryModel, 2> {
   void thread(unsigned t) {
     u64 got[2] = {0, 0}, sz = 0;
     if (t == 0) {
-      u64 v[2] = {2, 2};
-      RL_ASSERT(m.put(mb::RwBytes{&kKey, 8}, mb::RwBytes{v, 16}) == Status::ok);
+      put(2);
       return;
     }
     RL_ASSERT(m.get(mb::RwBytes{&kKey, 8}, got, sizeof got, &sz) == Status::ok);

@@ -349,9 +349,10 @@ void RwMap::wait_seq_odd(unsigned* spins) const {
 
 void RwMap::lock_for_write() const { Writer w(*this); }
 
-Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
-  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
-  u64 h = hash(key);
+// Run try_once() (speculative copies with acquire loads) until a stable,
+// even seq brackets it: the seqlock read protocol of rw_map.h, READS.
+template <class Try>
+Status RwMap::read_stable(Try try_once) const {
   unsigned spins = 0;
   for (;;) {
     // ORDER: acquire pairs with the writer's release even store (Writer).
@@ -360,10 +361,16 @@ Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
       wait_seq_odd(&spins);
       continue;
     }
-    Status s = read_try(key, h, buf, cap, val_sz, seq);
-    // Relaxed: the acquire loads in read_try keep this load after them.
+    Status s = try_once();
+    // Relaxed: the acquire loads in try_once keep this load after them.
     if (hw(kSeq).load_relaxed() == seq) return s;
   }
+}
+
+Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  return read_stable([&] { return read_try(key, h, buf, cap, val_sz, 0); });
 }
 
 // The u64 path of get(): key and value are compared and copied as words.
@@ -379,17 +386,7 @@ Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
 
 Status RwMap::get(u64 k, u64* v) const {
   const u64 h = hash(as_bytes(k));
-  unsigned spins = 0;
-  for (;;) {
-    // ORDER: as in get(RwBytes ...).
-    u64 seq = hw(kSeq).load_acquire();
-    if (seq & 1) {
-      wait_seq_odd(&spins);
-      continue;
-    }
-    Status s = read_u64(k, h, v);
-    if (hw(kSeq).load_relaxed() == seq) return s;
-  }
+  return read_stable([&] { return read_u64(k, h, v); });
 }
 
 bool RwMap::exists(RwBytes key) const { return get(key, nullptr, 0, nullptr) == Status::ok; }
@@ -889,21 +886,14 @@ Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf,
 }
 
 Status RwMap::next(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
-  unsigned spins = 0;
-  for (;;) {
-    // ORDER: as in get().
-    u64 seq = hw(kSeq).load_acquire();
-    if (seq & 1) {
-      wait_seq_odd(&spins);
-      continue;
-    }
-    Cursor trial = *c;
-    Status s = next_try(&trial, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
-    if (hw(kSeq).load_relaxed() != seq) continue;
-    if (s == Status::ok) ++trial.idx;  // the entry is consumed
-    *c = trial;
-    return s;
-  }
+  Cursor trial;
+  Status s = read_stable([&] {
+    trial = *c;
+    return next_try(&trial, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+  });
+  if (s == Status::ok) ++trial.idx;  // the entry is consumed
+  *c = trial;
+  return s;
 }
 
 // ---- consistent views (read lock) ----------------------------------------

@@ -350,6 +350,8 @@ class RwMap {
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
+  template <class Try>  // Status(); defined and used in rw_map.cc only
+  Status read_stable(Try try_once) const;
   template <class KeyEq>  // bool(slot, meta); defined and used in rw_map.cc only
   Status probe(std::uint64_t h, KeyEq key_eq, std::uint64_t* slot, std::uint64_t* meta) const;
   void wait_seq_odd(unsigned* spins) const;
