@@ -14,6 +14,11 @@
 //                reader bits) and a writer: no data race, each reader sees 0
 //                or 1, every slot and bit is free afterwards. Random search
 //                (100k schedules).
+//   recovery_2t  the map's write lock is held by a dead process that left
+//                the seq odd (planted in before()); a writer and a lock-free
+//                reader race: exactly one recovers the lock, the seq is
+//                repaired once, the reader sees a whole value, verify() is
+//                clean. Random search (20k schedules).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -64,35 +69,29 @@ struct WritersModel : LockModelBase<WritersModel> {
   }
 };
 
-struct ReadWriteLockModel : LockModelBase<ReadWriteLockModel> {
+// Thread 0 writes data under the write lock; the others read it under the
+// read lock.
+template <class Derived, int Threads>
+struct ReadersWriterBase : LockModelBase<Derived, Threads> {
   void thread(unsigned t) {
     if (t == 0) {
-      lock.write_lock();
-      data($) = 1;
-      lock.write_unlock();
+      this->lock.write_lock();
+      this->data($) = 1;
+      this->lock.write_unlock();
     } else {
-      lock.read_lock(nullptr, nullptr);
-      int v = data($);
+      this->lock.read_lock(nullptr, nullptr);
+      int v = this->data($);
       RL_ASSERT(v == 0 || v == 1);
-      lock.read_unlock();
+      this->lock.read_unlock();
     }
   }
+};
+
+struct ReadWriteLockModel : ReadersWriterBase<ReadWriteLockModel, 2> {
   void after() { RL_ASSERT(lock.word() == 0); }
 };
 
-struct ReadersWriterModel : LockModelBase<ReadersWriterModel, 3> {
-  void thread(unsigned t) {
-    if (t == 0) {
-      lock.write_lock();
-      data($) = 1;
-      lock.write_unlock();
-    } else {
-      lock.read_lock(nullptr, nullptr);
-      int v = data($);
-      RL_ASSERT(v == 0 || v == 1);
-      lock.read_unlock();
-    }
-  }
+struct ReadersWriterModel : ReadersWriterBase<ReadersWriterModel, 3> {
   void after() {
     RL_ASSERT(lock.word() == 0);
     for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(mem.base(), 64 + 8 * i).load_relaxed() == 0);
@@ -103,7 +102,9 @@ struct ReadersWriterModel : LockModelBase<ReadersWriterModel, 3> {
 constexpr u64 kHdrOff = 64;
 using MapMemory = mb::sync::ModelMemory<256>;
 
-struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
+// A map with one 8-slot table holding key kKey -> {1, 1} (16 bytes, inline).
+template <class Derived>
+struct MapModelBase : rl::test_suite<Derived, 2> {
   static constexpr u64 kKey = 5;
   MapMemory mem;
   RwMap m;
@@ -112,7 +113,7 @@ struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
     u64 v[2] = {x, x};
     RL_ASSERT(m.put(mb::RwBytes{&kKey, 8}, mb::RwBytes{v, 16}) == Status::ok);
   }
-  void before() {
+  void setup() {
     mb::RwParams p;
     p.cap_init = 8;
     p.cap_max = 8;
@@ -121,6 +122,10 @@ struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
     RL_ASSERT(RwMap::format(mem.base(), kHdrOff, MapMemory::size(), p, nullptr, nullptr, &m) == Status::ok);
     put(1);
   }
+};
+
+struct SeqlockModel : MapModelBase<SeqlockModel> {
+  void before() { setup(); }
   void thread(unsigned t) {
     if (t == 0) {
       put(2);
@@ -140,6 +145,33 @@ struct SeqlockModel : rl::test_suite<SeqlockModel, 2> {
   }
 };
 
+struct RecoveryModel : MapModelBase<RecoveryModel> {
+  void before() {
+    setup();
+    // A writer that died inside its section: its pid in the lock word, seq odd.
+    mb::sync::word(mem.base(), kHdrOff + 8 * 8).store_relaxed(u64{mb::rw_os::kModelDeadPid} << 32);
+    auto seq = mb::sync::word(mem.base(), kHdrOff + 8 * 16);
+    seq.store_relaxed(seq.load_relaxed() + 1);
+  }
+  void thread(unsigned t) {
+    u64 got[2] = {0, 0}, sz = 0;
+    if (t == 0) {
+      put(2);
+      return;
+    }
+    RL_ASSERT(m.get(mb::RwBytes{&kKey, 8}, got, sizeof got, &sz) == Status::ok);
+    RL_ASSERT(got[0] == got[1] && (got[0] == 1 || got[0] == 2));
+  }
+  void after() {
+    RwMap::Stats s = m.stats();
+    RL_ASSERT(s.write_recoveries == 1);
+    RL_ASSERT(s.seq_repairs == 1);
+    std::string why;
+    RL_ASSERT(m.last_recovery(&why) == Status::ok);
+    RL_ASSERT(m.verify(&why) == Status::ok);
+  }
+};
+
 using mb::models::Model;
 using mb::models::run;
 
@@ -147,6 +179,7 @@ const Model kModels[] = {
     {"writers_2t", run<WritersModel>, rl::sched_full, 0},
     {"rwlock_2t", run<ReadWriteLockModel>, rl::sched_full, 0},
     {"readers_writer_3t", run<ReadersWriterModel>, rl::sched_random, 100000},
+    {"recovery_2t", run<RecoveryModel>, rl::sched_random, 20000},
     {"seqlock_2t", run<SeqlockModel>, rl::sched_random, 200000},
 };
 

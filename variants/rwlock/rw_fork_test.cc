@@ -22,10 +22,13 @@
 
 #include "gtest/gtest.h"
 #include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/internal/rw_test_util.h"
 #include "variants/rwlock/rw_store.h"
 
 namespace mb {
 namespace {
+
+using rw_test::temp_path;
 
 #if defined(MB_SANITIZER)
 constexpr int kScale = 5;
@@ -39,11 +42,6 @@ RwParams params() {
   p.cap_max = std::uint64_t{1} << 20;
   p.arena_max = std::uint64_t{1} << 26;
   return p;
-}
-
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
 }
 
 // Fork n children running fn(id) (its return value is the exit code) and

@@ -26,7 +26,8 @@ enum : u64 {
   kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
   kLock = 8, kSeq = 16, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
-  kStatGrow = 52, kStatRehash = 53, kSlots = 64,
+  kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kStatShrink = 57, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
+  kSlots = 64,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
@@ -34,6 +35,14 @@ static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
 // Slot words and meta fields.
 constexpr u64 kHashW = 8, kKeyW = 16, kValW = 40;
 constexpr u64 kStateMask = 3, kEmpty = 0, kFull = 1, kTombState = 2;
+constexpr u64 kAccessed = 4;  // meta bit 2: LRU clock's second chance
+// Slot word 1: expiry (seconds, 0 = never) << 32 | the hash's low 32 bits.
+constexpr u64 kHashLo = 0xffffffffULL;
+constexpr u64 hash_word(u64 h, u64 exp) { return exp << 32 | (h & kHashLo); }
+bool expired(u64 w1) {
+  u64 exp = w1 >> 32;
+  return exp != 0 && rw_os::now_s() >= exp;
+}
 constexpr unsigned kKeyLenShift = 8, kValLenShift = 32;
 constexpr u64 kKeyLenMask = 0xffffff;
 static_assert(kRwKeyMax <= kKeyLenMask && kRwValMax <= 0xffffffffULL);
@@ -65,7 +74,10 @@ Status fail(std::string* why, Status s, const char* fmt, ...) {
   return s;
 }
 
-u64 header_check(const u64* w) { return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic); }
+// Over words 1..5, lru_max (word 7) and the default TTL (word 31).
+u64 header_check(const u64* w, u64 default_ttl) {
+  return internal::hash_bytes(w + kVersion, 5 * 8, kRwMagic ^ w[kLruMax] ^ internal::mix64(default_ttl));
+}
 
 }  // namespace
 
@@ -119,6 +131,8 @@ void RwMap::attach(void* base, u64 hdr_off, RwGrow grow, void* grow_ctx) {
   seed_ = hw(kSeed).load_relaxed();
   mem_max_ = hw(kMemMax).load_relaxed();
   cap_max_log2_ = unsigned(hw(kCapMaxLog2).load_relaxed());
+  lru_max_ = hw(kLruMax).load_relaxed();
+  default_ttl_ = hw(kDefaultTtl).load_relaxed();
   RwLock::Words w;
   w.lock_off = hdr_off + 8 * kLock;
   w.slots_off = hdr_off + 8 * kSlots;
@@ -149,9 +163,11 @@ Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, Rw
   m.hw(kSeed).store_relaxed(p.seed);
   m.hw(kMemMax).store_relaxed(mem_max);
   m.hw(kSlotCnt).store_relaxed(p.reader_slots);
-  u64 words[7];
-  for (u64 i = 0; i < 7; ++i) words[i] = m.hw(i).load_relaxed();
-  m.hw(kCheck).store_relaxed(header_check(words));
+  m.hw(kLruMax).store_relaxed(p.lru_max);
+  m.hw(kDefaultTtl).store_relaxed(p.default_ttl);
+  u64 words[8];
+  for (u64 i = 0; i < 8; ++i) words[i] = m.hw(i).load_relaxed();
+  m.hw(kCheck).store_relaxed(header_check(words, p.default_ttl));
   m.hw(kTop).store_relaxed(hdr_off + kRwHeaderSize);
   m.hw(kBacked).store_relaxed(hdr_off + kRwHeaderSize);
   m.attach(base, hdr_off, grow, grow_ctx);
@@ -175,12 +191,12 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   // ORDER: acquire pairs with the release magic store in format().
   u64 magic = m.hw(kMagic).load_acquire();
   if (magic != kRwMagic) return fail(why, Status::invalid, "not an rwlock map (magic %#" PRIx64 ")", magic);
-  u64 words[7];
-  for (u64 i = 0; i < 7; ++i) words[i] = m.hw(i).load_relaxed();
+  u64 words[8];
+  for (u64 i = 0; i < 8; ++i) words[i] = m.hw(i).load_relaxed();
   if (words[kVersion] != kRwLayoutVersion)
     return fail(why, Status::invalid, "rwlock map layout version %" PRIu64 ", expected %" PRIu64,
                 words[kVersion], kRwLayoutVersion);
-  if (words[kCheck] != header_check(words))
+  if (words[kCheck] != header_check(words, m.hw(kDefaultTtl).load_relaxed()))
     return fail(why, Status::corrupt, "rwlock map header check mismatch (damaged header)");
   if (words[kCapMaxLog2] < 3 || words[kCapMaxLog2] > kRwCapMaxLog2 || words[kSlotCnt] < 1 ||
       words[kSlotCnt] > kRwSlotMax)
@@ -226,6 +242,20 @@ u64 field_src(const RwMap*, sync::Ref<u64> first, u64 field, u64 len, u64 lo, u6
 
 }  // namespace
 
+// Whether the field at `field` (a slot's key or value) holds the bytes b.
+bool RwMap::field_equal(u64 field, RwBytes b) const {
+  u64 src = field_src(this, at(field), field, b.size, hdr_ + kRwHeaderSize, hw(kBacked).load_acquire());
+  if (src == 0) return false;
+  auto* p = static_cast<const unsigned char*>(b.data);
+  for (u64 i = 0, n = b.size; n > 0; ++i) {
+    u64 w = 0, c = n < 8 ? n : 8;
+    std::memcpy(&w, p + 8 * i, c);
+    if (at(src + 8 * i).load_acquire() != w) return false;
+    n -= c;
+  }
+  return true;
+}
+
 bool RwMap::key_equal(u64 slot, u64 meta, RwBytes key, bool) const {
   if (klen_of(meta) != key.size) return false;
   if (key.size == 8) {  // u64 keys: one inline word
@@ -233,32 +263,11 @@ bool RwMap::key_equal(u64 slot, u64 meta, RwBytes key, bool) const {
     std::memcpy(&k, key.data, 8);
     return at(slot + kKeyW).load_acquire() == k;
   }
-  u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, key.size, hdr_ + kRwHeaderSize,
-                      hw(kBacked).load_acquire());
-  if (src == 0) return false;
-  auto* p = static_cast<const unsigned char*>(key.data);
-  for (u64 i = 0, n = key.size; n > 0; ++i) {
-    u64 k = 0, c = n < 8 ? n : 8;
-    std::memcpy(&k, p + 8 * i, c);
-    if (at(src + 8 * i).load_acquire() != k) return false;
-    n -= c;
-  }
-  return true;
+  return field_equal(slot + kKeyW, key);
 }
 
 bool RwMap::value_equal(u64 slot, u64 meta, RwBytes val) const {
-  if (vlen_of(meta) != val.size) return false;
-  u64 src = field_src(this, at(slot + kValW), slot + kValW, val.size, hdr_ + kRwHeaderSize,
-                      hw(kBacked).load_acquire());
-  if (src == 0 && val.size > kRwInlineMax) return false;
-  auto* p = static_cast<const unsigned char*>(val.data);
-  for (u64 i = 0, n = val.size; n > 0; ++i) {
-    u64 v = 0, c = n < 8 ? n : 8;
-    std::memcpy(&v, p + 8 * i, c);
-    if (at(src + 8 * i).load_acquire() != v) return false;
-    n -= c;
-  }
-  return true;
+  return vlen_of(meta) == val.size && field_equal(slot + kValW, val);
 }
 
 Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool) const {
@@ -280,24 +289,47 @@ Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool
 
 // ---- reads -------------------------------------------------------------
 
-// One speculative probe under the seq value the caller loaded (even).
-Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64) const {
-  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
+// Whether a table word read (maybe speculatively) names memory that is
+// backed and inside the map (I1).
+bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
   u64 off = table_off(tw);
   unsigned log2 = table_log2(tw);
-  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
-      backed - off < (kRwSlotSize << log2))
-    return Status::corrupt;
-  u64 mask = (u64{1} << log2) - 1;
+  return log2 <= cap_max_log2_ && off >= hdr_ + kRwHeaderSize && off <= backed &&
+         backed - off >= (kRwSlotSize << log2);
+}
+
+// The probe both reads share (speculative): *slot and *meta receive the
+// live full slot holding key, else not_found; corrupt when the table word is
+// out of bounds or no empty slot ends the probe (torn, or damaged).
+template <class KeyEq>
+Status RwMap::probe(u64 h, KeyEq key_eq, u64* slot_out, u64* meta_out) const {
+  u64 tw = hw(kTable).load_acquire();
+  if (!table_in_bounds(tw, hw(kBacked).load_acquire())) return Status::corrupt;
+  u64 off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
   for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     u64 state = meta & kStateMask;
     if (state == kEmpty) return Status::not_found;
-    if (state == kFull && at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, true))
-      return buf == nullptr && cap == 0 && val_sz == nullptr ? Status::ok
-                                                            : copy_out(slot, meta, buf, cap, val_sz, true);
+    if (state != kFull) continue;
+    u64 w1 = at(slot + kHashW).load_acquire();
+    if ((w1 & kHashLo) == (h & kHashLo) && key_eq(slot, meta)) {
+      if (expired(w1)) return Status::not_found;  // lazily: a writer removes it
+      touch(slot, meta);
+      *slot_out = slot;
+      *meta_out = meta;
+      return Status::ok;
+    }
   }
-  return Status::corrupt;  // no empty slot: torn (retried) or damaged
+  return Status::corrupt;
+}
+
+// One speculative read under the seq value the caller loaded (even).
+Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64) const {
+  u64 slot = 0, meta = 0;
+  auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, true); };
+  Status s = probe(h, eq, &slot, &meta);
+  if (s != Status::ok || (buf == nullptr && cap == 0 && val_sz == nullptr)) return s;
+  return copy_out(slot, meta, buf, cap, val_sz, true);
 }
 
 // Called while seq stays odd: spin, then yield; now and then look at the
@@ -309,7 +341,7 @@ void RwMap::wait_seq_odd(unsigned* spins) const {
     return;
   }
   sync::yield();
-  if (*spins % 4096 != 0) return;
+  if (*spins % (sync::kModelBuild ? 8 : 4096) != 0) return;  // models: check soon
   u64 w = lock_.word();
   auto pid = std::uint32_t((w & kRwPidMask) >> kRwPidShift);
   if (pid == 0 || !rw_os::alive(pid)) lock_for_write();
@@ -317,9 +349,10 @@ void RwMap::wait_seq_odd(unsigned* spins) const {
 
 void RwMap::lock_for_write() const { Writer w(*this); }
 
-Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
-  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
-  u64 h = hash(key);
+// Run try_once() (speculative copies with acquire loads) until a stable,
+// even seq brackets it: the seqlock read protocol of rw_map.h, READS.
+template <class Try>
+Status RwMap::read_stable(Try try_once) const {
   unsigned spins = 0;
   for (;;) {
     // ORDER: acquire pairs with the writer's release even store (Writer).
@@ -328,49 +361,32 @@ Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
       wait_seq_odd(&spins);
       continue;
     }
-    Status s = read_try(key, h, buf, cap, val_sz, seq);
-    // Relaxed: the acquire loads in read_try keep this load after them.
+    Status s = try_once();
+    // Relaxed: the acquire loads in try_once keep this load after them.
     if (hw(kSeq).load_relaxed() == seq) return s;
   }
 }
 
-// The u64 fast path of get(): the same probe as read_try with the key and
-// the value compared and copied as single words.
+Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  return read_stable([&] { return read_try(key, h, buf, cap, val_sz, 0); });
+}
+
+// The u64 path of get(): key and value are compared and copied as words.
 Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
-  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire();
-  u64 off = table_off(tw);
-  unsigned log2 = table_log2(tw);
-  if (log2 > cap_max_log2_ || off < hdr_ + kRwHeaderSize || off > backed ||
-      backed - off < (kRwSlotSize << log2))
-    return Status::corrupt;
-  u64 mask = (u64{1} << log2) - 1;
-  for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
-    u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
-    u64 state = meta & kStateMask;
-    if (state == kEmpty) return Status::not_found;
-    if (state == kFull && at(slot + kHashW).load_acquire() == h && klen_of(meta) == 8 &&
-        at(slot + kKeyW).load_acquire() == k) {
-      if (vlen_of(meta) != 8) return Status::invalid;
-      *v = at(slot + kValW).load_acquire();
-      return Status::ok;
-    }
-  }
-  return Status::corrupt;
+  u64 slot = 0, meta = 0;
+  auto eq = [&](u64 sl, u64 me) { return klen_of(me) == 8 && at(sl + kKeyW).load_acquire() == k; };
+  Status s = probe(h, eq, &slot, &meta);
+  if (s != Status::ok) return s;
+  if (vlen_of(meta) != 8) return Status::invalid;
+  *v = at(slot + kValW).load_acquire();
+  return Status::ok;
 }
 
 Status RwMap::get(u64 k, u64* v) const {
   const u64 h = hash(as_bytes(k));
-  unsigned spins = 0;
-  for (;;) {
-    // ORDER: as in get(RwBytes ...).
-    u64 seq = hw(kSeq).load_acquire();
-    if (seq & 1) {
-      wait_seq_odd(&spins);
-      continue;
-    }
-    Status s = read_u64(k, h, v);
-    if (hw(kSeq).load_relaxed() == seq) return s;
-  }
+  return read_stable([&] { return read_u64(k, h, v); });
 }
 
 bool RwMap::exists(RwBytes key) const { return get(key, nullptr, 0, nullptr) == Status::ok; }
@@ -388,7 +404,7 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
     }
     if (state == kTombState) {
       if (w->free == 0) w->free = slot;
-    } else if (at(slot + kHashW).load_acquire() == h && key_equal(slot, meta, key, false)) {
+    } else if ((at(slot + kHashW).load_acquire() & kHashLo) == (h & kHashLo) && key_equal(slot, meta, key, false)) {
       w->found = slot;
       return Status::ok;
     }
@@ -474,7 +490,7 @@ Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
   return Status::ok;
 }
 
-Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_tomb) {
+Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_tomb, u64 exp) {
   Status s = write_field(slot, kKeyW, key, 0);
   if (s != Status::ok) return s;
   s = write_field(slot, kValW, val, 0);
@@ -482,7 +498,7 @@ Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_to
     if (key.size > kRwInlineMax) free_bytes(at(slot + kKeyW).load_acquire(), key.size);
     return s;
   }
-  at(slot + kHashW).store_release(h);
+  at(slot + kHashW).store_release(hash_word(h, exp));
   rw_os::hook(rw_os::HookPoint::put_half_done);
   at(slot).store_release(meta_of(kFull, key.size, val.size));  // the insert's linearization point
   hw(kSize).store_release(hw(kSize).load_acquire() + 1);
@@ -523,7 +539,7 @@ Status RwMap::rebuild(unsigned log2) {
   for (u64 j = 0; j < old_cap; ++j) {
     u64 src = old_off + j * kRwSlotSize, meta = at(src).load_acquire();
     if ((meta & kStateMask) != kFull) continue;
-    u64 i = at(src + kHashW).load_acquire() & mask;
+    u64 i = at(src + kHashW).load_acquire() & mask;  // mask < 2^32: the stored low bits suffice
     while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) i = (i + 1) & mask;
     u64 dst = noff + i * kRwSlotSize;
     for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(dst + 8 * w).store_release(at(src + 8 * w).load_acquire());
@@ -532,7 +548,8 @@ Status RwMap::rebuild(unsigned log2) {
   hw(kTable).store_release(noff | log2);  // one store publishes the new table
   hw(kTomb).store_release(0);
   hw(kSpare).store_release(old_tw);
-  hw(log2 == table_log2(old_tw) ? kStatRehash : kStatGrow).fetch_add_relaxed(1);  // statistics
+  unsigned old_log2 = table_log2(old_tw);
+  hw(log2 == old_log2 ? kStatRehash : log2 > old_log2 ? kStatGrow : kStatShrink).fetch_add_relaxed(1);  // statistics
   return Status::ok;
 }
 
@@ -563,7 +580,41 @@ Status RwMap::reserve(u64 n) {
 
 // Insert an absent key into the free slot locate() found, making room first
 // (which may move the table: the key is located again then).
-Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
+// LRU (lru_max > 0): a lookup that finds a key sets its accessed bit, with
+// no lock: a relaxed fetch_or on the meta word, skipped when already set.
+// Harmless on a slot that changed meanwhile: the bit only steers eviction,
+// and every reader of meta masks it off (state, lengths). A statistic-like
+// hint: relaxed.
+void RwMap::touch(u64 slot, u64 meta) const {
+  if (lru_max_ != 0 && (meta & kAccessed) == 0) at(slot).fetch_or_relaxed(kAccessed);
+}
+
+// Evict one key (clock / second chance): the hand clears accessed bits until
+// it finds a full slot without one. true when a key was evicted.
+bool RwMap::evict_one() {
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  u64 hand = hw(kHand).load_acquire();
+  for (u64 step = 0; step <= 2 * mask + 1; ++step) {
+    u64 slot = off + (hand++ & mask) * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull) continue;
+    if (meta & kAccessed) {
+      at(slot).fetch_and_relaxed(~kAccessed);  // a hint (see touch): relaxed
+      continue;
+    }
+    clear_slot(slot, meta);
+    hw(kHand).store_release(hand);
+    hw(kStatEvict).fetch_add_relaxed(1);  // a statistic
+    return true;
+  }
+  hw(kHand).store_release(hand);
+  return false;
+}
+
+Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w, u64 exp) {
+  // An eviction may empty a slot on the key's probe path: locate again.
+  if (lru_max_ != 0 && hw(kSize).load_acquire() >= lru_max_ && evict_one() &&
+      locate(key, h, w) == Status::corrupt)
+    return Status::corrupt;
   bool tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
   if (!tomb) {
     Status s = make_room();
@@ -571,19 +622,47 @@ Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w) {
     if (locate(key, h, w) == Status::corrupt) return Status::corrupt;
     tomb = (at(w->free).load_acquire() & kStateMask) == kTombState;
   }
-  return fill_slot(w->free, h, key, val, tomb);
+  return fill_slot(w->free, h, key, val, tomb, exp);
 }
 
-Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
+u64 RwMap::expiry_for(u64 ttl_s) const {
+  if (ttl_s == kRwTtlDefault) ttl_s = default_ttl_;
+  if (ttl_s == 0) return 0;
+  u64 exp = rw_os::now_s() + ttl_s;
+  return exp > kHashLo ? kHashLo : exp;
+}
+
+// locate() for writers: an expired key found is removed first (lazy expiry).
+Status RwMap::locate_live(RwBytes key, u64 h, Where* w) {
+  Status s = locate(key, h, w);
+  if (s != Status::ok || !expired(at(w->found + kHashW).load_acquire())) return s;
+  clear_slot(w->found, at(w->found).load_acquire());
+  hw(kStatExpire).fetch_add_relaxed(1);  // a statistic
+  return locate(key, h, w);
+}
+
+// Start bringing the key's home slot into cache before the lock is taken:
+// the lock's atomic read-modify-write would otherwise make the slot's cache
+// miss wait for it (and keep consecutive writes' misses from overlapping).
+// The table word is read without the lock: a hint only.
+void RwMap::prefetch(u64 h) const {
+  u64 tw = hw(kTable).load_relaxed();
+  u64 slot = table_off(tw) + (h & ((u64{1} << table_log2(tw)) - 1)) * kRwSlotSize;
+  __builtin_prefetch(at(slot).address_hint(base_), 1);
+}
+
+Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz, u64 ttl_s) {
   if (key.size == 0 || key.size > kRwKeyMax || val.size > kRwValMax) return Status::invalid;
   u64 h = hash(key);
+  prefetch(h);
   Writer section(*this);
-  return store_locked(key, h, val, mode, buf, cap, val_sz);
+  return store_locked(key, h, val, mode, buf, cap, val_sz, expiry_for(ttl_s));
 }
 
-Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz) {
+Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz,
+                           u64 exp) {
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s == Status::corrupt) return s;
   if (s == Status::ok) {
     if (mode == Mode::add) return Status::exists;
@@ -592,11 +671,13 @@ Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
       s = copy_out(w.found, meta, buf, cap, val_sz, false);
       if (s != Status::ok) return s;
     }
-    return set_value(w.found, meta, val);
+    s = set_value(w.found, meta, val);
+    if (s == Status::ok) at(w.found + kHashW).store_release(hash_word(h, exp));  // a write refreshes the TTL
+    return s;
   }
   if (mode == Mode::update) return Status::not_found;
   if (val_sz != nullptr) *val_sz = 0;
-  s = insert_absent(key, h, val, &w);
+  s = insert_absent(key, h, val, &w, exp);
   if (s != Status::ok) return s;
   return mode == Mode::swap ? Status::not_found : Status::ok;
 }
@@ -605,7 +686,7 @@ Status RwMap::put_multi(const u64* keys, const u64* vals, u64 n) {
   Writer section(*this);
   for (u64 i = 0; i < n; ++i) {
     Status s = store_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), as_bytes(vals[i]), Mode::put,
-                            nullptr, 0, nullptr);
+                            nullptr, 0, nullptr, expiry_for(kRwTtlDefault));
     if (s != Status::ok) return s;
   }
   return Status::ok;
@@ -623,11 +704,56 @@ Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
   return Status::ok;
 }
 
-Status RwMap::put(RwBytes key, RwBytes val) { return store(key, val, Mode::put, nullptr, 0, nullptr); }
-Status RwMap::add(RwBytes key, RwBytes val) { return store(key, val, Mode::add, nullptr, 0, nullptr); }
-Status RwMap::update(RwBytes key, RwBytes val) { return store(key, val, Mode::update, nullptr, 0, nullptr); }
+Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {
+  return store(key, val, Mode::put, nullptr, 0, nullptr, ttl_s);
+}
+Status RwMap::add(RwBytes key, RwBytes val) { return store(key, val, Mode::add, nullptr, 0, nullptr, kRwTtlDefault); }
+Status RwMap::update(RwBytes key, RwBytes val) {
+  return store(key, val, Mode::update, nullptr, 0, nullptr, kRwTtlDefault);
+}
 Status RwMap::swap(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_sz) {
-  return store(key, val, Mode::swap, buf, cap, val_sz);
+  return store(key, val, Mode::swap, buf, cap, val_sz, kRwTtlDefault);
+}
+
+// ---- TTL -------------------------------------------------------------------
+
+Status RwMap::set_expiry(RwBytes key, u64 ttl_s, bool keep, u64* remaining) {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  u64 h = hash(key);
+  Writer section(*this);
+  Where w;
+  Status s = locate_live(key, h, &w);
+  if (s != Status::ok) return s;
+  u64 exp = at(w.found + kHashW).load_acquire() >> 32;
+  if (!keep) {
+    exp = expiry_for(ttl_s);
+    at(w.found + kHashW).store_release(hash_word(h, exp));
+  }
+  if (remaining != nullptr) {
+    u64 now = rw_os::now_s();
+    *remaining = exp == 0 ? kRwTtlNever : exp > now ? exp - now : 0;
+  }
+  return Status::ok;
+}
+
+Status RwMap::ttl_remaining(RwBytes key, u64* secs) { return set_expiry(key, 0, true, secs); }
+Status RwMap::touch(RwBytes key) { return set_expiry(key, kRwTtlDefault, false, nullptr); }
+Status RwMap::persist(RwBytes key) { return set_expiry(key, 0, false, nullptr); }
+
+Status RwMap::flush_expired(u64 limit, u64* removed) {
+  Writer section(*this);
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  u64 cursor = hw(kFlushCursor).load_acquire(), cnt = 0;
+  for (u64 n = 0; n < limit && n <= mask; ++n, ++cursor) {
+    u64 slot = off + (cursor & mask) * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull || !expired(at(slot + kHashW).load_acquire())) continue;
+    clear_slot(slot, meta);
+    ++cnt;
+  }
+  hw(kFlushCursor).store_release(cursor);
+  hw(kStatExpire).fetch_add_relaxed(cnt);  // a statistic
+  if (removed != nullptr) *removed = cnt;
+  return Status::ok;
 }
 
 Status RwMap::swap(u64 k, u64 v, u64* old) {
@@ -647,7 +773,7 @@ Status RwMap::take(RwBytes key, void* buf, u64 cap, u64* val_sz) {
 
 Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
   u64 meta = at(w.found).load_acquire();
   if (buf != nullptr || val_sz != nullptr) {
@@ -655,7 +781,19 @@ Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
     if (s != Status::ok) return s;
   }
   clear_slot(w.found, meta);
+  maybe_shrink();
   return Status::ok;
+}
+
+// Below 25% load, move to a table of half the size, but only into the spare
+// table when it has that size (the one a grow left behind): a shrink never
+// takes new memory, so grow/shrink cycles cannot exhaust it.
+void RwMap::maybe_shrink() {
+  u64 tw = hw(kTable).load_acquire(), spare = hw(kSpare).load_acquire();
+  unsigned log2 = table_log2(tw);
+  if (log2 <= 3 || hw(kSize).load_acquire() * 4 >= (u64{1} << log2)) return;
+  if (spare == 0 || table_log2(spare) != log2 - 1) return;
+  rebuild(log2 - 1);  // cannot fail: the spare is taken, nothing allocated
 }
 
 Status RwMap::take(u64 k, u64* v) {
@@ -672,7 +810,7 @@ Status RwMap::get_or_set(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_
     if (val_sz != nullptr) *val_sz = val.size;
     return Status::invalid;
   }
-  s = store(key, val, Mode::add, nullptr, 0, nullptr);
+  s = store(key, val, Mode::add, nullptr, 0, nullptr, kRwTtlDefault);
   if (s == Status::exists) return get_or_set(key, val, buf, cap, val_sz, inserted);  // lost a race
   if (s != Status::ok) return s;
   if (inserted != nullptr) *inserted = true;
@@ -691,7 +829,7 @@ Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
   u64 h = hash(key);
   Writer section(*this);
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
   u64 meta = at(w.found).load_acquire();
   if (!value_equal(w.found, meta, expected)) return Status::exists;
@@ -703,7 +841,7 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
   u64 h = hash(key);
   Writer section(*this);
   Where w;
-  Status s = locate(key, h, &w);
+  Status s = locate_live(key, h, &w);
   if (s == Status::corrupt) return s;
   u64 v = u64(delta);
   if (s == Status::ok) {
@@ -712,11 +850,50 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
     v = at(w.found + kValW).load_acquire() + u64(delta);
     at(w.found + kValW).store_release(v);
   } else {
-    s = insert_absent(key, h, as_bytes(v), &w);
+    s = insert_absent(key, h, as_bytes(v), &w, expiry_for(kRwTtlDefault));
     if (s != Status::ok) return s;
   }
   if (result != nullptr) *result = v;
   return Status::ok;
+}
+
+// ---- cursors -----------------------------------------------------------------
+
+// One speculative step of next() (validated by the caller's seq re-load).
+Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
+  u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire(), off = table_off(tw);
+  if (c->table == 0) c->table = tw;
+  if (c->table != tw) return Status::again;  // rebuilt: entries moved
+  if (!table_in_bounds(tw, backed)) return Status::corrupt;
+  for (u64 cap = u64{1} << table_log2(tw); c->idx < cap; ++c->idx) {
+    u64 slot = off + c->idx * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
+    u64 klen = klen_of(meta);
+    if (key_sz != nullptr) *key_sz = klen;
+    if (klen > kcap) return Status::invalid;
+    if (klen > kRwKeyMax) return Status::corrupt;
+    u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, klen, hdr_ + kRwHeaderSize, backed);
+    if (src == 0) return Status::corrupt;
+    auto* out = static_cast<unsigned char*>(kbuf);
+    for (u64 i = 0, n = klen; n > 0; ++i) {
+      u64 w = at(src + 8 * i).load_acquire(), len = n < 8 ? n : 8;
+      std::memcpy(out + 8 * i, &w, len);
+      n -= len;
+    }
+    return copy_out(slot, meta, vbuf, vcap, val_sz, true);
+  }
+  return Status::not_found;
+}
+
+Status RwMap::next(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
+  Cursor trial;
+  Status s = read_stable([&] {
+    trial = *c;
+    return next_try(&trial, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+  });
+  if (s == Status::ok) ++trial.idx;  // the entry is consumed
+  *c = trial;
+  return s;
 }
 
 // ---- consistent views (read lock) ----------------------------------------
@@ -776,6 +953,9 @@ RwMap::Stats RwMap::stats() const {
   s.seq_repairs = hw(kStatSeqRepair).load_relaxed();
   s.grows = hw(kStatGrow).load_relaxed();
   s.rehashes = hw(kStatRehash).load_relaxed();
+  s.shrinks = hw(kStatShrink).load_relaxed();
+  s.evictions = hw(kStatEvict).load_relaxed();
+  s.expirations = hw(kStatExpire).load_relaxed();
   s.arena_used = hw(kTop).load_acquire() - hdr_;
   s.arena_capacity = mem_max_ - hdr_;
   s.backed = hw(kBacked).load_acquire();
@@ -818,9 +998,9 @@ void RwMap::repair() const {
 Status RwMap::verify(std::string* why) const { return verify_impl(why, true); }
 
 Status RwMap::verify_impl(std::string* why, bool check_lock) const {
-  u64 words[7];
-  for (u64 i = 0; i < 7; ++i) words[i] = hw(i).load_relaxed();
-  if (words[kMagic] != kRwMagic || words[kCheck] != header_check(words))
+  u64 words[8];
+  for (u64 i = 0; i < 8; ++i) words[i] = hw(i).load_relaxed();
+  if (words[kMagic] != kRwMagic || words[kCheck] != header_check(words, hw(kDefaultTtl).load_relaxed()))
     return fail(why, Status::corrupt, "header damaged (magic or check)");
   if (check_lock) {
     u64 lw = lock_.word(), seq = hw(kSeq).load_acquire();
@@ -858,14 +1038,15 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
     }
     RwBytes k{key.data(), klen};
     u64 h = hash(k);
-    if (at(slot + kHashW).load_acquire() != h)
+    if ((at(slot + kHashW).load_acquire() & kHashLo) != (h & kHashLo))
       return fail(why, Status::corrupt, "slot %" PRIu64 ": stored hash is not hash(key) (I3)", i);
     for (u64 j = h & mask;; j = (j + 1) & mask) {  // the probe path from home to slot i
       u64 other = off + j * kRwSlotSize, om = at(other).load_acquire();
       if (j == i) break;
       if ((om & kStateMask) == kEmpty)
         return fail(why, Status::corrupt, "slot %" PRIu64 ": unreachable, empty slot on its probe path (I3)", i);
-      if ((om & kStateMask) == kFull && at(other + kHashW).load_acquire() == h && key_equal(other, om, k, false))
+      if ((om & kStateMask) == kFull && (at(other + kHashW).load_acquire() & kHashLo) == (h & kHashLo) &&
+          key_equal(other, om, k, false))
         return fail(why, Status::corrupt, "slot %" PRIu64 ": duplicate key in slot %" PRIu64 " (I3)", i, j);
     }
   }

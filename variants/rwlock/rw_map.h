@@ -19,24 +19,31 @@
 // LAYOUT (u64 words, touched only through core/sync.h; offsets from `hdr`):
 //   0 magic "MBRWMAP1"   1 layout version   2 cap_max log2   3 seed
 //   4 mem_max (bytes from base the map may use)   5 reader slot count
-//   6 check = hash(words 1..5)
+//   6 check = hash(words 1..5, 7, 31)   7 lru_max (0 = no LRU)
 //   8  lock word (rw_lock.h)           (own cache line)
 //   16 seq: even = stable, odd = a write is in progress (own cache line)
 //   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
 //   25 size (full slots)   26 tombstones   27 top (bump pointer, bytes)
 //   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
 //   29 backed (bytes from base known to be backed by memory)
+//   30 LRU clock hand (a slot index, taken modulo cap)
+//   31 default TTL in seconds (0 = none; immutable, covered by check)
 //   32..47 arena free list heads, class c holds blocks of 32 << c bytes
-//   48 write recoveries  49 reader recoveries  50 (spare)  51 seq repairs
-//   52 grows  53 rehashes   (relaxed statistics)
+//   48 write recoveries  49 reader recoveries  50 last recovery's verify
+//   (0 none, 1 clean, 2 corrupt)  51 seq repairs
+//   52 grows  53 rehashes  54 evictions  55 expirations   (relaxed statistics)
+//   56 flush_expired cursor  57 shrinks (statistic)
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
-//     w0 meta:  63         32 31          8 7     2 1   0
-//               +------------+-------------+-------+-----+
-//               |  val_len   |   key_len   |   0   |state|  0 empty 1 full 2 tomb
-//               +------------+-------------+-------+-----+
-//     w1 hash   w2..w4 key (inline if key_len <= 24, else w2 = arena offset)
+//     w0 meta:  63         32 31          8 7   3  2  1   0
+//               +------------+-------------+-----+---+-----+
+//               |  val_len   |   key_len   |  0  | A |state|  0 empty 1 full 2 tomb
+//               +------------+-------------+-----+---+-----+
+//               A: accessed (LRU only), set by lock-free lookups with a
+//               fetch_or, so any slot's meta may carry it: readers mask it.
+//     w1 expiry (CLOCK_REALTIME seconds, 0 = never) << 32 | hash low 32 bits
+//     w2..w4 key (inline if key_len <= 24, else w2 = arena offset)
 //     w5..w7 value (inline if val_len <= 24, else w5 = arena offset)
 //     Bytes are stored zero-padded to whole words.
 //
@@ -46,7 +53,7 @@
 //   I2  size and tombstones equal the counts of full and tomb slots, and
 //       (size + tombstones) * 4 <= cap * 3: at least one slot is empty, so
 //       every probe ends.
-//   I3  A full slot's hash is hash(key) and its key is reachable from
+//   I3  A full slot's stored hash bits are hash(key)'s low 32 and its key is reachable from
 //       hash & (cap - 1) without crossing an empty slot; no key is in two
 //       full slots.
 //   I4  Lengths are within kRwKeyMax / kRwValMax; arena offsets are 8-aligned
@@ -54,7 +61,7 @@
 //   I5  seq is odd only while a writer holds the lock (or after it died).
 //   I6  Every store into map memory is made by the write lock holder with
 //       release order between the odd and the even seq stores, except the
-//       lock word, reader slots and statistics (rw_lock.h).
+//       lock word, reader slots, statistics and the accessed bit (A).
 //
 // READS (get, exists, find). Linearization point: the load of an even seq
 // that the re-load confirms. Slot and arena words are copied with acquire
@@ -73,8 +80,27 @@
 // WRITES. Blocking. Linearization point: the change of the slot's meta word
 // (or value words) under the lock; visible to readers at the even seq store
 // (release; pairs with the readers' acquire seq load). Grow (at 75% load of
-// size + tombstones) and rehash (when tombstones fill a quarter of the
-// table) build a new table and publish it with one store of the table word.
+// size + tombstones) and rehash (when tombstones are an eighth of the table
+// or more, or the table is at its maximum) build a new table and publish it
+// with one store of the table word.
+//
+// CURSORS (next). One speculative step per call, validated like a read: the
+// cursor names the table it walks and the next slot. Removal only marks
+// slots, so it never moves another entry; a rebuild does, and is reported.
+//
+// BATCHES. put_multi / remove_multi run under one write section (readers
+// see the batch at once); get_multi and for_each hold the read lock.
+//
+// LRU (optional, lru_max > 0). Clock / second chance: a lookup that finds a
+// key sets the slot's accessed bit with a relaxed fetch_or (no lock; skipped
+// when set); an insert that finds lru_max entries first evicts one: the hand
+// (header word 30) clears accessed bits until it meets a full slot without
+// one, and removes it. Bounded by two sweeps of the table.
+//
+// TTL (per key, with a default given at creation). A slot's word 1 holds its
+// expiry in seconds (0 = never). Readers treat an expired key as absent
+// (lazy: the clock is read only for keys that have an expiry); a writer that
+// finds one removes it first; flush_expired sweeps the table from a cursor.
 //
 // CRASH RECOVERY. A writer killed inside its section leaves the lock word
 // naming a dead pid and possibly an odd seq. The next process that waits for
@@ -89,7 +115,10 @@
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
 // leaves the old one as spare (reused by the next same-size rehash), so
-// table memory is at most about 2x the final table.
+// table memory is at most about 2x the final table. A removal that leaves
+// the table below 25% load halves it, but only into the spare table (never
+// new memory), so a table shrinks one step after each grow at most.
+// incr/decr take the write lock (no lock-free fast path yet).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
@@ -123,7 +152,15 @@ struct RwParams {
   std::uint64_t arena_max = std::uint64_t{1} << 28;  // bytes for long keys and values
   std::uint32_t reader_slots = kRwSlotMax;  // concurrent read-lock holders
   std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  // 0: no LRU. Else an insert that finds this many entries first evicts the
+  // least recently used one (clock / second chance).
+  std::uint64_t lru_max = 0;
+  // Seconds a written key lives (0: forever) unless put() names its own.
+  std::uint64_t default_ttl = 0;
 };
+
+inline constexpr std::uint64_t kRwTtlDefault = ~std::uint64_t{0};     // "the map's default TTL"
+inline constexpr std::uint64_t kRwTtlNever = ~std::uint64_t{0} - 1;   // ttl_remaining of a persistent key
 
 // Grows the memory under the map to at least `bytes` from base (a region's
 // grow); Status::full when it cannot.
@@ -148,7 +185,10 @@ class RwMap {
   // Byte-string operations. Outputs: buf/cap receive a value, *val_sz its
   // size; Status::invalid (with *val_sz set, nothing changed) when cap is
   // too small.
-  Status put(RwBytes key, RwBytes val);                            // insert or overwrite
+  // Insert or overwrite; the key expires ttl_s seconds from now (0: never;
+  // kRwTtlDefault: the map's default). Every write but cas/incr refreshes
+  // the TTL.
+  Status put(RwBytes key, RwBytes val, std::uint64_t ttl_s = kRwTtlDefault);
   Status add(RwBytes key, RwBytes val);                            // exists if present
   Status update(RwBytes key, RwBytes val);                         // not_found if absent
   // Store val and return the old value; not_found (and val inserted) when absent.
@@ -167,8 +207,19 @@ class RwMap {
   // the new value. invalid when the value is not 8 bytes.
   Status incr_by(RwBytes key, std::int64_t delta, std::uint64_t* result);
 
+  // TTL: expired keys read as absent at once (lazy expiry; the next write
+  // that finds one, or flush_expired, removes it).
+  Status ttl_remaining(RwBytes key, std::uint64_t* secs);  // kRwTtlNever when persistent
+  Status touch(RwBytes key);                                // restart the default TTL
+  Status persist(RwBytes key);                              // never expire
+  // Remove expired keys among the next `limit` slots after a cursor kept in
+  // the map (successive calls sweep the table).
+  Status flush_expired(std::uint64_t limit, std::uint64_t* removed);
+
   // u64 -> u64 (keys and values are 8-byte strings, little-endian).
-  Status put(std::uint64_t k, std::uint64_t v) { return put(as_bytes(k), as_bytes(v)); }
+  Status put(std::uint64_t k, std::uint64_t v, std::uint64_t ttl_s = kRwTtlDefault) {
+    return put(as_bytes(k), as_bytes(v), ttl_s);
+  }
   Status add(std::uint64_t k, std::uint64_t v) { return add(as_bytes(k), as_bytes(v)); }
   Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }
   Status swap(std::uint64_t k, std::uint64_t v, std::uint64_t* old);
@@ -208,6 +259,21 @@ class RwMap {
   // exceeds 75% of the hard maximum).
   Status reserve(std::uint64_t n);
 
+  // A cursor: lock-free iteration, one entry per next(), tolerating writes
+  // between calls. Removals (tombstones) never move other entries, so every
+  // key present from start to end and not moved is visited exactly once. A
+  // grow or rehash moves entries: next() then returns Status::again and the
+  // caller restarts with a fresh cursor (or accepts duplicates/skips).
+  struct Cursor {
+    std::uint64_t table = 0;  // the table word the cursor walks (0 = not started)
+    std::uint64_t idx = 0;    // the next slot to look at
+  };
+  // ok with the next entry (key into kbuf/kcap, value into vbuf/vcap, sizes
+  // into *key_sz/*val_sz), not_found at the end, again (see above), invalid
+  // when a buffer is too small (the cursor stays on that entry).
+  Status next(Cursor* c, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
+              std::uint64_t vcap, std::uint64_t* val_sz) const;
+
   std::uint64_t size() const;
   std::uint64_t capacity() const;
   std::uint64_t tombstones() const;
@@ -216,7 +282,9 @@ class RwMap {
     std::uint64_t write_recoveries;  // dead write-lock holders replaced
     std::uint64_t read_recoveries;   // dead reader slots reclaimed
     std::uint64_t seq_repairs;       // odd sequences found and repaired
-    std::uint64_t grows, rehashes;
+    std::uint64_t grows, rehashes, shrinks;
+    std::uint64_t evictions;         // LRU evictions
+    std::uint64_t expirations;       // expired keys removed
     std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
     std::uint64_t arena_capacity;    // bytes the map may use from its header on
     std::uint64_t backed;            // end of the memory backed so far (a file's size in use)
@@ -250,6 +318,7 @@ class RwMap {
   Status copy_out(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
                   std::uint64_t* val_sz, bool speculative) const;
   bool value_equal(std::uint64_t slot, std::uint64_t meta, RwBytes val) const;
+  bool field_equal(std::uint64_t field, RwBytes b) const;
   Status make_room();
   Status rebuild(unsigned log2);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
@@ -257,18 +326,34 @@ class RwMap {
   Status ensure_backed(std::uint64_t end);
   Status alloc_table(unsigned log2, std::uint64_t* off);
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
-  Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb);
+  Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb,
+                   std::uint64_t exp);
   Status set_value(std::uint64_t slot, std::uint64_t meta, RwBytes val);
   void clear_slot(std::uint64_t slot, std::uint64_t meta);
   enum class Mode { put, add, update, swap };
-  Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
+               std::uint64_t ttl_s);
   Status store_locked(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
-                      std::uint64_t* val_sz);
+                      std::uint64_t* val_sz, std::uint64_t exp);
+  Status locate_live(RwBytes key, std::uint64_t h, Where* w);
+  void prefetch(std::uint64_t h) const;
+  void maybe_shrink();
+  std::uint64_t expiry_for(std::uint64_t ttl_s) const;
+  Status set_expiry(RwBytes key, std::uint64_t ttl_s, bool keep, std::uint64_t* remaining);
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
-  Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w);
+  Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w, std::uint64_t exp);
+  void touch(std::uint64_t slot, std::uint64_t meta) const;
+  Status next_try(Cursor* c, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
+                  std::uint64_t vcap, std::uint64_t* val_sz) const;
+  bool evict_one();
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
+  bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
+  template <class Try>  // Status(); defined and used in rw_map.cc only
+  Status read_stable(Try try_once) const;
+  template <class KeyEq>  // bool(slot, meta); defined and used in rw_map.cc only
+  Status probe(std::uint64_t h, KeyEq key_eq, std::uint64_t* slot, std::uint64_t* meta) const;
   void wait_seq_odd(unsigned* spins) const;
   static void repair_cb(void* ctx);
   void repair() const;
@@ -280,6 +365,8 @@ class RwMap {
   std::uint64_t seed_ = 0;
   std::uint64_t mem_max_ = 0;
   unsigned cap_max_log2_ = 0;
+  std::uint64_t lru_max_ = 0;
+  std::uint64_t default_ttl_ = 0;
   RwGrow grow_ = nullptr;
   void* grow_ctx_ = nullptr;
   RwLock lock_;

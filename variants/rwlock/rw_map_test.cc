@@ -18,10 +18,16 @@
 
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
+#include "variants/rwlock/internal/rw_test_util.h"
 #include "variants/rwlock/rw_store.h"
 
 namespace mb {
 namespace {
+
+using rw_test::seed_from_env;
+using rw_test::slurp;
+using rw_test::spit;
+using rw_test::temp_path;
 
 RwParams small_params(std::uint64_t cap_max = std::uint64_t{1} << 16) {
   RwParams p;
@@ -50,13 +56,6 @@ std::string get_str(RwMap& m, const std::string& k, Status* s, std::size_t cap =
   std::uint64_t sz = 0;
   *s = m.get(str(k), buf.data(), buf.size(), &sz);
   return *s == Status::ok ? std::string(buf.data(), sz) : std::string();
-}
-
-std::uint64_t seed_from_env() {
-  const char* env = std::getenv("MB_SEED");
-  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
-  return seed;
 }
 
 TEST(RwMap, U64ExtraOps) {
@@ -248,6 +247,113 @@ TEST(RwMap, IncrOracle) {
   }
 }
 
+TEST(RwMap, LruEvictsTheUnused) {
+  RwParams p = small_params();
+  p.lru_max = 100;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  for (std::uint64_t k = 0; k < 50; ++k) ASSERT_EQ(m.get(k, &v), Status::ok);  // used
+  for (std::uint64_t k = 1000; k < 1050; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  EXPECT_EQ(m.size(), 100u);
+  EXPECT_EQ(m.stats().evictions, 50u);
+  // One sweep of the clock evicts 50 unused keys before any used one comes
+  // round a second time.
+  for (std::uint64_t k = 0; k < 50; ++k) EXPECT_EQ(m.get(k, &v), Status::ok) << k;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  // Without LRU nothing is evicted.
+  RwHarness h;
+  for (std::uint64_t k = 0; k < 300; ++k) ASSERT_EQ(h.map().put(k, k), Status::ok);
+  EXPECT_EQ(h.map().size(), 300u);
+  EXPECT_EQ(h.map().stats().evictions, 0u);
+}
+
+// TTL with the clock moved forward by the test hook rw_os::g_clock_skew_s.
+TEST(RwMap, TtlExpiresLazilyAndFlushes) {
+  RwParams p = small_params();
+  p.default_ttl = 10;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  std::uint64_t v = 0, secs = 0, removed = 0;
+  ASSERT_EQ(m.put(1, 10, 5), Status::ok);
+  ASSERT_EQ(m.put(2, 20, 0), Status::ok);  // never expires
+  ASSERT_EQ(m.put(3, 30), Status::ok);     // the default: 10 s
+  ASSERT_EQ(m.ttl_remaining(RwBytes{"\1\0\0\0\0\0\0\0", 8}, &secs), Status::ok);
+  EXPECT_GE(secs, 4u);
+  EXPECT_LE(secs, 5u);
+  std::uint64_t k2 = 2, k3 = 3;
+  ASSERT_EQ(m.ttl_remaining(RwBytes{&k2, 8}, &secs), Status::ok);
+  EXPECT_EQ(secs, kRwTtlNever);
+  ASSERT_EQ(m.persist(RwBytes{&k3, 8}), Status::ok);
+  ASSERT_EQ(m.ttl_remaining(RwBytes{&k3, 8}, &secs), Status::ok);
+  EXPECT_EQ(secs, kRwTtlNever);
+  ASSERT_EQ(m.touch(RwBytes{&k3, 8}), Status::ok);  // the default again
+  ASSERT_EQ(m.ttl_remaining(RwBytes{&k3, 8}, &secs), Status::ok);
+  EXPECT_LE(secs, 10u);
+  rw_os::g_clock_skew_s += 6;  // key 1 expired
+  EXPECT_EQ(m.get(1, &v), Status::not_found);
+  EXPECT_FALSE(m.exists(1));
+  EXPECT_EQ(m.cas(1, 10, 11), Status::not_found);  // removes it
+  EXPECT_EQ(m.stats().expirations, 1u);
+  EXPECT_EQ(m.size(), 2u);
+  rw_os::g_clock_skew_s += 5;  // key 3 expired too
+  EXPECT_EQ(m.get(3, &v), Status::not_found);
+  EXPECT_EQ(m.size(), 2u);  // lazily: still there
+  ASSERT_EQ(m.flush_expired(1000, &removed), Status::ok);
+  EXPECT_EQ(removed, 1u);
+  EXPECT_EQ(m.size(), 1u);
+  ASSERT_EQ(m.get(2, &v), Status::ok);
+  EXPECT_EQ(v, 20u);
+  ASSERT_EQ(m.add(3, 33), Status::ok);  // a fresh key
+  ASSERT_EQ(m.put(4, 40, 1), Status::ok);
+  rw_os::g_clock_skew_s += 2;
+  EXPECT_EQ(m.add(4, 41), Status::ok);  // the expired key counts as absent
+  ASSERT_EQ(m.get(4, &v), Status::ok);
+  EXPECT_EQ(v, 41u);
+  EXPECT_EQ(m.stats().expirations, 3u);
+  rw_os::g_clock_skew_s = 0;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RwMap, CursorToleratesRemoval) {
+  RwHarness h;
+  RwMap& m = h.map();
+  ASSERT_EQ(m.reserve(2000), Status::ok);  // no grow during the walk
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(m.put(k, k * 2), Status::ok);
+  RwMap::Cursor c;
+  std::map<std::uint64_t, int> seen;
+  std::uint64_t k = 0, v = 0, ksz = 0, vsz = 0;
+  Status s;
+  int steps = 0;
+  while ((s = m.next(&c, &k, 8, &ksz, &v, 8, &vsz)) == Status::ok) {
+    ASSERT_EQ(ksz, 8u);
+    ASSERT_EQ(v, k * 2);
+    ++seen[k];
+    // Remove keys as we go: this one and one that may lie ahead.
+    if (++steps % 3 == 0) ASSERT_EQ(m.remove(k), Status::ok);
+    if (k % 2 == 0) m.remove(999 - k);
+  }
+  ASSERT_EQ(s, Status::not_found);
+  for (auto& [key, n] : seen) ASSERT_EQ(n, 1) << key;  // never twice
+  // Every key that was never removed was visited.
+  for (std::uint64_t key = 0; key < 1000; ++key)
+    if (m.exists(key)) ASSERT_EQ(seen.count(key), 1u) << key;
+  // A grow during the walk is reported.
+  RwMap::Cursor c2;
+  ASSERT_EQ(m.next(&c2, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
+  ASSERT_EQ(m.reserve(4000), Status::ok);
+  EXPECT_EQ(m.next(&c2, &k, 8, &ksz, &v, 8, &vsz), Status::again);
+  char tiny[2];
+  RwMap::Cursor c3;
+  EXPECT_EQ(m.next(&c3, tiny, sizeof tiny, &ksz, &v, 8, &vsz), Status::invalid);
+  EXPECT_EQ(ksz, 8u);
+}
+
 TEST(RwMap, Batches) {
   RwHarness h;
   RwMap& m = h.map();
@@ -321,6 +427,35 @@ TEST(RwMap, GrowRehashAndHardMaximum) {
   }
 }
 
+TEST(RwMap, ShrinksBelowQuarterLoad) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  EXPECT_EQ(m.capacity(), 256u);  // 100 > 75% of 128
+  std::uint64_t k = 0;
+  for (; m.size() * 4 >= 256; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  // Below 25%: halved, into the 128-slot table the last grow left behind.
+  EXPECT_EQ(m.capacity(), 128u);
+  EXPECT_EQ(m.stats().shrinks, 1u);
+  // No 64-slot spare exists: no further shrink (a shrink takes no memory).
+  for (; k < 90; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  EXPECT_EQ(m.capacity(), 128u);
+  for (std::uint64_t j = 0; j < 100; ++j) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.get(j, &v), j < 90 ? Status::not_found : Status::ok) << j;
+    if (j >= 90) ASSERT_EQ(v, j);
+  }
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t used = m.stats().arena_used;
+  for (int round = 0; round < 5; ++round) {  // grow/shrink cycles reuse the two tables
+    for (std::uint64_t j = 0; j < 100; ++j) ASSERT_EQ(m.put(j, j), Status::ok);
+    for (std::uint64_t j = 0; j < 90; ++j) ASSERT_EQ(m.remove(j), Status::ok);
+  }
+  EXPECT_EQ(m.stats().arena_used, used);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, VerifyReportsDamage) {
   RwHarness h;
   RwMap& m = h.map();
@@ -349,21 +484,6 @@ TEST(RwMap, VerifyReportsDamage) {
   EXPECT_NE(why.find("odd"), std::string::npos) << why;
   hdr[16] += 1;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
-}
-
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
 TEST(RwStore, FilePersistsAndMemfdJoins) {

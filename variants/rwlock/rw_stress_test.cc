@@ -3,6 +3,7 @@
 //                   reference, readers check that every value they see
 //                   encodes its key, a viewer takes the read lock (for_each,
 //                   get_multi); at the end each slice matches exactly.
+//   LruUnderThreads lock-free accessed bits against evicting writers.
 //   NoTornReads     one writer alternates a key's value between lengths 8,
 //                   24, 40 and 200 (inline and arena); readers never see a
 //                   value whose bytes and length disagree.
@@ -16,10 +17,13 @@
 
 #include "gtest/gtest.h"
 #include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/internal/rw_test_util.h"
 #include "variants/rwlock/rw_store.h"
 
 namespace mb {
 namespace {
+
+using rw_test::seed_from_env;
 
 #if defined(MB_SANITIZER)
 constexpr int kOps = 20000;
@@ -33,13 +37,6 @@ RwParams params() {
   p.cap_max = std::uint64_t{1} << 18;
   p.arena_max = std::uint64_t{1} << 26;
   return p;
-}
-
-std::uint64_t seed_from_env() {
-  const char* env = std::getenv("MB_SEED");
-  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
-  return seed;
 }
 
 // Values carry their key in the high half; versions and increments stay in
@@ -107,6 +104,40 @@ TEST(RwStress, OwnSlicesExact) {
     }
   }
   EXPECT_EQ(m.size(), total);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// LRU under threads: lookups set accessed bits without the lock while
+// writers evict; values still encode their keys and the size stays bounded.
+TEST(RwStress, LruUnderThreads) {
+  RwParams p = params();
+  p.lru_max = 500;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  const std::uint64_t seed = seed_from_env();
+  std::atomic<int> bad{0}, writers_left{2};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + t);
+      for (int i = 0; t < 2 ? i < kOps / 4 : writers_left.load() > 0; ++i) {
+        std::uint64_t k = rng() % 2000, v = 0;
+        if (t < 2) {
+          if (m.put(k, value_for(k, i)) != Status::ok) ++bad;
+        } else {
+          Status s = m.get(k, &v);
+          if (s == Status::ok ? v >> 32 != k : s != Status::not_found) ++bad;
+        }
+      }
+      if (t < 2) --writers_left;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_LE(m.size(), 500u);
+  EXPECT_GT(m.stats().evictions, 0u);
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }

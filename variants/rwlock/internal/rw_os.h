@@ -7,7 +7,7 @@
 //   - a test-only hook called inside critical sections (crash tests park a
 //     child there and SIGKILL it while it holds the lock).
 // In the model build a Relacy thread plays a process: its id is
-// thread_index + 1, every process is alive, a futex wait is a yield.
+// thread_index + 1, only kModelDeadPid is dead, a futex wait is a yield.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
 #define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
 
@@ -64,10 +64,14 @@ inline void hook(HookPoint p) {
 
 inline std::uint32_t self_pid() { return rl::thread_index() + 1; }
 inline std::uint32_t self_tid() { return rl::thread_index() + 1; }
-inline bool alive(std::uint32_t) { return true; }
+// Relacy threads are processes 1..N; a model plants a dead holder with a
+// larger id (kModelDeadPid).
+inline constexpr std::uint32_t kModelDeadPid = 99;
+inline bool alive(std::uint32_t pid) { return pid != kModelDeadPid; }
 inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
 inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
 inline std::uint64_t now_ms() { return 0; }
+inline std::uint64_t now_s() { return 0; }  // nothing expires in models
 
 #else
 
@@ -76,6 +80,9 @@ std::uint32_t self_tid();  // gettid(), cached per thread
 // False once `pid` has exited (also while it is an unreaped zombie).
 bool alive(std::uint32_t pid);
 std::uint64_t now_ms();  // CLOCK_MONOTONIC
+// CLOCK_REALTIME seconds plus g_clock_skew_s (tests move time forward).
+std::uint64_t now_s();
+extern std::uint64_t g_clock_skew_s;
 
 // Sleep while the 32-bit half `h` of the word equals `expected`, at most
 // timeout_ns. Only the word's address is used: the kernel reads the half.
