@@ -1,7 +1,7 @@
 """relacy_model: a Relacy model test built from the production sources."""
 
 # Planted bugs: 1-3 in core/internal/alloc_ops.h, 4-6 in
-# variants/chain/chain_map.cc, 7-8 in variants/chain/chain_txn.cc, 12-13 in
+# variants/chain/chain_map.cc, 7-8 in variants/chain/chain_txn.cc, 12-14 in
 # variants/robinhood/rh_map.cc.
 PLANTED_BUGS = range(1, 15)
 
