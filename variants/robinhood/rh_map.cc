@@ -326,7 +326,9 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb) const {
     if (i > kRhDistMax || i > t.mask) return Status::full;
     if (!RH_SLOT(t, (home + i) & t.mask, &r)) return Status::corrupt;
     w = r.load_relaxed();
-    if (w == 0 || dist_of(w) < i) break;
+    // A tombstone at the new entry's own distance is reused in place: the
+    // distances along the run stay exactly as they were (RH1), nothing moves.
+    if (w == 0 || dist_of(w) < i || (is_tomb(w) && dist_of(w) == i)) break;
   }
   const u64 p = (home + i) & t.mask;
   u64 q = p, n = 0;  // the first EMPTY or TOMBSTONE slot from p on

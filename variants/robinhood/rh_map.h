@@ -9,8 +9,9 @@
 // object) and records its probe distance and 16 bits of the key's hash.
 // Writers (insert, insert_or_assign, update, erase) serialize on one writer
 // lock word in the map header. Inserts place robin-hood style: probe from
-// the home slot to the first slot that is EMPTY or holds an entry (or a
-// tombstone) nearer to its own home than the new key would be, then shift
+// the home slot to the first slot that is EMPTY, or holds an entry (or a
+// tombstone) nearer to its own home than the new key would be, or holds a
+// tombstone at exactly the new key's distance (reused in place), then shift
 // the run from there up to the first EMPTY-or-TOMBSTONE slot one place to
 // the right, copying from the END of the run backwards (so every entry is in
 // at least one slot at every instant, and entries only ever move right).
