@@ -264,17 +264,17 @@ Status RhMap::find(u64 k, u64* v) const {
       continue;
     }
     const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
-    bool retry = false;
+    bool retry = false, bad_ref = false;
     for (u64 i = 0; i <= probe_max && !retry; ++i) {
       sync::Ref<u64> r(nullptr);
-      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = true; break; }
+      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = bad_ref = true; break; }
       // ORDER: acquire pairs with the release stores of slots in place() and
       // put()/erase(): the block a LIVE word names is visible.
       const u64 w = r.load_acquire();
       if (w == 0 || dist_of(w) < i) break;  // RH1: the key is not further on
       if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
       const u64 blk = ref_of(w) << 4;
-      if (!a_->contains(blk, 16)) { retry = true; break; }
+      if (!a_->contains(blk, 16)) { retry = bad_ref = true; break; }
       // ORDER: acquire, so that reading a word stored into reused memory
       // synchronizes with that store (rh_map.h, MEMORY ORDERS).
       if (sync::word(base_, blk).load_acquire() != k) continue;
@@ -291,7 +291,10 @@ Status RhMap::find(u64 k, u64* v) const {
       }
       retry = true;
     }
-    if (!retry && hdr(kWordTable).load_acquire() == tw) return Status::not_found;
+    // Offsets from a current table are always in range (volumes are never
+    // unformatted): one out of range while the table is still current is
+    // damage, reported instead of retried forever.
+    if ((!retry || bad_ref) && hdr(kWordTable).load_acquire() == tw) return retry ? Status::corrupt : Status::not_found;
   }
 }
 

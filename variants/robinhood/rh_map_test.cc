@@ -138,6 +138,13 @@ TEST(RhMap, VerifyCatchesDamage) {
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("RH2"), std::string::npos) << why;
   restore();
+  // 2b. a reference outside the allocator's memory: find says corrupt.
+  sync::word(h.a.base(), seg + 8 * live_idx).store_relaxed((saved[live_idx] & ~0xffffffffULL) | 0xfffffff0ULL);
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  std::uint64_t k_at = 0;
+  while (k_at < 10 && m.find(k_at, &v) != Status::corrupt) ++k_at;
+  EXPECT_LT(k_at, 10u);  // the damaged slot's key
+  restore();
   // 3. the live count.
   sync::word(h.a.base(), h.off + 72).store_relaxed(11);
   EXPECT_EQ(m.verify(&why), Status::corrupt);
