@@ -252,17 +252,24 @@ void RhMap::unlock() const { hdr(kWordLock).store_release(0); }
 
 // --- lookups (lock-free) ---------------------------------------------------
 
-Status RhMap::find(u64 k, u64* v) const {
-  const u64 h = hash(k), tag = hash_tag(h);
+// The current table, for a reader. Status::corrupt when the table word
+// stays undecodable (damage); a word that changed meanwhile is re-read.
+Status RhMap::current_table(Table* t) const {
   for (;;) {
     // ORDER: acquire pairs with the release publishing the table word in
     // rebuild() (and create()): the directory and slots it names are visible.
     const u64 tw = hdr(kWordTable).load_acquire();
+    if (load_table(tw, t)) return Status::ok;
+    if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
+  }
+}
+
+Status RhMap::find(u64 k, u64* v) const {
+  const u64 h = hash(k), tag = hash_tag(h);
+  for (;;) {
     Table t;
-    if (!load_table(tw, &t)) {
-      if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
-      continue;
-    }
+    if (current_table(&t) != Status::ok) return Status::corrupt;
+    const u64 tw = t.word;
     const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
     bool retry = false, bad_ref = false;
     for (u64 i = 0; i <= probe_max && !retry; ++i) {
@@ -555,13 +562,9 @@ Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
   const u64 h = hash(k), tag = hash_tag(h);
   u64 seen[kRhDistMax + 1];
   for (;;) {
-    // ORDER: as in find().
-    const u64 tw = hdr(kWordTable).load_acquire();
     Table t;
-    if (!load_table(tw, &t)) {
-      if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
-      continue;
-    }
+    if (current_table(&t) != Status::ok) return Status::corrupt;
+    const u64 tw = t.word;
     const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
     bool retry = false;
     u64 cnt = 0, scanned = 0;

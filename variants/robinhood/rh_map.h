@@ -210,6 +210,7 @@ class RhMap {
   void unlock() const;
   sync::Ref<std::uint64_t> hdr(unsigned idx) const;
   bool load_table(std::uint64_t tw, Table* t) const;
+  Status current_table(Table* t) const;
   Status locate(const Table& t, std::uint64_t k, std::uint64_t h, std::uint64_t* slot) const;
   Status place(const Table& t, std::uint64_t ref, std::uint64_t h, bool* took_tomb) const;
   Status rebuild(std::uint64_t need_live);
