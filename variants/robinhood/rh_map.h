@@ -132,6 +132,12 @@
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
 // that many stores, ending with the same word, could accept a stale read.
+// The writer lock is not robust: a process that dies holding it stops every
+// writer of the map for good (readers are unaffected; verify() then reports
+// "lock held"). Table segments are kRhSegSlots * 8 = 512 KiB allocator
+// objects, so the allocator's size_max() must be at least that for tables
+// past 2^16 slots (the default AllocParams give 1 MiB); otherwise growth
+// returns the allocator's status and the table stays as it is.
 #ifndef MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
 #define MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
 
