@@ -26,10 +26,20 @@
 namespace mb {
 namespace {
 
-#if defined(MB_SANITIZER)
-constexpr std::uint64_t kSlice = 6000;
+// Sizes: TSan runs ~10x slower than ASan, which runs ~3x slower than -O2.
+#if defined(__SANITIZE_THREAD__)
+constexpr std::uint64_t kSlice = 12000;
 constexpr int kRounds = 3;
+constexpr int kHotOps = 150000;
+constexpr std::uint64_t kMultiKeys = 6000;
+#elif defined(MB_SANITIZER)
+constexpr std::uint64_t kSlice = 30000;
+constexpr int kRounds = 3;
+constexpr int kHotOps = 400000;
+constexpr std::uint64_t kMultiKeys = 15000;
 #else
+constexpr int kHotOps = 600000;
+constexpr std::uint64_t kMultiKeys = 30000;
 constexpr std::uint64_t kSlice = 60000;
 constexpr int kRounds = 4;
 #endif
@@ -155,11 +165,7 @@ TEST(RhStress, HotKeysBlockReuse) {
   Fresh f(16, 9);
   ASSERT_TRUE(f.ok);
   RhMap& m = f.m;
-#if defined(MB_SANITIZER)
-  constexpr int kOps = 60000;
-#else
-  constexpr int kOps = 600000;
-#endif
+  constexpr int kOps = kHotOps;
   std::vector<int> failures(4, 0);
   auto worker = [&](int t) {
     std::mt19937_64 rng(t);
@@ -195,11 +201,7 @@ TEST(RhStress, MultimapSnapshotsUnderShifts) {
   RhMap& m = f.m;
   constexpr std::uint64_t kKey = 1ull << 50;
   for (std::uint64_t v : {1, 2, 3}) ASSERT_EQ(m.insert_multi(kKey, v), Status::ok);
-#if defined(MB_SANITIZER)
-  constexpr std::uint64_t kKeys = 3000;
-#else
-  constexpr std::uint64_t kKeys = 30000;
-#endif
+  constexpr std::uint64_t kKeys = kMultiKeys;
   std::atomic<int> writers_left{2};
   std::vector<int> failures(4, 0);
   auto writer = [&](int t) {
