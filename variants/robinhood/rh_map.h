@@ -89,11 +89,11 @@
 //     linearization point; a block met in two adjacent slots there is one
 //     entry in the middle of a shift and is counted once.
 //   insert / insert_or_assign / update / erase / insert_multi / erase_one /
-//     erase_all: BLOCKING (one writer lock per
-//     map; the robin-hood shift is a multi-slot update that we do not make
-//     lock-free). Linearize at the release store into the key's slot (new
-//     entry, new value word, or tombstone). Writers also wait while another
-//     writer resizes.
+//     erase_all: BLOCKING (one writer lock per map; the robin-hood shift is
+//     a multi-slot update that we do not make lock-free). Each linearizes at
+//     one release store: the new entry into its slot, the new value into the
+//     block's value word (u64 values are updated in place), or the
+//     tombstone. Writers also wait while another writer resizes.
 //
 // MEMORY ORDERS (each call site cites its pairing):
 //   - lock CAS acquire / unlock store release: the next lock holder sees
@@ -118,10 +118,11 @@
 // that was not linked for the whole of its read.
 //
 // MULTIMAP (create flag kRhMultimap). Equal keys have equal homes, and
-// robin-hood placement puts a new entry after every entry of its home, so
-// the entries of one key lie in one run of their home (entries of other keys
-// with the same home may sit between them). erase_all tombstones them one by
-// one inside one critical section: a concurrent values() sees a prefix of
+// robin-hood placement puts a new entry after the live entries of its home
+// (or into a tombstone among them), so the entries of one key lie in the
+// group of slots of their home (entries of other keys with the same home may
+// sit between them). erase_all tombstones them one by one, in probe order,
+// inside one critical section: a concurrent values() may see a prefix of
 // them erased (erase_all is a sequence of erase_one linearization points).
 // At most ~kRhDistMax entries can share a home: past that, inserts grow the
 // table until kRhCapMax and then return Status::full.
