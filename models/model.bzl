@@ -2,7 +2,9 @@
 
 # Planted bugs: 1-3 in core/internal/alloc_ops.h, 4-6 in
 # variants/chain/chain_map.cc, 7-8 in variants/chain/chain_txn.cc, 9 and 11
-# in variants/rwlock/rw_lock.cc, 10 in variants/rwlock/rw_map.cc, 12-13 in
+# in variants/rwlock/rw_lock.cc, 10 in variants/rwlock/rw_map.cc, 12-14 in
+# variants/robinhood/rh_map.cc.
+PLANTED_BUGS = range(1, 15)
 # variants/robinhood/rh_map.cc.
 PLANTED_BUGS = range(1, 15)
 

@@ -12,6 +12,10 @@
 //                   reader looks K up: the reader returns K's value or
 //                   not_found, never K2's value (the slot recheck rejects a
 //                   read from a freed and reused block).
+//   multi_snapshot_2t  a multimap key K sits in a run that two inserts shift
+//                   right (twice), while a reader takes values(K): exactly
+//                   K's one value, never twice (the double collect and the
+//                   in-transit dedupe).
 //   resize_2t       a writer's insert triggers a copy-on-write resize (new
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
@@ -137,6 +141,52 @@ struct EraseReuseModel : RhModelBase<EraseReuseModel> {
   }
 };
 
+// Multimap, 8 slots: 0 = A (home 0), 1 = K (home 1). N1 and N2 (home 0)
+// each go to slot 1 and shift K right. Two blocks are allocated and freed
+// first, so the writer's allocations are short (a smaller model).
+struct MultiSnapshotModel : RhModelBase<MultiSnapshotModel> {
+  u64 ka = 0, kk = 0, kn = 0, kn2 = 0;
+  void before() {
+    RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), rh_params(), nullptr, nullptr, &a) ==
+              Status::ok);
+    u64 off = 0;
+    RL_ASSERT(RhMap::create(a, 8, 7, &off, nullptr, mb::kRhMultimap) == Status::ok);
+    RL_ASSERT(RhMap::join(a, off, &m) == Status::ok);
+    u64 k = 1;
+    while ((m.hash(k) & 7) != 0) ++k;
+    ka = k++;
+    while ((m.hash(k) & 7) != 0) ++k;
+    kn = k++;
+    while ((m.hash(k) & 7) != 0) ++k;
+    kn2 = k;
+    k = 1;
+    while ((m.hash(k) & 7) != 1) ++k;
+    kk = k;
+    RL_ASSERT(m.insert_multi(ka, 10) == Status::ok);
+    RL_ASSERT(m.insert_multi(kk, 1) == Status::ok);
+    u64 x = 1;
+    while ((m.hash(x) & 7) != 5) ++x;
+    RL_ASSERT(m.insert_multi(x, 1) == Status::ok);
+    RL_ASSERT(m.insert_multi(x, 2) == Status::ok);
+    RL_ASSERT(m.erase_all(x) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert_multi(kn, 30) == Status::ok);
+      RL_ASSERT(m.insert_multi(kn2, 40) == Status::ok);
+      return;
+    }
+    u64 v[4] = {0, 0, 0, 0}, n = 0;
+    RL_ASSERT(m.values(kk, v, 4, &n) == Status::ok);
+    RL_ASSERT(n == 1);
+    RL_ASSERT(v[0] == 1);
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 8);
+  }
+};
+
 // Three entries fill 3/4 of the 4-slot table: the fourth insert rebuilds it.
 struct ResizeModel : RhModelBase<ResizeModel> {
   u64 keys[4] = {};
@@ -172,6 +222,7 @@ using mb::models::run;
 const Model kModels[] = {
     {"displace_2t", run<DisplaceModel>, rl::sched_bound, 0},
     {"erase_reuse_2t", run<EraseReuseModel>, rl::sched_bound, 0},
+    {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
 };
 

@@ -12,6 +12,8 @@
 //   12  readers skip the slot and table rechecks after reading a block
 //   13  the robin-hood shift copies from the START of the run forwards, so
 //       an entry is transiently in no slot (breaks RH5)
+//   14  values() skips its second collect, so slots read at different
+//       moments may show an entry twice (in two shifts) or miss one
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -151,8 +153,9 @@ void RhMap::free_table(u64 tw) const {
   a_->free(t.dir);
 }
 
-Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why) {
+Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags) {
   if (cap_min > kRhCapMax) return fail(why, Status::invalid, "cap_min above kRhCapMax");
+  if ((flags & ~kRhMultimap) != 0) return fail(why, Status::invalid, "unknown flags");
   unsigned log2 = std::max(2u, log2_for(cap_min));
   u64 h = 0;
   Status s = a.alloc(64, kHeaderBytes, kRhTagHeader, &h);
@@ -163,12 +166,13 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   m.hdr_off_ = h;
   m.seed_ = seed;
   m.log2_min_ = log2;
+  m.multi_ = (flags & kRhMultimap) != 0;
   u64 dir = 0;
   if ((s = m.make_table(log2, &dir)) != Status::ok) {
     a.free(h);
     return fail(why, s, "cannot allocate the table");
   }
-  u64 w[5] = {kRhMagic, kRhLayoutVersion, seed, log2, 0};
+  u64 w[5] = {kRhMagic, kRhLayoutVersion, seed, log2 | u64{flags} << 8, 0};
   w[4] = header_check(w);
   for (unsigned i = 1; i < 5; ++i) m.hdr(i).store_relaxed(w[i]);
   for (unsigned i = 6; i < kHeaderBytes / 8; ++i) m.hdr(i).store_relaxed(0);
@@ -189,14 +193,15 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   u64 w[5];
   for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
   if (w[1] != kRhLayoutVersion) return fail(why, Status::invalid, "robin-hood layout version " + std::to_string(w[1]));
-  if (w[4] != header_check(w) || w[3] < 2 || w[3] > kRhCapLog2Max)
+  if (w[4] != header_check(w) || (w[3] & 0xff) < 2 || (w[3] & 0xff) > kRhCapLog2Max || (w[3] >> 8) > kRhMultimap)
     return fail(why, Status::corrupt, "robin-hood map header damaged");
   RhMap m;
   m.a_ = &a;
   m.base_ = a.base();
   m.hdr_off_ = map_off;
   m.seed_ = w[2];
-  m.log2_min_ = unsigned(w[3]);
+  m.log2_min_ = unsigned(w[3] & 0xff);
+  m.multi_ = (w[3] >> 8) & kRhMultimap;
   Table t;
   // ORDER: acquire pairs with the release publishing a table in rebuild().
   if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t))
@@ -247,29 +252,36 @@ void RhMap::unlock() const { hdr(kWordLock).store_release(0); }
 
 // --- lookups (lock-free) ---------------------------------------------------
 
-Status RhMap::find(u64 k, u64* v) const {
-  const u64 h = hash(k), tag = hash_tag(h);
+// The current table, for a reader. Status::corrupt when the table word
+// stays undecodable (damage); a word that changed meanwhile is re-read.
+Status RhMap::current_table(Table* t) const {
   for (;;) {
     // ORDER: acquire pairs with the release publishing the table word in
     // rebuild() (and create()): the directory and slots it names are visible.
     const u64 tw = hdr(kWordTable).load_acquire();
+    if (load_table(tw, t)) return Status::ok;
+    if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
+  }
+}
+
+Status RhMap::find(u64 k, u64* v) const {
+  const u64 h = hash(k), tag = hash_tag(h);
+  for (;;) {
     Table t;
-    if (!load_table(tw, &t)) {
-      if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
-      continue;
-    }
+    if (current_table(&t) != Status::ok) return Status::corrupt;
+    const u64 tw = t.word;
     const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
-    bool retry = false;
+    bool retry = false, bad_ref = false;
     for (u64 i = 0; i <= probe_max && !retry; ++i) {
       sync::Ref<u64> r(nullptr);
-      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = true; break; }
+      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = bad_ref = true; break; }
       // ORDER: acquire pairs with the release stores of slots in place() and
       // put()/erase(): the block a LIVE word names is visible.
       const u64 w = r.load_acquire();
       if (w == 0 || dist_of(w) < i) break;  // RH1: the key is not further on
       if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
       const u64 blk = ref_of(w) << 4;
-      if (!a_->contains(blk, 16)) { retry = true; break; }
+      if (!a_->contains(blk, 16)) { retry = bad_ref = true; break; }
       // ORDER: acquire, so that reading a word stored into reused memory
       // synchronizes with that store (rh_map.h, MEMORY ORDERS).
       if (sync::word(base_, blk).load_acquire() != k) continue;
@@ -286,7 +298,10 @@ Status RhMap::find(u64 k, u64* v) const {
       }
       retry = true;
     }
-    if (!retry && hdr(kWordTable).load_acquire() == tw) return Status::not_found;
+    // Offsets from a current table are always in range (volumes are never
+    // unformatted): one out of range while the table is still current is
+    // damage, reported instead of retried forever.
+    if ((!retry || bad_ref) && hdr(kWordTable).load_acquire() == tw) return retry ? Status::corrupt : Status::not_found;
   }
 }
 
@@ -321,7 +336,9 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb) const {
     if (i > kRhDistMax || i > t.mask) return Status::full;
     if (!RH_SLOT(t, (home + i) & t.mask, &r)) return Status::corrupt;
     w = r.load_relaxed();
-    if (w == 0 || dist_of(w) < i) break;
+    // A tombstone at the new entry's own distance is reused in place: the
+    // distances along the run stay exactly as they were (RH1), nothing moves.
+    if (w == 0 || dist_of(w) < i || (is_tomb(w) && dist_of(w) == i)) break;
   }
   const u64 p = (home + i) & t.mask;
   u64 q = p, n = 0;  // the first EMPTY or TOMBSTONE slot from p on
@@ -419,7 +436,7 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
     Table t;
     if (!load_table(hdr(kWordTable).load_relaxed(), &t)) { s = Status::corrupt; break; }
     u64 slot = 0;
-    s = locate(t, k, h, &slot);
+    s = mode == Put::multi ? Status::not_found : locate(t, k, h, &slot);
     if (s == Status::ok) {
       if (mode == Put::insert) { s = Status::exists; break; }
       sync::Ref<u64> r(nullptr);
@@ -463,6 +480,25 @@ Status RhMap::insert(u64 k, u64 v) { return put(k, v, Put::insert, nullptr); }
 Status RhMap::insert_or_assign(u64 k, u64 v, bool* created) { return put(k, v, Put::assign, created); }
 Status RhMap::update(u64 k, u64 v) { return put(k, v, Put::update, nullptr); }
 
+// Turn LIVE slot `slot` of t into a TOMBSTONE and free its block (lock held).
+void RhMap::erase_slot(const Table& t, u64 slot) {
+  sync::Ref<u64> r(nullptr);
+  if (!RH_SLOT(t, slot, &r)) return;
+  const u64 w = r.load_relaxed();
+  // ORDER: release pairs with find()'s acquire loads (the recheck sees the
+  // change before the block can be reused). Linearization point.
+  r.store_release(next_ver((w & (kDistMask | kTagMask)) | kTombBit, w));
+  a_->free(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+  hdr(kWordLive).store_relaxed(hdr(kWordLive).load_relaxed() - 1);
+  hdr(kWordTomb).store_relaxed(hdr(kWordTomb).load_relaxed() + 1);
+}
+
+// After erases (lock held): shrink below 1/8 live. Failure is harmless.
+void RhMap::maybe_shrink(const Table& t) {
+  const u64 live = hdr(kWordLive).load_relaxed();
+  if (t.log2 > log2_min_ && live * 8 < t.mask + 1) rebuild(live);
+}
+
 Status RhMap::erase(u64 k) {
   const u64 h = hash(k);
   lock();
@@ -471,20 +507,102 @@ Status RhMap::erase(u64 k) {
   u64 slot = 0;
   if (s == Status::ok) s = locate(t, k, h, &slot);
   if (s == Status::ok) {
-    sync::Ref<u64> r(nullptr);
-    RH_SLOT(t, slot, &r);
-    const u64 w = r.load_relaxed();
-    // ORDER: release pairs with find()'s acquire loads (the recheck sees the
-    // change before the block can be reused). Linearization point.
-    r.store_release(next_ver((w & (kDistMask | kTagMask)) | kTombBit, w));
-    a_->free(ref_of(w) << 4);  // RH4: only after the store that unlinked it
-    const u64 live = hdr(kWordLive).load_relaxed() - 1;
-    hdr(kWordLive).store_relaxed(live);
-    hdr(kWordTomb).store_relaxed(hdr(kWordTomb).load_relaxed() + 1);
-    if (t.log2 > log2_min_ && live * 8 < t.mask + 1) rebuild(live);  // shrink; failure is harmless
+    erase_slot(t, slot);
+    maybe_shrink(t);
   }
   unlock();
   return s;
+}
+
+// --- multimap --------------------------------------------------------------
+
+Status RhMap::insert_multi(u64 k, u64 v) {
+  if (!multi_) return Status::invalid;
+  return put(k, v, Put::multi, nullptr);
+}
+
+// Erase the entries of key k (all of them, or the first with value *only)
+// in one writer critical section.
+Status RhMap::erase_matching(u64 k, const u64* only, u64* erased) {
+  if (erased != nullptr) *erased = 0;
+  if (!multi_) return Status::invalid;
+  const u64 h = hash(k), tag = hash_tag(h);
+  lock();
+  Table t;
+  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::not_found : Status::corrupt;
+  const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
+  for (u64 i = 0; s != Status::corrupt && i <= probe_max; ++i) {
+    sync::Ref<u64> r(nullptr);
+    if (!RH_SLOT(t, (home + i) & t.mask, &r)) { s = Status::corrupt; break; }
+    const u64 w = r.load_relaxed();
+    if (w == 0 || dist_of(w) < i) break;
+    if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
+    const u64 blk = ref_of(w) << 4;
+    if (sync::word(base_, blk).load_relaxed() != k) continue;
+    if (only != nullptr && sync::word(base_, blk + 8).load_relaxed() != *only) continue;
+    erase_slot(t, (home + i) & t.mask);  // a tombstone keeps the probe order: go on
+    s = Status::ok;
+    if (erased != nullptr) ++*erased;
+    if (only != nullptr) break;
+  }
+  if (s == Status::ok) maybe_shrink(t);
+  unlock();
+  return s;
+}
+
+Status RhMap::erase_one(u64 k, u64 v) { return erase_matching(k, &v, nullptr); }
+Status RhMap::erase_all(u64 k, u64* erased) { return erase_matching(k, nullptr, erased); }
+
+// A snapshot of the probe range of k: every slot word read is re-read after
+// the scan (double collect); all unchanged (each carries a version) means all
+// held those words at once, at the moment of the last first-read. That state
+// may be the middle of a shift, where one block sits in two adjacent slots:
+// it is counted once, so the snapshot is the set before that insert.
+Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
+  const u64 h = hash(k), tag = hash_tag(h);
+  u64 seen[kRhDistMax + 1];
+  for (;;) {
+    Table t;
+    if (current_table(&t) != Status::ok) return Status::corrupt;
+    const u64 tw = t.word;
+    const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
+    bool retry = false;
+    u64 cnt = 0, scanned = 0;
+    for (u64 i = 0; i <= probe_max && !retry; ++i) {
+      sync::Ref<u64> r(nullptr);
+      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = true; break; }
+      // ORDER: acquire, as in find().
+      const u64 w = r.load_acquire();
+      seen[scanned++] = w;
+      if (w == 0 || dist_of(w) < i) break;
+      if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
+      // The same block in two adjacent slots is one entry in the middle of
+      // a shift (RH5): count it once.
+      if (scanned >= 2 && ref_of(seen[scanned - 2]) == ref_of(w) && !is_tomb(seen[scanned - 2])) continue;
+      const u64 blk = ref_of(w) << 4;
+      if (!a_->contains(blk, 16)) { retry = true; break; }
+      if (sync::word(base_, blk).load_acquire() != k) continue;
+      const u64 val = sync::word(base_, blk + 8).load_acquire();
+      if (cnt < cap) out[cnt] = val;
+      ++cnt;
+    }
+#if MB_PLANT_BUG == 14
+    scanned = 0;
+#endif
+    for (u64 i = 0; i < scanned && !retry; ++i) {
+      sync::Ref<u64> r(nullptr);
+      if (!RH_SLOT(t, (home + i) & t.mask, &r) || r.load_acquire() != seen[i]) retry = true;
+    }
+    if (retry || hdr(kWordTable).load_acquire() != tw) continue;
+    *n = cnt;
+    if (cnt > cap) return Status::invalid;
+    return cnt == 0 ? Status::not_found : Status::ok;
+  }
+}
+
+Status RhMap::count(u64 k, u64* n) const {
+  Status s = values(k, nullptr, 0, n);
+  return s == Status::invalid ? Status::ok : s;
 }
 
 // --- verify ----------------------------------------------------------------
@@ -532,7 +650,7 @@ Status RhMap::verify(std::string* why) const {
   }
   std::sort(keys.begin(), keys.end());
   std::sort(blocks.begin(), blocks.end());
-  if (std::adjacent_find(keys.begin(), keys.end()) != keys.end())
+  if (!multi_ && std::adjacent_find(keys.begin(), keys.end()) != keys.end())
     return fail(why, Status::corrupt, "RH2: a key appears twice");
   if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end())
     return fail(why, Status::corrupt, "RH2: a block appears twice");

@@ -9,8 +9,9 @@
 // object) and records its probe distance and 16 bits of the key's hash.
 // Writers (insert, insert_or_assign, update, erase) serialize on one writer
 // lock word in the map header. Inserts place robin-hood style: probe from
-// the home slot to the first slot that is EMPTY or holds an entry (or a
-// tombstone) nearer to its own home than the new key would be, then shift
+// the home slot to the first slot that is EMPTY, or holds an entry (or a
+// tombstone) nearer to its own home than the new key would be, or holds a
+// tombstone at exactly the new key's distance (reused in place), then shift
 // the run from there up to the first EMPTY-or-TOMBSTONE slot one place to
 // the right, copying from the END of the run backwards (so every entry is in
 // at least one slot at every instant, and entries only ever move right).
@@ -31,7 +32,8 @@
 // region base, never pointers, so peers may join at other addresses):
 //
 //   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
-//     0 magic "MBROBIN1"  1 layout version  2 seed  3 log2 of minimum capacity
+//     0 magic "MBROBIN1"  1 layout version  2 seed
+//     3 log2 of minimum capacity [7:0] | flags (kRhMultimap) [15:8]
 //     4 check (hash of words 1..3)          5 table word (below)
 //     8 writer lock (0 free, 1 held)  9 live entries  10 tombstones
 //     11 resizes (all written by the lock holder only; relaxed)
@@ -61,7 +63,8 @@
 //       its own probe index there (what lets readers stop early).
 //   RH2 Every LIVE slot's block is a live allocator object tagged
 //       kRhTagBlock, its key hashes to the slot's home and tag, and no block
-//       and no key appears in two slots (outside a writer's critical section).
+//       appears in two slots (outside a writer's critical section), nor any
+//       key unless the map is a multimap.
 //   RH3 header live/tombstone counts equal the table's; live + tombstones <=
 //       3/4 capacity; the lock is free.
 //   RH4 A block's key never changes after it is published; only the lock
@@ -80,11 +83,17 @@
 //     the probe the key was absent (by RH1 and RH5 an entry present
 //     throughout the probe cannot be passed: it moves only right and every
 //     slot before it satisfies the continue-condition at every instant).
-//   insert / insert_or_assign / update / erase: BLOCKING (one writer lock per
-//     map; the robin-hood shift is a multi-slot update that we do not make
-//     lock-free). Linearize at the release store into the key's slot (new
-//     entry, new value word, or tombstone). Writers also wait while another
-//     writer resizes.
+//   values / count (multimap): lock-free; a double collect of the probe range
+//     (every slot word re-read unchanged, versions included, and the table
+//     word unchanged) means all those words were held at one instant, the
+//     linearization point; a block met in two adjacent slots there is one
+//     entry in the middle of a shift and is counted once.
+//   insert / insert_or_assign / update / erase / insert_multi / erase_one /
+//     erase_all: BLOCKING (one writer lock per map; the robin-hood shift is
+//     a multi-slot update that we do not make lock-free). Each linearizes at
+//     one release store: the new entry into its slot, the new value into the
+//     block's value word (u64 values are updated in place), or the
+//     tombstone. Writers also wait while another writer resizes.
 //
 // MEMORY ORDERS (each call site cites its pairing):
 //   - lock CAS acquire / unlock store release: the next lock holder sees
@@ -108,12 +117,28 @@
 // make it discard what it read: no reader ever returns data from a block
 // that was not linked for the whole of its read.
 //
+// MULTIMAP (create flag kRhMultimap). Equal keys have equal homes, and
+// robin-hood placement puts a new entry after the live entries of its home
+// (or into a tombstone among them), so the entries of one key lie in the
+// group of slots of their home (entries of other keys with the same home may
+// sit between them). erase_all tombstones them one by one, in probe order,
+// inside one critical section: a concurrent values() may see a prefix of
+// them erased (erase_all is a sequence of erase_one linearization points).
+// At most ~kRhDistMax entries can share a home: past that, inserts grow the
+// table until kRhCapMax and then return Status::full.
+//
 // LIMITS (checked; an operation past them returns Status::full and changes
 // nothing): capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
 // insert that would exceed it grows the table first); allocator space <=
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
 // that many stores, ending with the same word, could accept a stale read.
+// The writer lock is not robust: a process that dies holding it stops every
+// writer of the map for good (readers are unaffected; verify() then reports
+// "lock held"). Table segments are kRhSegSlots * 8 = 512 KiB allocator
+// objects, so the allocator's size_max() must be at least that for tables
+// past 2^16 slots (the default AllocParams give 1 MiB); otherwise growth
+// returns the allocator's status and the table stays as it is.
 #ifndef MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
 #define MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
 
@@ -133,6 +158,7 @@ inline constexpr std::uint64_t kRhCapMax = std::uint64_t{1} << kRhCapLog2Max;
 inline constexpr unsigned kRhSegLog2 = 16;
 inline constexpr std::uint64_t kRhSegSlots = std::uint64_t{1} << kRhSegLog2;
 inline constexpr std::uint64_t kRhDistMax = 250;
+inline constexpr unsigned kRhMultimap = 1;  // create() flag: equal keys allowed
 inline constexpr std::uint32_t kRhTagHeader = 0x52480001, kRhTagDir = 0x52480002,
                                 kRhTagSegment = 0x52480003, kRhTagBlock = 0x52480004;
 
@@ -143,8 +169,9 @@ class RhMap {
   // Create a map whose capacity never drops below `cap_min` slots (rounded
   // up to a power of two, at least 4) in `a`; *map_off receives the header
   // offset (store it where peers find it, e.g. Region::root_off()).
+  // flags: kRhMultimap allows equal keys (insert_multi and friends).
   static Status create(Allocator& a, std::uint64_t cap_min, std::uint64_t seed,
-                       std::uint64_t* map_off, std::string* why = nullptr);
+                       std::uint64_t* map_off, std::string* why = nullptr, unsigned flags = 0);
   // Join the map whose header is at map_off; nothing is written.
   static Status join(Allocator& a, std::uint64_t map_off, RhMap* out, std::string* why = nullptr);
   // Free every block, the table and the header (quiescent map only).
@@ -156,6 +183,20 @@ class RhMap {
   Status update(std::uint64_t k, std::uint64_t v);            // not_found if absent
   Status erase(std::uint64_t k);                              // not_found if absent
   Status find(std::uint64_t k, std::uint64_t* v) const;       // lock-free
+
+  // Multimap extension (maps created with kRhMultimap; Status::invalid
+  // otherwise). The map-concept calls above still treat a key as one entry:
+  // find returns the first value, update/insert_or_assign change the first,
+  // insert says exists, erase removes the first.
+  Status insert_multi(std::uint64_t k, std::uint64_t v);  // always adds an entry
+  Status erase_one(std::uint64_t k, std::uint64_t v);     // first entry (k, v)
+  Status erase_all(std::uint64_t k, std::uint64_t* erased = nullptr);
+  // Lock-free snapshot of all values of k: *n receives how many there are;
+  // the first min(n, cap) are copied to out. Status::invalid when cap < n,
+  // not_found when there are none.
+  Status values(std::uint64_t k, std::uint64_t* out, std::uint64_t cap, std::uint64_t* n) const;
+  Status count(std::uint64_t k, std::uint64_t* n) const;  // ok, or not_found (n = 0)
+  bool multimap() const { return multi_; }
 
   // Live entries (exact on a quiescent map).
   std::uint64_t size() const;
@@ -169,16 +210,20 @@ class RhMap {
   Status verify() const { return verify(nullptr); }
 
  private:
-  enum class Put { insert, assign, update };
+  enum class Put { insert, assign, update, multi };
   struct Table;
   Status put(std::uint64_t k, std::uint64_t v, Put mode, bool* created);
   void lock() const;
   void unlock() const;
   sync::Ref<std::uint64_t> hdr(unsigned idx) const;
   bool load_table(std::uint64_t tw, Table* t) const;
+  Status current_table(Table* t) const;
   Status locate(const Table& t, std::uint64_t k, std::uint64_t h, std::uint64_t* slot) const;
   Status place(const Table& t, std::uint64_t ref, std::uint64_t h, bool* took_tomb) const;
   Status rebuild(std::uint64_t need_live);
+  void erase_slot(const Table& t, std::uint64_t slot);
+  void maybe_shrink(const Table& t);
+  Status erase_matching(std::uint64_t k, const std::uint64_t* only, std::uint64_t* erased);
   Status make_table(unsigned log2, std::uint64_t* dir) const;
   void free_table(std::uint64_t tw) const;
 
@@ -187,6 +232,7 @@ class RhMap {
   std::uint64_t hdr_off_ = 0;
   std::uint64_t seed_ = 0;
   unsigned log2_min_ = 0;
+  bool multi_ = false;
 };
 
 }  // namespace mb

@@ -1,7 +1,11 @@
 #include "variants/robinhood/rh_map.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/alloc.h"
@@ -15,12 +19,12 @@ namespace {
 // A fresh robin-hood map in an anonymous region.
 struct RhHarness {
   using Map = RhMap;
-  explicit RhHarness(std::uint64_t cap_min = 4) {
+  explicit RhHarness(std::uint64_t cap_min = 4, unsigned flags = 0) {
     std::string why;
     EXPECT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0}, {}, &region, &why),
               Status::ok) << why;
     EXPECT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
-    EXPECT_EQ(RhMap::create(a, cap_min, 42, &off, &why), Status::ok) << why;
+    EXPECT_EQ(RhMap::create(a, cap_min, 42, &off, &why, flags), Status::ok) << why;
     EXPECT_EQ(RhMap::join(a, off, &m, &why), Status::ok) << why;
   }
   RhMap& map() { return m; }
@@ -134,12 +138,121 @@ TEST(RhMap, VerifyCatchesDamage) {
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("RH2"), std::string::npos) << why;
   restore();
+  // 2b. a reference outside the allocator's memory: find says corrupt.
+  sync::word(h.a.base(), seg + 8 * live_idx).store_relaxed((saved[live_idx] & ~0xffffffffULL) | 0xfffffff0ULL);
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  std::uint64_t k_at = 0;
+  while (k_at < 10 && m.find(k_at, &v) != Status::corrupt) ++k_at;
+  EXPECT_LT(k_at, 10u);  // the damaged slot's key
+  restore();
   // 3. the live count.
   sync::word(h.a.base(), h.off + 72).store_relaxed(11);
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("RH3"), std::string::npos) << why;
   sync::word(h.a.base(), h.off + 72).store_relaxed(10);
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RhMultimap, BasicsAndPlainMapsRefuseIt) {
+  RhHarness plain;
+  EXPECT_EQ(plain.m.insert_multi(1, 1), Status::invalid);
+  EXPECT_EQ(plain.m.erase_all(1), Status::invalid);
+  RhHarness h(4, kRhMultimap);
+  RhMap& m = h.m;
+  EXPECT_TRUE(m.multimap());
+  std::uint64_t n = 9, vals[8];
+  EXPECT_EQ(m.count(5, &n), Status::not_found);
+  EXPECT_EQ(n, 0u);
+  for (std::uint64_t v : {50, 51, 52, 51}) ASSERT_EQ(m.insert_multi(5, v), Status::ok);
+  ASSERT_EQ(m.insert_multi(6, 60), Status::ok);
+  ASSERT_EQ(m.count(5, &n), Status::ok);
+  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(m.values(5, vals, 2, &n), Status::invalid);  // buffer too small
+  EXPECT_EQ(n, 4u);
+  ASSERT_EQ(m.values(5, vals, 8, &n), Status::ok);
+  std::sort(vals, vals + n);
+  EXPECT_EQ(std::vector<std::uint64_t>(vals, vals + n), (std::vector<std::uint64_t>{50, 51, 51, 52}));
+  EXPECT_EQ(m.erase_one(5, 51), Status::ok);
+  EXPECT_EQ(m.erase_one(5, 99), Status::not_found);
+  ASSERT_EQ(m.count(5, &n), Status::ok);
+  EXPECT_EQ(n, 3u);
+  EXPECT_EQ(m.insert(5, 1), Status::exists);  // the map calls see one entry
+  std::uint64_t erased = 0;
+  EXPECT_EQ(m.erase_all(5, &erased), Status::ok);
+  EXPECT_EQ(erased, 3u);
+  EXPECT_EQ(m.count(5, &n), Status::not_found);
+  EXPECT_EQ(m.size(), 1u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  RhMap joined;
+  ASSERT_EQ(RhMap::join(h.a, h.off, &joined), Status::ok);
+  EXPECT_TRUE(joined.multimap());
+}
+
+// Random multimap operations against std::unordered_multimap.
+TEST(RhMultimap, RandomOpsMatchStdUnorderedMultimap) {
+  RhHarness h(4, kRhMultimap);
+  RhMap& m = h.m;
+  const char* env = std::getenv("MB_SEED");
+  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
+  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  std::unordered_multimap<std::uint64_t, std::uint64_t> ref;
+  auto ref_values = [&](std::uint64_t k) {
+    std::vector<std::uint64_t> v;
+    auto [b, e] = ref.equal_range(k);
+    for (auto it = b; it != e; ++it) v.push_back(it->second);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::uint64_t> buf(256);
+  for (int step = 0; step < 40000; ++step) {
+    std::uint64_t k = rng() % 300, v = rng() % 8, n = 0;
+    switch (rng() % 8) {
+      case 0:
+      case 1:
+      case 2:
+        ASSERT_EQ(m.insert_multi(k, v), Status::ok);
+        ref.emplace(k, v);
+        break;
+      case 3: {
+        auto [b, e] = ref.equal_range(k);
+        auto it = std::find_if(b, e, [&](auto& kv) { return kv.second == v; });
+        ASSERT_EQ(m.erase_one(k, v), it != e ? Status::ok : Status::not_found) << "seed " << seed;
+        if (it != e) ref.erase(it);
+        break;
+      }
+      case 4: {
+        std::uint64_t erased = 0;
+        std::uint64_t want = ref.erase(k);
+        ASSERT_EQ(m.erase_all(k, &erased), want ? Status::ok : Status::not_found) << "seed " << seed;
+        ASSERT_EQ(erased, want);
+        break;
+      }
+      case 5: {
+        std::uint64_t got = 0;
+        auto want = ref_values(k);
+        ASSERT_EQ(m.find(k, &got), want.empty() ? Status::not_found : Status::ok);
+        if (!want.empty()) ASSERT_TRUE(std::binary_search(want.begin(), want.end(), got));
+        break;
+      }
+      default: {
+        auto want = ref_values(k);
+        Status s = m.values(k, buf.data(), buf.size(), &n);
+        ASSERT_EQ(s, want.empty() ? Status::not_found : Status::ok) << "seed " << seed;
+        std::sort(buf.begin(), buf.begin() + n);
+        ASSERT_EQ(std::vector<std::uint64_t>(buf.begin(), buf.begin() + n), want) << "seed " << seed;
+      }
+    }
+    if (step % 5000 == 0) {
+      ASSERT_EQ(m.size(), ref.size());
+      std::string why;
+      ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
+    }
+  }
+  ASSERT_EQ(m.size(), ref.size());
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 }  // namespace

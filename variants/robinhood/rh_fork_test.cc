@@ -1,0 +1,149 @@
+// Cross-process and on-disk use of RhMap. The map lives in a file-backed
+// region (offsets only), so the file's bytes are its serialized form.
+//
+// ReadersInOtherProcesses: the parent builds a map in a file, then keeps
+// inserting and erasing a slice of its own (forcing copy-on-write resizes)
+// while forked children, each joined at its own address, only look keys up:
+// every key of a stable slice must always be found with its value, and a
+// found key of the moving slice must carry a value that encodes it.
+// SavedCopyLoads: the file is copied (saved) after the writers left; the
+// copy is joined (loaded) and holds exactly the same contents, verify() clean.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/alloc.h"
+#include "core/region.h"
+#include "gtest/gtest.h"
+#include "variants/robinhood/rh_map.h"
+
+namespace mb {
+namespace {
+
+constexpr int kProcs = 2;
+#if defined(MB_SANITIZER)
+constexpr std::uint64_t kStable = 500, kMoving = 6000;
+#else
+constexpr std::uint64_t kStable = 5000, kMoving = 60000;
+#endif
+const RegionSpec kSpec{"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0};
+
+std::uint64_t stable_key(std::uint64_t n) { return 1ull << 40 | n; }
+std::uint64_t moving_key(std::uint64_t n) { return 2ull << 40 | n; }
+std::uint64_t value_for(std::uint64_t k) { return k * 3 + 1; }
+
+struct Joined {
+  Region r;
+  Allocator a;
+  RhMap m;
+  Status join(const std::string& path) {
+    Status s = Region::join_file(path, kSpec.type, kSpec.type_version, &r);
+    if (s == Status::ok) s = Allocator::join(r, &a);
+    if (s == Status::ok) s = RhMap::join(a, r.root_off().load_acquire(), &m);
+    return s;
+  }
+};
+
+int child(const std::string& path, int id, int ready_fd) {
+  Joined j;
+  if (j.join(path) != Status::ok) return 10;
+  if (write(ready_fd, "r", 1) != 1) return 11;  // the parent starts writing now
+  std::mt19937_64 rng(id);
+  // Read until the parent's marker key appears (it is inserted last), then
+  // one more round.
+  for (;;) {
+    std::uint64_t v = 0;
+    bool done = j.m.find(3ull << 40, &v) == Status::ok;
+    for (int i = 0; i < 2000; ++i) {
+      std::uint64_t k = stable_key(rng() % kStable);
+      if (j.m.find(k, &v) != Status::ok || v != value_for(k)) return 20;
+      k = moving_key(rng() % kMoving);
+      Status s = j.m.find(k, &v);
+      if (s == Status::ok ? v != value_for(k) : s != Status::not_found) return 21;
+    }
+    if (done) return 0;
+  }
+}
+
+TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(dir ? dir : "/tmp") + "/rh_fork." + std::to_string(getpid());
+  std::string copy = path + ".saved";
+  unlink(path.c_str());
+  unlink(copy.c_str());
+  Region r;
+  ASSERT_EQ(Region::create_file(path, kSpec, [](Region& reg) {
+              Allocator a;
+              std::uint64_t off = 0;
+              Status s = Allocator::create(reg, AllocParams(), &a);
+              if (s == Status::ok) s = RhMap::create(a, 4, 11, &off);
+              if (s == Status::ok) reg.root_off().store_release(off);
+              return s;
+            }, &r), Status::ok);
+  r.leave();
+  Joined w;
+  ASSERT_EQ(w.join(path), Status::ok);
+  for (std::uint64_t n = 0; n < kStable; ++n) ASSERT_EQ(w.m.insert(stable_key(n), value_for(stable_key(n))), Status::ok);
+
+  std::vector<pid_t> kids;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  for (int id = 0; id < kProcs; ++id) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) _exit(child(path, id, ready[1]));
+    kids.push_back(pid);
+  }
+  for (int id = 0; id < kProcs; ++id) {  // every child has joined and reads
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);
+  }
+  close(ready[0]);
+  close(ready[1]);
+  std::uint64_t resizes = w.m.resizes();
+  for (int round = 0; round < 3; ++round) {
+    for (std::uint64_t n = 0; n < kMoving; ++n) ASSERT_EQ(w.m.insert_or_assign(moving_key(n), value_for(moving_key(n))), Status::ok);
+    for (std::uint64_t n = 0; n < kMoving; ++n)
+      if (n % 4 != 0 || round < 2) ASSERT_EQ(w.m.erase(moving_key(n)), Status::ok);
+  }
+  ASSERT_EQ(w.m.insert(3ull << 40, 1), Status::ok);  // the children's stop marker
+  EXPECT_GT(w.m.resizes(), resizes + 4);  // the children read across grows and shrinks
+  for (pid_t pid : kids) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed (see codes in child())";
+  }
+  std::string why;
+  ASSERT_EQ(w.m.verify(&why), Status::ok) << why;
+  const std::uint64_t expect = kStable + kMoving / 4 + 1;
+  EXPECT_EQ(w.m.size(), expect);
+  w.r.leave();
+
+  // Save: copy the file. Load: join the copy; same contents.
+  std::filesystem::copy_file(path, copy);
+  Joined l;
+  ASSERT_EQ(l.join(copy), Status::ok);
+  ASSERT_EQ(l.m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(l.m.size(), expect);
+  std::uint64_t v = 0;
+  for (std::uint64_t n = 0; n < kStable; ++n) {
+    ASSERT_EQ(l.m.find(stable_key(n), &v), Status::ok);
+    ASSERT_EQ(v, value_for(stable_key(n)));
+  }
+  for (std::uint64_t n = 0; n < kMoving; ++n)
+    ASSERT_EQ(l.m.find(moving_key(n), &v), n % 4 == 0 ? Status::ok : Status::not_found) << n;
+  AllocStats st;
+  ASSERT_EQ(l.a.verify(&st, &why), Status::ok) << why;
+  l.r.leave();
+  EXPECT_EQ(Region::destroy_file(path, kSpec.type), Status::ok);
+  EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
+}
+
+}  // namespace
+}  // namespace mb
