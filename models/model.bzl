@@ -5,8 +5,6 @@
 # in variants/rwlock/rw_lock.cc, 10 in variants/rwlock/rw_map.cc, 12-14 in
 # variants/robinhood/rh_map.cc.
 PLANTED_BUGS = range(1, 15)
-# variants/robinhood/rh_map.cc.
-PLANTED_BUGS = range(1, 15)
 
 def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra_srcs = []):
     """One cc_test running Relacy over core/alloc.cc with the model policy.
