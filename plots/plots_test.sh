@@ -10,7 +10,7 @@ tmp=${TEST_TMPDIR:-$(mktemp -d)}
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-"$py" "$dir/make_plots.py" "$dir/testdata/run_small.json" --alloc "$dir/testdata/alloc_small.json" \
+"$py" "$dir/make_plots.py" "$dir/testdata/run_small.json" --alloc "$dir/testdata/alloc_small.json" --cross "$dir/testdata/cross_small.json" \
   --out "$tmp/figs" >"$tmp/list" || fail "make_plots exited non-zero"
 for f in throughput speedup latency_percentiles latency_cdf heatmap_vs_tbb bytes_per_key allocator cross_process; do
   png="$tmp/figs/$f.png"
@@ -51,8 +51,8 @@ grep -q "not a valid mapbench.run/1" "$tmp/err" || fail "no clear message for da
 [[ ! -e $tmp/badfigs/throughput.png ]] || fail "figures drawn from damaged input"
 
 "$py" "$dir/report.py" "$dir/testdata/run_small.json" --figures "$tmp/figs" \
-  --suite "$dir/testdata/alloc_small.json" --out "$tmp/report" >/dev/null || fail "report exited non-zero"
-for m in chain tbb libcuckoo cds_michael cds_feldman std_shared_mutex absl_flat; do
+  --suite "$dir/testdata/alloc_small.json" --suite "$dir/testdata/cross_small.json" --out "$tmp/report" >/dev/null || fail "report exited non-zero"
+for m in chain rwlock robinhood tbb libcuckoo cds_michael cds_feldman std_shared_mutex absl_flat; do
   grep -q "| $m |" "$tmp/report/report.md" || fail "report.md has no row for $m"
 done
 for f in $(cat "$tmp/list"); do
@@ -61,6 +61,7 @@ for f in $(cat "$tmp/list"); do
 done
 [[ $(grep -o "data:image/png;base64" "$tmp/report/index.html" | wc -l) -eq 8 ]] || fail "index.html does not embed 8 figures"
 grep -q "Suite: allocator" "$tmp/report/report.md" || fail "allocator suite missing"
+grep -q "Suite: cross_process" "$tmp/report/report.md" || fail "cross-process suite missing"
 grep -q "repetitions passed every check" "$tmp/report/report.md" || fail "no correctness summary"
 
 echo "plots_test: $fails failure(s)"

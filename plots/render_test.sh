@@ -16,7 +16,7 @@ images() {  # images FILE -> "ok/total" as the page reports it
     --virtual-time-budget=10000 --dump-dom "file://$1" 2>/dev/null | grep -o 'data-images="[^"]*"' | cut -d'"' -f2
 }
 
-"$py" "$dir/make_plots.py" "$dir/testdata/run_small.json" --alloc "$dir/testdata/alloc_small.json" \
+"$py" "$dir/make_plots.py" "$dir/testdata/run_small.json" --alloc "$dir/testdata/alloc_small.json" --cross "$dir/testdata/cross_small.json" \
   --out "$tmp/figs" >/dev/null || fail "make_plots"
 "$py" "$dir/report.py" "$dir/testdata/run_small.json" --figures "$tmp/figs" --out "$tmp/report" >/dev/null || fail "report"
 got=$(images "$tmp/report/index.html")

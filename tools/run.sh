@@ -7,7 +7,9 @@
 #                     maps that live in one
 #   gbench_suite      the same maps under Google Benchmark (JSON)
 #   allocator suite   mapbench's allocator vs glibc, jemalloc, mimalloc, tcmalloc
-#   chain suite       the chain map's issue targets (vs tbb, libcuckoo, absl)
+#   variant suites    each variant issue's targets: chain (vs tbb, libcuckoo,
+#                     absl), rwlock (vs tbb; across 2 processes vs LMDB),
+#                     robinhood (vs libcuckoo, bytes per key)
 # then plots/make_plots.py and plots/report.py (Debian's /usr/bin/python3).
 # About 10 minutes on 2 cores; --quick about 1 minute (small keys, fewer
 # cells, shorter runs: for trying the pipeline, not for quoting).
@@ -20,7 +22,7 @@ quick=0
 for a in "$@"; do
   case $a in
     --quick) quick=1 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $a (see --help)" >&2; exit 2 ;;
     *) out=$a ;;
   esac
@@ -31,7 +33,8 @@ data=$(cd "$out/data" && pwd)
 echo "build: bazel build -c opt ..." >&2
 bazel build //harness:mapbench //harness:gbench_suite //variants/chain:chain_benchmark \
   //core:alloc_benchmark_glibc //core:alloc_benchmark_jemalloc //core:alloc_benchmark_mimalloc \
-  //core:alloc_benchmark_tcmalloc 2>&1 | tail -1 >&2
+  //core:alloc_benchmark_tcmalloc //variants/rwlock:rw_benchmark //variants/robinhood:rh_benchmark \
+  2>&1 | tail -1 >&2
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 
 if ((quick)); then
@@ -59,14 +62,25 @@ echo "suite: chain map targets ..." >&2
 bazel-bin/variants/chain/chain_benchmark --benchmark_min_time=$chain_min_time --benchmark_repetitions=1 \
   --benchmark_out="$data/chain_raw.json" --benchmark_out_format=json >/dev/null 2>&1
 python3 tools/chain_report.py --out "$data/chain_benchmark.json" "$data/chain_raw.json" >&2
+echo "suite: rwlock map (1 process vs tbb; 2 processes vs LMDB) ..." >&2
+bazel-bin/variants/rwlock/rw_benchmark --benchmark_min_time=$chain_min_time --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true --benchmark_out="$data/rw_raw.json" --benchmark_out_format=json \
+  >"$data/rw_stdout.txt" 2>/dev/null
+python3 tools/rw_report.py --single "$data/rw_benchmark.json" --cross "$data/rw_cross.json" \
+  "$data/rw_raw.json" "$data/rw_stdout.txt" >&2
+echo "suite: robin-hood map (vs libcuckoo) ..." >&2
+bazel-bin/variants/robinhood/rh_benchmark --benchmark_min_time=$chain_min_time \
+  --benchmark_out="$data/rh_raw.json" --benchmark_out_format=json >/dev/null 2>&1
+python3 tools/rh_report.py --out "$data/rh_benchmark.json" "$data/rh_raw.json" >&2
 
 echo "report: plots and pages ..." >&2
 /usr/bin/python3 plots/make_plots.py "$data/run.json" --alloc "$data/alloc_benchmark.json" \
-  --out "$out/figures" >/dev/null
+  --cross "$data/rw_cross.json" --out "$out/figures" >/dev/null
 checks=()
 [[ -f results/checks.json ]] && checks=(--checks results/checks.json)
 /usr/bin/python3 plots/report.py "$data/run.json" --figures "$out/figures" \
-  --suite "$data/alloc_benchmark.json" --suite "$data/chain_benchmark.json" "${checks[@]}" --out "$out"
+  --suite "$data/alloc_benchmark.json" --suite "$data/chain_benchmark.json" --suite "$data/rw_benchmark.json" \
+  --suite "$data/rw_cross.json" --suite "$data/rh_benchmark.json" "${checks[@]}" --out "$out"
 if ((status != 0)); then
   echo "run.sh: some repetitions failed their correctness checks: see the report's Correctness section" >&2
 fi

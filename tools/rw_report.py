@@ -29,7 +29,9 @@ def main():
     rows = {}
     for b in doc.get("benchmarks", []):
         m = NAME.match(b.get("name", ""))
-        if m and "items_per_second" in b and b.get("run_type", "iteration") == "iteration":
+        # Plain runs, or the median aggregate when run with repetitions.
+        usable = b.get("run_type", "iteration") == "iteration" or b.get("aggregate_name") == "median"
+        if m and "items_per_second" in b and usable:
             rows.setdefault((m.group(1), int(m.group(3))), {})[m.group(2)] = b["items_per_second"] / 1e6
     if not rows:
         sys.exit("rw_report: no get/put results in " + args.gbench)
