@@ -42,7 +42,7 @@ if ((quick)); then
   gbench_args=(--mb_keys=65536 --mb_workloads=B --benchmark_min_time=0.05)
   chain_min_time=0.05
 else
-  run_args=(--workloads=A,B,C,D,E,F,mix95,mix50 --threads=1,2 --procs=1,2 --duration=0.5 --warmup=0.2 --reps=3)
+  run_args=(--workloads=A,B,C,D,E,F,mix95,mix50 --threads=1,2 --procs=2 --duration=0.4 --warmup=0.2 --reps=3)
   gbench_args=(--mb_workloads=B,mix95 --benchmark_min_time=0.2)
   chain_min_time=0.3
 fi
