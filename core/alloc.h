@@ -193,9 +193,12 @@ class Allocator {
   // Whether [off, off + n) lies inside the formatted volumes (so reading it
   // cannot fault, whatever it holds).
   bool contains(std::uint64_t off, std::uint64_t n) const {
-    std::uint64_t end = vol0_off_ + vol_cnt() * vol_sz_;
+    std::uint64_t end = space_end();
     return off >= vol0_off_ && off <= end && n <= end - off;  // no overflow for any off, n
   }
+  // The formatted volumes are [space_begin(), space_end()); the end only grows.
+  std::uint64_t space_begin() const { return vol0_off_; }
+  std::uint64_t space_end() const { return vol0_off_ + vol_cnt() * vol_sz_; }
   void* base() const { return base_; }
   template <class T>
   T* at(std::uint64_t off) const {

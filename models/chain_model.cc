@@ -143,6 +143,27 @@ struct TwoWritersModel : ChainModelBase<TwoWritersModel> {
   }
 };
 
+// The u64 find (ChainMap::find(u64, u64*), its own copy of the read
+// protocol) against a writer that removes the key and reuses its element
+// for another key: the reader must never return the other key's value.
+struct U64FindReuseModel : ChainModelBase<U64FindReuseModel> {
+  void before() { setup(); }
+  void thread(unsigned t) {
+    if (t == 0) {  // the writer allocates both elements from its own group
+      RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);
+      RL_ASSERT(m.erase(u64{1}) == Status::ok);
+      RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // takes the freed element back
+      return;
+    }
+    u64 v = 0;
+    Status s = m.find(u64{1}, &v);
+    if (s != Status::ok && s != Status::not_found) std::printf("u64 find: %s\n", mb::to_string(s));
+    RL_ASSERT(s == Status::ok || s == Status::not_found);
+    if (s == Status::ok) RL_ASSERT(v == 11);  // key 1's value, never key 2's
+  }
+  void after() { check_quiescent(); }
+};
+
 // Two transactions take the same two chains in opposite order and move one
 // unit each way: no deadlock (canonical lock order), no lost update.
 struct TxnModel : ChainModelBase<TxnModel> {
@@ -187,6 +208,10 @@ const Model kModels[] = {
     {"two_writers_2t", run<TwoWritersModel>, rl::sched_random, 200000},
     {"txn_opposite_2t", run<TxnModel>, rl::sched_random, 100000},
     {"txn_read_write_2t", run<TxnReadWriteModel>, rl::sched_random, 300000},
+    // Every schedule with up to 2 preemptions: the reader parked between
+    // its key and value loads for the writer's whole erase and re-insert is
+    // a 2-preemption schedule, too rare for random search.
+    {"u64_find_reuse_2t", run<U64FindReuseModel>, rl::sched_bound, 0, 2},
 };
 
 }  // namespace

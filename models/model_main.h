@@ -22,6 +22,7 @@ struct Model {
   bool (*run)(rl::test_params&);
   rl::scheduler_type_e sched;
   rl::iteration_t iterations;  // random search only
+  unsigned context_bound = 0;  // context-bound search only: preemptions per schedule (0: Relacy's 1)
 };
 
 template <class T>
@@ -48,6 +49,7 @@ int model_main(int argc, char** argv, const Model (&models)[N]) {
     rl::test_params p;
     p.search_type = m.sched;
     if (m.iterations) p.iteration_count = m.iterations;
+    if (m.context_bound) p.context_bound = m.context_bound;
     p.output_history = false;
     bool ok = m.run(p);
     std::printf("model %-17s %s  (%s, %llu iterations)\n", m.name, ok ? "PASSED" : "FAILED",

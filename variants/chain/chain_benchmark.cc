@@ -112,12 +112,12 @@ struct Chain {
   mb::Allocator a;
   mb::ChainMap m;
   Chain() {
-    u64 off = 0;
+    u64 off = 0;  // sized for 2 * kKeys elements, as tbb and libcuckoo are below
     mb::RegionSpec spec{"mapbench.chain", 1, u64{8} << 30, 0};
     mb::Status s = Private ? mb::Region::create_private(spec, {}, &region) : mb::Region::create_anon(spec, {}, &region);
     if (s != mb::Status::ok ||
         mb::Allocator::create(region, mb::AllocParams(), &a) != mb::Status::ok ||
-        mb::ChainMap::create(a, kKeys, 1, &off) != mb::Status::ok || mb::ChainMap::join(a, off, &m) != mb::Status::ok)
+        mb::ChainMap::create(a, 2 * kKeys, 1, &off) != mb::Status::ok || mb::ChainMap::join(a, off, &m) != mb::Status::ok)
       std::abort();
   }
   bool find(u64 k, u64* v) { return m.find(k, v) == mb::Status::ok; }

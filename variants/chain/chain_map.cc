@@ -123,6 +123,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   m.hdr_off_ = map_off;
   m.chain_cnt_ = chains;
   m.seed_ = w[3];
+  m.hash8_ = internal::mix64(m.seed_ ^ 8);
   m.seg_cnt_ = seg_cnt;
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = sync::word(a.base(), map_off + 8 * (kSegWord + i)).load_relaxed();
@@ -464,7 +465,64 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
   return Status::again;  // a chain locked for this long: its writer died, or the word is damaged
 }
 
+// The u64 find: query_try's protocol (same orders, same checks, same hash)
+// with the general key and value copies taken out, so that one find is
+// short enough for the processor to overlap the cache misses of consecutive
+// finds (measured: a 4-5x longer find let no two overlap). Anything but an
+// 8-byte value goes to the general path.
 Status ChainMap::find(u64 k, u64* v) const {
+  const u64 h = internal::mix64(hash8_ ^ k);  // == hash_of(as_bytes(k)): one key word
+  // The allocator's end is read once, before the chain word; an element
+  // beyond it may sit in a volume added since, so a reference that fails
+  // the check re-reads the end (after the acquire load of the chain word
+  // that published the element: the volume's growth happens before).
+  const u64 lo = a_->space_begin();
+  u64 end = a_->space_end();
+  auto c = chain(h & (chain_cnt_ - 1));
+  for (u64 spins = 0; spins < kChainWaitMax; ++spins) {
+    // ORDER: acquire, as query_try's first load.
+    u64 w = c.load_acquire();
+    Status s = Status::again;
+    if (!(w & kLockBit)) {
+      s = Status::not_found;
+      u64 ref = head_of(w);
+      for (u64 n = cnt_of(w); n > 0; --n) {
+        u64 e = ref << 4;
+        if (e < lo || e > end || end - e < ele_size(8, 8)) {
+          end = a_->space_end();
+          if (e < lo || e > end || end - e < ele_size(8, 8)) {
+            s = Status::corrupt;  // confirmed below unless the chain moved
+            break;
+          }
+        }
+        // ORDER: acquire, every element load (M5).
+        u64 w0 = sync::word(base_, e).load_acquire();
+        if (sync::word(base_, e + 8).load_acquire() == h && key_sz_of(w0) == 8 &&
+            sync::word(base_, e + 16).load_acquire() == k) {
+          if (val_sz_of(w0) != 8) return find_general(k, v);
+          *v = sync::word(base_, e + 24).load_acquire();
+          s = Status::ok;
+          break;
+        }
+        ref = next_of(w0);
+      }
+      if (s == Status::not_found && ref != 0) s = Status::corrupt;  // longer than its count (M1)
+#if MB_PLANT_BUG == 6
+      // BUG: no re-check, a torn copy is accepted
+#else
+      // Relaxed: the acquire loads above keep this load after them.
+      if (c.load_relaxed() != w) s = Status::again;
+#endif
+    }
+    if (s != Status::again) return s;
+    if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatAgain).fetch_add_relaxed(1);
+    if (spins < sync::kSpin.pause_max) sync::pause();
+    else sync::yield();
+  }
+  return Status::again;  // as find(): a chain locked for this long
+}
+
+Status ChainMap::find_general(u64 k, u64* v) const {
   u64 sz = 0;
   Status s = find(as_bytes(k), v, 8, &sz);
   return s == Status::ok && sz != 8 ? Status::invalid : s;

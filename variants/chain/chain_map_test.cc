@@ -54,6 +54,37 @@ TEST(ChainMap, InsertOrAssignSaysWhetherItCreated) {
   EXPECT_EQ(h.m.size(), 2u);
 }
 
+// find(u64) is its own copy of the read protocol: it must agree with the
+// general find on every key, whatever the value's size.
+TEST(ChainMap, U64FindAgreesWithTheGeneralFind) {
+  ChainHarness h(4);  // 4 chains: chains of several elements
+  ChainMap& m = h.m;
+  std::uint64_t v = 0, sz = 0, buf[4] = {};
+  for (std::uint64_t k = 0; k < 64; ++k) ASSERT_EQ(m.insert(k, k * 3 + 1), Status::ok);
+  std::uint64_t two[2] = {5, 6};
+  ASSERT_EQ(m.insert(as_u64(100), Bytes{two, 16}), Status::ok);  // a 16-byte value
+  ASSERT_EQ(m.insert(as_u64(101), str("abc")), Status::ok);        // a 3-byte value
+  ASSERT_EQ(m.insert(str("eight by"), as_u64(77)), Status::ok);    // an 8-byte string key
+  std::uint64_t eight = 0;
+  std::memcpy(&eight, "eight by", 8);
+  std::uint64_t hinted = 1u << 20;  // inserted with the caller's hash
+  ASSERT_EQ(m.insert(as_u64(hinted), as_u64(9), kChainHashHint, m.hash(as_u64(hinted))), Status::ok);
+  for (std::uint64_t k = 0; k < 200; ++k) {
+    Status general = m.find(as_u64(k), buf, sizeof buf, &sz);
+    Status fast = m.find(k, &v);
+    if (general == Status::ok && sz != 8) general = Status::invalid;
+    EXPECT_EQ(fast, general) << k;
+    if (fast == Status::ok) EXPECT_EQ(v, buf[0]) << k;
+  }
+  EXPECT_EQ(m.find(100, &v), Status::invalid);  // present, but not a u64 value
+  EXPECT_EQ(m.find(101, &v), Status::invalid);
+  ASSERT_EQ(m.find(eight, &v), Status::ok);     // the same key as the string
+  EXPECT_EQ(v, 77u);
+  ASSERT_EQ(m.find(hinted, &v), Status::ok);
+  EXPECT_EQ(v, 9u);
+  EXPECT_EQ(m.find(12345, &v), Status::not_found);
+}
+
 TEST(ChainMap, ByteStringsOfEverySize) {
   ChainHarness h;
   ChainMap& m = h.m;
