@@ -91,32 +91,48 @@ sync::Ref<u64> RhMap::hdr(unsigned idx) const { return sync::word(base_, hdr_off
 
 // Decode a table word; false when it cannot name a table (damage, or a
 // reader's stale view of reused memory).
-bool RhMap::load_table(u64 tw, Table* t) const {
+namespace {
+
+// The allocator's formatted space [lo, end), read once by a reader (find):
+// the end only grows, so a stale end can only refuse an offset, and a reader
+// re-reads it before it calls an offset damage.
+struct Space {
+  u64 lo, end;
+  explicit Space(const Allocator& a) : lo(a.space_begin()), end(a.space_end()) {}
+  bool contains(u64 off, u64 n) const { return off >= lo && off <= end && n <= end - off; }
+};
+
+template <class Table>  // RhMap::Table (private: deduced, not named)
+bool decode_table(u64 tw, const Space& sp, Table* t) {
   t->word = tw;
   t->dir = (tw & kDirMask) << 4;
   t->log2 = unsigned(tw >> kLog2Shift) & 63;
   if (t->log2 < 2 || t->log2 > kRhCapLog2Max) return false;
   t->mask = (u64{1} << t->log2) - 1;
   t->seg_cnt = t->log2 > kRhSegLog2 ? u64{1} << (t->log2 - kRhSegLog2) : 1;
-  return a_->contains(t->dir, 8 * t->seg_cnt);
+  return sp.contains(t->dir, 8 * t->seg_cnt);
 }
-
-namespace {
 
 // Slot `s` of table `t`; false when the directory names memory outside the
 // allocator (only a reader racing a resize, or damage, sees that).
 // ORDER: acquire pairs with the release store of the directory word in
 // make_table(): a reader that got the table word sees the segment offsets.
-inline bool slot_at(void* base, const Allocator& a, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out) {
+inline bool slot_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out) {
   u64 seg = sync::word(base, dir + 8 * (s >> kRhSegLog2)).load_acquire();
   u64 seg_slots = log2 < kRhSegLog2 ? u64{1} << log2 : kRhSegSlots;
   u64 idx = s & (kRhSegSlots - 1);
-  if (!a.contains(seg, 8 * seg_slots) || idx >= seg_slots) return false;
+  if (!sp.contains(seg, 8 * seg_slots) || idx >= seg_slots) return false;
   *out = sync::word(base, seg + 8 * idx);
   return true;
 }
 
+inline bool slot_at(void* base, const Allocator& a, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out) {
+  return slot_in(base, Space(a), dir, log2, s, out);
+}
+
 }  // namespace
+
+bool RhMap::load_table(u64 tw, Table* t) const { return decode_table(tw, Space(*a_), t); }
 
 #define RH_SLOT(t, s, ref) slot_at(base_, *a_, (t).dir, (t).log2, (s), (ref))
 
@@ -266,22 +282,24 @@ Status RhMap::current_table(Table* t) const {
 
 Status RhMap::find(u64 k, u64* v) const {
   const u64 h = hash(k), tag = hash_tag(h);
+  Space sp(*a_);  // read once per attempt (a call), not once per offset
   for (;;) {
+    // ORDER: acquire pairs with the release publishing the table word in
+    // rebuild() (and create()): the directory and slots it names are visible.
+    const u64 tw = hdr(kWordTable).load_acquire();
     Table t;
-    if (current_table(&t) != Status::ok) return Status::corrupt;
-    const u64 tw = t.word;
+    bool retry = false, bad_ref = !decode_table(tw, sp, &t);
     const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
-    bool retry = false, bad_ref = false;
-    for (u64 i = 0; i <= probe_max && !retry; ++i) {
+    for (u64 i = 0; !bad_ref && i <= probe_max && !retry; ++i) {
       sync::Ref<u64> r(nullptr);
-      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = bad_ref = true; break; }
+      if (!slot_in(base_, sp, t.dir, t.log2, (home + i) & t.mask, &r)) { retry = bad_ref = true; break; }
       // ORDER: acquire pairs with the release stores of slots in place() and
       // put()/erase(): the block a LIVE word names is visible.
       const u64 w = r.load_acquire();
       if (w == 0 || dist_of(w) < i) break;  // RH1: the key is not further on
       if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
       const u64 blk = ref_of(w) << 4;
-      if (!a_->contains(blk, 16)) { retry = bad_ref = true; break; }
+      if (!sp.contains(blk, 16)) { retry = bad_ref = true; break; }
       // ORDER: acquire, so that reading a word stored into reused memory
       // synchronizes with that store (rh_map.h, MEMORY ORDERS).
       if (sync::word(base_, blk).load_acquire() != k) continue;
@@ -298,10 +316,22 @@ Status RhMap::find(u64 k, u64* v) const {
       }
       retry = true;
     }
-    // Offsets from a current table are always in range (volumes are never
-    // unformatted): one out of range while the table is still current is
-    // damage, reported instead of retried forever.
-    if ((!retry || bad_ref) && hdr(kWordTable).load_acquire() == tw) return retry ? Status::corrupt : Status::not_found;
+    if (bad_ref) {
+      // An offset outside the space we read: the space may have grown since
+      // (re-read it and retry), or a resize freed the memory (the table
+      // word moved: retry). Offsets from a current table are always in
+      // range (volumes are never unformatted), so one out of range in a
+      // fresh space while the table is still current is damage, reported
+      // instead of retried forever.
+      const u64 end = a_->space_end();
+      if (end != sp.end) {
+        sp.end = end;
+        continue;
+      }
+      if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
+      continue;
+    }
+    if (!retry && hdr(kWordTable).load_acquire() == tw) return Status::not_found;
   }
 }
 
