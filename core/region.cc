@@ -3,6 +3,7 @@
 #include "core/region.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,22 @@ Status fail(std::string* why, Status s, const char* fmt, ...) {
     *why = buf;
   }
   return s;
+}
+
+// flock(fd, op) (LOCK_SH or LOCK_EX), waiting at most g_region_lock_wait_ms
+// for a peer that holds a conflicting lock.
+Status lock_file(int fd, int op, const std::string& path, std::string* why) {
+  for (unsigned waited_ms = 0;; ++waited_ms) {
+    if (flock(fd, op | LOCK_NB) == 0) return Status::ok;
+    if (errno != EWOULDBLOCK && errno != EINTR)
+      return fail(why, Status::invalid, "cannot lock %s: %s", path.c_str(), strerror(errno));
+    if (waited_ms >= g_region_lock_wait_ms)
+      return fail(why, Status::again,
+                  "%s is locked by another process (creating, validating or destroying it) "
+                  "for over %u ms",
+                  path.c_str(), g_region_lock_wait_ms);
+    usleep(1000);
+  }
 }
 
 std::uint64_t now_ns() {
@@ -203,7 +220,9 @@ Status Region::create_file(const std::string& path, const RegionSpec& spec,
   if (fd < 0)
     return fail(why, Status::invalid, "cannot create %s: %s", tmp.c_str(), strerror(errno));
   Region r;
-  Status s = create_on_fd(fd, RegionKind::file, spec, init, &r, why);
+  // Nobody else can hold a lock on a file this open just created.
+  Status s = lock_file(fd, LOCK_EX, tmp, why);
+  if (s == Status::ok) s = create_on_fd(fd, RegionKind::file, spec, init, &r, why);
   if (s != Status::ok) {
     close(fd);
     unlink(tmp.c_str());
@@ -213,6 +232,7 @@ Status Region::create_file(const std::string& path, const RegionSpec& spec,
   int rc = link(tmp.c_str(), path.c_str());
   int e = errno;
   unlink(tmp.c_str());
+  flock(r.fd_, LOCK_UN);  // published complete: joiners may validate it
   if (rc != 0)
     return fail(why, e == EEXIST ? Status::exists : Status::invalid, "cannot create %s: %s",
                 path.c_str(), strerror(e));
@@ -237,12 +257,18 @@ Status Region::join_file(const std::string& path, std::string_view type,
   if (fd < 0)
     return fail(why, errno == ENOENT ? Status::not_found : Status::invalid, "cannot open %s: %s",
                 path.c_str(), strerror(errno));
-  Status s = join_on_fd(fd, RegionKind::file, type, type_version, out, why);
+  Status s = lock_file(fd, LOCK_SH, path, why);
   if (s != Status::ok) {
     close(fd);
+    return s;
+  }
+  s = join_on_fd(fd, RegionKind::file, type, type_version, out, why);
+  if (s != Status::ok) {
+    close(fd);  // releases the lock
     if (why != nullptr) *why = path + ": " + *why;
     return s;
   }
+  flock(fd, LOCK_UN);  // validated and mapped
   out->path_ = path;
   return s;
 }
@@ -310,6 +336,12 @@ Status Region::destroy_file(const std::string& path, std::string_view type, std:
   if (fd < 0)
     return fail(why, errno == ENOENT ? Status::not_found : Status::invalid, "cannot open %s: %s",
                 path.c_str(), strerror(errno));
+  // Held until close: no join validates the file while it is taken apart.
+  Status locked = lock_file(fd, LOCK_EX, path, why);
+  if (locked != Status::ok) {
+    close(fd);
+    return locked;
+  }
   RegionHeader h;
   bool ok = pread(fd, &h, sizeof h, 0) == ssize_t(sizeof h) && h.magic == kRegionMagic &&
             h.check == region_header_check(h) && type_of(h) == type;

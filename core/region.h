@@ -24,6 +24,15 @@
 //   R2  check == hash(immutable header fields); a mismatch means damage.
 //   R3  header.size <= file size and header.size <= size_max, size only grows.
 //
+// File locks (flock, advisory, released by the kernel when the holder dies,
+// so a crashed process never leaves one behind): create holds LOCK_EX on the
+// new file from its open until it is linked into place; join holds LOCK_SH
+// while it validates the header and maps the file; destroy holds LOCK_EX
+// while it validates, marks the region dead and unlinks it. So a join never
+// validates a file a destroy is taking apart (it fails cleanly, before or
+// after), and two joins validate in parallel. A lock still held by a peer
+// after g_region_lock_wait_ms gives Status::again with a message.
+//
 // create_* formats a new region and runs `init` on it before publishing it.
 // join_* validates a region and changes nothing in it when validation fails:
 // a truncated file, a wrong magic, layout version or type, or damaged header
@@ -46,6 +55,9 @@ inline constexpr std::uint32_t kRegionLayoutVersion = 1;
 inline constexpr std::uint64_t kRegionHeaderSize = 4096;
 inline constexpr std::size_t kRegionTypeMax = 32;
 inline constexpr std::uint64_t kRegionSizeMax = std::uint64_t{1} << 40;  // 1 TiB
+// How long join/destroy wait for a peer's file lock (milliseconds; tests may
+// lower it, before starting threads).
+inline unsigned g_region_lock_wait_ms = 2000;
 
 struct RegionHeader {
   std::uint64_t magic;           // kRegionMagic (R1)

@@ -1,6 +1,7 @@
 #include "core/region.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -190,6 +191,32 @@ TEST_F(RegionFileTest, DestroyUnlinksOnlyRegions) {
   EXPECT_NE(access(path_.c_str(), F_OK), 0);
   Region r;
   EXPECT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r), Status::not_found);
+}
+
+// A peer's flock (held here through a second open file description, which
+// conflicts like another process's) makes join and destroy wait, then fail
+// with `again`, leaving the file untouched; a shared lock lets joins in.
+TEST_F(RegionFileTest, FileLocksOrderJoinAndDestroy) {
+  const unsigned saved = g_region_lock_wait_ms;
+  g_region_lock_wait_ms = 50;
+  std::string before = slurp(path_), why;
+  int peer = open(path_.c_str(), O_RDWR);
+  ASSERT_GE(peer, 0);
+  ASSERT_EQ(flock(peer, LOCK_EX), 0);  // a peer creating or destroying it
+  Region r;
+  EXPECT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r, &why), Status::again);
+  EXPECT_NE(why.find("locked by another process"), std::string::npos) << why;
+  EXPECT_FALSE(r.joined());
+  EXPECT_EQ(Region::destroy_file(path_, kSpec.type, &why), Status::again);
+  EXPECT_EQ(access(path_.c_str(), F_OK), 0);
+  EXPECT_EQ(slurp(path_), before);
+  ASSERT_EQ(flock(peer, LOCK_SH), 0);  // a peer validating it (converts the lock)
+  EXPECT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r, &why), Status::ok) << why;
+  EXPECT_EQ(Region::destroy_file(path_, kSpec.type, &why), Status::again);
+  ASSERT_EQ(flock(peer, LOCK_UN), 0);
+  EXPECT_EQ(Region::destroy_file(path_, kSpec.type, &why), Status::ok) << why;
+  close(peer);
+  g_region_lock_wait_ms = saved;
 }
 
 TEST(Region, FailedInitPublishesNothing) {

@@ -19,6 +19,15 @@
 //                reader race: exactly one recovers the lock, the seq is
 //                repaired once, the reader sees a whole value, verify() is
 //                clean. Random search (20k schedules).
+//   incr_take_2t the counters' fast path (incr under the read lock, one
+//                atomic add) against take() under the write lock on a key
+//                holding 5: the increment lands before the take (take gets 6,
+//                the key is gone) or after it (take gets 5, the increment
+//                re-inserts the key as 1); never lost. Planted bug 15 runs
+//                the fast path without the read lock. Context-bound search.
+//   counters_3t  two incrementers and a lock-free reader on one counter
+//                (5): the reader sees 5, 6 or 7, the results are 6 and 7,
+//                the final value 7. Random search (50k schedules).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -79,10 +88,10 @@ struct ReadersWriterBase : LockModelBase<Derived, Threads> {
       this->data($) = 1;
       this->lock.write_unlock();
     } else {
-      this->lock.read_lock(nullptr, nullptr);
+      unsigned slot = this->lock.read_lock(nullptr, nullptr);
       int v = this->data($);
       RL_ASSERT(v == 0 || v == 1);
-      this->lock.read_unlock();
+      this->lock.read_unlock(slot);
     }
   }
 };
@@ -102,9 +111,10 @@ struct ReadersWriterModel : ReadersWriterBase<ReadersWriterModel, 3> {
 constexpr u64 kHdrOff = 64;
 using MapMemory = mb::sync::ModelMemory<256>;
 
-// A map with one 8-slot table holding key kKey -> {1, 1} (16 bytes, inline).
-template <class Derived>
-struct MapModelBase : rl::test_suite<Derived, 2> {
+// A map with one 8-slot table holding key kKey -> {1, 1} (16 bytes, inline),
+// or kKey -> 5 (8 bytes: a counter) with setup_counter().
+template <class Derived, int Threads = 2>
+struct MapModelBase : rl::test_suite<Derived, Threads> {
   static constexpr u64 kKey = 5;
   MapMemory mem;
   RwMap m;
@@ -121,6 +131,59 @@ struct MapModelBase : rl::test_suite<Derived, 2> {
     p.reader_slots = 2;
     RL_ASSERT(RwMap::format(mem.base(), kHdrOff, MapMemory::size(), p, nullptr, nullptr, &m) == Status::ok);
     put(1);
+  }
+  void setup_counter() {
+    setup();
+    RL_ASSERT(m.put(kKey, 5) == Status::ok);
+  }
+  void check_quiescent() {
+    std::string why;
+    Status s = m.verify(&why);
+    if (s != Status::ok) std::printf("verify: %s\n", why.c_str());
+    RL_ASSERT(s == Status::ok);
+    RL_ASSERT(m.lock().word() == 0);
+  }
+};
+
+struct IncrTakeModel : MapModelBase<IncrTakeModel> {
+  u64 sum = 0, taken = 0;
+  void before() { setup_counter(); }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.incr(kKey, &sum) == Status::ok);
+    } else {
+      RL_ASSERT(m.take(kKey, &taken) == Status::ok);
+    }
+  }
+  void after() {
+    u64 v = 0;
+    Status s = m.get(kKey, &v);
+    if (taken == 6) {
+      RL_ASSERT(sum == 6 && s == Status::not_found);
+    } else {
+      RL_ASSERT(taken == 5 && sum == 1 && s == Status::ok && v == 1);
+    }
+    check_quiescent();
+  }
+};
+
+struct CountersModel : MapModelBase<CountersModel, 3> {
+  u64 sums[2] = {0, 0};
+  void before() { setup_counter(); }
+  void thread(unsigned t) {
+    if (t < 2) {
+      RL_ASSERT(m.incr(kKey, &sums[t]) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    RL_ASSERT(m.get(kKey, &v) == Status::ok);
+    RL_ASSERT(v >= 5 && v <= 7);
+  }
+  void after() {
+    u64 v = 0;
+    RL_ASSERT(m.get(kKey, &v) == Status::ok && v == 7);
+    RL_ASSERT(sums[0] + sums[1] == 13 && sums[0] != sums[1]);
+    check_quiescent();
   }
 };
 
@@ -181,6 +244,8 @@ const Model kModels[] = {
     {"readers_writer_3t", run<ReadersWriterModel>, rl::sched_random, 100000},
     {"recovery_2t", run<RecoveryModel>, rl::sched_random, 20000},
     {"seqlock_2t", run<SeqlockModel>, rl::sched_random, 200000},
+    {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},
+    {"counters_3t", run<CountersModel>, rl::sched_random, 50000},
 };
 
 }  // namespace

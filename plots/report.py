@@ -193,8 +193,19 @@ def suite_table(doc, path):
     doc.h(3, f"Suite: {s['suite']}" + (f" ({s['unit']})" if s.get("unit") else ""))
     if s.get("machine"):
         doc.p("Machine: " + ", ".join(f"{k} {v}" for k, v in s["machine"].items() if not isinstance(v, (list, dict))))
+    rows_table(doc, s["results"])
+    # Other lists of rows in the document (e.g. the rwlock suite's counters).
+    for key, val in s.items():
+        if key != "results" and isinstance(val, list) and val and all(isinstance(r, dict) for r in val):
+            doc.p(f"{key}:")
+            rows_table(doc, val)
+    if s.get("summary"):
+        doc.p("Summary: " + json.dumps(s["summary"]))
+
+
+def rows_table(doc, results):
     rows, head = [], []
-    for r in s["results"]:
+    for r in results:
         flat = {}
         for k, v in r.items():
             if isinstance(v, dict):
@@ -211,8 +222,6 @@ def suite_table(doc, path):
                 head.append(k)
         rows.append(flat)
     doc.table(head, [[r.get(h) for h in head] for r in rows])
-    if s.get("summary"):
-        doc.p("Summary: " + json.dumps(s["summary"]))
 
 
 def checks_section(doc, docs, cells, checks_path):

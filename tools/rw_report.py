@@ -2,7 +2,8 @@
 """Summarize variants/rwlock/rw_benchmark's output as two suite documents.
 
 Inputs: the Google Benchmark JSON of the single-process part (get/put of u64
-keys, rwlock vs tbb::concurrent_hash_map at 1 thread) and the JSON line the
+keys, rwlock vs tbb::concurrent_hash_map at 1 thread; counters: incr at 1 and
+2 threads against a locked put and tbb) and the JSON line the
 cross-process part prints (2 processes, 25K string keys, rwlock vs LMDB).
 Outputs: --single (suite "rwlock": every figure and the ratio the rwlock
 issue sets a target for: get >= 1.5x tbb, put >= 1.0x tbb) and --cross
@@ -13,7 +14,8 @@ import json
 import re
 import sys
 
-NAME = re.compile(r"^(get|put)/([a-z_]+)/(\d+)")
+NAME = re.compile(r"^(get|put)/([a-z]+)/(\d+)(_[a-z]+)?$")
+COUNTER = re.compile(r"^(incr|put)/([a-z_]+)/(\d+)/real_time/threads:(\d+)")
 TARGETS = {"get": 1.5, "put": 1.0, "reads": 4.0, "writes": 10.0}
 
 
@@ -26,13 +28,18 @@ def main():
     args = ap.parse_args()
     with open(args.gbench) as f:
         doc = json.load(f)
-    rows = {}
+    rows, counters = {}, {}
     for b in doc.get("benchmarks", []):
-        m = NAME.match(b.get("name", ""))
         # Plain runs, or the median aggregate when run with repetitions.
         usable = b.get("run_type", "iteration") == "iteration" or b.get("aggregate_name") == "median"
-        if m and "items_per_second" in b and usable:
+        if "items_per_second" not in b or not usable:
+            continue
+        m = NAME.match(b.get("name", ""))
+        if m:
             rows.setdefault((m.group(1), int(m.group(3))), {})[m.group(2)] = b["items_per_second"] / 1e6
+        c = COUNTER.match(b.get("name", ""))
+        if c:
+            counters.setdefault(int(c.group(4)), {})[c.group(1) + "/" + c.group(2)] = b["items_per_second"] / 1e6
     if not rows:
         sys.exit("rw_report: no get/put results in " + args.gbench)
     single = []
@@ -44,11 +51,25 @@ def main():
                        "met": ratio is not None and ratio >= TARGETS[op]})
         print(f"  {op} {keys:>8}: rwlock {r.get('rw', 0):7.2f}  tbb {r.get('tbb', 0):7.2f}  "
               f"ratio {ratio or 0:.2f} (target {TARGETS[op]})")
+    # Counters: incr's read-lock fast path against a put under the write lock
+    # (what incr cost before it had a fast path) and tbb's accessor, on one
+    # shared map of 25K keys.
+    counter_rows = []
+    if counters:
+        print("counters, 25K keys, one map shared by the threads, million ops/s")
+    for threads, r in sorted(counters.items()):
+        row = {"threads": threads, "mops": r}
+        if r.get("incr/rw") and r.get("put/rw_shared"):
+            row["incr_over_locked_put"] = r["incr/rw"] / r["put/rw_shared"]
+        if r.get("incr/rw") and r.get("incr/tbb"):
+            row["incr_over_tbb_incr"] = r["incr/rw"] / r["incr/tbb"]
+        counter_rows.append(row)
+        print(f"  {threads} threads: " + "  ".join(f"{k} {v:7.2f}" for k, v in sorted(r.items())))
     ctx = doc.get("context", {})
     machine = {"num_cpus": ctx.get("num_cpus"), "host_name": ctx.get("host_name")}
     with open(args.single, "w") as f:
         json.dump({"suite": "rwlock", "unit": "million operations per second", "machine": machine,
-                   "results": single}, f, indent=1)
+                   "results": single, "counters": counter_rows}, f, indent=1)
 
     line = None
     with open(args.cross_line) as f:

@@ -6,6 +6,11 @@
 //     put/<map>/<keys>   overwrites of present keys, same order
 //     <map>: rw (RwMap in anonymous shared memory) or tbb
 //     (tbb::concurrent_hash_map<u64, u64>).
+//   Counters, 1 and 2 threads on one map of 25K keys (threads:N):
+//     incr/<map>   incr of present keys (rw: the read-lock fast path, one
+//                  atomic add; tbb: a write accessor and ++)
+//     put/rw_shared  put of present keys on the same map: what an increment
+//                  under the write lock costs (the path incr took before).
 //   Cross-process (run after the benchmarks; --cross_only skips them):
 //     2 forked processes, 25K string keys ("key:%08u", 12 bytes) with
 //     16-byte values, phases reads / writes / 50-50 of 1 s each, against
@@ -132,10 +137,63 @@ void BM_TbbPut(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// One map per process for the threaded counter benchmarks (the first
+// thread's call creates it; later ones wait for the static's init).
+constexpr u64 kCounterKeys = 25000;
+mb::RwMap& shared_rw() {
+  static mb::RwStore::Ptr st = rw_filled(kCounterKeys);
+  return st->map();
+}
+Tbb& shared_tbb() {
+  static Tbb* t = [] {
+    auto* p = new Tbb;
+    tbb_fill(*p, kCounterKeys);
+    return p;
+  }();
+  return *t;
+}
+
+void BM_RwIncr(benchmark::State& state) {
+  mb::RwMap& m = shared_rw();
+  const auto& s = keys_for(kCounterKeys).stream;
+  u64 i = u64(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    u64 r = 0;
+    if (m.incr(s[i++ & (kStream - 1)], &r) != mb::Status::ok) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_RwPutShared(benchmark::State& state) {
+  mb::RwMap& m = shared_rw();
+  const auto& s = keys_for(kCounterKeys).stream;
+  u64 i = u64(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    u64 k = s[i++ & (kStream - 1)];
+    if (m.put(k, value_of(k)) != mb::Status::ok) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_TbbIncr(benchmark::State& state) {
+  Tbb& t = shared_tbb();
+  const auto& s = keys_for(kCounterKeys).stream;
+  u64 i = u64(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    Tbb::accessor a;
+    if (!t.find(a, s[i++ & (kStream - 1)])) std::abort();
+    ++a->second;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 BENCHMARK(BM_RwGet)->Name("get/rw")->Arg(25000)->Arg(1 << 20);
 BENCHMARK(BM_TbbGet)->Name("get/tbb")->Arg(25000)->Arg(1 << 20);
 BENCHMARK(BM_RwPut)->Name("put/rw")->Arg(25000)->Arg(1 << 20);
 BENCHMARK(BM_TbbPut)->Name("put/tbb")->Arg(25000)->Arg(1 << 20);
+BENCHMARK(BM_RwIncr)->Name("incr/rw/25000")->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_RwPutShared)->Name("put/rw_shared/25000")->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_TbbIncr)->Name("incr/tbb/25000")->Threads(1)->Threads(2)->UseRealTime();
 
 // ---- cross-process -----------------------------------------------------------
 

@@ -114,19 +114,22 @@ void RwLock::unlock_writer(bool annotate) const {
 RwLock::Acquired RwLock::write_lock() const { return lock_writer(true); }
 void RwLock::write_unlock() const { unlock_writer(true); }
 
+// A free reader slot, claimed for this thread. The scan starts at a slot
+// picked by the thread id, so threads rarely race for the same slot.
 unsigned RwLock::claim_slot() const {
-  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | rw_os::self_tid();
+  const std::uint32_t tid = rw_os::self_tid();
+  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | tid;
   for (;;) {
-    for (unsigned i = 0; i < w_.slot_cnt; ++i) {
+    for (unsigned n = 0, i = tid % w_.slot_cnt; n < w_.slot_cnt; ++n, i = i + 1 == w_.slot_cnt ? 0 : i + 1) {
       std::uint64_t free = 0;
-      // Relaxed: the slot is published by the acq_rel CAS that sets its bit.
+      // Relaxed: the slot is published by the acq_rel fetch_or that sets its bit.
       if (slot(i).load_relaxed() == 0 && slot(i).cas_relaxed(free, me)) return i;
     }
     if (reclaim_dead_readers() == 0) sync::yield();
   }
 }
 
-void RwLock::read_lock(Repair repair, void* ctx) const {
+unsigned RwLock::read_lock(Repair repair, void* ctx) const {
   unsigned i = claim_slot();
   MB_RW_TSAN_CALL(__tsan_mutex_pre_lock(tsan_addr(), MB_RW_TSAN_READ));
   const std::uint64_t bit = std::uint64_t{1} << i;
@@ -135,14 +138,23 @@ void RwLock::read_lock(Repair repair, void* ctx) const {
   for (;;) {
 #if MB_PLANT_BUG == 11
     // Planted bug 11: a reader that ignores the writer.
-    if (lock().cas_acq_rel(w, w | bit)) break;
-    continue;
+    w &= ~kRwPidMask;
 #endif
     if ((w & kRwPidMask) == 0) {
       // ORDER: acq_rel. Acquire pairs with unlock_writer's release (we see
       // the last writer's stores); release publishes our slot (claimed
-      // before) to a recoverer that acquires this word.
-      if (lock().cas_acq_rel(w, w | bit)) break;
+      // before) to a recoverer that acquires this word. One fetch_or, never
+      // retried in a loop: its old word says whether a writer came first.
+      w = lock().fetch_or_acq_rel(bit);
+#if MB_PLANT_BUG == 11
+      w &= ~kRwPidMask;
+#endif
+      if ((w & kRwPidMask) == 0) break;
+      // A writer came first: back off (L2) so that its drain ends, and
+      // touch the word no more until it has left.
+      // ORDER: release, as in read_unlock (we read nothing meanwhile).
+      w = lock().fetch_and_acq_rel(~bit) & ~bit;
+      rw_os::wake(lock(), Half::low, 1);
       continue;
     }
     if (holder_dead(w, &last, &waits)) {
@@ -158,20 +170,16 @@ void RwLock::read_lock(Repair repair, void* ctx) const {
   }
   rw_os::hook(rw_os::HookPoint::read_locked);
   MB_RW_TSAN_CALL(__tsan_mutex_post_lock(tsan_addr(), MB_RW_TSAN_READ, 0));
+  return i;
 }
 
-void RwLock::read_unlock() const {
-  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | rw_os::self_tid();
+void RwLock::read_unlock(unsigned i) const {
   MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), MB_RW_TSAN_READ));
-  for (unsigned i = 0; i < w_.slot_cnt; ++i) {
-    if (slot(i).load_relaxed() != me) continue;
-    // ORDER: release pairs with the acquire drain load in lock_writer.
-    std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
-    if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
-    // ORDER: release: the bit is clear before the slot is seen free (L3).
-    slot(i).store_release(0);
-    break;
-  }
+  // ORDER: release pairs with the acquire drain load in lock_writer.
+  std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+  if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
+  // ORDER: release: the bit is clear before the slot is seen free (L3).
+  slot(i).store_release(0);
   MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), MB_RW_TSAN_READ));
 }
 

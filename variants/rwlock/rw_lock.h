@@ -23,8 +23,10 @@
 // INVARIANTS:
 //   L1  writer pid != 0 and a reader bit set at once only while that writer
 //       waits for the readers to drain (it has not entered its section).
-//   L2  A reader bit is set only by the thread named in its slot, and only
-//       while the writer pid is 0 (one CAS checks both).
+//   L2  A reader bit is set only by the thread named in its slot. A reader
+//       reads under its bit only if the fetch_or that set it saw writer pid
+//       0; one that saw a writer clears its bit again without reading (it
+//       backs off and waits for the writer), so a writer's drain ends.
 //   L3  A slot is freed (stored 0) only after its bit is clear.
 //
 // OPERATIONS (all blocking; waits sleep at most kRwWaitSliceNs at a time and
@@ -37,9 +39,12 @@
 //                  writer left (the map does, see rw_map.h).
 //   write_unlock   exchange the word to its reader bits (release; pairs with
 //                  the next holder's acquire CAS), wake sleepers if S.
-//   read_lock      claim a free slot (CAS 0 -> pid|tid), then CAS the word
-//                  setting its bit while writer pid == 0 (acquire; pairs
-//                  with write_unlock's release).
+//   read_lock      claim a free slot (CAS 0 -> pid|tid, scanning from a
+//                  slot the thread id picks), then fetch_or its bit into the
+//                  word (acq_rel; acquire pairs with write_unlock's release).
+//                  Linearization: that fetch_or, when its old word has
+//                  writer pid 0; else clear the bit, wait, and fetch_or
+//                  again. Returns the slot, for read_unlock.
 //   read_unlock    fetch_and clearing the bit (release: pairs with the
 //                  writer's acquire drain load, so the reader's loads happen
 //                  before the writer's stores), wake a draining writer, free
@@ -94,8 +99,8 @@ class RwLock {
   // A reader that finds the writer dead takes the write lock to recover it
   // and calls repair(ctx) (the map's repair) before releasing it.
   using Repair = void (*)(void* ctx);
-  void read_lock(Repair repair, void* ctx) const;
-  void read_unlock() const;
+  unsigned read_lock(Repair repair, void* ctx) const;  // the reader slot taken
+  void read_unlock(unsigned slot) const;
 
   // The current word (tests, verify).
   std::uint64_t word() const { return lock().load_acquire(); }

@@ -278,12 +278,31 @@ Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool
   u64 src = field_src(this, at(slot + kValW), slot + kValW, len, hdr_ + kRwHeaderSize,
                       hw(kBacked).load_acquire());
   if (src == 0 && len > kRwInlineMax) return Status::corrupt;
+  copy_words(src, len, buf);
+  return Status::ok;
+}
+
+// len bytes from the words at src into buf (acquire loads: rw_map.h, READS).
+void RwMap::copy_words(u64 src, u64 len, void* buf) const {
   auto* out = static_cast<unsigned char*>(buf);
   for (u64 i = 0, n = len; n > 0; ++i) {
-    u64 v = at(src + 8 * i).load_acquire(), c = n < 8 ? n : 8;
-    std::memcpy(out + 8 * i, &v, c);
+    u64 w = at(src + 8 * i).load_acquire(), c = n < 8 ? n : 8;
+    std::memcpy(out + 8 * i, &w, c);
     n -= c;
   }
+}
+
+// The key of a full slot into buf (cap bytes), *key_sz its size; invalid
+// when cap is too small, corrupt when the length or offset is out of range.
+// Speculative callers validate the copy with the seq afterwards.
+Status RwMap::copy_key(u64 slot, u64 meta, void* buf, u64 cap, u64* key_sz) const {
+  u64 len = klen_of(meta);
+  if (key_sz != nullptr) *key_sz = len;
+  if (len > cap) return Status::invalid;
+  if (len > kRwKeyMax) return Status::corrupt;
+  u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, len, hdr_ + kRwHeaderSize, hw(kBacked).load_acquire());
+  if (src == 0) return Status::corrupt;
+  copy_words(src, len, buf);
   return Status::ok;
 }
 
@@ -589,9 +608,10 @@ void RwMap::touch(u64 slot, u64 meta) const {
   if (lru_max_ != 0 && (meta & kAccessed) == 0) at(slot).fetch_or_relaxed(kAccessed);
 }
 
-// Evict one key (clock / second chance): the hand clears accessed bits until
-// it finds a full slot without one. true when a key was evicted.
-bool RwMap::evict_one() {
+// The clock's victim (clock / second chance): the hand clears accessed bits
+// until it meets a full slot without one, and moves past it. 0 (never a
+// slot's offset) when two sweeps find no full slot.
+u64 RwMap::clock_victim() {
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
   u64 hand = hw(kHand).load_acquire();
   for (u64 step = 0; step <= 2 * mask + 1; ++step) {
@@ -601,13 +621,102 @@ bool RwMap::evict_one() {
       at(slot).fetch_and_relaxed(~kAccessed);  // a hint (see touch): relaxed
       continue;
     }
-    clear_slot(slot, meta);
     hw(kHand).store_release(hand);
-    hw(kStatEvict).fetch_add_relaxed(1);  // a statistic
-    return true;
+    return slot;
   }
   hw(kHand).store_release(hand);
-  return false;
+  return 0;
+}
+
+// Evict one key (the clock's victim). true when a key was evicted.
+bool RwMap::evict_one() {
+  u64 slot = clock_victim();
+  if (slot == 0) return false;
+  clear_slot(slot, at(slot).load_acquire());
+  hw(kStatEvict).fetch_add_relaxed(1);  // a statistic
+  return true;
+}
+
+// The other end from the clock's victim: scanning backward from the hand,
+// the first full slot with its accessed bit set (LRU: recently used), else
+// the nearest full slot. 0 when the table holds none.
+u64 RwMap::newest_slot() {
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  u64 hand = hw(kHand).load_acquire(), nearest = 0;
+  for (u64 n = 1; n <= mask + 1; ++n) {
+    u64 slot = off + ((hand - n) & mask) * kRwSlotSize, meta = at(slot).load_acquire();
+    if ((meta & kStateMask) != kFull) continue;
+    if (meta & kAccessed) return slot;
+    if (nearest == 0) nearest = slot;
+    if (lru_max_ == 0) break;  // no accessed bits to look for
+  }
+  return nearest;
+}
+
+// The slot pop (head = false) or shift (head = true) takes; expired keys met
+// first are removed as expirations.
+Status RwMap::end_slot(bool head, u64* slot) {
+  for (;;) {
+    u64 s = head ? newest_slot() : clock_victim();
+    if (s == 0) return Status::not_found;
+    if (!expired(at(s + kHashW).load_acquire())) {
+      *slot = s;
+      return Status::ok;
+    }
+    clear_slot(s, at(s).load_acquire());
+    hw(kStatExpire).fetch_add_relaxed(1);  // a statistic
+  }
+}
+
+Status RwMap::pop_end(bool head, bool exact, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap,
+                      u64* val_sz) {
+  Writer section(*this);
+  u64 slot = 0;
+  Status s = end_slot(head, &slot);
+  if (s != Status::ok) return s;
+  u64 meta = at(slot).load_acquire();
+  if (exact && (klen_of(meta) != kcap || vlen_of(meta) != vcap)) return Status::invalid;
+  u64 ksz = 0, vsz = 0;
+  s = copy_key(slot, meta, kbuf, kcap, &ksz);
+  Status sv = copy_out(slot, meta, vbuf, vcap, &vsz, false);
+  if (key_sz != nullptr) *key_sz = ksz;
+  if (val_sz != nullptr) *val_sz = vsz;
+  if (s == Status::ok) s = sv;
+  if (s != Status::ok) return s;  // a buffer too small (invalid) or damage: nothing removed
+  clear_slot(slot, meta);
+  maybe_shrink();
+  return Status::ok;
+}
+
+Status RwMap::pop_u64(bool head, u64* k, u64* v) {
+  u64 ksz = 0, vsz = 0;
+  return pop_end(head, true, k, 8, &ksz, v, 8, &vsz);
+}
+
+Status RwMap::drain(u64 n, Visit visit, void* ctx, u64* removed) {
+  Writer section(*this);
+  std::vector<unsigned char> k, v;
+  u64 cnt = 0;
+  Status result = Status::ok;
+  for (u64 slot = 0; cnt < n; ++cnt) {
+    Status s = end_slot(false, &slot);
+    if (s == Status::not_found) break;
+    u64 meta = at(slot).load_acquire(), ksz = 0, vsz = 0;
+    if (s == Status::ok && (klen_of(meta) > kRwKeyMax || vlen_of(meta) > kRwValMax)) s = Status::corrupt;
+    k.resize(s == Status::ok ? klen_of(meta) + 8 : 0);
+    v.resize(s == Status::ok ? vlen_of(meta) + 8 : 0);
+    if (s == Status::ok) s = copy_key(slot, meta, k.data(), k.size(), &ksz);
+    if (s == Status::ok) s = copy_out(slot, meta, v.data(), v.size(), &vsz, false);
+    if (s != Status::ok) {
+      result = s;
+      break;
+    }
+    visit(ctx, RwBytes{k.data(), ksz}, RwBytes{v.data(), vsz});
+    clear_slot(slot, meta);
+  }
+  maybe_shrink();
+  if (removed != nullptr) *removed = cnt;
+  return result;
 }
 
 Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w, u64 exp) {
@@ -836,9 +945,50 @@ Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
   return set_value(w.found, meta, desired);
 }
 
+// The fast path of incr_by (rw_map.h, COUNTERS): an existing, live key with
+// an 8-byte value is changed by one atomic add under the read lock. Returns
+// not_found when the slow path must decide (absent, expired, other length).
+Status RwMap::incr_fast(RwBytes key, u64 h, std::int64_t delta, u64* result) {
+  unsigned reader = lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  u64 slot = 0, meta = 0;
+  auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, false); };
+  Status s = probe(h, eq, &slot, &meta);
+  if (s == Status::ok && vlen_of(meta) == 8) {
+    // ORDER: acq_rel. Release: a lock-free reader (or the next incr) that
+    // loads the sum sees a value whole and written; acquire: the sum is
+    // formed from the latest value, written under the write lock (whose
+    // release unlock our read_lock acquired) or by an earlier incr.
+    *result = at(slot + kValW).fetch_add_acq_rel(u64(delta)) + u64(delta);
+  } else if (s == Status::ok) {
+    s = Status::not_found;
+  }
+  lock_.read_unlock(reader);
+  return s;
+}
+
 Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   u64 h = hash(key);
+  u64 sum = 0;
+#if MB_PLANT_BUG == 15
+  // Planted bug 15: the fast path runs without the read lock, so a writer
+  // may remove (or move) the slot between the probe and the add.
+  {
+    u64 slot = 0, meta = 0;
+    auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, false); };
+    if (read_stable([&] { return probe(h, eq, &slot, &meta); }) == Status::ok && vlen_of(meta) == 8) {
+      sum = at(slot + kValW).fetch_add_acq_rel(u64(delta)) + u64(delta);
+      if (result != nullptr) *result = sum;
+      return Status::ok;
+    }
+  }
+#else
+  Status fast = incr_fast(key, h, delta, &sum);
+  if (fast != Status::not_found) {
+    if (fast == Status::ok && result != nullptr) *result = sum;
+    return fast;
+  }
+#endif
   Writer section(*this);
   Where w;
   Status s = locate_live(key, h, &w);
@@ -868,18 +1018,8 @@ Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf,
   for (u64 cap = u64{1} << table_log2(tw); c->idx < cap; ++c->idx) {
     u64 slot = off + c->idx * kRwSlotSize, meta = at(slot).load_acquire();
     if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
-    u64 klen = klen_of(meta);
-    if (key_sz != nullptr) *key_sz = klen;
-    if (klen > kcap) return Status::invalid;
-    if (klen > kRwKeyMax) return Status::corrupt;
-    u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, klen, hdr_ + kRwHeaderSize, backed);
-    if (src == 0) return Status::corrupt;
-    auto* out = static_cast<unsigned char*>(kbuf);
-    for (u64 i = 0, n = klen; n > 0; ++i) {
-      u64 w = at(src + 8 * i).load_acquire(), len = n < 8 ? n : 8;
-      std::memcpy(out + 8 * i, &w, len);
-      n -= len;
-    }
+    Status s = copy_key(slot, meta, kbuf, kcap, key_sz);
+    if (s != Status::ok) return s;
     return copy_out(slot, meta, vbuf, vcap, val_sz, true);
   }
   return Status::not_found;
@@ -899,7 +1039,7 @@ Status RwMap::next(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64
 // ---- consistent views (read lock) ----------------------------------------
 
 Status RwMap::for_each(Visit visit, void* ctx) const {
-  lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  unsigned reader = lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
   std::vector<unsigned char> k, v;
   Status result = Status::ok;
@@ -907,27 +1047,22 @@ Status RwMap::for_each(Visit visit, void* ctx) const {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     if ((meta & kStateMask) != kFull) continue;
     u64 klen = klen_of(meta), vlen = vlen_of(meta), sz = 0;
-    k.resize(klen + 8);
-    v.resize(vlen + 8);
-    u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, klen, hdr_ + kRwHeaderSize,
-                        hw(kBacked).load_acquire());
-    if (src == 0 || klen > kRwKeyMax) {
+    if (klen > kRwKeyMax || vlen > kRwValMax) {
       result = Status::corrupt;
       break;
     }
-    for (u64 j = 0; j < words_of(klen); ++j) {
-      u64 x = at(src + 8 * j).load_acquire();
-      std::memcpy(k.data() + 8 * j, &x, 8);
-    }
-    result = copy_out(slot, meta, v.data(), vlen, &sz, false);
+    k.resize(klen + 8);
+    v.resize(vlen + 8);
+    result = copy_key(slot, meta, k.data(), klen, &sz);
+    if (result == Status::ok) result = copy_out(slot, meta, v.data(), vlen, &sz, false);
     if (result == Status::ok) visit(ctx, RwBytes{k.data(), klen}, RwBytes{v.data(), vlen});
   }
-  lock_.read_unlock();
+  lock_.read_unlock(reader);
   return result;
 }
 
 Status RwMap::get_multi(const u64* keys, u64 n, u64* vals, bool* found) const {
-  lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  unsigned reader = lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
   Status result = Status::ok;
   for (u64 i = 0; i < n; ++i) {
     // Under the read lock no writer runs: the probe is not speculative.
@@ -936,7 +1071,7 @@ Status RwMap::get_multi(const u64* keys, u64 n, u64* vals, bool* found) const {
     found[i] = s == Status::ok;
     if (s == Status::corrupt) result = s;
   }
-  lock_.read_unlock();
+  lock_.read_unlock(reader);
   return result;
 }
 

@@ -11,7 +11,8 @@
 // sequence, probes copying what it needs, and re-loads the sequence; if it
 // changed (or was odd) the copy may be torn and the read is retried. The
 // read lock (reader slots per thread, reclaimed when their process dies) is
-// only for multi-entry consistent views: for_each and get_multi. Keys and
+// only for multi-entry consistent views (for_each and get_multi) and for the
+// counters' fast path (COUNTERS below). Keys and
 // values up to 24 bytes live inline in the slot; longer ones live in an arena
 // (power-of-two size classes with free lists) inside the same memory. All
 // references are byte offsets from the memory's base.
@@ -61,7 +62,9 @@
 //   I5  seq is odd only while a writer holds the lock (or after it died).
 //   I6  Every store into map memory is made by the write lock holder with
 //       release order between the odd and the even seq stores, except the
-//       lock word, reader slots, statistics and the accessed bit (A).
+//       lock word, reader slots, statistics, the accessed bit (A) and the
+//       counters' fast path (one atomic add to an 8-byte value word made
+//       under the read lock, see COUNTERS).
 //
 // READS (get, exists, find). Linearization point: the load of an even seq
 // that the re-load confirms. Slot and arena words are copied with acquire
@@ -91,6 +94,33 @@
 // BATCHES. put_multi / remove_multi run under one write section (readers
 // see the batch at once); get_multi and for_each hold the read lock.
 //
+// COUNTERS (incr_by, incr, decr). Fast path, for a live key that holds an
+// 8-byte value: take the read lock, probe (not speculatively: no writer can
+// run), and add with one fetch_add (acq_rel) on the value word.
+// Linearization point: the fetch_add. The read lock excludes writers, so the
+// slot cannot be removed, moved by a rebuild or given another length while
+// the add lands (planted bug 15 drops the lock and the Relacy model
+// incr_take_2t loses the increment); incrementers do not exclude each other
+// (their adds are atomic) nor lock-free readers: the value word changes as
+// one atomic word, so a reader copies the old or the new sum, both values
+// the key held, and needs no seq change to stay linearizable. Blocking only
+// while a writer holds the write lock (as every read-lock holder). Slow path
+// (absent or expired key, other length: invalid) under the write lock.
+// Consequence for the read lock's views: get_multi and for_each see no
+// write in progress, but a counter increment may land between two of their
+// reads; each value they return is still one its key held.
+//
+// POP, SHIFT, DRAIN (under the write lock). pop removes and returns the
+// entry at the eviction end: with LRU, the clock's victim (the hand clears
+// accessed bits until it meets a full slot without one: the least recently
+// used, approximately); without LRU, the first full slot at or after the
+// hand, which then moves past it (so repeated pops sweep the table once).
+// shift removes the other end: the nearest full slot behind the hand whose
+// accessed bit is set (with LRU: the most recently used, approximately),
+// else the nearest full slot behind the hand (scanning backward). drain(n)
+// is up to n pops under one write section. Expired keys met on the way are
+// removed as expirations, never returned.
+//
 // LRU (optional, lru_max > 0). Clock / second chance: a lookup that finds a
 // key sets the slot's accessed bit with a relaxed fetch_or (no lock; skipped
 // when set); an insert that finds lru_max entries first evicts one: the hand
@@ -118,7 +148,6 @@
 // table memory is at most about 2x the final table. A removal that leaves
 // the table below 25% load halves it, but only into the spare table (never
 // new memory), so a table shrinks one step after each grow at most.
-// incr/decr take the write lock (no lock-free fast path yet).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
@@ -235,6 +264,9 @@ class RwMap {
     return incr_by(as_bytes(k), delta, result);
   }
   Status incr(std::uint64_t k, std::uint64_t* result) { return incr_by(k, 1, result); }
+  // invalid (nothing removed) when the entry is not 8 bytes -> 8 bytes.
+  Status pop(std::uint64_t* k, std::uint64_t* v) { return pop_u64(false, k, v); }
+  Status shift(std::uint64_t* k, std::uint64_t* v) { return pop_u64(true, k, v); }
   Status decr(std::uint64_t k, std::uint64_t* result) { return incr_by(k, -1, result); }
 
   // The map concept (core/map_concept.h).
@@ -254,6 +286,22 @@ class RwMap {
   // before it stay. remove_multi counts the keys it removed.
   Status put_multi(const std::uint64_t* keys, const std::uint64_t* vals, std::uint64_t n);
   Status remove_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* removed);
+
+  // Remove and return one entry from the eviction end (pop) or the other
+  // end (shift); see POP, SHIFT, DRAIN above. not_found when the map is
+  // empty; invalid (sizes set, nothing removed) when a buffer is too small.
+  Status pop(void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf, std::uint64_t vcap,
+             std::uint64_t* val_sz) {
+    return pop_end(false, false, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+  }
+  Status shift(void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf, std::uint64_t vcap,
+               std::uint64_t* val_sz) {
+    return pop_end(true, false, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+  }
+  // Up to n pops under one write section; visit sees each removed entry (in
+  // pop order) while the lock is held, so it must not call into the map.
+  // *removed counts them.
+  Status drain(std::uint64_t n, Visit visit, void* ctx, std::uint64_t* removed);
 
   // Grow the table now so that n entries fit without a grow (full when n
   // exceeds 75% of the hard maximum).
@@ -346,6 +394,16 @@ class RwMap {
   Status next_try(Cursor* c, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
                   std::uint64_t vcap, std::uint64_t* val_sz) const;
   bool evict_one();
+  std::uint64_t clock_victim();
+  std::uint64_t newest_slot();
+  Status end_slot(bool head, std::uint64_t* slot);
+  Status pop_end(bool head, bool exact, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
+                 std::uint64_t vcap, std::uint64_t* val_sz);
+  Status pop_u64(bool head, std::uint64_t* k, std::uint64_t* v);
+  void copy_words(std::uint64_t src, std::uint64_t len, void* buf) const;
+  Status copy_key(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
+                  std::uint64_t* key_sz) const;
+  Status incr_fast(RwBytes key, std::uint64_t h, std::int64_t delta, std::uint64_t* result);
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;

@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -247,11 +249,154 @@ TEST(RwMap, IncrOracle) {
   }
 }
 
-TEST(RwMap, LruEvictsTheUnused) {
+// incr's fast path (read lock, atomic add) on present keys and its slow
+// path (write lock) on absent, expired and non-counter keys.
+TEST(RwMap, IncrFastAndSlowPaths) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::uint64_t r = 0;
+  ASSERT_EQ(m.put(std::uint64_t{4}, std::uint64_t{40}), Status::ok);
+  ASSERT_EQ(m.incr_by(4, 2, &r), Status::ok);
+  EXPECT_EQ(r, 42u);
+  ASSERT_EQ(m.decr(4, &r), Status::ok);
+  EXPECT_EQ(r, 41u);
+  // A byte-string key holding an 8-byte value counts too.
+  std::uint64_t eight = 7;
+  ASSERT_EQ(m.put(str("hits"), RwBytes{&eight, 8}), Status::ok);
+  ASSERT_EQ(m.incr_by(str("hits"), -3, &r), Status::ok);
+  EXPECT_EQ(r, 4u);
+  // Not a counter: invalid, value unchanged.
+  ASSERT_EQ(m.put(str("name"), str("abc")), Status::ok);
+  EXPECT_EQ(m.incr_by(str("name"), 1, &r), Status::invalid);
+  Status s;
+  EXPECT_EQ(get_str(m, "name", &s), "abc");
+  // Absent: inserted as delta.
+  ASSERT_EQ(m.incr_by(str("new"), 5, &r), Status::ok);
+  EXPECT_EQ(r, 5u);
+  // Expired: the slow path removes it and starts again from delta.
+  ASSERT_EQ(m.put(str("old"), RwBytes{&eight, 8}, 10), Status::ok);
+  rw_os::g_clock_skew_s += 11;
+  ASSERT_EQ(m.incr_by(str("old"), 1, &r), Status::ok);
+  rw_os::g_clock_skew_s -= 11;
+  EXPECT_EQ(r, 1u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.lock().word(), 0u);  // every read lock released
+}
+
+std::vector<std::uint64_t> pop_all(RwMap& m, bool shift) {
+  std::vector<std::uint64_t> got;
+  std::uint64_t k = 0, v = 0;
+  for (Status s; (s = shift ? m.shift(&k, &v) : m.pop(&k, &v)) != Status::not_found;) {
+    EXPECT_EQ(s, Status::ok);
+    EXPECT_EQ(v, k * 3);
+    got.push_back(k);
+  }
+  return got;
+}
+
+TEST(RwMap, PopShiftDrainWithoutLru) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::uint64_t k = 0, v = 0;
+  EXPECT_EQ(m.pop(&k, &v), Status::not_found);
+  EXPECT_EQ(m.shift(&k, &v), Status::not_found);
+  for (bool shift : {false, true}) {
+    for (std::uint64_t i = 0; i < 500; ++i) ASSERT_EQ(m.put(i, i * 3), Status::ok);
+    std::vector<std::uint64_t> got = pop_all(m, shift);
+    std::sort(got.begin(), got.end());
+    ASSERT_EQ(got.size(), 500u);
+    for (std::uint64_t i = 0; i < 500; ++i) ASSERT_EQ(got[i], i);  // each exactly once
+    EXPECT_EQ(m.size(), 0u);
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  }
+  // Pops sweep forward from the hand, shifts backward: a pop then a shift
+  // take slots on opposite sides of the hand, and drain takes them in pop
+  // order under one lock.
+  for (std::uint64_t i = 0; i < 100; ++i) ASSERT_EQ(m.put(i, i * 3), Status::ok);
+  std::map<std::uint64_t, std::uint64_t> drained;
+  std::uint64_t removed = 0;
+  ASSERT_EQ(m.drain(40, [](void* ctx, RwBytes key, RwBytes val) {
+              std::uint64_t a = 0, b = 0;
+              std::memcpy(&a, key.data, 8);
+              std::memcpy(&b, val.data, 8);
+              (*static_cast<std::map<std::uint64_t, std::uint64_t>*>(ctx))[a] = b;
+            }, &drained, &removed),
+            Status::ok);
+  EXPECT_EQ(removed, 40u);
+  EXPECT_EQ(drained.size(), 40u);
+  for (auto& [dk, dv] : drained) {
+    EXPECT_EQ(dv, dk * 3);
+    EXPECT_EQ(m.get(dk, &v), Status::not_found);
+  }
+  EXPECT_EQ(m.size(), 60u);
+  ASSERT_EQ(m.drain(1000, [](void*, RwBytes, RwBytes) {}, nullptr, &removed), Status::ok);
+  EXPECT_EQ(removed, 60u);
+  EXPECT_EQ(m.size(), 0u);
+}
+
+RwStore::Ptr lru_store(std::uint64_t lru_max) {
   RwParams p = small_params();
-  p.lru_max = 100;
+  p.lru_max = lru_max;
   RwStore::Ptr st;
-  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  EXPECT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  return st;
+}
+
+TEST(RwMap, PopTakesTheLeastRecentlyUsedShiftTheMost) {
+  RwStore::Ptr st = lru_store(1000);
+  RwMap& m = st->map();
+  std::uint64_t k = 0, v = 0;
+  // A table that never shrinks under these pops (no spare of half its
+  // size): a rebuild moves the keys under the clock hand, and the clock
+  // only promises that one sweep takes the unused keys before the used.
+  ASSERT_EQ(m.reserve(1000), Status::ok);
+  for (std::uint64_t i = 0; i < 100; ++i) ASSERT_EQ(m.put(i, i * 3), Status::ok);
+  for (std::uint64_t i = 0; i < 100; i += 2) ASSERT_EQ(m.get(i, &v), Status::ok);  // evens used
+  // The 50 unused keys come out first, in any order.
+  for (int n = 0; n < 50; ++n) {
+    ASSERT_EQ(m.pop(&k, &v), Status::ok);
+    EXPECT_EQ(k % 2, 1u) << "pop " << n << " returned a used key";
+    EXPECT_EQ(v, k * 3);
+  }
+  // shift prefers a recently used key: use one, shift it out.
+  ASSERT_EQ(m.put(1000, 3000), Status::ok);
+  ASSERT_EQ(m.get(1000, &v), Status::ok);
+  ASSERT_EQ(m.shift(&k, &v), Status::ok);
+  EXPECT_EQ(k % 2, 0u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RwMap, PopLosesNothingOnSmallBuffersAndSkipsExpired) {
+  RwHarness h;
+  RwMap& m = h.map();
+  ASSERT_EQ(m.put(str("key"), str(std::string(100, 'v'))), Status::ok);
+  char kb[16], vb[16];
+  std::uint64_t ks = 0, vs = 0, k = 0, v = 0;
+  EXPECT_EQ(m.pop(kb, sizeof kb, &ks, vb, sizeof vb, &vs), Status::invalid);
+  EXPECT_EQ(ks, 3u);
+  EXPECT_EQ(vs, 100u);
+  EXPECT_EQ(m.pop(&k, &v), Status::invalid);  // not a u64 -> u64 entry
+  EXPECT_EQ(m.size(), 1u);
+  std::vector<char> big(100);
+  ASSERT_EQ(m.shift(kb, sizeof kb, &ks, big.data(), big.size(), &vs), Status::ok);
+  EXPECT_EQ(std::string(kb, ks), "key");
+  EXPECT_EQ(std::string(big.data(), vs), std::string(100, 'v'));
+  // An expired key is never returned: it is counted as expired instead.
+  ASSERT_EQ(m.put(1, 3, 10), Status::ok);
+  ASSERT_EQ(m.put(2, 6), Status::ok);
+  rw_os::g_clock_skew_s += 11;
+  EXPECT_EQ(m.pop(&k, &v), Status::ok);
+  EXPECT_EQ(k, 2u);
+  EXPECT_EQ(m.pop(&k, &v), Status::not_found);
+  rw_os::g_clock_skew_s -= 11;
+  EXPECT_EQ(m.stats().expirations, 1u);
+}
+
+TEST(RwMap, LruEvictsTheUnused) {
+  RwStore::Ptr st = lru_store(100);
   RwMap& m = st->map();
   std::uint64_t v = 0;
   for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);

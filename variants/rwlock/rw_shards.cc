@@ -130,4 +130,28 @@ Status RwShards::verify(std::string* why) const {
   return Status::ok;
 }
 
+Status RwShards::pop(std::uint64_t* k, std::uint64_t* v) {
+  for (RwMap& m : maps_) {
+    Status s = m.pop(k, v);
+    if (s != Status::not_found) return s;
+  }
+  return Status::not_found;
+}
+
+Status RwShards::drain(std::uint64_t n, RwMap::Visit visit, void* ctx, std::uint64_t* removed) {
+  std::uint64_t total = 0;
+  for (RwMap& m : maps_) {
+    std::uint64_t got = 0;
+    Status s = m.drain(n - total, visit, ctx, &got);
+    total += got;
+    if (s != Status::ok) {
+      if (removed != nullptr) *removed = total;
+      return s;
+    }
+    if (total == n) break;
+  }
+  if (removed != nullptr) *removed = total;
+  return Status::ok;
+}
+
 }  // namespace mb

@@ -54,6 +54,10 @@ class RwShards {
   Status update(std::uint64_t k, std::uint64_t v) { return map_for(k).update(k, v); }
   Status find(std::uint64_t k, std::uint64_t* v) const { return map_for(k).get(k, v); }
   Status erase(std::uint64_t k) { return map_for(k).remove(k); }
+  // pop / drain over all shards: shard 0 first, then the next (each in its
+  // own pop order); not_found when every shard is empty.
+  Status pop(std::uint64_t* k, std::uint64_t* v);
+  Status drain(std::uint64_t n, RwMap::Visit visit, void* ctx, std::uint64_t* removed);
   std::uint64_t size() const;
   Status verify(std::string* why) const;
   Status verify() const { return verify(nullptr); }

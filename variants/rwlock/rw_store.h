@@ -4,7 +4,9 @@
 // region's user area and is named by the region's root word.
 //
 // Files are created complete under a temporary name and linked into place
-// (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 by default; core/region.h). Joining
+// (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 by default; core/region.h), under an
+// exclusive flock until published; joining validates under a shared flock,
+// so it never races a destroy (core/region.h, file locks). Joining
 // validates the region header (magic, layout version, type, check, size
 // against the file) and then the map header, and writes nothing on failure:
 // a truncated, foreign, other-version or damaged file gives Status::invalid

@@ -4,6 +4,10 @@
 //                   encodes its key, a viewer takes the read lock (for_each,
 //                   get_multi); at the end each slice matches exactly.
 //   LruUnderThreads lock-free accessed bits against evicting writers.
+//   CountersNeverLoseAnAdd  incrementers (the read-lock fast path) against
+//                   a thread that takes the counters away (remove + return)
+//                   and grows the table: every increment is either in a
+//                   taken value or in the final one.
 //   NoTornReads     one writer alternates a key's value between lengths 8,
 //                   24, 40 and 200 (inline and arena); readers never see a
 //                   value whose bytes and length disagree.
@@ -138,6 +142,63 @@ TEST(RwStress, LruUnderThreads) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_LE(m.size(), 500u);
   EXPECT_GT(m.stats().evictions, 0u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RwStress, CountersNeverLoseAnAdd) {
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+  RwMap& m = st->map();
+  constexpr std::uint64_t kCounters = 16;
+  constexpr int kIncrementers = 2;
+  const std::uint64_t seed = seed_from_env();
+  std::atomic<int> bad{0}, left{kIncrementers};
+  std::atomic<std::uint64_t> taken{0}, takes{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kIncrementers; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + t);
+      for (int i = 0; i < kOps / 2; ++i) {
+        std::uint64_t r = 0;
+        if (m.incr(rng() % kCounters, &r) != Status::ok || r == 0) ++bad;
+      }
+      --left;
+    });
+  }
+  threads.emplace_back([&] {
+    std::mt19937_64 rng(seed + 100);
+    for (std::uint64_t i = 0; left.load() > 0; ++i) {
+      std::uint64_t v = 0;
+      Status s = m.take(rng() % kCounters, &v);
+      if (s == Status::ok) {
+        taken += v;
+        ++takes;
+      } else if (s != Status::not_found) {
+        ++bad;
+      }
+      // Other keys grow the table (a rebuild moves every counter) and are
+      // removed again (shrinks, tombstones).
+      std::uint64_t other = 1000 + i % 4096;
+      if (i % 8192 < 4096) {
+        if (m.put(other, other) != Status::ok) ++bad;
+      } else if (m.remove(other) != Status::ok) {
+        ++bad;
+      }
+    }
+  });
+  for (auto& t : threads) t.join();
+  std::uint64_t in_map = 0;
+  for (std::uint64_t k = 0; k < kCounters; ++k) {
+    std::uint64_t v = 0;
+    if (m.get(k, &v) == Status::ok) in_map += v;
+  }
+  std::printf("%llu takes, %llu increments taken away, %llu left in the map\n",
+              static_cast<unsigned long long>(takes.load()), static_cast<unsigned long long>(taken.load()),
+              static_cast<unsigned long long>(in_map));
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(taken.load() + in_map, std::uint64_t{kIncrementers} * (kOps / 2));
+  EXPECT_GT(takes.load(), 0u);
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
