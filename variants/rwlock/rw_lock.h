@@ -22,7 +22,8 @@
 //
 // INVARIANTS:
 //   L1  writer pid != 0 and a reader bit set at once only while that writer
-//       waits for the readers to drain (it has not entered its section).
+//       waits for the readers to drain (it has not entered its section), or
+//       while the reader of that bit backs off (L2: it reads nothing).
 //   L2  A reader bit is set only by the thread named in its slot. A reader
 //       reads under its bit only if the fetch_or that set it saw writer pid
 //       0; one that saw a writer clears its bit again without reading (it
