@@ -11,7 +11,8 @@
 //                  atomic add; tbb: a write accessor and ++)
 //     put/rw_shared  put of present keys on the same map: what an increment
 //                  under the write lock costs (the path incr took before).
-//   Cross-process (run after the benchmarks; --cross_only skips them):
+//   Cross-process (run after the benchmarks; --cross_only skips them,
+//   --no_cross skips it):
 //     2 forked processes, 25K string keys ("key:%08u", 12 bytes) with
 //     16-byte values, phases reads / writes / 50-50 of 1 s each, against
 //     LMDB opened with WRITEMAP|NOSYNC|NOMETASYNC|NORDAHEAD (one read
@@ -370,13 +371,16 @@ void cross_process() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool cross_only = false;
-  for (int i = 1; i < argc; ++i) cross_only |= std::strcmp(argv[i], "--cross_only") == 0;
+  bool cross_only = false, no_cross = false;
+  for (int i = 1; i < argc; ++i) {
+    cross_only |= std::strcmp(argv[i], "--cross_only") == 0;
+    no_cross |= std::strcmp(argv[i], "--no_cross") == 0;
+  }
   if (!cross_only) {
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
   }
-  cross_process();
+  if (!no_cross) cross_process();
   return 0;
 }
