@@ -336,7 +336,8 @@ Status Region::destroy_file(const std::string& path, std::string_view type, std:
   if (fd < 0)
     return fail(why, errno == ENOENT ? Status::not_found : Status::invalid, "cannot open %s: %s",
                 path.c_str(), strerror(errno));
-  // Held until close: no join validates the file while it is taken apart.
+  // Held through the unlink: no join validates the file while it is taken
+  // apart.
   Status locked = lock_file(fd, LOCK_EX, path, why);
   if (locked != Status::ok) {
     close(fd);
@@ -353,9 +354,17 @@ Status Region::destroy_file(const std::string& path, std::string_view type, std:
   std::uint64_t dead = 0;
   // Joined peers mapping the file see magic 0 on their next join attempt.
   bool wrote = pwrite(fd, &dead, sizeof dead, 0) == ssize_t(sizeof dead);
+  // Unlink under the lock, and only the file we validated (not one another
+  // process renamed into place meanwhile).
+  struct stat mine, named;
+  bool same = fstat(fd, &mine) == 0 && stat(path.c_str(), &named) == 0 && mine.st_dev == named.st_dev &&
+              mine.st_ino == named.st_ino;
+  bool unlinked = wrote && same && unlink(path.c_str()) == 0;
+  int e = errno;
   close(fd);
-  if (!wrote || unlink(path.c_str()) != 0)
-    return fail(why, Status::invalid, "cannot destroy %s: %s", path.c_str(), strerror(errno));
+  if (!unlinked)
+    return fail(why, Status::invalid, "cannot destroy %s: %s", path.c_str(),
+                !wrote ? strerror(e) : !same ? "the name now points to another file" : strerror(e));
   return Status::ok;
 }
 

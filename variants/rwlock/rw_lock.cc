@@ -116,21 +116,36 @@ void RwLock::write_unlock() const { unlock_writer(true); }
 
 // A free reader slot, claimed for this thread. The scan starts at a slot
 // picked by the thread id, so threads rarely race for the same slot.
-unsigned RwLock::claim_slot() const {
+// One scan: kNoSlot when every slot is taken.
+unsigned RwLock::scan_slots() const {
   const std::uint32_t tid = rw_os::self_tid();
   const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | tid;
+  for (unsigned n = 0, i = tid % w_.slot_cnt; n < w_.slot_cnt; ++n, i = i + 1 == w_.slot_cnt ? 0 : i + 1) {
+    std::uint64_t free = 0;
+    // Relaxed: the slot is published by the acq_rel fetch_or that sets its bit.
+    if (slot(i).load_relaxed() == 0 && slot(i).cas_relaxed(free, me)) return i;
+  }
+  return kNoSlot;
+}
+
+unsigned RwLock::claim_slot() const {
   for (;;) {
-    for (unsigned n = 0, i = tid % w_.slot_cnt; n < w_.slot_cnt; ++n, i = i + 1 == w_.slot_cnt ? 0 : i + 1) {
-      std::uint64_t free = 0;
-      // Relaxed: the slot is published by the acq_rel fetch_or that sets its bit.
-      if (slot(i).load_relaxed() == 0 && slot(i).cas_relaxed(free, me)) return i;
-    }
+    unsigned i = scan_slots();
+    if (i != kNoSlot) return i;
     if (reclaim_dead_readers() == 0) sync::yield();
   }
 }
 
-unsigned RwLock::read_lock(Repair repair, void* ctx) const {
-  unsigned i = claim_slot();
+unsigned RwLock::read_lock(Repair repair, void* ctx) const { return lock_reader(claim_slot(), repair, ctx); }
+
+bool RwLock::read_lock_if_slot(Repair repair, void* ctx, unsigned* slot) const {
+  unsigned i = scan_slots();
+  if (i == kNoSlot) return false;
+  *slot = lock_reader(i, repair, ctx);
+  return true;
+}
+
+unsigned RwLock::lock_reader(unsigned i, Repair repair, void* ctx) const {
   MB_RW_TSAN_CALL(__tsan_mutex_pre_lock(tsan_addr(), MB_RW_TSAN_READ));
   const std::uint64_t bit = std::uint64_t{1} << i;
   std::uint64_t w = lock().load_relaxed(), last = 0;
@@ -150,8 +165,9 @@ unsigned RwLock::read_lock(Repair repair, void* ctx) const {
       w &= ~kRwPidMask;
 #endif
       if ((w & kRwPidMask) == 0) break;
-      // A writer came first: back off (L2) so that its drain ends, and
-      // touch the word no more until it has left.
+      // A writer came first: back off (L2) so that its drain ends, then
+      // only wait (sleep_on_writer may set the sleepers bit) until it has
+      // left.
       // ORDER: release, as in read_unlock (we read nothing meanwhile).
       w = lock().fetch_and_acq_rel(~bit) & ~bit;
       rw_os::wake(lock(), Half::low, 1);

@@ -23,7 +23,11 @@
 // INVARIANTS:
 //   L1  writer pid != 0 and a reader bit set at once only while that writer
 //       waits for the readers to drain (it has not entered its section), or
-//       while the reader of that bit backs off (L2: it reads nothing).
+//       while the reader of that bit backs off (L2: it reads nothing). A
+//       reader killed between its fetch_or and its back-off leaves its bit
+//       set, through the writer's section and after it, until the next
+//       writer's drain reclaims the dead slot (verify() then reports the
+//       lock held on an idle map until a writer comes).
 //   L2  A reader bit is set only by the thread named in its slot. A reader
 //       reads under its bit only if the fetch_or that set it saw writer pid
 //       0; one that saw a writer clears its bit again without reading (it
@@ -38,8 +42,9 @@
 //                  word to self: exactly one waiter recovers; it is told so
 //                  (Acquired::recovered) and must repair what the dead
 //                  writer left (the map does, see rw_map.h).
-//   write_unlock   exchange the word to its reader bits (release; pairs with
-//                  the next holder's acquire CAS), wake sleepers if S.
+//   write_unlock   fetch_and the word down to its reader bits (release;
+//                  pairs with the next writer's acquire CAS and the readers'
+//                  acq_rel fetch_or), wake sleepers if S.
 //   read_lock      claim a free slot (CAS 0 -> pid|tid, scanning from a
 //                  slot the thread id picks), then fetch_or its bit into the
 //                  word (acq_rel; acquire pairs with write_unlock's release).
@@ -101,6 +106,8 @@ class RwLock {
   // and calls repair(ctx) (the map's repair) before releasing it.
   using Repair = void (*)(void* ctx);
   unsigned read_lock(Repair repair, void* ctx) const;  // the reader slot taken
+  // read_lock, but false at once (nothing taken) when no reader slot is free.
+  bool read_lock_if_slot(Repair repair, void* ctx, unsigned* slot) const;
   void read_unlock(unsigned slot) const;
 
   // The current word (tests, verify).
@@ -121,7 +128,10 @@ class RwLock {
   bool take_dead_writer(std::uint64_t seen) const;
   bool holder_dead(std::uint64_t seen, std::uint64_t* last, unsigned* waits) const;
   void sleep_on_writer(std::uint64_t seen) const;
+  static constexpr unsigned kNoSlot = ~0u;
+  unsigned scan_slots() const;
   unsigned claim_slot() const;
+  unsigned lock_reader(unsigned slot, Repair repair, void* ctx) const;
 
   void* base_ = nullptr;
   Words w_;

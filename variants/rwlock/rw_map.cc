@@ -613,10 +613,11 @@ void RwMap::touch(u64 slot, u64 meta) const {
 // slot's offset) when two sweeps find no full slot.
 u64 RwMap::clock_victim() {
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
-  u64 hand = hw(kHand).load_acquire();
+  u64 hand = hw(kHand).load_acquire(), first = 0;
   for (u64 step = 0; step <= 2 * mask + 1; ++step) {
     u64 slot = off + (hand++ & mask) * kRwSlotSize, meta = at(slot).load_acquire();
     if ((meta & kStateMask) != kFull) continue;
+    if (first == 0) first = slot;
     if (meta & kAccessed) {
       at(slot).fetch_and_relaxed(~kAccessed);  // a hint (see touch): relaxed
       continue;
@@ -625,7 +626,10 @@ u64 RwMap::clock_victim() {
     return slot;
   }
   hw(kHand).store_release(hand);
-  return 0;
+  // Lock-free readers whose attempt began before this section may set
+  // accessed bits again behind the hand: the table is not empty, so take
+  // the first full slot met rather than report none.
+  return first;
 }
 
 // Evict one key (the clock's victim). true when a key was evicted.
@@ -672,17 +676,25 @@ Status RwMap::pop_end(bool head, bool exact, void* kbuf, u64 kcap, u64* key_sz, 
                       u64* val_sz) {
   Writer section(*this);
   u64 slot = 0;
+  const u64 hand = hw(kHand).load_acquire();
   Status s = end_slot(head, &slot);
   if (s != Status::ok) return s;
-  u64 meta = at(slot).load_acquire();
-  if (exact && (klen_of(meta) != kcap || vlen_of(meta) != vcap)) return Status::invalid;
-  u64 ksz = 0, vsz = 0;
-  s = copy_key(slot, meta, kbuf, kcap, &ksz);
-  Status sv = copy_out(slot, meta, vbuf, vcap, &vsz, false);
-  if (key_sz != nullptr) *key_sz = ksz;
-  if (val_sz != nullptr) *val_sz = vsz;
-  if (s == Status::ok) s = sv;
-  if (s != Status::ok) return s;  // a buffer too small (invalid) or damage: nothing removed
+  u64 meta = at(slot).load_acquire(), ksz = 0, vsz = 0;
+  if (exact && (klen_of(meta) != kcap || vlen_of(meta) != vcap)) {
+    s = Status::invalid;
+  } else {
+    s = copy_key(slot, meta, kbuf, kcap, &ksz);
+    Status sv = copy_out(slot, meta, vbuf, vcap, &vsz, false);
+    if (s == Status::ok) s = sv;
+  }
+  if (key_sz != nullptr) *key_sz = klen_of(meta);
+  if (val_sz != nullptr) *val_sz = vlen_of(meta);
+  if (s != Status::ok) {
+    // A buffer too small (invalid) or damage: nothing removed, and the hand
+    // goes back so that a retry with a larger buffer gets this same entry.
+    hw(kHand).store_release(hand);
+    return s;
+  }
   clear_slot(slot, meta);
   maybe_shrink();
   return Status::ok;
@@ -947,9 +959,12 @@ Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
 
 // The fast path of incr_by (rw_map.h, COUNTERS): an existing, live key with
 // an 8-byte value is changed by one atomic add under the read lock. Returns
-// not_found when the slow path must decide (absent, expired, other length).
+// not_found when the slow path must decide (absent, expired, other length,
+// or no free reader slot).
 Status RwMap::incr_fast(RwBytes key, u64 h, std::int64_t delta, u64* result) {
-  unsigned reader = lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  unsigned reader = 0;
+  // Every reader slot busy: the write lock's futex queue is the fairer wait.
+  if (!lock_.read_lock_if_slot(&RwMap::repair_cb, const_cast<RwMap*>(this), &reader)) return Status::not_found;
   u64 slot = 0, meta = 0;
   auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, false); };
   Status s = probe(h, eq, &slot, &meta);

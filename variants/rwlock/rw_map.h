@@ -67,7 +67,8 @@
 //       under the read lock, see COUNTERS).
 //
 // READS (get, exists, find). Linearization point: the load of an even seq
-// that the re-load confirms. Slot and arena words are copied with acquire
+// that the re-load confirms (for an 8-byte value the counters' fast path
+// may change between the seq loads: then the load of the value word). Slot and arena words are copied with acquire
 // loads (plain MOVs on x86, like relaxed ones), and written with release
 // stores (I6). If a reader copies any word a writer stored, it synchronizes
 // with that writer, whose odd seq store precedes the copied store, so the
@@ -103,9 +104,11 @@
 // incr_take_2t loses the increment); incrementers do not exclude each other
 // (their adds are atomic) nor lock-free readers: the value word changes as
 // one atomic word, so a reader copies the old or the new sum, both values
-// the key held, and needs no seq change to stay linearizable. Blocking only
-// while a writer holds the write lock (as every read-lock holder). Slow path
-// (absent or expired key, other length: invalid) under the write lock.
+// the key held, and needs no seq change to stay linearizable. It waits only
+// while a writer holds the write lock (as every read-lock holder); when no
+// reader slot is free it takes the slow path instead of spinning for one.
+// Slow path (absent or expired key, other length: invalid; no free reader
+// slot) under the write lock.
 // Consequence for the read lock's views: get_multi and for_each see no
 // write in progress, but a counter increment may land between two of their
 // reads; each value they return is still one its key held.
@@ -119,7 +122,9 @@
 // accessed bit is set (with LRU: the most recently used, approximately),
 // else the nearest full slot behind the hand (scanning backward). drain(n)
 // is up to n pops under one write section. Expired keys met on the way are
-// removed as expirations, never returned.
+// removed as expirations, never returned. A pop that fails (a buffer too
+// small) removes nothing and puts the hand back, so a retry gets the same
+// entry; the accessed bits the hand cleared stay cleared.
 //
 // LRU (optional, lru_max > 0). Clock / second chance: a lookup that finds a
 // key sets the slot's accessed bit with a relaxed fetch_or (no lock; skipped
@@ -275,10 +280,16 @@ class RwMap {
   Status find(std::uint64_t k, std::uint64_t* v) const { return get(k, v); }
   Status erase(std::uint64_t k) { return remove(k); }
 
-  // Consistent multi-entry views under the read lock.
+  // Multi-entry views under the read lock: no write (put, remove, grow...)
+  // lands while they run, but a counter increment (incr's fast path) may
+  // land between two of their reads, so a view may pair an old value of
+  // one counter with a new value of another (COUNTERS). Each value returned
+  // is one its key held. The read lock is not re-entrant: visit must not
+  // call the map (an incr from visit deadlocks when a writer arrives).
   using Visit = void (*)(void* ctx, RwBytes key, RwBytes val);
   Status for_each(Visit visit, void* ctx) const;
-  // Values of n u64 keys at one moment; found[i] says whether key i is present.
+  // Values of n u64 keys; found[i] says whether key i is present. At one
+  // moment with respect to every write but counter increments (above).
   Status get_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* vals, bool* found) const;
 
   // Batches under one write lock (readers see all of them at once). put_multi

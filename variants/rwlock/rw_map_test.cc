@@ -384,6 +384,28 @@ TEST(RwMap, PopLosesNothingOnSmallBuffersAndSkipsExpired) {
   ASSERT_EQ(m.shift(kb, sizeof kb, &ks, big.data(), big.size(), &vs), Status::ok);
   EXPECT_EQ(std::string(kb, ks), "key");
   EXPECT_EQ(std::string(big.data(), vs), std::string(100, 'v'));
+  // With several entries, a pop that failed on a small buffer leaves the
+  // hand where it was: the retry returns the entry it refused.
+  for (int i = 0; i < 20; ++i) {
+    std::string key = "k" + std::to_string(i);
+    ASSERT_EQ(m.put(str(key), str(std::string(i % 2 ? 100 : 4, char('a' + i)))), Status::ok);
+  }
+  for (int n = 0; n < 20; ++n) {
+    Status s = m.pop(kb, sizeof kb, &ks, vb, sizeof vb, &vs);
+    if (s == Status::invalid) {
+      ASSERT_EQ(vs, 100u);
+      const std::string refused(kb, ks);
+      ASSERT_EQ(m.pop(kb, sizeof kb, &ks, big.data(), big.size(), &vs), Status::ok);
+      EXPECT_EQ(std::string(kb, ks), refused);
+    } else {
+      ASSERT_EQ(s, Status::ok);
+      EXPECT_EQ(vs, 4u);
+    }
+    int i = std::stoi(std::string(kb + 1, ks - 1));
+    EXPECT_EQ((vs == 100 ? big.data() : vb)[0], char('a' + i)) << "pop returned another key's value";
+    EXPECT_EQ(vs, i % 2 ? 100u : 4u);
+  }
+  EXPECT_EQ(m.size(), 0u);
   // An expired key is never returned: it is counted as expired instead.
   ASSERT_EQ(m.put(1, 3, 10), Status::ok);
   ASSERT_EQ(m.put(2, 6), Status::ok);

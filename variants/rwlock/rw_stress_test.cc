@@ -8,6 +8,8 @@
 //                   a thread that takes the counters away (remove + return)
 //                   and grows the table: every increment is either in a
 //                   taken value or in the final one.
+//   CountersWithOneReaderSlot  two incrementers, one reader slot: the
+//                   one without it takes the write-lock path; sums exact.
 //   NoTornReads     one writer alternates a key's value between lengths 8,
 //                   24, 40 and 200 (inline and arena); readers never see a
 //                   value whose bytes and length disagree.
@@ -201,6 +203,36 @@ TEST(RwStress, CountersNeverLoseAnAdd) {
   EXPECT_GT(takes.load(), 0u);
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// One reader slot for two incrementers: whoever finds it taken falls back
+// to the write lock; the sums stay exact.
+TEST(RwStress, CountersWithOneReaderSlot) {
+  RwParams p = params();
+  p.reader_slots = 1;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kOps / 4; ++i) {
+        std::uint64_t r = 0;
+        if (m.incr(std::uint64_t(i + t) % 4, &r) != Status::ok) ++bad;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::uint64_t sum = 0;
+  for (std::uint64_t k = 0; k < 4; ++k) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.get(k, &v), Status::ok);
+    sum += v;
+  }
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(sum, std::uint64_t{2} * (kOps / 4));
+  EXPECT_EQ(m.lock().word(), 0u);
 }
 
 TEST(RwStress, NoTornReads) {
