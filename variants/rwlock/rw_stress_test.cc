@@ -45,6 +45,12 @@ RwParams params() {
   return p;
 }
 
+RwStore::Ptr anon_store(const RwParams& p) {
+  RwStore::Ptr st;
+  EXPECT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  return st;
+}
+
 // Values carry their key in the high half; versions and increments stay in
 // the low half (fewer than 2^32 of them).
 constexpr std::uint64_t value_for(std::uint64_t k, std::uint64_t ver) { return k << 32 | ver; }
@@ -119,8 +125,7 @@ TEST(RwStress, OwnSlicesExact) {
 TEST(RwStress, LruUnderThreads) {
   RwParams p = params();
   p.lru_max = 500;
-  RwStore::Ptr st;
-  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwStore::Ptr st = anon_store(p);
   RwMap& m = st->map();
   const std::uint64_t seed = seed_from_env();
   std::atomic<int> bad{0}, writers_left{2};
@@ -210,8 +215,7 @@ TEST(RwStress, CountersNeverLoseAnAdd) {
 TEST(RwStress, CountersWithOneReaderSlot) {
   RwParams p = params();
   p.reader_slots = 1;
-  RwStore::Ptr st;
-  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwStore::Ptr st = anon_store(p);
   RwMap& m = st->map();
   std::atomic<int> bad{0};
   std::vector<std::thread> threads;
