@@ -352,19 +352,20 @@ Status Region::destroy_file(const std::string& path, std::string_view type, std:
                 path.c_str(), int(type.size()), type.data());
   }
   std::uint64_t dead = 0;
+  struct stat mine, named;
+  const char* err = nullptr;
   // Joined peers mapping the file see magic 0 on their next join attempt.
-  bool wrote = pwrite(fd, &dead, sizeof dead, 0) == ssize_t(sizeof dead);
+  if (pwrite(fd, &dead, sizeof dead, 0) != ssize_t(sizeof dead))
+    err = strerror(errno);
   // Unlink under the lock, and only the file we validated (not one another
   // process renamed into place meanwhile).
-  struct stat mine, named;
-  bool same = fstat(fd, &mine) == 0 && stat(path.c_str(), &named) == 0 && mine.st_dev == named.st_dev &&
-              mine.st_ino == named.st_ino;
-  bool unlinked = wrote && same && unlink(path.c_str()) == 0;
-  int e = errno;
+  else if (fstat(fd, &mine) != 0 || stat(path.c_str(), &named) != 0 || mine.st_dev != named.st_dev ||
+           mine.st_ino != named.st_ino)
+    err = "the name now points to another file";
+  else if (unlink(path.c_str()) != 0)
+    err = strerror(errno);
   close(fd);
-  if (!unlinked)
-    return fail(why, Status::invalid, "cannot destroy %s: %s", path.c_str(),
-                !wrote ? strerror(e) : !same ? "the name now points to another file" : strerror(e));
+  if (err != nullptr) return fail(why, Status::invalid, "cannot destroy %s: %s", path.c_str(), err);
   return Status::ok;
 }
 

@@ -679,12 +679,12 @@ Status RwMap::pop_end(bool head, bool exact, void* kbuf, u64 kcap, u64* key_sz, 
   const u64 hand = hw(kHand).load_acquire();
   Status s = end_slot(head, &slot);
   if (s != Status::ok) return s;
-  u64 meta = at(slot).load_acquire(), ksz = 0, vsz = 0;
+  u64 meta = at(slot).load_acquire();
   if (exact && (klen_of(meta) != kcap || vlen_of(meta) != vcap)) {
     s = Status::invalid;
   } else {
-    s = copy_key(slot, meta, kbuf, kcap, &ksz);
-    Status sv = copy_out(slot, meta, vbuf, vcap, &vsz, false);
+    s = copy_key(slot, meta, kbuf, kcap, nullptr);
+    Status sv = copy_out(slot, meta, vbuf, vcap, nullptr, false);
     if (s == Status::ok) s = sv;
   }
   if (key_sz != nullptr) *key_sz = klen_of(meta);
@@ -700,10 +700,7 @@ Status RwMap::pop_end(bool head, bool exact, void* kbuf, u64 kcap, u64* key_sz, 
   return Status::ok;
 }
 
-Status RwMap::pop_u64(bool head, u64* k, u64* v) {
-  u64 ksz = 0, vsz = 0;
-  return pop_end(head, true, k, 8, &ksz, v, 8, &vsz);
-}
+Status RwMap::pop_u64(bool head, u64* k, u64* v) { return pop_end(head, true, k, 8, nullptr, v, 8, nullptr); }
 
 Status RwMap::drain(u64 n, Visit visit, void* ctx, u64* removed) {
   Writer section(*this);
@@ -962,12 +959,22 @@ Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
 // not_found when the slow path must decide (absent, expired, other length,
 // or no free reader slot).
 Status RwMap::incr_fast(RwBytes key, u64 h, std::int64_t delta, u64* result) {
+  u64 slot = 0, meta = 0;
+  auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, false); };
+#if MB_PLANT_BUG == 15
+  // Planted bug 15: the fast path runs without the read lock (a seqlock
+  // probe instead), so a writer may remove or move the slot between the
+  // probe and the add.
+  const bool locked = false;
+  unsigned reader = 0;
+  Status s = read_stable([&] { return probe(h, eq, &slot, &meta); });
+#else
+  const bool locked = true;
   unsigned reader = 0;
   // Every reader slot busy: the write lock's futex queue is the fairer wait.
   if (!lock_.read_lock_if_slot(&RwMap::repair_cb, const_cast<RwMap*>(this), &reader)) return Status::not_found;
-  u64 slot = 0, meta = 0;
-  auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, false); };
   Status s = probe(h, eq, &slot, &meta);
+#endif
   if (s == Status::ok && vlen_of(meta) == 8) {
     // ORDER: acq_rel. Release: a lock-free reader (or the next incr) that
     // loads the sum sees a value whole and written; acquire: the sum is
@@ -977,7 +984,7 @@ Status RwMap::incr_fast(RwBytes key, u64 h, std::int64_t delta, u64* result) {
   } else if (s == Status::ok) {
     s = Status::not_found;
   }
-  lock_.read_unlock(reader);
+  if (locked) lock_.read_unlock(reader);
   return s;
 }
 
@@ -985,25 +992,11 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   u64 h = hash(key);
   u64 sum = 0;
-#if MB_PLANT_BUG == 15
-  // Planted bug 15: the fast path runs without the read lock, so a writer
-  // may remove (or move) the slot between the probe and the add.
-  {
-    u64 slot = 0, meta = 0;
-    auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, false); };
-    if (read_stable([&] { return probe(h, eq, &slot, &meta); }) == Status::ok && vlen_of(meta) == 8) {
-      sum = at(slot + kValW).fetch_add_acq_rel(u64(delta)) + u64(delta);
-      if (result != nullptr) *result = sum;
-      return Status::ok;
-    }
-  }
-#else
   Status fast = incr_fast(key, h, delta, &sum);
   if (fast != Status::not_found) {
     if (fast == Status::ok && result != nullptr) *result = sum;
     return fast;
   }
-#endif
   Writer section(*this);
   Where w;
   Status s = locate_live(key, h, &w);
