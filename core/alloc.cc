@@ -230,13 +230,14 @@ Status Allocator::create(void* base, u64 hdr_off, u64 space_end, const AllocPara
   for (u64 off = l.inactive_off; off < l.vol0_off; off += 8) sync::word(base, off).store_relaxed(0);
   // ORDER: release pairs with the acquire load of the magic in join().
   a.hdr_word(kWMagic).store_release(kAllocMagic);
-  s = join(base, hdr_off, space_end, l.vol0_off, grow, grow_ctx, out, why);
+  s = join(base, hdr_off, space_end, nullptr, grow, grow_ctx, out, why);  // just formatted: backed
   if (s != Status::ok) return s;
   return out->add_volumes(p.vol_init);
 }
 
-Status Allocator::join(void* base, u64 hdr_off, u64 space_end, u64 backed, GrowFn grow,
+Status Allocator::join(void* base, u64 hdr_off, u64 space_end, BackedFn backed_fn, GrowFn grow,
                        void* grow_ctx, Allocator* out, std::string* why) {
+  u64 backed = backed_fn != nullptr ? backed_fn(grow_ctx) : space_end;
   if (base == nullptr || hdr_off % 64 != 0 || hdr_off + 8 * kWClassTable > backed)
     return fail(why, Status::invalid, "no allocator header fits at this offset");
   Allocator a;
@@ -260,6 +261,11 @@ Status Allocator::join(void* base, u64 hdr_off, u64 space_end, u64 backed, GrowF
   for (unsigned i = 0; i < n; ++i) tw[i] = sync::word(base, l.table_off + 8 * i).load_relaxed();
   if (w[kWCheck] != header_check(w, n, tw))
     return fail(why, Status::corrupt, "allocator header damaged (check mismatch)");
+  // ORDER: acquire pairs with the CAS in volume_grow, which backs a volume
+  // before it counts it: the backed size read after this load covers every
+  // volume counted (a size read before it may not: a peer grows meanwhile).
+  w[kWVolCnt] = a.hdr_word(kWVolCnt).load_acquire();
+  if (backed_fn != nullptr) backed = backed_fn(grow_ctx);
   if (w[kWVol0] != l.vol0_off || w[kWVolMax] != (space_end - l.vol0_off) / w[kWVolSz])
     return fail(why, Status::invalid, "allocator was made for a space of another size");
   if (w[kWVolCnt] > w[kWVolMax] || l.vol0_off + w[kWVolCnt] * w[kWVolSz] > backed)
@@ -300,6 +306,10 @@ Status Allocator::join(void* base, u64 hdr_off, u64 space_end, u64 backed, GrowF
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)  // models have no Region
 namespace {
 Status region_grow(void* ctx, u64 bytes) { return static_cast<Region*>(ctx)->grow(bytes); }
+u64 region_backed(void* ctx) {
+  const Region& r = *static_cast<const Region*>(ctx);
+  return std::min(r.size(), r.file_size());
+}
 }  // namespace
 
 Status Allocator::create(Region& r, const AllocParams& p, Allocator* out, std::string* why) {
@@ -309,8 +319,7 @@ Status Allocator::create(Region& r, const AllocParams& p, Allocator* out, std::s
 
 Status Allocator::join(Region& r, Allocator* out, std::string* why) {
   u64 end = std::min(r.size_max(), kAllocSpaceMax);
-  u64 backed = std::min(r.size(), r.file_size());
-  return join(r.base(), r.user_off(), end, backed, region_grow, &r, out, why);
+  return join(r.base(), r.user_off(), end, region_backed, region_grow, &r, out, why);
 }
 #endif
 

@@ -147,9 +147,13 @@ class Allocator {
   static Status create(void* base, std::uint64_t hdr_off, std::uint64_t space_end,
                        const AllocParams& params, GrowFn grow, void* grow_ctx, Allocator* out,
                        std::string* why = nullptr);
-  static Status join(void* base, std::uint64_t hdr_off, std::uint64_t space_end,
-                     std::uint64_t backed, GrowFn grow, void* grow_ctx, Allocator* out,
-                     std::string* why = nullptr);
+  // Join one. `backed(grow_ctx)` tells how many bytes are backed now
+  // (nullptr: all up to space_end). It is called after the volume count is
+  // read, so a peer that backs and publishes a volume meanwhile (in that
+  // order, volume_grow) never makes a healthy allocator look truncated.
+  using BackedFn = std::uint64_t (*)(void* ctx);
+  static Status join(void* base, std::uint64_t hdr_off, std::uint64_t space_end, BackedFn backed,
+                     GrowFn grow, void* grow_ctx, Allocator* out, std::string* why = nullptr);
   // The same, at region.user_off() of a Region (growing the region's file).
   static Status create(Region& region, const AllocParams& params, Allocator* out,
                        std::string* why = nullptr);

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/region.h"
@@ -360,6 +363,43 @@ TEST(Allocator, TwoJoinsOfOneFileShareObjects) {
   }
   Status st;
   EXPECT_EQ((verify_msg(a1, &st), st), Status::ok);
+  unlink(path.c_str());
+}
+
+// A join racing a peer that adds volumes: the peer backs each volume before
+// it counts it, so every join must succeed (a join that read the backed size
+// before the count saw a healthy allocator as truncated).
+TEST(Allocator, JoinWhileAPeerAddsVolumes) {
+  std::string path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
+                     "/alloc_join_race." + std::to_string(getpid());
+  unlink(path.c_str());
+  RegionSpec spec{"mapbench.alloc", 1, 512 * kMiB, 0};
+  AllocParams p = small_params();
+  Region r1;
+  ASSERT_EQ(Region::create_file(path, spec, [&](Region& r) {
+              Allocator a;
+              return Allocator::create(r, p, &a);
+            }, &r1), Status::ok);
+  Allocator a1;
+  ASSERT_EQ(Allocator::join(r1, &a1), Status::ok);
+  std::atomic<bool> stop{false};
+  std::thread grower([&] {
+    for (int i = 0; i < 4000 && !stop.load(); ++i)
+      if (a1.add_volumes(1) != Status::ok) break;
+    stop = true;
+  });
+  int joins = 0;
+  for (; !stop.load(); ++joins) {
+    Region r2;
+    Allocator a2;
+    std::string why;
+    Status s = Region::join_file(path, spec.type, spec.type_version, &r2, &why);
+    if (s == Status::ok) s = Allocator::join(r2, &a2, &why);
+    EXPECT_EQ(s, Status::ok) << why << " (join " << joins << ")";
+    if (s != Status::ok) stop = true;
+  }
+  grower.join();
+  std::printf("%d joins while the peer added volumes\n", joins);
   unlink(path.c_str());
 }
 

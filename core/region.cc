@@ -284,16 +284,19 @@ Status Region::join_fd(int fd, std::string_view type, std::uint32_t type_version
 
 Status Region::join_on_fd(int fd, RegionKind kind, std::string_view type,
                           std::uint32_t type_version, Region* out, std::string* why) {
+  // The header first, the file's size after: a peer's grow() extends the
+  // file before it raises header.size (R3), so a size read after the header
+  // covers it (read before, a concurrent grow looks like truncation).
+  RegionHeader h;
+  ssize_t got = pread(fd, &h, sizeof h, 0);
+  if (got < 0) return fail(why, Status::invalid, "cannot read the region header: %s", strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) return fail(why, Status::invalid, "fstat: %s", strerror(errno));
   std::uint64_t file_sz = std::uint64_t(st.st_size);
-  if (file_sz < kRegionHeaderSize)
+  if (file_sz < kRegionHeaderSize || got != ssize_t(sizeof h))
     return fail(why, Status::invalid,
                 "truncated: %" PRIu64 " bytes, smaller than a region header (%" PRIu64 ")",
                 file_sz, kRegionHeaderSize);
-  RegionHeader h;
-  if (pread(fd, &h, sizeof h, 0) != ssize_t(sizeof h))
-    return fail(why, Status::invalid, "cannot read the region header: %s", strerror(errno));
   if (h.magic != kRegionMagic)
     return fail(why, Status::invalid,
                 h.magic == 0 ? "not a live mapbench region (magic is 0: destroyed or unfinished)"
