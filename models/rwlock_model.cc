@@ -212,8 +212,8 @@ struct RecoveryModel : MapModelBase<RecoveryModel> {
   void before() {
     setup();
     // A writer that died inside its section: its pid in the lock word, seq odd.
-    mb::sync::word(mem.base(), kHdrOff + 8 * 8).store_relaxed(u64{mb::rw_os::kModelDeadPid} << 32);
-    auto seq = mb::sync::word(mem.base(), kHdrOff + 8 * 16);
+    mb::sync::word(mem.base(), kHdrOff + 8 * mb::kRwLockWord).store_relaxed(u64{mb::rw_os::kModelDeadPid} << 32);
+    auto seq = mb::sync::word(mem.base(), kHdrOff + 8 * mb::kRwSeqWord);
     seq.store_relaxed(seq.load_relaxed() + 1);
   }
   void thread(unsigned t) {

@@ -88,6 +88,8 @@ def main():
         ratio = c["rw_ops"] / c["lmdb_ops"] if c.get("lmdb_ops") else None
         row = {"case": case, "mops": {"rwlock": c["rw_ops"] / 1e6, "lmdb": c["lmdb_ops"] / 1e6},
                "rwlock_over_lmdb": ratio}
+        if "rw_min_share" in c:  # the slowest process's share of the ops (0.5 = fair)
+            row["slowest_process_share"] = {"rwlock": c["rw_min_share"], "lmdb": c["lmdb_min_share"]}
         if case in TARGETS:
             row["target"] = TARGETS[case]
             row["met"] = ratio is not None and ratio >= TARGETS[case]

@@ -17,7 +17,8 @@
 //     16-byte values, phases reads / writes / 50-50 of 1 s each, against
 //     LMDB opened with WRITEMAP|NOSYNC|NOMETASYNC|NORDAHEAD (one read
 //     transaction, reset and renewed, per get; one write transaction per put).
-//     Prints one JSON line with ops/s and the ratios.
+//     Prints one JSON line with ops/s, the ratios, and the slowest
+//     process's share of each phase's ops (0.5 = fair).
 // Key and op streams are generated before timing; every get checks its value.
 #include <benchmark/benchmark.h>
 #include <lmdb.h>
@@ -203,29 +204,41 @@ constexpr u64 kStrKeys = 25000;
 constexpr double kPhaseSec = 1.0;
 
 // Keys and values are formatted once, before any timing (forked children
-// inherit them).
+// inherit them), into one flat array of 32-byte records (key, then value):
+// what the timed loop touches besides the store is one line per operation,
+// the same for both stores.
+constexpr u64 kKeyLen = 12, kValLen = 16, kRecLen = 32;  // "key:%08u", "val:%012u"
 struct Strings {
-  std::vector<std::string> keys, vals;
-  Strings() {
+  std::vector<char> recs;
+  Strings() : recs(kStrKeys * kRecLen) {
     char b[32];
     for (u64 i = 0; i < kStrKeys; ++i) {
       std::snprintf(b, sizeof b, "key:%08llu", static_cast<unsigned long long>(i));
-      keys.emplace_back(b);
+      std::memcpy(&recs[i * kRecLen], b, kKeyLen);
       std::snprintf(b, sizeof b, "val:%012llu", static_cast<unsigned long long>(i * 7));
-      vals.emplace_back(b);
+      std::memcpy(&recs[i * kRecLen + kKeyLen], b, kValLen);
     }
   }
+  const char* key(u64 i) const { return &recs[i * kRecLen]; }
+  const char* val(u64 i) const { return &recs[i * kRecLen + kKeyLen]; }
 };
 const Strings& strings() {
   static const Strings s;
   return s;
 }
 
+// One phase's result: ops/s of all processes together, and the slowest
+// process's share of them (0.5 is fair for 2; an unfair lock can trade
+// fairness for throughput, so the report shows both).
+struct Phase {
+  double total = 0, min_share = 0;
+};
+
 // One phase: each of kProcs forked processes runs `op(i, write)` for
 // kPhaseSec over a pre-generated stream (write_pct percent writes) and
-// reports its op count through shared memory; returns total ops/s.
+// reports its ops/s through shared memory.
 template <class Setup, class Op>
-double run_phase(unsigned write_pct, Setup&& setup, Op&& op) {
+Phase run_phase(unsigned write_pct, Setup&& setup, Op&& op) {
   auto* counts = static_cast<u64*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   std::vector<pid_t> kids;
   auto t0 = std::chrono::steady_clock::now();
@@ -257,10 +270,15 @@ double run_phase(unsigned write_pct, Setup&& setup, Op&& op) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::abort();
   }
   (void)t0;
-  double total = 0;
-  for (unsigned p = 0; p < kProcs; ++p) total += double(counts[p]);
+  Phase r;
+  double min = 0;
+  for (unsigned p = 0; p < kProcs; ++p) {
+    r.total += double(counts[p]);
+    min = p == 0 || double(counts[p]) < min ? double(counts[p]) : min;
+  }
+  r.min_share = r.total > 0 ? min / r.total : 0;
   munmap(counts, 4096);
-  return total;
+  return r;
 }
 
 struct Lmdb {
@@ -292,8 +310,8 @@ Lmdb lmdb_open(const std::string& dir) {
 }
 
 void lmdb_op(Lmdb& l, u64 i, bool write) {
-  const std::string &k = strings().keys[i], &v = strings().vals[i];
-  MDB_val key{k.size(), const_cast<char*>(k.data())}, val{v.size(), const_cast<char*>(v.data())};
+  const char *k = strings().key(i), *v = strings().val(i);
+  MDB_val key{kKeyLen, const_cast<char*>(k)}, val{kValLen, const_cast<char*>(v)};
   if (write) {
     MDB_txn* t = nullptr;
     check(mdb_txn_begin(l.env, nullptr, 0, &t), "txn_begin");
@@ -304,20 +322,20 @@ void lmdb_op(Lmdb& l, u64 i, bool write) {
   check(mdb_txn_renew(l.rtxn), "renew");
   MDB_val got;
   check(mdb_get(l.rtxn, l.dbi, &key, &got), "get");
-  if (got.mv_size != v.size() || std::memcmp(got.mv_data, v.data(), v.size()) != 0) std::abort();
+  if (got.mv_size != kValLen || std::memcmp(got.mv_data, v, kValLen) != 0) std::abort();
   mdb_txn_reset(l.rtxn);
 }
 
 void rw_op(mb::RwMap& m, u64 i, bool write) {
-  const std::string &k = strings().keys[i], &v = strings().vals[i];
+  const char *k = strings().key(i), *v = strings().val(i);
   if (write) {
-    if (m.put(mb::RwBytes{k.data(), k.size()}, mb::RwBytes{v.data(), v.size()}) != mb::Status::ok) std::abort();
+    if (m.put(mb::RwBytes{k, kKeyLen}, mb::RwBytes{v, kValLen}) != mb::Status::ok) std::abort();
     return;
   }
   char buf[64];
   u64 sz = 0;
-  if (m.get(mb::RwBytes{k.data(), k.size()}, buf, sizeof buf, &sz) != mb::Status::ok || sz != v.size() ||
-      std::memcmp(buf, v.data(), sz) != 0)
+  if (m.get(mb::RwBytes{k, kKeyLen}, buf, sizeof buf, &sz) != mb::Status::ok || sz != kValLen ||
+      std::memcmp(buf, v, kValLen) != 0)
     std::abort();
 }
 
@@ -356,10 +374,13 @@ void cross_process() {
   std::string json = "{\"bench\":\"rwlock_cross_process\",\"procs\":2,\"keys\":25000,\"cores\":" +
                      std::to_string(sysconf(_SC_NPROCESSORS_ONLN));
   for (int i = 0; i < 3; ++i) {
-    double rw = run_phase(pcts[i], rw_setup, rw_run);
-    double lm = run_phase(pcts[i], lmdb_setup, lmdb_run);
-    char b[200];
-    std::snprintf(b, sizeof b, ",\"%s\":{\"rw_ops\":%.0f,\"lmdb_ops\":%.0f,\"ratio\":%.2f}", names[i], rw, lm, rw / lm);
+    Phase rw = run_phase(pcts[i], rw_setup, rw_run);
+    Phase lm = run_phase(pcts[i], lmdb_setup, lmdb_run);
+    char b[300];
+    std::snprintf(b, sizeof b,
+                  ",\"%s\":{\"rw_ops\":%.0f,\"lmdb_ops\":%.0f,\"ratio\":%.2f,\"rw_min_share\":%.3f,"
+                  "\"lmdb_min_share\":%.3f}",
+                  names[i], rw.total, lm.total, rw.total / lm.total, rw.min_share, lm.min_share);
     json += b;
   }
   json += "}";

@@ -48,10 +48,11 @@ bool RwLock::take_dead_writer(std::uint64_t seen) const {
   return true;
 }
 
-// Wait until the word differs from `seen` (a writer holds it), spinning a
-// little, then sleeping on the high half at most one wait slice.
+// Wait until the word differs from `seen` (a writer holds it), spinning
+// kRwSpinBeforeSleep pauses, then sleeping on the high half at most one
+// wait slice.
 void RwLock::sleep_on_writer(std::uint64_t seen) const {
-  for (unsigned i = 0; i < sync::kSpin.pause_max; ++i) {
+  for (unsigned i = 0; i < kRwSpinBeforeSleep; ++i) {
     sync::pause();
     if (lock().load_relaxed() != seen) return;
   }

@@ -4,6 +4,7 @@
 // every load of slot or arena words is an acquire load (rw_map.h, READS).
 #include "variants/rwlock/rw_map.h"
 
+#include <bit>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -21,10 +22,47 @@ namespace {
 
 using u64 = std::uint64_t;
 
+// Bytes <-> zero-padded words. For the short keys and values this map is
+// for, a memcpy whose size is known only at run time is a library call that
+// costs more than the copy; these are a few loads or stores instead.
+static_assert(std::endian::native == std::endian::little);
+
+// The min(n, 8) bytes at p as a word, the missing high bytes zero.
+inline u64 load_word(const unsigned char* p, u64 n) {
+  if (n >= 8) {
+    u64 w;
+    std::memcpy(&w, p, 8);
+    return w;
+  }
+  if (n >= 4) {  // two 4-byte loads that may overlap: equal bytes OR in place
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return lo | u64{hi} << (8 * (n - 4));
+  }
+  if (n == 0) return 0;
+  return u64{p[0]} | u64{p[n / 2]} << (8 * (n / 2)) | u64{p[n - 1]} << (8 * (n - 1));
+}
+
+// The low min(n, 8) bytes of w to out.
+inline void store_word(unsigned char* out, u64 w, u64 n) {
+  if (n >= 8) {
+    std::memcpy(out, &w, 8);
+  } else if (n >= 4) {
+    auto lo = std::uint32_t(w), hi = std::uint32_t(w >> (8 * (n - 4)));
+    std::memcpy(out, &lo, 4);
+    std::memcpy(out + n - 4, &hi, 4);
+  } else if (n > 0) {
+    out[0] = static_cast<unsigned char>(w);
+    out[n / 2] = static_cast<unsigned char>(w >> (8 * (n / 2)));
+    out[n - 1] = static_cast<unsigned char>(w >> (8 * (n - 1)));
+  }
+}
+
 // Header word indexes (rw_map.h, LAYOUT).
 enum : u64 {
   kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
-  kLock = 8, kSeq = 16, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
+  kLock = kRwLockWord, kSeq = kRwSeqWord, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
   kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kStatShrink = 57, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
   kSlots = 64,
@@ -221,11 +259,7 @@ u64 RwMap::hash(RwBytes key) const {
     h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 29;
   }
-  if (n > 0) {
-    u64 w = 0;
-    std::memcpy(&w, p, n);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-  }
+  if (n > 0) h = (h ^ load_word(p, n)) * 0xbf58476d1ce4e5b9ULL;
   return internal::mix64(h);
 }
 
@@ -247,12 +281,8 @@ bool RwMap::field_equal(u64 field, RwBytes b) const {
   u64 src = field_src(this, at(field), field, b.size, hdr_ + kRwHeaderSize, hw(kBacked).load_acquire());
   if (src == 0) return false;
   auto* p = static_cast<const unsigned char*>(b.data);
-  for (u64 i = 0, n = b.size; n > 0; ++i) {
-    u64 w = 0, c = n < 8 ? n : 8;
-    std::memcpy(&w, p + 8 * i, c);
-    if (at(src + 8 * i).load_acquire() != w) return false;
-    n -= c;
-  }
+  for (u64 i = 0; 8 * i < b.size; ++i)
+    if (at(src + 8 * i).load_acquire() != load_word(p + 8 * i, b.size - 8 * i)) return false;
   return true;
 }
 
@@ -285,11 +315,7 @@ Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool
 // len bytes from the words at src into buf (acquire loads: rw_map.h, READS).
 void RwMap::copy_words(u64 src, u64 len, void* buf) const {
   auto* out = static_cast<unsigned char*>(buf);
-  for (u64 i = 0, n = len; n > 0; ++i) {
-    u64 w = at(src + 8 * i).load_acquire(), c = n < 8 ? n : 8;
-    std::memcpy(out + 8 * i, &w, c);
-    n -= c;
-  }
+  for (u64 i = 0; 8 * i < len; ++i) store_word(out + 8 * i, at(src + 8 * i).load_acquire(), len - 8 * i);
 }
 
 // The key of a full slot into buf (cap bytes), *key_sz its size; invalid
@@ -501,9 +527,8 @@ Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
   auto* p = static_cast<const unsigned char*>(b.data);
   u64 n_words = b.size > kRwInlineMax ? words_of(b.size) : kRwInlineMax / 8;
   for (u64 i = 0; i < n_words; ++i) {
-    u64 v = 0, done = 8 * i;
-    if (done < b.size) std::memcpy(&v, p + done, b.size - done < 8 ? b.size - done : 8);
-    at(dst + 8 * i).store_release(v);
+    u64 done = 8 * i;
+    at(dst + 8 * i).store_release(done < b.size ? load_word(p + done, b.size - done) : 0);
   }
   if (dst != field) at(field).store_release(dst);
   return Status::ok;

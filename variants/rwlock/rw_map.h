@@ -21,8 +21,10 @@
 //   0 magic "MBRWMAP1"   1 layout version   2 cap_max log2   3 seed
 //   4 mem_max (bytes from base the map may use)   5 reader slot count
 //   6 check = hash(words 1..5, 7, 31)   7 lru_max (0 = no LRU)
-//   8  lock word (rw_lock.h)           (own cache line)
-//   16 seq: even = stable, odd = a write is in progress (own cache line)
+//   8  lock word (rw_lock.h)   9 seq: even = stable, odd = a write is in
+//      progress. Words 8..15 are one cache line of their own: every write
+//      changes both words, so a write moves one line between two processes'
+//      caches, not two (layout version 2; version 1 had seq at 16).
 //   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
 //   25 size (full slots)   26 tombstones   27 top (bump pointer, bytes)
 //   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
@@ -166,8 +168,9 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRwMagic = 0x3150414d5752424dULL;  // "MBRWMAP1"
-inline constexpr std::uint64_t kRwLayoutVersion = 1;
+inline constexpr std::uint64_t kRwLayoutVersion = 2;
 inline constexpr std::uint64_t kRwHeaderSize = 1024;
+inline constexpr std::uint64_t kRwLockWord = 8, kRwSeqWord = 9;  // header words (LAYOUT)
 inline constexpr std::uint64_t kRwSlotSize = 64;
 inline constexpr std::uint64_t kRwInlineMax = 24;
 inline constexpr std::uint64_t kRwKeyMax = 65535;

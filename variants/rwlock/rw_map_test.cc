@@ -127,6 +127,41 @@ TEST(RwMap, ByteStringsInlineAndArena) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// Every key length from 1 to 40 and value length from 0 to 40: keys that
+// differ only in their last byte stay apart, and a value is copied out
+// exactly, without touching the byte after the caller's buffer.
+TEST(RwMap, EveryShortLengthRoundTrips) {
+  RwHarness h;
+  RwMap& m = h.map();
+  auto key_of = [](int len, char last) {
+    std::string k;
+    for (int i = 0; i + 1 < len; ++i) k += char('a' + (i * 7 + len) % 26);
+    return k + last;
+  };
+  auto val_of = [](int len, char last) {
+    std::string v;
+    for (int i = 0; i < len; ++i) v += char('A' + (i * 5 + len + last) % 26);
+    return v;
+  };
+  for (int len = 1; len <= 40; ++len)
+    for (char last : {'x', 'y'}) ASSERT_EQ(m.put(str(key_of(len, last)), str(val_of((len * 7 + last) % 41, last))), Status::ok);
+  EXPECT_EQ(m.size(), 80u);
+  for (int len = 1; len <= 40; ++len) {
+    for (char last : {'x', 'y'}) {
+      std::string want = val_of((len * 7 + last) % 41, last);
+      std::vector<char> buf(want.size() + 1, '#');
+      std::uint64_t sz = 0;
+      ASSERT_EQ(m.get(str(key_of(len, last)), buf.data(), want.size(), &sz), Status::ok) << len << last;
+      EXPECT_EQ(sz, want.size());
+      EXPECT_EQ(std::string(buf.data(), sz), want) << len << last;
+      EXPECT_EQ(buf.back(), '#') << "wrote past the buffer at length " << len;
+    }
+    EXPECT_EQ(m.exists(str(key_of(len, 'z'))), false);
+  }
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 // Every extra operation against a reference map, with keys and values of
 // lengths on both sides of the inline limit, and removals (tombstones).
 TEST(RwMap, ExtraOpsMatchOracle) {
@@ -646,10 +681,10 @@ TEST(RwMap, VerifyReportsDamage) {
     break;
   }
   // A held lock and an odd sequence on a quiescent map.
-  hdr[16] += 1;
+  hdr[kRwSeqWord] += 1;
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("odd"), std::string::npos) << why;
-  hdr[16] += 1;
+  hdr[kRwSeqWord] += 1;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
@@ -707,7 +742,7 @@ TEST(RwStore, BadFilesAreRefusedAndLeftUntouched) {
       {"damaged region type", [](std::string b) { b[16] = 'X'; return b; }},
       {"region magic", [](std::string b) { b[0] ^= 1; return b; }},
       {"map magic", [](std::string b) { b[4096] ^= 1; return b; }},
-      {"map layout version", [](std::string b) { b[4096 + 8] = 2; return b; }},
+      {"map layout version", [](std::string b) { b[4096 + 8] = 99; return b; }},
       {"map header field", [](std::string b) { b[4096 + 16] ^= 4; return b; }},
       {"map table word beyond the file", [](std::string b) { b[4096 + 8 * 29 + 5] = 0x7f; return b; }},
   };
