@@ -850,6 +850,29 @@ Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
 Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {
   return store(key, val, Mode::put, nullptr, 0, nullptr, ttl_s);
 }
+
+// Under the same lock as store(): what set_value and the TTL refresh would
+// store for this overwrite, minus the stores that would not change a word
+// (the meta word, the value's zero padding, an unchanged expiry). A slot
+// whose meta carries the LRU accessed bit takes the general path, which
+// clears it.
+Status RwMap::put(u64 k, u64 v, u64 ttl_s) {
+  const RwBytes key = as_bytes(k);
+  const u64 h = hash(key);
+  prefetch(h);
+  Writer section(*this);
+  const u64 exp = expiry_for(ttl_s);
+  Where w;
+  if (locate(key, h, &w) == Status::ok && at(w.found).load_acquire() == meta_of(kFull, 8, 8)) {
+    u64 w1 = at(w.found + kHashW).load_acquire();
+    if (!expired(w1)) {
+      at(w.found + kValW).store_release(v);
+      if (w1 != hash_word(h, exp)) at(w.found + kHashW).store_release(hash_word(h, exp));
+      return Status::ok;
+    }
+  }
+  return store_locked(key, h, as_bytes(v), Mode::put, nullptr, 0, nullptr, exp);
+}
 Status RwMap::add(RwBytes key, RwBytes val) { return store(key, val, Mode::add, nullptr, 0, nullptr, kRwTtlDefault); }
 Status RwMap::update(RwBytes key, RwBytes val) {
   return store(key, val, Mode::update, nullptr, 0, nullptr, kRwTtlDefault);

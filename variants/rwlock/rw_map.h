@@ -254,9 +254,10 @@ class RwMap {
   Status flush_expired(std::uint64_t limit, std::uint64_t* removed);
 
   // u64 -> u64 (keys and values are 8-byte strings, little-endian).
-  Status put(std::uint64_t k, std::uint64_t v, std::uint64_t ttl_s = kRwTtlDefault) {
-    return put(as_bytes(k), as_bytes(v), ttl_s);
-  }
+  // put(u64, u64): the same as put() of 8-byte strings; an overwrite of a
+  // present, live 8-byte value stores only the value word (and the expiry
+  // when it changes) instead of going through the general write path.
+  Status put(std::uint64_t k, std::uint64_t v, std::uint64_t ttl_s = kRwTtlDefault);
   Status add(std::uint64_t k, std::uint64_t v) { return add(as_bytes(k), as_bytes(v)); }
   Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }
   Status swap(std::uint64_t k, std::uint64_t v, std::uint64_t* old);

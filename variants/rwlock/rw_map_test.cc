@@ -127,6 +127,81 @@ TEST(RwMap, ByteStringsInlineAndArena) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// put(u64, u64) has its own overwrite path; it must behave exactly like
+// put() of the same 8-byte strings: two maps, one written each way, with
+// TTLs, expiry, LRU accessed bits, 16-byte values and removals, compared
+// after every step.
+TEST(RwMap, PutU64MatchesPutOfBytes) {
+  // An overwrite counts as no lookup: after every key was read, the one
+  // just overwritten is the clock's first victim, whichever put wrote it.
+  for (int way = 0; way < 2; ++way) {
+    for (std::uint64_t victim = 1; victim <= 4; ++victim) {
+      RwParams p = small_params();
+      p.lru_max = 4;
+      RwStore::Ptr st;
+      ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+      RwMap& m = st->map();
+      std::uint64_t v = 0;
+      for (std::uint64_t k = 1; k <= 4; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+      for (std::uint64_t k = 1; k <= 4; ++k) ASSERT_EQ(m.get(k, &v), Status::ok);
+      std::uint64_t nv = 100 + victim;
+      ASSERT_EQ(way == 0 ? m.put(victim, nv) : m.put(RwBytes{&victim, 8}, RwBytes{&nv, 8}), Status::ok);
+      ASSERT_EQ(m.put(9, 9), Status::ok);
+      EXPECT_EQ(m.get(victim, &v), Status::not_found) << "way " << way << " victim " << victim;
+    }
+  }
+  for (std::uint64_t lru : {0, 24}) {
+    RwParams p = small_params();
+    p.lru_max = lru;
+    p.default_ttl = 30;
+    RwStore::Ptr a, b;
+    ASSERT_EQ(RwStore::create_anon(p, &a), Status::ok);
+    ASSERT_EQ(RwStore::create_anon(p, &b), Status::ok);
+    const std::uint64_t seed = seed_from_env();
+    std::mt19937_64 rng(seed);
+    const std::uint64_t ttls[] = {kRwTtlDefault, 0, 5, 100};
+    const std::uint64_t skew0 = rw_os::g_clock_skew_s;
+    for (int step = 0; step < 20000; ++step) {
+      std::uint64_t k = rng() % 40, v = rng(), ttl = ttls[rng() % 4];
+      RwBytes kb{&k, 8};
+      switch (rng() % 8) {
+        case 0: case 1: case 2:
+          ASSERT_EQ(a->map().put(k, v, ttl), b->map().put(kb, RwBytes{&v, 8}, ttl)) << "seed " << seed;
+          break;
+        case 3: {
+          std::uint64_t wide[2] = {v, ~v};
+          ASSERT_EQ(a->map().put(kb, RwBytes{wide, 16}), b->map().put(kb, RwBytes{wide, 16}));
+          break;
+        }
+        case 4:
+          ASSERT_EQ(a->map().remove(k), b->map().remove(k));
+          break;
+        case 5:
+          if (rng() % 50 == 0) rw_os::g_clock_skew_s += 7;  // let some keys expire
+          break;
+        default: {  // reads set accessed bits in the LRU map
+          std::uint64_t x[2] = {0, 0}, y[2] = {0, 0}, xs = 0, ys = 0;
+          ASSERT_EQ(a->map().get(kb, x, sizeof x, &xs), b->map().get(kb, y, sizeof y, &ys));
+          break;
+        }
+      }
+      for (std::uint64_t q = 0; q < 40; ++q) {
+        RwBytes qb{&q, 8};
+        std::uint64_t x[2] = {0, 0}, y[2] = {0, 0}, xs = 0, ys = 0, xt = 0, yt = 0;
+        ASSERT_EQ(a->map().get(qb, x, sizeof x, &xs), b->map().get(qb, y, sizeof y, &ys)) << "step " << step;
+        ASSERT_EQ(xs, ys);
+        ASSERT_EQ(std::memcmp(x, y, sizeof x), 0) << "key " << q << " step " << step << " seed " << seed;
+        ASSERT_EQ(a->map().ttl_remaining(qb, &xt), b->map().ttl_remaining(qb, &yt));
+        ASSERT_EQ(xt, yt) << "key " << q << " step " << step << " seed " << seed;
+      }
+      ASSERT_EQ(a->map().size(), b->map().size());
+    }
+    rw_os::g_clock_skew_s = skew0;
+    std::string why;
+    EXPECT_EQ(a->map().verify(&why), Status::ok) << why;
+  }
+}
+
 // Every key length from 1 to 40 and value length from 0 to 40: keys that
 // differ only in their last byte stay apart, and a value is copied out
 // exactly, without touching the byte after the caller's buffer.
