@@ -16,6 +16,13 @@
 //                   right (twice), while a reader takes values(K): exactly
 //                   K's one value, never twice (the double collect and the
 //                   in-transit dedupe).
+//   bytes_assign_2t a byte-string key K is assigned (the assign puts a new
+//                   block in K's slot and frees the old one), then a key L
+//                   is inserted (its block is K's old one, handed back)
+//                   while a reader looks K up: always found (present
+//                   throughout: the block of another key is no proof of
+//                   absence), and the value is one whole written value,
+//                   never two mixed.
 //   resize_2t       a writer's insert triggers a copy-on-write resize (new
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
@@ -64,13 +71,13 @@ struct RhModelBase : rl::test_suite<Derived, 2> {
   Allocator a;
   RhMap m;
 
-  void setup() {
+  void setup(u64 cap = 4, unsigned flags = 0) {
     RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), rh_params(), nullptr, nullptr, &a) ==
               Status::ok);
     u64 off = 0;
-    RL_ASSERT(RhMap::create(a, 4, 7, &off) == Status::ok);
+    RL_ASSERT(RhMap::create(a, cap, 7, &off, nullptr, flags) == Status::ok);
     RL_ASSERT(RhMap::join(a, off, &m) == Status::ok);
-    RL_ASSERT(m.capacity() == 4);
+    RL_ASSERT(m.capacity() == cap);
   }
   // The first key from `from` whose home slot in a 4-slot table is `home`.
   u64 key_with_home(u64 home, u64 from = 1) {
@@ -147,11 +154,7 @@ struct EraseReuseModel : RhModelBase<EraseReuseModel> {
 struct MultiSnapshotModel : RhModelBase<MultiSnapshotModel> {
   u64 ka = 0, kk = 0, kn = 0, kn2 = 0;
   void before() {
-    RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), rh_params(), nullptr, nullptr, &a) ==
-              Status::ok);
-    u64 off = 0;
-    RL_ASSERT(RhMap::create(a, 8, 7, &off, nullptr, mb::kRhMultimap) == Status::ok);
-    RL_ASSERT(RhMap::join(a, off, &m) == Status::ok);
+    setup(8, mb::kRhMultimap);
     u64 k = 1;
     while ((m.hash(k) & 7) != 0) ++k;
     ka = k++;
@@ -184,6 +187,38 @@ struct MultiSnapshotModel : RhModelBase<MultiSnapshotModel> {
   void after() {
     check_quiescent();
     RL_ASSERT(m.capacity() == 8);
+  }
+};
+
+struct BytesAssignModel : RhModelBase<BytesAssignModel> {
+  static constexpr char kKey[] = "key K", kOther[] = "key L";
+  static mb::RhBytes key() { return mb::RhBytes{kKey, sizeof kKey - 1}; }
+  static std::string val(char c) { return std::string(16, c); }  // two words: a torn copy shows
+  void before() {
+    setup(4, mb::kRhBytes);
+    std::string v = val('a');
+    RL_ASSERT(m.insert(key(), mb::RhBytes{v.data(), v.size()}) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      std::string b = val('b'), c = val('c');
+      RL_ASSERT(m.insert_or_assign(key(), mb::RhBytes{b.data(), b.size()}) == Status::ok);
+      RL_ASSERT(m.insert(mb::RhBytes{kOther, sizeof kOther - 1}, mb::RhBytes{c.data(), c.size()}) == Status::ok);
+      return;
+    }
+    char buf[16];
+    u64 sz = 0;
+    RL_ASSERT(m.find(key(), buf, sizeof buf, &sz) == Status::ok);  // present throughout
+    RL_ASSERT(sz == 16);
+    std::string got(buf, sz);
+    RL_ASSERT(got == val('a') || got == val('b'));
+  }
+  void after() {
+    check_quiescent();
+    char buf[16];
+    u64 sz = 0;
+    RL_ASSERT(m.find(key(), buf, sizeof buf, &sz) == Status::ok && std::string(buf, sz) == val('b'));
+    RL_ASSERT(m.size() == 2);
   }
 };
 
@@ -224,6 +259,7 @@ const Model kModels[] = {
     {"erase_reuse_2t", run<EraseReuseModel>, rl::sched_bound, 0},
     {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
+    {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/internal/hash.h"
+#include "core/internal/words.h"
 
 // Planted bugs (MB_PLANT_BUG, models only, see models/BUILD):
 //   12  readers skip the slot and table rechecks after reading a block
@@ -14,6 +15,9 @@
 //       an entry is transiently in no slot (breaks RH5)
 //   14  values() skips its second collect, so slots read at different
 //       moments may show an entry twice (in two shifts) or miss one
+//   16  a lookup trusts "not this key" from a block without rechecking its
+//       slot: a bytes assign frees a present key's block, another key gets
+//       it, and the lookup says not_found for a key present throughout
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -67,6 +71,20 @@ Status fail(std::string* why, Status s, const std::string& msg) {
   if (why != nullptr) *why = msg;
   return s;
 }
+
+// Byte-string blocks (kRhBytes maps): w0 hash, w1 key size | value size
+// << 32, then the key's words, then the value's words (zero-padded).
+constexpr u64 kBytesHead = 16;
+constexpr u64 bytes_block_size(u64 klen, u64 vlen) {
+  return kBytesHead + 8 * (internal::words_for(klen) + internal::words_for(vlen));
+}
+
+// What a reader's look at one block says (probe_find).
+enum class Match {
+  no,   // not the key
+  yes,  // the key; what the caller needs is copied (to be validated)
+  bad,  // impossible lengths or extent: a reused block, or damage
+};
 
 u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 3 * sizeof(u64), kRhMagic); }
 
@@ -130,6 +148,45 @@ inline bool slot_at(void* base, const Allocator& a, u64 dir, unsigned log2, u64 
   return slot_in(base, Space(a), dir, log2, s, out);
 }
 
+// Whether the bytes block at blk holds `key` (hash h); *vlen receives its
+// value size. Acquire loads, as every reader load of a block (rh_map.h,
+// MEMORY ORDERS); a lock holder may call it too.
+Match bytes_match(void* base, const Space& sp, u64 blk, RhBytes key, u64 h, u64* vlen) {
+  if (!sp.contains(blk, kBytesHead)) return Match::bad;
+  if (sync::word(base, blk).load_acquire() != h) return Match::no;
+  const u64 lens = sync::word(base, blk + 8).load_acquire();
+  if ((lens & 0xffffffffULL) != key.size) return Match::no;
+  *vlen = lens >> 32;
+  if (*vlen > kRhValMax || !sp.contains(blk, bytes_block_size(key.size, *vlen))) return Match::bad;
+  auto* p = static_cast<const unsigned char*>(key.data);
+  for (u64 i = 0; 8 * i < key.size; ++i)
+    if (sync::word(base, blk + kBytesHead + 8 * i).load_acquire() != internal::load_word(p + 8 * i, key.size - 8 * i))
+      return Match::no;
+  return Match::yes;
+}
+
+// The value of the bytes block at blk (key size klen, value size vlen) into
+// buf, with acquire loads.
+void bytes_copy_value(void* base, u64 blk, u64 klen, u64 vlen, void* buf) {
+  auto* out = static_cast<unsigned char*>(buf);
+  const u64 src = blk + kBytesHead + 8 * internal::words_for(klen);
+  for (u64 i = 0; 8 * i < vlen; ++i)
+    internal::store_word(out + 8 * i, sync::word(base, src + 8 * i).load_acquire(), vlen - 8 * i);
+}
+
+// Fill a new bytes block (lock holder; release stores, published by the
+// release store of the slot that names it).
+void bytes_fill(void* base, u64 blk, u64 h, RhBytes key, RhBytes val) {
+  sync::word(base, blk).store_release(h);
+  sync::word(base, blk + 8).store_release(key.size | val.size << 32);
+  u64 at = blk + kBytesHead;
+  for (RhBytes b : {key, val}) {
+    auto* p = static_cast<const unsigned char*>(b.data);
+    for (u64 i = 0; 8 * i < b.size; ++i, at += 8)
+      sync::word(base, at).store_release(internal::load_word(p + 8 * i, b.size - 8 * i));
+  }
+}
+
 }  // namespace
 
 bool RhMap::load_table(u64 tw, Table* t) const { return decode_table(tw, Space(*a_), t); }
@@ -171,7 +228,9 @@ void RhMap::free_table(u64 tw) const {
 
 Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags) {
   if (cap_min > kRhCapMax) return fail(why, Status::invalid, "cap_min above kRhCapMax");
-  if ((flags & ~kRhMultimap) != 0) return fail(why, Status::invalid, "unknown flags");
+  if ((flags & ~(kRhMultimap | kRhBytes)) != 0) return fail(why, Status::invalid, "unknown flags");
+  if ((flags & kRhMultimap) != 0 && (flags & kRhBytes) != 0)
+    return fail(why, Status::invalid, "a multimap holds u64 entries only");
   unsigned log2 = std::max(2u, log2_for(cap_min));
   u64 h = 0;
   Status s = a.alloc(64, kHeaderBytes, kRhTagHeader, &h);
@@ -183,6 +242,7 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   m.seed_ = seed;
   m.log2_min_ = log2;
   m.multi_ = (flags & kRhMultimap) != 0;
+  m.bytes_ = (flags & kRhBytes) != 0;
   u64 dir = 0;
   if ((s = m.make_table(log2, &dir)) != Status::ok) {
     a.free(h);
@@ -209,7 +269,9 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   u64 w[5];
   for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
   if (w[1] != kRhLayoutVersion) return fail(why, Status::invalid, "robin-hood layout version " + std::to_string(w[1]));
-  if (w[4] != header_check(w) || (w[3] & 0xff) < 2 || (w[3] & 0xff) > kRhCapLog2Max || (w[3] >> 8) > kRhMultimap)
+  const u64 flags = w[3] >> 8;
+  if (w[4] != header_check(w) || (w[3] & 0xff) < 2 || (w[3] & 0xff) > kRhCapLog2Max ||
+      (flags & ~u64{kRhMultimap | kRhBytes}) != 0 || flags == (kRhMultimap | kRhBytes))
     return fail(why, Status::corrupt, "robin-hood map header damaged");
   RhMap m;
   m.a_ = &a;
@@ -217,7 +279,8 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   m.hdr_off_ = map_off;
   m.seed_ = w[2];
   m.log2_min_ = unsigned(w[3] & 0xff);
-  m.multi_ = (w[3] >> 8) & kRhMultimap;
+  m.multi_ = (flags & kRhMultimap) != 0;
+  m.bytes_ = (flags & kRhBytes) != 0;
   Table t;
   // ORDER: acquire pairs with the release publishing a table in rebuild().
   if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t))
@@ -243,6 +306,19 @@ Status RhMap::destroy() {
 }
 
 u64 RhMap::hash(u64 k) const { return internal::mix64(k ^ seed_); }
+u64 RhMap::hash(RhBytes key) const {
+  auto* p = static_cast<const unsigned char*>(key.data);
+  u64 h = seed_ ^ (key.size * 0x9e3779b97f4a7c15ULL);
+  for (u64 i = 0; 8 * i < key.size; ++i) h = internal::mix64(h ^ internal::load_word(p + 8 * i, key.size - 8 * i));
+  return internal::mix64(h);
+}
+
+// The hash of the entry in block blk (lock holder): stored in a bytes block,
+// computed from the key of a u64 one.
+u64 RhMap::block_hash(u64 blk) const {
+  const u64 w0 = sync::word(base_, blk).load_relaxed();
+  return bytes_ ? w0 : hash(w0);
+}
 u64 RhMap::size() const { return hdr(kWordLive).load_relaxed(); }
 u64 RhMap::resizes() const { return hdr(kWordResizes).load_relaxed(); }
 u64 RhMap::capacity() const {
@@ -280,8 +356,13 @@ Status RhMap::current_table(Table* t) const {
   }
 }
 
-Status RhMap::find(u64 k, u64* v) const {
-  const u64 h = hash(k), tag = hash_tag(h);
+// The lookup both finds share (lock-free): probe for hash h; at each LIVE
+// slot whose distance and tag fit, match(blk, sp) reads the block (acquire
+// loads) and says whether it holds the key; a yes is returned only after
+// the slot and table rechecks confirm it.
+template <class MatchFn>
+Status RhMap::probe_find(u64 h, MatchFn match) const {
+  const u64 tag = hash_tag(h);
   Space sp(*a_);  // read once per attempt (a call), not once per offset
   for (;;) {
     // ORDER: acquire pairs with the release publishing the table word in
@@ -298,23 +379,27 @@ Status RhMap::find(u64 k, u64* v) const {
       const u64 w = r.load_acquire();
       if (w == 0 || dist_of(w) < i) break;  // RH1: the key is not further on
       if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
-      const u64 blk = ref_of(w) << 4;
-      if (!sp.contains(blk, 16)) { retry = bad_ref = true; break; }
-      // ORDER: acquire, so that reading a word stored into reused memory
-      // synchronizes with that store (rh_map.h, MEMORY ORDERS).
-      if (sync::word(base_, blk).load_acquire() != k) continue;
-      const u64 val = sync::word(base_, blk + 8).load_acquire();
+      const Match got = match(ref_of(w) << 4, sp);
+      // Not the key: true only if the slot held this block throughout our
+      // read of it. A bytes assign frees the block of a key that stays
+      // present, and the block's next owner is another key.
+#if MB_PLANT_BUG == 16
+      if (got == Match::no) continue;  // planted bug 16: trusts a "no" from a block it did not recheck
+#endif
+      if (got == Match::no && r.load_acquire() == w) continue;
 #if MB_PLANT_BUG == 12
-      *v = val;
-      return Status::ok;
+      if (got == Match::yes) return Status::ok;
 #endif
       // The rechecks. They may be acquire loads too (no cost on x86); what
-      // matters is that the acquire loads above keep them after the reads.
-      if (r.load_acquire() == w && hdr(kWordTable).load_acquire() == tw) {
-        *v = val;
-        return Status::ok;
-      }
+      // matters is that the acquire loads in match() keep them after the
+      // reads.
+      const bool current = r.load_acquire() == w && hdr(kWordTable).load_acquire() == tw;
+      if (got == Match::yes && current) return Status::ok;
+      // A bad block named by a slot that is still current is out of our
+      // space or damaged (bad_ref below decides); one whose slot moved was
+      // freed and reused under us: retry (as after a no from such a block).
       retry = true;
+      bad_ref = got == Match::bad && current;
     }
     if (bad_ref) {
       // An offset outside the space we read: the space may have grown since
@@ -335,10 +420,42 @@ Status RhMap::find(u64 k, u64* v) const {
   }
 }
 
+Status RhMap::find(u64 k, u64* v) const {
+  if (bytes_) return Status::invalid;
+  u64 val = 0;
+  Status s = probe_find(hash(k), [&](u64 blk, const Space& sp) {
+    if (!sp.contains(blk, 16)) return Match::bad;
+    // ORDER: acquire, so that reading a word stored into reused memory
+    // synchronizes with that store (rh_map.h, MEMORY ORDERS).
+    if (sync::word(base_, blk).load_acquire() != k) return Match::no;
+    val = sync::word(base_, blk + 8).load_acquire();
+    return Match::yes;
+  });
+  if (s == Status::ok) *v = val;
+  return s;
+}
+
+Status RhMap::find(RhBytes key, void* buf, u64 cap, u64* val_sz) const {
+  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
+  const u64 h = hash(key);
+  u64 vlen = 0;
+  Status s = probe_find(h, [&](u64 blk, const Space& sp) {
+    Match m = bytes_match(base_, sp, blk, key, h, &vlen);
+    if (m == Match::yes && vlen <= cap) bytes_copy_value(base_, blk, key.size, vlen, buf);
+    return m;
+  });
+  if (s != Status::ok) return s;
+  if (val_sz != nullptr) *val_sz = vlen;
+  return vlen <= cap ? Status::ok : Status::invalid;
+}
+
 // --- writers (under the lock) ----------------------------------------------
 
-// Find k in table t (lock held). Status::ok with *slot, or not_found.
-Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
+// Find the entry of hash h whose block is_key(blk) accepts, in table t
+// (lock held): Status::ok with *slot, not_found, or corrupt (a slot names a
+// block that cannot be one).
+template <class IsKey>
+Status RhMap::locate_if(const Table& t, u64 h, IsKey is_key, u64* slot) const {
   const u64 home = h & t.mask, tag = hash_tag(h), probe_max = std::min(t.mask, kRhDistMax);
   for (u64 i = 0; i <= probe_max; ++i) {
     sync::Ref<u64> r(nullptr);
@@ -346,12 +463,25 @@ Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
     const u64 w = r.load_relaxed();  // lock holder: all slot writers synchronized with us
     if (w == 0 || dist_of(w) < i) break;
     if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
-    if (sync::word(base_, ref_of(w) << 4).load_relaxed() == k) {
+    const Match m = is_key(ref_of(w) << 4);
+    if (m == Match::bad) return Status::corrupt;
+    if (m == Match::yes) {
       *slot = (home + i) & t.mask;
       return Status::ok;
     }
   }
   return Status::not_found;
+}
+
+Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
+  return locate_if(
+      t, h, [&](u64 blk) { return sync::word(base_, blk).load_relaxed() == k ? Match::yes : Match::no; }, slot);
+}
+
+Status RhMap::locate(const Table& t, RhBytes key, u64 h, u64* slot) const {
+  const Space sp(*a_);
+  u64 vlen = 0;
+  return locate_if(t, h, [&](u64 blk) { return bytes_match(base_, sp, blk, key, h, &vlen); }, slot);
 }
 
 // Robin-hood placement of block `ref` (hash h) into table t (lock held).
@@ -437,8 +567,7 @@ Status RhMap::rebuild(u64 need_live) {
       const u64 w = r.load_relaxed();
       if (!is_live(w)) continue;
       bool tomb = false;
-      const u64 k = sync::word(base_, ref_of(w) << 4).load_relaxed();
-      s = place(nt, ref_of(w), hash(k), &tomb);
+      s = place(nt, ref_of(w), block_hash(ref_of(w) << 4), &tomb);
       if (s == Status::corrupt) return s;
       ok = s == Status::ok;
     }
@@ -457,50 +586,121 @@ Status RhMap::rebuild(u64 need_live) {
   }
 }
 
-Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
-  if (created != nullptr) *created = false;
-  const u64 h = hash(k);
-  lock();
-  Status s = Status::ok;
+// Add a new entry (lock held; its key is absent, or the map is a multimap):
+// grow first if the table would pass 3/4 occupancy (RH3), allocate a block
+// of blk_size bytes, fill(blk) it, place it; grow and retry when a probe
+// distance would pass kRhDistMax. On failure nothing has changed.
+template <class Fill>
+Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
   for (;;) {
     Table t;
-    if (!load_table(hdr(kWordTable).load_relaxed(), &t)) { s = Status::corrupt; break; }
-    u64 slot = 0;
-    s = mode == Put::multi ? Status::not_found : locate(t, k, h, &slot);
-    if (s == Status::ok) {
-      if (mode == Put::insert) { s = Status::exists; break; }
+    if (!load_table(hdr(kWordTable).load_relaxed(), &t)) return Status::corrupt;
+    const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
+    Status s = Status::ok;
+    if ((live + tomb + 1) * 4 > (t.mask + 1) * 3) {
+      if ((s = rebuild(live + 1)) != Status::ok) return s;
+      continue;
+    }
+    u64 blk = 0;
+    if ((s = a_->alloc(16, blk_size, tag, &blk)) != Status::ok) return s;
+    fill(blk);
+    bool took_tomb = false;
+    s = place(t, blk >> 4, h, &took_tomb);
+    if (s == Status::full) {  // a probe distance would pass kRhDistMax: grow
+      a_->free(blk);
+      if ((s = rebuild(t.mask + 1)) != Status::ok) return s;
+      continue;
+    }
+    if (s != Status::ok) {
+      a_->free(blk);
+      return s;
+    }
+    hdr(kWordLive).store_relaxed(live + 1);
+    if (took_tomb) hdr(kWordTomb).store_relaxed(tomb - 1);
+    return Status::ok;
+  }
+}
+
+Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
+  if (created != nullptr) *created = false;
+  if (bytes_) return Status::invalid;
+  const u64 h = hash(k);
+  lock();
+  Table t;
+  u64 slot = 0;
+  Status s = !load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::corrupt
+             : mode == Put::multi                            ? Status::not_found
+                                                             : locate(t, k, h, &slot);
+  if (s == Status::ok) {
+    if (mode == Put::insert) {
+      s = Status::exists;
+    } else {
       sync::Ref<u64> r(nullptr);
       RH_SLOT(t, slot, &r);
       // ORDER: release pairs with find()'s acquire load of the value. One
       // word: a reader sees the old or the new value. Linearization point.
       sync::word(base_, (ref_of(r.load_relaxed()) << 4) + 8).store_release(v);
-      break;
     }
-    if (s != Status::not_found) break;
-    if (mode == Put::update) break;
-    const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
-    if ((live + tomb + 1) * 4 > (t.mask + 1) * 3) {  // RH3: keep <= 3/4 occupied
-      if ((s = rebuild(live + 1)) != Status::ok) break;
-      continue;
-    }
+  } else if (s == Status::not_found && mode != Put::update) {
+    s = add_entry(h, 16, kRhTagBlock, [&](u64 blk) {
+      // ORDER: release, as every store into map memory; published by the
+      // release store of the slot in place().
+      sync::word(base_, blk).store_release(k);
+      sync::word(base_, blk + 8).store_release(v);
+    });
+    if (s == Status::ok && created != nullptr) *created = true;
+  }
+  unlock();
+  return s;
+}
+
+Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
+  if (created != nullptr) *created = false;
+  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax || val.size > kRhValMax) return Status::invalid;
+  const u64 h = hash(key), size = bytes_block_size(key.size, val.size);
+  auto fill = [&](u64 blk) { bytes_fill(base_, blk, h, key, val); };
+  lock();
+  Table t;
+  u64 slot = 0;
+  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? locate(t, key, h, &slot) : Status::corrupt;
+  if (s == Status::ok) {
     u64 blk = 0;
-    if ((s = a_->alloc(16, 16, kRhTagBlock, &blk)) != Status::ok) break;
-    // ORDER: release, as every store into map memory; published by the
-    // release store of the slot in place().
-    sync::word(base_, blk).store_release(k);
-    sync::word(base_, blk + 8).store_release(v);
-    bool took_tomb = false;
-    s = place(t, blk >> 4, h, &took_tomb);
-    if (s == Status::full) {  // a probe distance would pass kRhDistMax: grow
-      a_->free(blk);
-      if ((s = rebuild(t.mask + 1)) != Status::ok) break;
-      continue;
+    if (mode == Put::insert) {
+      s = Status::exists;
+    } else if ((s = a_->alloc(16, size, kRhTagBytes, &blk)) == Status::ok) {  // else the old value stays
+      fill(blk);
+      sync::Ref<u64> r(nullptr);
+      RH_SLOT(t, slot, &r);
+      const u64 w = r.load_relaxed();
+      // ORDER: release pairs with find()'s acquire load of the slot: the new
+      // block is visible to a reader that meets it. Linearization point.
+      r.store_release(next_ver((w & ~kRefMask) | blk >> 4, w));
+      a_->free(ref_of(w) << 4);  // RH4: only after the store that unlinked it
     }
-    if (s != Status::ok) { a_->free(blk); break; }
-    hdr(kWordLive).store_relaxed(live + 1);
-    if (took_tomb) hdr(kWordTomb).store_relaxed(tomb - 1);
-    if (created != nullptr) *created = true;
-    break;
+  } else if (s == Status::not_found && mode != Put::update) {
+    s = add_entry(h, size, kRhTagBytes, fill);
+    if (s == Status::ok && created != nullptr) *created = true;
+  }
+  unlock();
+  return s;
+}
+
+Status RhMap::insert(RhBytes key, RhBytes val) { return put(key, val, Put::insert, nullptr); }
+Status RhMap::insert_or_assign(RhBytes key, RhBytes val, bool* created) {
+  return put(key, val, Put::assign, created);
+}
+Status RhMap::update(RhBytes key, RhBytes val) { return put(key, val, Put::update, nullptr); }
+
+Status RhMap::erase(RhBytes key) {
+  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
+  const u64 h = hash(key);
+  lock();
+  Table t;
+  u64 slot = 0;
+  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? locate(t, key, h, &slot) : Status::corrupt;
+  if (s == Status::ok) {
+    erase_slot(t, slot);
+    maybe_shrink(t);
   }
   unlock();
   return s;
@@ -530,6 +730,7 @@ void RhMap::maybe_shrink(const Table& t) {
 }
 
 Status RhMap::erase(u64 k) {
+  if (bytes_) return Status::invalid;
   const u64 h = hash(k);
   lock();
   Table t;
@@ -589,6 +790,7 @@ Status RhMap::erase_all(u64 k, u64* erased) { return erase_matching(k, nullptr, 
 // may be the middle of a shift, where one block sits in two adjacent slots:
 // it is counted once, so the snapshot is the set before that insert.
 Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
+  if (bytes_) return Status::invalid;
   const u64 h = hash(k), tag = hash_tag(h);
   u64 seen[kRhDistMax + 1];
   for (;;) {
@@ -631,6 +833,7 @@ Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
 }
 
 Status RhMap::count(u64 k, u64* n) const {
+  if (bytes_) return Status::invalid;
   Status s = values(k, nullptr, 0, n);
   return s == Status::invalid ? Status::ok : s;
 }
@@ -654,6 +857,7 @@ Status RhMap::verify(std::string* why) const {
   }
   u64 live = 0, tomb = 0;
   std::vector<u64> keys, blocks;
+  std::vector<std::string> skeys;
   for (u64 s = 0; s <= t.mask; ++s) {
     sync::Ref<u64> r(nullptr), rp(nullptr);
     if (!RH_SLOT(t, s, &r) || !RH_SLOT(t, (s - 1) & t.mask, &rp))
@@ -668,19 +872,36 @@ Status RhMap::verify(std::string* why) const {
     if (is_tomb(w)) { ++tomb; continue; }
     ++live;
     const u64 blk = ref_of(w) << 4;
-    u64 size = 0;
+    u64 size = 0, h = 0;
     std::uint32_t tag = 0;
-    if (a_->info(blk, &size, &tag) != Status::ok || tag != kRhTagBlock || size < 16)
+    if (a_->info(blk, &size, &tag) != Status::ok || tag != (bytes_ ? kRhTagBytes : kRhTagBlock) || size < 16)
       return fail(why, Status::corrupt, at + "RH2: not a live block");
-    const u64 k = sync::word(base_, blk).load_relaxed(), h = hash(k);
+    if (bytes_) {
+      const u64 lens = sync::word(base_, blk + 8).load_relaxed(), klen = lens & 0xffffffffULL, vlen = lens >> 32;
+      if (klen == 0 || klen > kRhKeyMax || vlen > kRhValMax || size < bytes_block_size(klen, vlen))
+        return fail(why, Status::corrupt, at + "RH2: block sizes out of range");
+      std::string key(klen, '\0');
+      for (u64 i = 0; 8 * i < klen; ++i)
+        internal::store_word(reinterpret_cast<unsigned char*>(key.data()) + 8 * i,
+                             sync::word(base_, blk + kBytesHead + 8 * i).load_relaxed(), klen - 8 * i);
+      h = hash(RhBytes{key.data(), klen});
+      if (sync::word(base_, blk).load_relaxed() != h)
+        return fail(why, Status::corrupt, at + "RH2: stored hash is not the key's");
+      skeys.push_back(std::move(key));
+    } else {
+      const u64 k = sync::word(base_, blk).load_relaxed();
+      h = hash(k);
+      keys.push_back(k);
+    }
     if (((s - (h & t.mask)) & t.mask) != dist_of(w) || hash_tag(h) != tag_of(w))
       return fail(why, Status::corrupt, at + "RH2: key does not hash to this slot");
-    keys.push_back(k);
     blocks.push_back(blk);
   }
   std::sort(keys.begin(), keys.end());
+  std::sort(skeys.begin(), skeys.end());
   std::sort(blocks.begin(), blocks.end());
-  if (!multi_ && std::adjacent_find(keys.begin(), keys.end()) != keys.end())
+  if ((!multi_ && std::adjacent_find(keys.begin(), keys.end()) != keys.end()) ||
+      std::adjacent_find(skeys.begin(), skeys.end()) != skeys.end())
     return fail(why, Status::corrupt, "RH2: a key appears twice");
   if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end())
     return fail(why, Status::corrupt, "RH2: a block appears twice");

@@ -1,5 +1,6 @@
-// RhMap: a flat robin-hood hash map (u64 -> u64) in shared region memory,
-// with lock-free lookups, one writer lock, and copy-on-write resizing.
+// RhMap: a flat robin-hood hash map (u64 -> u64, or byte strings) in shared
+// region memory, with lock-free lookups, one writer lock, and copy-on-write
+// resizing.
 // Designed from the notes in ../shared/seeds/002 (robin-hood slots holding
 // block references); the algorithm below is ours.
 //
@@ -55,6 +56,13 @@
 //     ver: incremented (mod 128) by every store into this slot.
 //     tag: hash >> 48.  dist: (slot - (hash & (cap - 1))) mod cap.
 //   Block (allocator object, tag kRhTagBlock, 16 bytes): key, value.
+//   Bytes block (kRhBytes maps; tag kRhTagBytes, 16 + 8 * (words of key +
+//   words of value) bytes):
+//     w0 hash(key) (stored: resizes and verify() use it, lookups compare it
+//        first)   w1 key size [31:0] | value size [63:32]
+//     w2.. the key's bytes, zero-padded to whole words, then the value's.
+//   A bytes block is never written after its slot publishes it: an assign
+//   writes a new block and stores it into the slot (copy on write).
 //
 // INVARIANTS (verify() checks them on a quiescent map):
 //   RH1 Robin-hood order: a LIVE or TOMBSTONE slot with dist d > 0 has a
@@ -62,7 +70,9 @@
 //       entry's home and its slot is non-EMPTY and holds a distance at least
 //       its own probe index there (what lets readers stop early).
 //   RH2 Every LIVE slot's block is a live allocator object tagged
-//       kRhTagBlock, its key hashes to the slot's home and tag, and no block
+//       kRhTagBlock (kRhTagBytes in a bytes map, at least as large as its
+//       sizes say, its stored hash hash(key)), its key hashes to the slot's
+//       home and tag, and no block
 //       appears in two slots (outside a writer's critical section), nor any
 //       key unless the map is a multimap.
 //   RH3 header live/tombstone counts equal the table's; live + tombstones <=
@@ -88,12 +98,18 @@
 //     word unchanged) means all those words were held at one instant, the
 //     linearization point; a block met in two adjacent slots there is one
 //     entry in the middle of a shift and is counted once.
+//   bytes find: the same probe and rechecks; a block whose key is not the
+//     one looked for proves nothing until the slot recheck shows the slot
+//     still named it (an assign frees the block of a key that stays
+//     present, and another key may get it: planted bug 16 trusts it
+//     unchecked). The value is copied before the rechecks; a copy the
+//     rechecks reject is discarded and the lookup retried.
 //   insert / insert_or_assign / update / erase / insert_multi / erase_one /
 //     erase_all: BLOCKING (one writer lock per map; the robin-hood shift is
 //     a multi-slot update that we do not make lock-free). Each linearizes at
 //     one release store: the new entry into its slot, the new value into the
-//     block's value word (u64 values are updated in place), or the
-//     tombstone. Writers also wait while another writer resizes.
+//     block's value word (u64 values are updated in place), the new block
+//     into the slot (a bytes assign), or the tombstone. Writers also wait while another writer resizes.
 //
 // MEMORY ORDERS (each call site cites its pairing):
 //   - lock CAS acquire / unlock store release: the next lock holder sees
@@ -109,8 +125,9 @@
 //   - live/tombstone/resize counters are relaxed: written only by the lock
 //     holder, read by size() as a hint (exact when quiescent).
 //
-// RECLAMATION. A block is freed by the writer that unlinked it, right after
-// the unlinking store (not "last reader out": readers hold no count). A
+// RECLAMATION. A block is freed by the writer that unlinked it (erase, or a
+// bytes assign replacing it), right after the unlinking store (not "last
+// reader out": readers hold no count). A
 // reader may therefore load words of a block (or old table) that was freed
 // and even reused meanwhile; allocator memory stays mapped and every offset
 // is range-checked, so that load cannot fault, and the slot/table rechecks
@@ -128,7 +145,8 @@
 // table until kRhCapMax and then return Status::full.
 //
 // LIMITS (checked; an operation past them returns Status::full and changes
-// nothing): capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
+// nothing): byte-string keys of 1..kRhKeyMax bytes and values of
+// 0..kRhValMax bytes (else Status::invalid); capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
 // insert that would exceed it grows the table first); allocator space <=
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
@@ -159,8 +177,17 @@ inline constexpr unsigned kRhSegLog2 = 16;
 inline constexpr std::uint64_t kRhSegSlots = std::uint64_t{1} << kRhSegLog2;
 inline constexpr std::uint64_t kRhDistMax = 250;
 inline constexpr unsigned kRhMultimap = 1;  // create() flag: equal keys allowed
+inline constexpr unsigned kRhBytes = 2;     // create() flag: byte-string keys and values
+inline constexpr std::uint64_t kRhKeyMax = 255;    // byte-string key sizes: 1..kRhKeyMax
+inline constexpr std::uint64_t kRhValMax = 65536;  // byte-string value sizes: 0..kRhValMax
 inline constexpr std::uint32_t kRhTagHeader = 0x52480001, kRhTagDir = 0x52480002,
-                                kRhTagSegment = 0x52480003, kRhTagBlock = 0x52480004;
+                                kRhTagSegment = 0x52480003, kRhTagBlock = 0x52480004,
+                                kRhTagBytes = 0x52480005;
+
+struct RhBytes {
+  const void* data;
+  std::uint64_t size;
+};
 
 class RhMap {
  public:
@@ -169,7 +196,10 @@ class RhMap {
   // Create a map whose capacity never drops below `cap_min` slots (rounded
   // up to a power of two, at least 4) in `a`; *map_off receives the header
   // offset (store it where peers find it, e.g. Region::root_off()).
-  // flags: kRhMultimap allows equal keys (insert_multi and friends).
+  // flags: kRhMultimap allows equal keys (insert_multi and friends);
+  // kRhBytes makes a map of byte strings (the RhBytes calls below; the u64
+  // calls then return Status::invalid, and the other way round). A multimap
+  // holds u64 entries only.
   static Status create(Allocator& a, std::uint64_t cap_min, std::uint64_t seed,
                        std::uint64_t* map_off, std::string* why = nullptr, unsigned flags = 0);
   // Join the map whose header is at map_off; nothing is written.
@@ -183,6 +213,20 @@ class RhMap {
   Status update(std::uint64_t k, std::uint64_t v);            // not_found if absent
   Status erase(std::uint64_t k);                              // not_found if absent
   Status find(std::uint64_t k, std::uint64_t* v) const;       // lock-free
+
+  // Byte strings (maps created with kRhBytes): the same operations with the
+  // same linearization points and progress. find copies the value into buf
+  // (cap bytes) and sets *val_sz; Status::invalid when it does not fit
+  // (*val_sz says how much would), or for sizes past the limits.
+  // insert_or_assign and update of a present key put a new block in the
+  // slot (one release store, like the u64 value store) and free the old one.
+  Status insert(RhBytes key, RhBytes val);
+  Status insert_or_assign(RhBytes key, RhBytes val, bool* created = nullptr);
+  Status update(RhBytes key, RhBytes val);
+  Status erase(RhBytes key);
+  Status find(RhBytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;  // lock-free
+  std::uint64_t hash(RhBytes key) const;
+  bool bytes() const { return bytes_; }
 
   // Multimap extension (maps created with kRhMultimap; Status::invalid
   // otherwise). The map-concept calls above still treat a key as one entry:
@@ -213,6 +257,15 @@ class RhMap {
   enum class Put { insert, assign, update, multi };
   struct Table;
   Status put(std::uint64_t k, std::uint64_t v, Put mode, bool* created);
+  Status put(RhBytes key, RhBytes val, Put mode, bool* created);
+  template <class MatchFn>
+  Status probe_find(std::uint64_t h, MatchFn match) const;
+  template <class Fill>
+  Status add_entry(std::uint64_t h, std::uint64_t blk_size, std::uint32_t tag, Fill fill);
+  std::uint64_t block_hash(std::uint64_t blk) const;
+  template <class IsKey>
+  Status locate_if(const Table& t, std::uint64_t h, IsKey is_key, std::uint64_t* slot) const;
+  Status locate(const Table& t, RhBytes key, std::uint64_t h, std::uint64_t* slot) const;
   void lock() const;
   void unlock() const;
   sync::Ref<std::uint64_t> hdr(unsigned idx) const;
@@ -233,6 +286,7 @@ class RhMap {
   std::uint64_t seed_ = 0;
   unsigned log2_min_ = 0;
   bool multi_ = false;
+  bool bytes_ = false;
 };
 
 }  // namespace mb

@@ -255,5 +255,172 @@ TEST(RhMultimap, RandomOpsMatchStdUnorderedMultimap) {
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// Byte strings: random operations against std::unordered_map<string,
+// string>, keys of 1..255 bytes (many sharing prefixes, some differing only
+// in their last byte), values of 0..600 bytes and now and then 64 KiB, the
+// table grown from 4 slots and shrunk again.
+TEST(RhBytes, RandomOpsMatchStdUnorderedMap) {
+  RhHarness h(4, kRhBytes);
+  RhMap& m = h.m;
+  ASSERT_TRUE(m.bytes());
+  const char* env = std::getenv("MB_SEED");
+  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
+  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  std::unordered_map<std::string, std::string> ref;
+  auto key_of = [](std::uint64_t n) {
+    std::string k(1 + (n * 7) % 255, char('a' + n % 3));
+    k.back() = char('0' + n % 10);  // n and n + 10*j (same length) differ only here... or not at all:
+    k += std::to_string(n);         // so the number makes every key unique
+    return k.size() > kRhKeyMax ? k.substr(k.size() - kRhKeyMax) : k;
+  };
+  auto val_of = [&](std::uint64_t n) {
+    std::size_t len = rng() % 64 == 0 ? kRhValMax : rng() % 600;
+    std::string v(len, '\0');
+    for (std::size_t i = 0; i < len; ++i) v[i] = char(n * 13 + i * 7 + len);
+    return v;
+  };
+  auto b = [](const std::string& x) { return RhBytes{x.data(), x.size()}; };
+  std::vector<char> buf(kRhValMax + 8);
+  const std::uint64_t phases[] = {400, 4000, 60};  // key ranges: grow, then shrink
+  int step = 0;
+  for (std::uint64_t range : phases) {
+    for (int i = 0; i < 12000; ++i, ++step) {
+      const std::uint64_t n = rng() % range;
+      const std::string k = key_of(n);
+      auto it = ref.find(k);
+      switch (rng() % 8) {
+        case 0: {
+          std::string v = val_of(n);
+          ASSERT_EQ(m.insert(b(k), b(v)), it == ref.end() ? Status::ok : Status::exists) << "seed " << seed;
+          ref.emplace(k, v);
+          break;
+        }
+        case 1: {
+          std::string v = val_of(n);
+          bool created = true;
+          ASSERT_EQ(m.insert_or_assign(b(k), b(v), &created), Status::ok);
+          ASSERT_EQ(created, it == ref.end());
+          ref[k] = v;
+          break;
+        }
+        case 2: {
+          std::string v = val_of(n);
+          ASSERT_EQ(m.update(b(k), b(v)), it == ref.end() ? Status::not_found : Status::ok);
+          if (it != ref.end()) it->second = v;
+          break;
+        }
+        case 3:
+        case 4:
+          ASSERT_EQ(m.erase(b(k)), it == ref.end() ? Status::not_found : Status::ok) << "seed " << seed;
+          ref.erase(k);
+          break;
+        default: {
+          std::uint64_t sz = 7;
+          const std::uint64_t cap = rng() % 16 == 0 ? rng() % 8 : buf.size();  // sometimes too small
+          Status s = m.find(b(k), buf.data(), cap, &sz);
+          if (it == ref.end()) {
+            ASSERT_EQ(s, Status::not_found) << "seed " << seed;
+          } else if (it->second.size() > cap) {
+            ASSERT_EQ(s, Status::invalid);
+            ASSERT_EQ(sz, it->second.size());
+          } else {
+            ASSERT_EQ(s, Status::ok) << "seed " << seed;
+            ASSERT_EQ(std::string(buf.data(), sz), it->second) << "seed " << seed << " step " << step;
+          }
+        }
+      }
+    }
+    ASSERT_EQ(m.size(), ref.size());
+    std::string why;
+    ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
+  }
+  EXPECT_GT(m.resizes(), 4u);  // grew past 4000 keys' worth and shrank back
+  for (auto& [k, v] : ref) {
+    std::uint64_t sz = 0;
+    ASSERT_EQ(m.find(b(k), buf.data(), buf.size(), &sz), Status::ok);
+    ASSERT_EQ(std::string(buf.data(), sz), v);
+  }
+  ASSERT_EQ(m.destroy(), Status::ok);
+  AllocStats st;
+  std::string why;
+  ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, 0u);  // every block freed once
+}
+
+TEST(RhBytes, FlagsLimitsAndTheOtherKindOfCall) {
+  RhHarness h(4, kRhBytes);
+  RhMap& m = h.m;
+  std::uint64_t v = 0, sz = 0;
+  const std::string key(kRhKeyMax, 'k'), big(kRhValMax, 'v');
+  EXPECT_EQ(m.insert(RhBytes{key.data(), key.size()}, RhBytes{big.data(), big.size()}), Status::ok);
+  EXPECT_EQ(m.insert(RhBytes{"", 0}, RhBytes{"x", 1}), Status::invalid);
+  EXPECT_EQ(m.insert(RhBytes{key.data(), kRhKeyMax + 1}, RhBytes{"x", 1}), Status::invalid);
+  EXPECT_EQ(m.insert(RhBytes{"k", 1}, RhBytes{big.data(), kRhValMax + 1}), Status::invalid);
+  EXPECT_EQ(m.insert(RhBytes{"e", 1}, RhBytes{nullptr, 0}), Status::ok);  // empty values are values
+  EXPECT_EQ(m.find(RhBytes{"e", 1}, nullptr, 0, &sz), Status::ok);
+  EXPECT_EQ(sz, 0u);
+  // u64 calls on a bytes map, and bytes calls on a u64 map, are refused.
+  EXPECT_EQ(m.insert(1, 1), Status::invalid);
+  EXPECT_EQ(m.find(1, &v), Status::invalid);
+  EXPECT_EQ(m.erase(1), Status::invalid);
+  EXPECT_EQ(m.count(1, &v), Status::invalid);
+  RhHarness u;
+  EXPECT_EQ(u.m.insert(RhBytes{"k", 1}, RhBytes{"v", 1}), Status::invalid);
+  EXPECT_EQ(u.m.find(RhBytes{"k", 1}, nullptr, 0, &sz), Status::invalid);
+  // A multimap of byte strings is not offered; unknown flags are refused.
+  std::uint64_t off = 0;
+  std::string why;
+  EXPECT_EQ(RhMap::create(h.a, 4, 1, &off, &why, kRhBytes | kRhMultimap), Status::invalid);
+  EXPECT_EQ(RhMap::create(h.a, 4, 1, &off, &why, 8), Status::invalid);
+  // A joined handle sees the same byte strings.
+  RhMap j;
+  ASSERT_EQ(RhMap::join(h.a, h.off, &j, &why), Status::ok) << why;
+  EXPECT_TRUE(j.bytes());
+  std::vector<char> buf(kRhValMax);
+  ASSERT_EQ(j.find(RhBytes{key.data(), key.size()}, buf.data(), buf.size(), &sz), Status::ok);
+  EXPECT_EQ(std::string(buf.data(), sz), big);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A damaged bytes block: verify() says what is wrong, and find() returns
+// corrupt (a current slot names an impossible block) instead of reading
+// past it or retrying forever.
+TEST(RhBytes, DamagedBlocksAreReportedNotFollowed) {
+  RhHarness h(16, kRhBytes);
+  RhMap& m = h.m;
+  const std::string k = "some key", v(40, 'v');
+  ASSERT_EQ(m.insert(RhBytes{k.data(), k.size()}, RhBytes{v.data(), v.size()}), Status::ok);
+  std::uint64_t tw = sync::word(h.a.base(), h.off + 40).load_relaxed();
+  std::uint64_t seg = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4).load_relaxed(), blk = 0;
+  for (int i = 0; i < 16 && blk == 0; ++i) blk = (sync::word(h.a.base(), seg + 8 * i).load_relaxed() & 0xffffffffULL) << 4;
+  ASSERT_NE(blk, 0u);
+  auto lens = sync::word(h.a.base(), blk + 8), hash = sync::word(h.a.base(), blk);
+  const std::uint64_t good_lens = lens.load_relaxed(), good_hash = hash.load_relaxed();
+  char buf[64];
+  std::uint64_t sz = 0;
+  std::string why;
+  lens.store_relaxed(good_lens | std::uint64_t{1} << 60);  // a value size past kRhValMax
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("sizes"), std::string::npos) << why;
+  EXPECT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::corrupt);
+  // A value size within the limits but past the block's end: only verify()
+  // can tell (it asks the allocator); find() stays inside allocator space.
+  lens.store_relaxed(good_lens + (std::uint64_t{256} << 32));
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("sizes"), std::string::npos) << why;
+  EXPECT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::invalid);
+  EXPECT_EQ(sz, v.size() + 256);
+  lens.store_relaxed(good_lens);
+  hash.store_relaxed(good_hash ^ 1);
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("stored hash"), std::string::npos) << why;
+  EXPECT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::not_found);
+  hash.store_relaxed(good_hash);
+  ASSERT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::ok);
+  EXPECT_EQ(std::string(buf, sz), v);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 }  // namespace
 }  // namespace mb

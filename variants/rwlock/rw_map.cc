@@ -4,7 +4,6 @@
 // every load of slot or arena words is an acquire load (rw_map.h, READS).
 #include "variants/rwlock/rw_map.h"
 
-#include <bit>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "core/internal/hash.h"
+#include "core/internal/words.h"
 
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
@@ -22,42 +22,8 @@ namespace {
 
 using u64 = std::uint64_t;
 
-// Bytes <-> zero-padded words. For the short keys and values this map is
-// for, a memcpy whose size is known only at run time is a library call that
-// costs more than the copy; these are a few loads or stores instead.
-static_assert(std::endian::native == std::endian::little);
-
-// The min(n, 8) bytes at p as a word, the missing high bytes zero.
-inline u64 load_word(const unsigned char* p, u64 n) {
-  if (n >= 8) {
-    u64 w;
-    std::memcpy(&w, p, 8);
-    return w;
-  }
-  if (n >= 4) {  // two 4-byte loads that may overlap: equal bytes OR in place
-    std::uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);
-    std::memcpy(&hi, p + n - 4, 4);
-    return lo | u64{hi} << (8 * (n - 4));
-  }
-  if (n == 0) return 0;
-  return u64{p[0]} | u64{p[n / 2]} << (8 * (n / 2)) | u64{p[n - 1]} << (8 * (n - 1));
-}
-
-// The low min(n, 8) bytes of w to out.
-inline void store_word(unsigned char* out, u64 w, u64 n) {
-  if (n >= 8) {
-    std::memcpy(out, &w, 8);
-  } else if (n >= 4) {
-    auto lo = std::uint32_t(w), hi = std::uint32_t(w >> (8 * (n - 4)));
-    std::memcpy(out, &lo, 4);
-    std::memcpy(out + n - 4, &hi, 4);
-  } else if (n > 0) {
-    out[0] = static_cast<unsigned char>(w);
-    out[n / 2] = static_cast<unsigned char>(w >> (8 * (n / 2)));
-    out[n - 1] = static_cast<unsigned char>(w >> (8 * (n - 1)));
-  }
-}
+using internal::load_word;
+using internal::store_word;
 
 // Header word indexes (rw_map.h, LAYOUT).
 enum : u64 {

@@ -14,6 +14,7 @@
 //                   24, 40 and 200 (inline and arena); readers never see a
 //                   value whose bytes and length disagree.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -170,6 +171,11 @@ TEST(RwStress, CountersNeverLoseAnAdd) {
         std::uint64_t r = 0;
         if (m.incr(rng() % kCounters, &r) != Status::ok || r == 0) ++bad;
       }
+      // The taker may start late (a busy machine ran all increments before
+      // it ran once): stay counted as running until it has taken a counter,
+      // so that the race this test is about did happen (at most 10 s).
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (takes.load() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
       --left;
     });
   }
