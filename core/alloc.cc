@@ -319,7 +319,9 @@ Status Allocator::create(Region& r, const AllocParams& p, Allocator* out, std::s
 
 Status Allocator::join(Region& r, Allocator* out, std::string* why) {
   u64 end = std::min(r.size_max(), kAllocSpaceMax);
-  return join(r.base(), r.user_off(), end, region_backed, region_grow, &r, out, why);
+  Status s = join(r.base(), r.user_off(), end, region_backed, region_grow, &r, out, why);
+  if (s == Status::ok) out->read_only_ = r.read_only();
+  return s;
 }
 #endif
 
@@ -473,6 +475,7 @@ Status Allocator::alloc(u64 align, u64 size, std::uint32_t tag, u64* off) {
 }
 
 Status Allocator::alloc_in(unsigned cgroup, u64 align, u64 size, std::uint32_t tag, u64* off) {
+  if (read_only_) return Status::invalid;
   if (align == 0) align = 16;
   unsigned szc = 0;
   Status s = off == nullptr ? Status::invalid : class_for(align, size, &szc);
@@ -516,6 +519,7 @@ Status Allocator::find_slot(u64 off, u64* slot, u64* h0, u64* h1) const {
 Status Allocator::free(u64 off) { return free_in(sync::thread_hint(), off); }
 
 Status Allocator::free_in(unsigned cgroup, u64 off) {
+  if (read_only_) return Status::invalid;
   u64 slot, h0, h1;
   Status s = find_slot(off, &slot, &h0, &h1);
   if (s != Status::ok) return s;

@@ -157,7 +157,10 @@ class Allocator {
   // The same, at region.user_off() of a Region (growing the region's file).
   static Status create(Region& region, const AllocParams& params, Allocator* out,
                        std::string* why = nullptr);
+  // On a read-only region (Region::join_file_read_only) the allocator only
+  // reads: alloc and free return Status::invalid (read_only() says so).
   static Status join(Region& region, Allocator* out, std::string* why = nullptr);
+  bool read_only() const { return read_only_; }
   // Bytes of header the allocator needs for these parameters.
   static std::uint64_t header_size(const AllocParams& params);
 
@@ -256,6 +259,7 @@ class Allocator {
   unsigned cgroup_mask_ = 0;
   GrowFn grow_ = nullptr;
   void* grow_ctx_ = nullptr;
+  bool read_only_ = false;
   SizeClass szc_[kSzcMax] = {};
   std::uint64_t full_mask_[kSzcMax] = {};
   // szc_by_need_[(need + 15) / 16] for need <= kSmallNeedMax.

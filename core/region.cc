@@ -56,9 +56,9 @@ std::uint64_t now_ns() {
   return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
 }
 
-void* map(int fd, std::uint64_t size_max, bool priv = false) {
+void* map(int fd, std::uint64_t size_max, bool priv = false, bool read_only = false) {
   int flags = (priv ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
-  void* p = mmap(nullptr, size_max, PROT_READ | PROT_WRITE, flags, fd, 0);
+  void* p = mmap(nullptr, size_max, read_only ? PROT_READ : PROT_READ | PROT_WRITE, flags, fd, 0);
   if (p == MAP_FAILED) return nullptr;
   if (priv) madvise(p, size_max, MADV_HUGEPAGE);  // advice only: failure is harmless
   return p;
@@ -84,6 +84,7 @@ Region& Region::operator=(Region&& o) noexcept {
     size_max_ = o.size_max_;
     fd_ = o.fd_;
     kind_ = o.kind_;
+    read_only_ = o.read_only_;
     path_ = static_cast<std::string&&>(o.path_);
     o.base_ = nullptr;
     o.fd_ = -1;
@@ -98,6 +99,7 @@ void Region::leave() {
   base_ = nullptr;
   fd_ = -1;
   kind_ = RegionKind::none;
+  read_only_ = false;
   size_max_ = 0;
   path_.clear();
 }
@@ -120,6 +122,7 @@ sync::Ref<std::uint64_t> Region::root_off() const {
 }
 
 Status Region::grow(std::uint64_t bytes) {
+  if (read_only_) return Status::invalid;
   if (bytes > size_max_) return Status::full;
   if (fd_ >= 0) {
     // posix_fallocate only extends: a peer growing less at the same time can
@@ -253,7 +256,17 @@ Status Region::open_file(const std::string& path, const RegionSpec& spec,
 
 Status Region::join_file(const std::string& path, std::string_view type,
                          std::uint32_t type_version, Region* out, std::string* why) {
-  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  return join_path(path, type, type_version, out, why, false);
+}
+
+Status Region::join_file_read_only(const std::string& path, std::string_view type,
+                                   std::uint32_t type_version, Region* out, std::string* why) {
+  return join_path(path, type, type_version, out, why, true);
+}
+
+Status Region::join_path(const std::string& path, std::string_view type, std::uint32_t type_version,
+                         Region* out, std::string* why, bool read_only) {
+  int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return fail(why, errno == ENOENT ? Status::not_found : Status::invalid, "cannot open %s: %s",
                 path.c_str(), strerror(errno));
@@ -262,7 +275,7 @@ Status Region::join_file(const std::string& path, std::string_view type,
     close(fd);
     return s;
   }
-  s = join_on_fd(fd, RegionKind::file, type, type_version, out, why);
+  s = join_on_fd(fd, RegionKind::file, type, type_version, out, why, read_only);
   if (s != Status::ok) {
     close(fd);  // releases the lock
     if (why != nullptr) *why = path + ": " + *why;
@@ -283,7 +296,7 @@ Status Region::join_fd(int fd, std::string_view type, std::uint32_t type_version
 }
 
 Status Region::join_on_fd(int fd, RegionKind kind, std::string_view type,
-                          std::uint32_t type_version, Region* out, std::string* why) {
+                          std::uint32_t type_version, Region* out, std::string* why, bool read_only) {
   // The header first, the file's size after: a peer's grow() extends the
   // file before it raises header.size (R3), so a size read after the header
   // covers it (read before, a concurrent grow looks like truncation).
@@ -322,7 +335,7 @@ Status Region::join_on_fd(int fd, RegionKind kind, std::string_view type,
     return fail(why, Status::invalid,
                 "truncated: file has %" PRIu64 " bytes, header says %" PRIu64 " are in use",
                 file_sz, h.size);
-  void* base = map(fd, h.size_max);
+  void* base = map(fd, h.size_max, false, read_only);
   if (base == nullptr)
     return fail(why, Status::full, "mmap of %" PRIu64 " bytes failed: %s", h.size_max,
                 strerror(errno));
@@ -331,6 +344,7 @@ Status Region::join_on_fd(int fd, RegionKind kind, std::string_view type,
   out->size_max_ = h.size_max;
   out->fd_ = fd;
   out->kind_ = kind;
+  out->read_only_ = read_only;
   return Status::ok;
 }
 

@@ -122,6 +122,13 @@ class Region {
                           std::uint32_t type_version, Region* out, std::string* why = nullptr);
   static Status join_fd(int fd, std::string_view type, std::uint32_t type_version, Region* out,
                         std::string* why = nullptr);
+  // Join read-only: the file is opened O_RDONLY (read permission is enough)
+  // and mapped PROT_READ, so a store through the mapping would fault. Only
+  // read paths may run on it: grow() returns Status::invalid, an Allocator
+  // joined on it refuses to allocate or free (Status::invalid), and maps
+  // joined through that allocator refuse their writers.
+  static Status join_file_read_only(const std::string& path, std::string_view type,
+                                    std::uint32_t type_version, Region* out, std::string* why = nullptr);
   // Validates that `path` is a region of `type`, marks it dead (magic = 0) and
   // unlinks it. Joined peers keep their mapping until they leave.
   static Status destroy_file(const std::string& path, std::string_view type,
@@ -135,6 +142,7 @@ class Region {
   Status grow(std::uint64_t bytes);
 
   bool joined() const { return base_ != nullptr; }
+  bool read_only() const { return read_only_; }
   void* base() const { return base_; }
   RegionKind kind() const { return kind_; }
   int fd() const { return fd_; }
@@ -154,12 +162,16 @@ class Region {
   static Status create_on_fd(int fd, RegionKind kind, const RegionSpec& spec,
                              const RegionInit& init, Region* out, std::string* why);
   static Status join_on_fd(int fd, RegionKind kind, std::string_view type,
-                           std::uint32_t type_version, Region* out, std::string* why);
+                           std::uint32_t type_version, Region* out, std::string* why,
+                           bool read_only = false);
+  static Status join_path(const std::string& path, std::string_view type, std::uint32_t type_version,
+                          Region* out, std::string* why, bool read_only);
 
   void* base_ = nullptr;
   std::uint64_t size_max_ = 0;
   int fd_ = -1;
   RegionKind kind_ = RegionKind::none;
+  bool read_only_ = false;
   std::string path_;
 };
 

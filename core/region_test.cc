@@ -112,6 +112,39 @@ TEST_F(RegionFileTest, JoinSeesTheSameBytesAtAnotherAddress) {
   EXPECT_EQ(b.root_off().load_acquire(), 12345u);
 }
 
+// A read-only join sees a writer's bytes, cannot grow, and really cannot
+// write: a store through its mapping kills the process (SIGSEGV), and the
+// file is left as it was. A missing file is not_found, a damaged one is
+// refused as by join_file.
+TEST_F(RegionFileTest, ReadOnlyJoinReadsAndCannotWrite) {
+  Region w, ro;
+  ASSERT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &w), Status::ok);
+  ASSERT_EQ(Region::join_file_read_only(path_, kSpec.type, kSpec.type_version, &ro), Status::ok);
+  EXPECT_TRUE(ro.read_only());
+  EXPECT_FALSE(w.read_only());
+  EXPECT_STREQ(ro.at<char>(ro.user_off()), "hello");
+  w.root_off().store_release(777);
+  EXPECT_EQ(ro.root_off().load_acquire(), 777u);
+  EXPECT_EQ(ro.grow(ro.size() + 4096), Status::invalid);
+  const std::string before = slurp(path_);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ro.at<volatile char>(ro.user_off())[0] = 'X';
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  // SIGSEGV; under a sanitizer its fault handler reports it and exits 1.
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a store through a read-only join did not fault";
+  EXPECT_EQ(slurp(path_), before);
+  Region missing;
+  EXPECT_EQ(Region::join_file_read_only(path_ + ".none", kSpec.type, kSpec.type_version, &missing), Status::not_found);
+  std::string why;
+  EXPECT_EQ(Region::join_file_read_only(path_, "mapbench.other", kSpec.type_version, &missing, &why), Status::invalid);
+  EXPECT_NE(why.find("mapbench.other"), std::string::npos) << why;
+}
+
 TEST_F(RegionFileTest, CreateRefusesAnExistingFile) {
   std::string before = slurp(path_);
   Region r;

@@ -6,13 +6,20 @@
 // while forked children, each joined at its own address, only look keys up:
 // every key of a stable slice must always be found with its value, and a
 // found key of the moving slice must carry a value that encodes it.
+// The children join the file read-only (Region::join_file_read_only: opened
+// O_RDONLY, mapped PROT_READ), as a reader without write permission would.
 // SavedCopyLoads: the file is copied (saved) after the writers left; the
 // copy is joined (loaded) and holds exactly the same contents, verify() clean.
+// Then the copy, made read-only on disk, is joined read-only: lookups and
+// verify() work, every writer returns Status::invalid, and the file's bytes
+// do not change.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,8 +48,9 @@ struct Joined {
   Region r;
   Allocator a;
   RhMap m;
-  Status join(const std::string& path) {
-    Status s = Region::join_file(path, kSpec.type, kSpec.type_version, &r);
+  Status join(const std::string& path, bool read_only = false) {
+    Status s = read_only ? Region::join_file_read_only(path, kSpec.type, kSpec.type_version, &r)
+                         : Region::join_file(path, kSpec.type, kSpec.type_version, &r);
     if (s == Status::ok) s = Allocator::join(r, &a);
     if (s == Status::ok) s = RhMap::join(a, r.root_off().load_acquire(), &m);
     return s;
@@ -51,7 +59,7 @@ struct Joined {
 
 int child(const std::string& path, int id, int ready_fd) {
   Joined j;
-  if (j.join(path) != Status::ok) return 10;
+  if (j.join(path, true) != Status::ok || !j.m.read_only()) return 10;
   if (write(ready_fd, "r", 1) != 1) return 11;  // the parent starts writing now
   std::mt19937_64 rng(id);
   // Read until the parent's marker key appears (it is inserted last), then
@@ -141,6 +149,35 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   AllocStats st;
   ASSERT_EQ(l.a.verify(&st, &why), Status::ok) << why;
   l.r.leave();
+
+  // Read-only: the copy loses its write permission and is joined read-only.
+  auto bytes_of = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
+  const std::string before = bytes_of(copy);
+  {
+    Joined ro;
+    ASSERT_EQ(ro.join(copy, true), Status::ok);
+    EXPECT_TRUE(ro.r.read_only() && ro.a.read_only() && ro.m.read_only());
+    ASSERT_EQ(ro.m.verify(&why), Status::ok) << why;
+    EXPECT_EQ(ro.m.size(), expect);
+    for (std::uint64_t n = 0; n < kStable; ++n) ASSERT_EQ(ro.m.find(stable_key(n), &v), Status::ok);
+    EXPECT_EQ(ro.m.insert(9, 9), Status::invalid);
+    EXPECT_EQ(ro.m.insert_or_assign(stable_key(0), 9), Status::invalid);
+    EXPECT_EQ(ro.m.update(stable_key(0), 9), Status::invalid);
+    EXPECT_EQ(ro.m.erase(stable_key(0)), Status::invalid);
+    EXPECT_EQ(ro.m.destroy(), Status::invalid);
+    std::uint64_t off = 0;
+    EXPECT_EQ(ro.a.alloc(16, 16, 1, &off), Status::invalid);
+    EXPECT_EQ(ro.a.free(ro.r.root_off().load_acquire()), Status::invalid);
+    EXPECT_EQ(ro.r.grow(ro.r.size() + 4096), Status::invalid);
+    ASSERT_EQ(ro.m.find(stable_key(0), &v), Status::ok);
+    EXPECT_EQ(v, value_for(stable_key(0)));
+  }
+  EXPECT_EQ(bytes_of(copy), before);
+  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_EQ(Region::destroy_file(path, kSpec.type), Status::ok);
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
 }

@@ -281,6 +281,7 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   m.log2_min_ = unsigned(w[3] & 0xff);
   m.multi_ = (flags & kRhMultimap) != 0;
   m.bytes_ = (flags & kRhBytes) != 0;
+  m.read_only_ = a.read_only();
   Table t;
   // ORDER: acquire pairs with the release publishing a table in rebuild().
   if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t))
@@ -290,6 +291,7 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
 }
 
 Status RhMap::destroy() {
+  if (read_only_) return Status::invalid;
   Table t;
   if (!load_table(hdr(kWordTable).load_acquire(), &t)) return Status::corrupt;
   for (u64 s = 0; s <= t.mask; ++s) {
@@ -623,7 +625,7 @@ Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
 
 Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
   if (created != nullptr) *created = false;
-  if (bytes_) return Status::invalid;
+  if (bytes_ || read_only_) return Status::invalid;
   const u64 h = hash(k);
   lock();
   Table t;
@@ -656,7 +658,8 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
 
 Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
   if (created != nullptr) *created = false;
-  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax || val.size > kRhValMax) return Status::invalid;
+  if (!bytes_ || read_only_ || key.size == 0 || key.size > kRhKeyMax || val.size > kRhValMax)
+    return Status::invalid;
   const u64 h = hash(key), size = bytes_block_size(key.size, val.size);
   auto fill = [&](u64 blk) { bytes_fill(base_, blk, h, key, val); };
   lock();
@@ -692,7 +695,7 @@ Status RhMap::insert_or_assign(RhBytes key, RhBytes val, bool* created) {
 Status RhMap::update(RhBytes key, RhBytes val) { return put(key, val, Put::update, nullptr); }
 
 Status RhMap::erase(RhBytes key) {
-  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
+  if (!bytes_ || read_only_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
   const u64 h = hash(key);
   lock();
   Table t;
@@ -730,7 +733,7 @@ void RhMap::maybe_shrink(const Table& t) {
 }
 
 Status RhMap::erase(u64 k) {
-  if (bytes_) return Status::invalid;
+  if (bytes_ || read_only_) return Status::invalid;
   const u64 h = hash(k);
   lock();
   Table t;
@@ -756,7 +759,7 @@ Status RhMap::insert_multi(u64 k, u64 v) {
 // in one writer critical section.
 Status RhMap::erase_matching(u64 k, const u64* only, u64* erased) {
   if (erased != nullptr) *erased = 0;
-  if (!multi_) return Status::invalid;
+  if (!multi_ || read_only_) return Status::invalid;
   const u64 h = hash(k), tag = hash_tag(h);
   lock();
   Table t;

@@ -202,7 +202,10 @@ class RhMap {
   // holds u64 entries only.
   static Status create(Allocator& a, std::uint64_t cap_min, std::uint64_t seed,
                        std::uint64_t* map_off, std::string* why = nullptr, unsigned flags = 0);
-  // Join the map whose header is at map_off; nothing is written.
+  // Join the map whose header is at map_off; nothing is written. Joined
+  // through a read-only allocator (a region joined with
+  // Region::join_file_read_only), the handle only reads: find, values,
+  // count, size and verify work, every writer returns Status::invalid.
   static Status join(Allocator& a, std::uint64_t map_off, RhMap* out, std::string* why = nullptr);
   // Free every block, the table and the header (quiescent map only).
   Status destroy();
@@ -227,6 +230,7 @@ class RhMap {
   Status find(RhBytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;  // lock-free
   std::uint64_t hash(RhBytes key) const;
   bool bytes() const { return bytes_; }
+  bool read_only() const { return read_only_; }
 
   // Multimap extension (maps created with kRhMultimap; Status::invalid
   // otherwise). The map-concept calls above still treat a key as one entry:
@@ -287,6 +291,7 @@ class RhMap {
   unsigned log2_min_ = 0;
   bool multi_ = false;
   bool bytes_ = false;
+  bool read_only_ = false;
 };
 
 }  // namespace mb
