@@ -313,6 +313,7 @@ u64 region_backed(void* ctx) {
 }  // namespace
 
 Status Allocator::create(Region& r, const AllocParams& p, Allocator* out, std::string* why) {
+  if (r.read_only()) return fail(why, Status::invalid, "cannot create an allocator in a read-only region");
   u64 end = std::min(r.size_max(), kAllocSpaceMax);
   return create(r.base(), r.user_off(), end, p, region_grow, &r, out, why);
 }
@@ -361,6 +362,7 @@ Status Allocator::volume_grow(u64* vol_idx) {
 }
 
 Status Allocator::add_volumes(u64 n) {
+  if (read_only_) return Status::invalid;
   for (u64 i = 0; i < n; ++i) {
     u64 idx = 0;
     Status s = volume_grow(&idx);
@@ -392,12 +394,13 @@ Status Allocator::carve(unsigned szc, unsigned cg, u64* sb_off) {
   Status s = c.parent == kVolumeParent ? volume_take(&at) : alloc_slot(c.parent, cg, &at, &pidx);
   if (s != Status::ok) return s;
   u64 h0 = h0_make(kTypeSb, c.parent, pidx, 4, sb_size(c));
-  // Relaxed: the superblock is ours alone; the release exchange or push that
-  // puts it into circulation publishes these words.
-  sync::word(base_, at + 8).store_relaxed(h1_make(szc, kObjHdrSize, h0));
-  sync::word(base_, at).store_relaxed(h0);
-  sync::word(base_, at + 16).store_relaxed(full_mask_[szc]);
-  sync::word(base_, at + 24).store_relaxed(0);
+  // The superblock is ours alone; the release exchange or push that puts it
+  // into circulation publishes these words. Release for readers of reused
+  // memory (alloc.h, REUSED MEMORY).
+  sync::word(base_, at + 8).store_release(h1_make(szc, kObjHdrSize, h0));
+  sync::word(base_, at).store_release(h0);
+  sync::word(base_, at + 16).store_release(full_mask_[szc]);
+  sync::word(base_, at + 24).store_release(0);
   hdr_word(kWCarved).fetch_add_relaxed(1);
   *sb_off = at;
   return Status::ok;
@@ -458,14 +461,15 @@ u64 Allocator::place(u64 slot, unsigned szc, unsigned idx, u64 align, u64 size, 
   u64 payload = align_up(slot + kObjHdrSize, align);
   u64 pad = payload - slot;
   u64 h0 = h0_make(kTypeLive, szc, idx, u64(__builtin_ctzll(align)), size);
-  // Relaxed: whoever frees or inspects this object later is ordered after us
-  // by the caller's own hand-off of the offset.
-  sync::word(base_, slot + 8).store_relaxed(h1_make(tag, pad, h0));
-  sync::word(base_, slot).store_relaxed(h0);
+  // Whoever frees or inspects this object later is ordered after us by the
+  // caller's own hand-off of the offset. Release for readers of reused
+  // memory (alloc.h, REUSED MEMORY).
+  sync::word(base_, slot + 8).store_release(h1_make(tag, pad, h0));
+  sync::word(base_, slot).store_release(h0);
   if (pad > kObjHdrSize) {
     u64 r0 = h0_make(kTypeRedirect, 0, 0, 0, pad);
-    sync::word(base_, payload - 16).store_relaxed(r0);
-    sync::word(base_, payload - 8).store_relaxed(redirect_check(r0));
+    sync::word(base_, payload - 16).store_release(r0);
+    sync::word(base_, payload - 8).store_release(redirect_check(r0));
   }
   return payload;
 }
@@ -580,13 +584,15 @@ Status Allocator::release_sb(unsigned szc, unsigned cg, u64 sb) {
     return Status::ok;
   }
   unsigned pidx = h0_idx(h0);
-  // Relaxed: published by the parent's bit release in free_slots.
-  sync::word(base_, sb).store_relaxed((h0 & ~u64{0xff}) | kTypeFree);
+  // Published by the parent's bit release in free_slots; release for readers
+  // of reused memory (alloc.h, REUSED MEMORY).
+  sync::word(base_, sb).store_release((h0 & ~u64{0xff}) | kTypeFree);
   u64 psb = sb - kSbHdrSize - u64(pidx) * szc_[pszc].footprint;
   return free_slots(pszc, cg, psb, u64{1} << pidx);
 }
 
 u64 Allocator::trim() {
+  if (read_only_) return 0;
   u64 released = 0;
   // Smallest class first: releasing a superblock frees a slot of its parent
   // class (a larger one), which may leave that parent entirely free in turn.
@@ -610,7 +616,7 @@ u64 Allocator::trim() {
         release_sb(szc, 0, sb);
         ++released;
       } else {
-        sync::word(base_, sb + 24).store_relaxed(keep);
+        sync::word(base_, sb + 24).store_release(keep);  // alloc.h, REUSED MEMORY
         keep = item;
         ++kept;
       }

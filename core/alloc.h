@@ -73,6 +73,17 @@
 // linearizes at the fetch_and that clears its bit, free at the fetch_or that
 // sets it. Memory orders are argued at each call in core/internal/alloc_ops.h.
 //
+// REUSED MEMORY. Every plain store the allocator makes into memory that may
+// have been an object before (object, redirect and superblock headers, stack
+// links, cache marks) is a release store, although the allocator itself
+// needs no more than relaxed there: the maps' lock-free readers may load a
+// freed object's words speculatively (with acquire loads) and rely on this
+// rule: whoever stores into reused memory stores with release, so a reader
+// that reads such a word synchronizes with the store and its re-checks see
+// whatever unlinked the object before it was freed (DESIGN.md; chain_map.h
+// READS, rh_map.h MEMORY ORDERS). On x86 and ARMv8 a release store costs what
+// a relaxed one does.
+//
 // ERRORS. Out of space: Status::full, no live object changed (alloc trims
 // entirely free superblocks first, and the backing may have been extended).
 // A foreign or misaligned offset, a double free: Status::invalid (a stale
@@ -158,7 +169,10 @@ class Allocator {
   static Status create(Region& region, const AllocParams& params, Allocator* out,
                        std::string* why = nullptr);
   // On a read-only region (Region::join_file_read_only) the allocator only
-  // reads: alloc and free return Status::invalid (read_only() says so).
+  // reads: alloc, free, add_volumes (and an AllocCache's alloc and free)
+  // return Status::invalid, trim releases nothing, and create refuses the
+  // region (read_only() says so). The raw join above cannot know how its
+  // memory is mapped: its handle is never read-only.
   static Status join(Region& region, Allocator* out, std::string* why = nullptr);
   bool read_only() const { return read_only_; }
   // Bytes of header the allocator needs for these parameters.

@@ -50,13 +50,14 @@ Status AllocCache::refill(unsigned szc) {
     // A valid header (size 0; relaxed: the slot is ours alone) typed 'C'.
     a_->place(slot, szc, unsigned(i), 16, 0, 0);
     auto w = sync::word(a_->base_, slot);
-    w.store_relaxed(with_type(w.load_relaxed(), kTypeCached));
+    w.store_release(with_type(w.load_relaxed(), kTypeCached));  // alloc.h, REUSED MEMORY
     slot_[szc][cnt_[szc]++] = slot;
   }
   return Status::ok;
 }
 
 Status AllocCache::alloc(u64 align, u64 size, std::uint32_t tag, u64* off) {
+  if (a_->read_only_) return Status::invalid;
   if (align == 0) align = 16;
   unsigned szc = 0;
   Status s = off == nullptr ? Status::invalid : a_->class_for(align, size, &szc);
@@ -69,15 +70,16 @@ Status AllocCache::alloc(u64 align, u64 size, std::uint32_t tag, u64* off) {
 }
 
 Status AllocCache::free(u64 off) {
+  if (a_->read_only_) return Status::invalid;
   u64 slot, h0, h1;
   Status s = a_->find_slot(off, &slot, &h0, &h1);
   if (s != Status::ok) return s;
   if ((h0 & 0xff) != 'O') return Status::invalid;  // freed already, cached, or a superblock
   unsigned szc = (h0 >> 8) & 0xff;
-  // Relaxed store, not a CAS: two threads freeing one object at the same
+  // A plain store, not a CAS: two threads freeing one object at the same
   // time is a data race in the caller (as with malloc); a sequential double
   // free still sees 'C' or 'F' here and is refused.
-  sync::word(a_->base_, slot).store_relaxed(with_type(h0, kTypeCached));
+  sync::word(a_->base_, slot).store_release(with_type(h0, kTypeCached));  // alloc.h, REUSED MEMORY
   if (cnt_[szc] == depth_) flush_class(szc, depth_ / 2);
   slot_[szc][cnt_[szc]++] = slot;
   return Status::ok;
@@ -101,7 +103,7 @@ void AllocCache::flush_class(unsigned szc, unsigned n) {
       if ((hi & 0xff) != kTypeCached || k >= c.obj_cnt || v[i] != sb + kSbHdrSize + k * c.footprint)
         break;
       // Relaxed: published by the release in free_slots' fetch_or.
-      sync::word(a_->base_, v[i]).store_relaxed(with_type(hi, kTypeFree));
+      sync::word(a_->base_, v[i]).store_release(with_type(hi, kTypeFree));  // alloc.h, REUSED MEMORY
       mask |= u64{1} << k;
     }
     if (mask == 0) {

@@ -89,6 +89,7 @@ Region& Region::operator=(Region&& o) noexcept {
     o.base_ = nullptr;
     o.fd_ = -1;
     o.kind_ = RegionKind::none;
+    o.read_only_ = false;
   }
   return *this;
 }

@@ -15,7 +15,7 @@ import re
 import sys
 
 NAME = re.compile(r"^(get|put)/([a-z]+)/(\d+)(_[a-z]+)?$")
-COUNTER = re.compile(r"^(incr|put)/([a-z_]+)/(\d+)/real_time/threads:(\d+)")
+COUNTER = re.compile(r"^(incr|put|get_while_incr)/([a-z_]+)/(\d+)/real_time/threads:(\d+)")
 TARGETS = {"get": 1.5, "put": 1.0, "reads": 4.0, "writes": 10.0}
 
 
@@ -63,6 +63,10 @@ def main():
             row["incr_over_locked_put"] = r["incr/rw"] / r["put/rw_shared"]
         if r.get("incr/rw") and r.get("incr/tbb"):
             row["incr_over_tbb_incr"] = r["incr/rw"] / r["incr/tbb"]
+        # Gets while another thread increments, against gets alone (1 thread).
+        alone = rows.get(("get", 25000), {}).get("rw")
+        if r.get("get_while_incr/rw") and alone:
+            row["get_while_incr_over_get_alone"] = r["get_while_incr/rw"] / alone
         counter_rows.append(row)
         print(f"  {threads} threads: " + "  ".join(f"{k} {v:7.2f}" for k, v in sorted(r.items())))
     ctx = doc.get("context", {})

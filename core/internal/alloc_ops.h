@@ -54,9 +54,10 @@ inline void stack_push(void* base, u64 head_off, u64 item, u64 link_off) {
   auto link = sync::word(base, link_off);
   u64 old = head.load_relaxed();
   for (;;) {
-    // Relaxed: the link is published by the release CAS below; while it is
-    // not on the stack nobody else writes it (the caller owns the item).
-    link.store_relaxed(head_item(old));
+    // The link is published by the release CAS below; while it is not on
+    // the stack nobody else writes it (the caller owns the item). Release
+    // only for readers of reused memory (alloc.h, REUSED MEMORY).
+    link.store_release(head_item(old));
 #if MB_PLANT_BUG == 2
     if (head.cas_relaxed(old, head_next(old, item))) return;  // BUG: no release
 #else

@@ -173,6 +173,15 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
     EXPECT_EQ(ro.a.alloc(16, 16, 1, &off), Status::invalid);
     EXPECT_EQ(ro.a.free(ro.r.root_off().load_acquire()), Status::invalid);
     EXPECT_EQ(ro.r.grow(ro.r.size() + 4096), Status::invalid);
+    EXPECT_EQ(ro.a.add_volumes(1), Status::invalid);
+    EXPECT_EQ(ro.a.trim(), 0u);
+    {
+      AllocCache cache(ro.a);
+      EXPECT_EQ(cache.alloc(16, 16, 1, &off), Status::invalid);
+    }  // its flush has nothing to write back
+    Allocator again;
+    EXPECT_EQ(Allocator::create(ro.r, AllocParams(), &again, &why), Status::invalid);
+    EXPECT_NE(why.find("read-only"), std::string::npos) << why;
     ASSERT_EQ(ro.m.find(stable_key(0), &v), Status::ok);
     EXPECT_EQ(v, value_for(stable_key(0)));
   }

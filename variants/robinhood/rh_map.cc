@@ -887,6 +887,9 @@ Status RhMap::verify(std::string* why) const {
       for (u64 i = 0; 8 * i < klen; ++i)
         internal::store_word(reinterpret_cast<unsigned char*>(key.data()) + 8 * i,
                              sync::word(base_, blk + kBytesHead + 8 * i).load_relaxed(), klen - 8 * i);
+      const u64 last = sync::word(base_, blk + kBytesHead + 8 * ((klen - 1) / 8)).load_relaxed();
+      if (klen % 8 != 0 && (last >> (8 * (klen % 8))) != 0)
+        return fail(why, Status::corrupt, at + "RH2: key padding is not zero");
       h = hash(RhBytes{key.data(), klen});
       if (sync::word(base_, blk).load_relaxed() != h)
         return fail(why, Status::corrupt, at + "RH2: stored hash is not the key's");

@@ -220,7 +220,9 @@ class RhMap {
   // Byte strings (maps created with kRhBytes): the same operations with the
   // same linearization points and progress. find copies the value into buf
   // (cap bytes) and sets *val_sz; Status::invalid when it does not fit
-  // (*val_sz says how much would), or for sizes past the limits.
+  // (*val_sz says how much would), or for sizes past the limits. Unless it
+  // returns ok, buf's bytes are unspecified (a rejected attempt may have
+  // copied into it).
   // insert_or_assign and update of a present key put a new block in the
   // slot (one release store, like the u64 value store) and free the old one.
   Status insert(RhBytes key, RhBytes val);

@@ -389,7 +389,7 @@ TEST(RhBytes, FlagsLimitsAndTheOtherKindOfCall) {
 TEST(RhBytes, DamagedBlocksAreReportedNotFollowed) {
   RhHarness h(16, kRhBytes);
   RhMap& m = h.m;
-  const std::string k = "some key", v(40, 'v');
+  const std::string k = "some key!", v(40, 'v');  // 9 bytes: the key's second word is padded
   ASSERT_EQ(m.insert(RhBytes{k.data(), k.size()}, RhBytes{v.data(), v.size()}), Status::ok);
   std::uint64_t tw = sync::word(h.a.base(), h.off + 40).load_relaxed();
   std::uint64_t seg = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4).load_relaxed(), blk = 0;
@@ -417,6 +417,11 @@ TEST(RhBytes, DamagedBlocksAreReportedNotFollowed) {
   EXPECT_NE(why.find("stored hash"), std::string::npos) << why;
   EXPECT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::not_found);
   hash.store_relaxed(good_hash);
+  auto pad = sync::word(h.a.base(), blk + 24);  // the key's second word: '!' then zeros
+  pad.store_relaxed(pad.load_relaxed() | std::uint64_t{0x7f} << 56);
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("padding"), std::string::npos) << why;
+  pad.store_relaxed(pad.load_relaxed() & ~(std::uint64_t{0x7f} << 56));
   ASSERT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::ok);
   EXPECT_EQ(std::string(buf, sz), v);
   EXPECT_EQ(m.verify(&why), Status::ok) << why;

@@ -11,6 +11,8 @@
 //                  atomic add; tbb: a write accessor and ++)
 //     put/rw_shared  put of present keys on the same map: what an increment
 //                  under the write lock costs (the path incr took before).
+//     get_while_incr/rw  (2 threads) gets on one thread while the other
+//                  increments: gets/s, to set against get/rw/25000.
 //   Cross-process (run after the benchmarks; --cross_only skips them,
 //   --no_cross skips it):
 //     2 forked processes, 25K string keys ("key:%08u", 12 bytes) with
@@ -177,6 +179,22 @@ void BM_RwPutShared(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Thread 0 gets while thread 1 increments other keys of the same map: what
+// the counters' read lock (two atomic operations on the lock word's line,
+// which also holds seq) costs the lock-free readers. Counts thread 0's gets.
+void BM_RwGetWhileIncr(benchmark::State& state) {
+  static mb::RwStore::Ptr st = rw_filled(kCounterKeys);
+  mb::RwMap& m = st->map();
+  const auto& s = keys_for(kCounterKeys).stream;
+  const bool getter = state.thread_index() == 0;
+  u64 i = u64(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    u64 k = s[i++ & (kStream - 1)], r = 0;
+    if ((getter ? m.get(k, &r) : m.incr(k, &r)) != mb::Status::ok) std::abort();
+  }
+  state.SetItemsProcessed(getter ? state.iterations() : 0);
+}
+
 void BM_TbbIncr(benchmark::State& state) {
   Tbb& t = shared_tbb();
   const auto& s = keys_for(kCounterKeys).stream;
@@ -196,6 +214,7 @@ BENCHMARK(BM_TbbPut)->Name("put/tbb")->Arg(25000)->Arg(1 << 20);
 BENCHMARK(BM_RwIncr)->Name("incr/rw/25000")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_RwPutShared)->Name("put/rw_shared/25000")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_TbbIncr)->Name("incr/tbb/25000")->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_RwGetWhileIncr)->Name("get_while_incr/rw/25000")->Threads(2)->UseRealTime();
 
 // ---- cross-process -----------------------------------------------------------
 

@@ -829,7 +829,9 @@ Status RwMap::put(u64 k, u64 v, u64 ttl_s) {
   Writer section(*this);
   const u64 exp = expiry_for(ttl_s);
   Where w;
-  if (locate(key, h, &w) == Status::ok && at(w.found).load_acquire() == meta_of(kFull, 8, 8)) {
+  Status s = locate(key, h, &w);
+  if (s == Status::not_found) return insert_absent(key, h, as_bytes(v), &w, exp);  // as store_locked would
+  if (s == Status::ok && at(w.found).load_acquire() == meta_of(kFull, 8, 8)) {
     u64 w1 = at(w.found + kHashW).load_acquire();
     if (!expired(w1)) {
       at(w.found + kValW).store_release(v);

@@ -130,8 +130,17 @@ TEST(RwMap, ByteStringsInlineAndArena) {
 // put(u64, u64) has its own overwrite path; it must behave exactly like
 // put() of the same 8-byte strings: two maps, one written each way, with
 // TTLs, expiry, LRU accessed bits, 16-byte values and removals, compared
-// after every step.
+// after every step (on a frozen clock that only the test moves, so both
+// maps see the same seconds).
 TEST(RwMap, PutU64MatchesPutOfBytes) {
+  struct FrozenClock {
+    std::uint64_t skew = rw_os::g_clock_skew_s;
+    FrozenClock() { rw_os::g_clock_frozen_s = rw_os::now_s() - skew; }
+    ~FrozenClock() {
+      rw_os::g_clock_frozen_s = 0;
+      rw_os::g_clock_skew_s = skew;
+    }
+  } frozen;
   // An overwrite counts as no lookup: after every key was read, the one
   // just overwritten is the clock's first victim, whichever put wrote it.
   for (int way = 0; way < 2; ++way) {
@@ -160,7 +169,6 @@ TEST(RwMap, PutU64MatchesPutOfBytes) {
     const std::uint64_t seed = seed_from_env();
     std::mt19937_64 rng(seed);
     const std::uint64_t ttls[] = {kRwTtlDefault, 0, 5, 100};
-    const std::uint64_t skew0 = rw_os::g_clock_skew_s;
     for (int step = 0; step < 20000; ++step) {
       std::uint64_t k = rng() % 40, v = rng(), ttl = ttls[rng() % 4];
       RwBytes kb{&k, 8};
@@ -196,7 +204,6 @@ TEST(RwMap, PutU64MatchesPutOfBytes) {
       }
       ASSERT_EQ(a->map().size(), b->map().size());
     }
-    rw_os::g_clock_skew_s = skew0;
     std::string why;
     EXPECT_EQ(a->map().verify(&why), Status::ok) << why;
   }

@@ -172,8 +172,8 @@ TEST(RwStress, CountersNeverLoseAnAdd) {
         if (m.incr(rng() % kCounters, &r) != Status::ok || r == 0) ++bad;
       }
       // The taker may start late (a busy machine ran all increments before
-      // it ran once): stay counted as running until it has taken a counter,
-      // so that the race this test is about did happen (at most 10 s).
+      // it ran once): stay counted as running until it has taken a counter
+      // (at most 10 s), so that takes > 0 below holds on any schedule.
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       while (takes.load() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
       --left;

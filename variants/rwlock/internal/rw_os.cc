@@ -66,12 +66,12 @@ std::uint64_t now_ms() {
   return std::uint64_t(ts.tv_sec) * 1000u + std::uint64_t(ts.tv_nsec) / 1000000u;
 }
 
-std::uint64_t g_clock_skew_s = 0;
+std::uint64_t g_clock_skew_s = 0, g_clock_frozen_s = 0;
 
 std::uint64_t now_s() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return std::uint64_t(ts.tv_sec) + g_clock_skew_s;
+  return (g_clock_frozen_s != 0 ? g_clock_frozen_s : std::uint64_t(ts.tv_sec)) + g_clock_skew_s;
 }
 
 }  // namespace mb::rw_os

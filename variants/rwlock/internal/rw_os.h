@@ -80,9 +80,11 @@ std::uint32_t self_tid();  // gettid(), cached per thread
 // False once `pid` has exited (also while it is an unreaped zombie).
 bool alive(std::uint32_t pid);
 std::uint64_t now_ms();  // CLOCK_MONOTONIC
-// CLOCK_REALTIME seconds plus g_clock_skew_s (tests move time forward).
+// CLOCK_REALTIME seconds plus g_clock_skew_s (tests move time forward);
+// a test that compares two maps' expiries sets g_clock_frozen_s (non-zero)
+// to stand in for CLOCK_REALTIME.
 std::uint64_t now_s();
-extern std::uint64_t g_clock_skew_s;
+extern std::uint64_t g_clock_skew_s, g_clock_frozen_s;
 
 // Sleep while the 32-bit half `h` of the word equals `expected`, at most
 // timeout_ns. Only the word's address is used: the kernel reads the half.
