@@ -262,19 +262,24 @@ class RwAdapterT : public NoThreadState {
 
 // --- the robin-hood map (variants/robinhood) -------------------------------------
 
-class RobinhoodAdapter : public NoThreadState {
+template <class C>
+class RobinhoodAdapterT : public NoThreadState {
  public:
   static constexpr const char* kName = "robinhood";
   static constexpr const char* kWhat =
       "mapbench robin-hood map (lock-free finds, one writer lock, copy-on-write resize), shared region";
   static constexpr bool kThreadSafe = true, kRegion = true;
 
-  explicit RobinhoodAdapter(u64 capacity) {
+  explicit RobinhoodAdapterT(u64 capacity) {
     std::string why;
-    u64 size = std::max<u64>(u64{1} << 30, (capacity * 256 + (u64{1} << 30)) & ~u64{4095});
+    u64 per_key = 256;
+    if constexpr (C::kBytes) per_key = 512 + 2 * (C::key_size + C::value_size);
+    u64 size = std::max<u64>(u64{1} << 30, (capacity * per_key + (u64{1} << 30)) & ~u64{4095});
+    const unsigned flags = C::kBytes ? kRhBytes : 0;
     if (Region::create_anon({"mapbench.robinhood", 1, size, 0}, {}, &region_, &why) != Status::ok ||
         Allocator::create(region_, AllocParams(), &a_, &why) != Status::ok ||
-        RhMap::create(a_, 2 * capacity, 1, &off_, &why) != Status::ok || RhMap::join(a_, off_, &m_, &why) != Status::ok) {
+        RhMap::create(a_, 2 * capacity, 1, &off_, &why, flags) != Status::ok ||
+        RhMap::join(a_, off_, &m_, &why) != Status::ok) {
       std::fprintf(stderr, "mapbench: robinhood: %s\n", why.c_str());
       std::exit(1);
     }
@@ -286,15 +291,36 @@ class RobinhoodAdapter : public NoThreadState {
       std::exit(1);
     }
   }
-  R find(u64 k, u64* v) { return st(m_.find(k, v)); }
-  R insert(u64 k, u64 v) { return st(m_.insert(k, v)); }
+  R find(u64 k, u64* v) {
+    if constexpr (C::kBytes) {
+      static thread_local std::string buf(kRhValMax, '\0');
+      u64 sz = 0;
+      R r = st(m_.find(rb(C::key(k)), buf.data(), buf.size(), &sz));
+      if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
+      return r;
+    } else {
+      return st(m_.find(k, v));
+    }
+  }
+  R insert(u64 k, u64 v) {
+    if constexpr (C::kBytes) return st(m_.insert(rb(C::key(k)), rb(C::val(v))));
+    else return st(m_.insert(k, v));
+  }
   R assign(u64 k, u64 v) {
     bool created = false;
-    Status s = m_.insert_or_assign(k, v, &created);
+    Status s;
+    if constexpr (C::kBytes) s = m_.insert_or_assign(rb(C::key(k)), rb(C::val(v)), &created);
+    else s = m_.insert_or_assign(k, v, &created);
     return s != Status::ok ? R::fail : yes_no(created);
   }
-  R erase(u64 k) { return st(m_.erase(k)); }
-  R update(u64 k, u64 v) { return st(m_.update(k, v)); }
+  R erase(u64 k) {
+    if constexpr (C::kBytes) return st(m_.erase(rb(C::key(k))));
+    else return st(m_.erase(k));
+  }
+  R update(u64 k, u64 v) {
+    if constexpr (C::kBytes) return st(m_.update(rb(C::key(k)), rb(C::val(v))));
+    else return st(m_.update(k, v));
+  }
   u64 size() { return m_.size(); }
   bool verify(std::string* why) { return m_.verify(why) == Status::ok; }
   u64 again() { return 0; }
@@ -304,6 +330,7 @@ class RobinhoodAdapter : public NoThreadState {
   }
 
  private:
+  static RhBytes rb(const std::string& s) { return RhBytes{s.data(), s.size()}; }
   static R st(Status s) {
     return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
   }
@@ -565,6 +592,7 @@ class AbslAdapterT : public NoThreadState {
   };
 MB_ADAPTER_PAIR(ChainAdapter, ChainAdapterT)
 MB_ADAPTER_PAIR(RwAdapter, RwAdapterT)
+MB_ADAPTER_PAIR(RobinhoodAdapter, RobinhoodAdapterT)
 MB_ADAPTER_PAIR(TbbAdapter, TbbAdapterT)
 MB_ADAPTER_PAIR(CuckooAdapter, CuckooAdapterT)
 MB_ADAPTER_PAIR(StdSharedMutexAdapter, StdSharedMutexAdapterT)

@@ -118,10 +118,12 @@ TEST(Runner, ByteStringKeysAndValues) {
     ASSERT_TRUE(r->has("reps")) << m.name;
     EXPECT_TRUE((*r)["correct"].boolean()) << m.name;
   }
-  ASSERT_NE(cell(doc, "chain", "mix50", "procs", 2), nullptr);
-  EXPECT_TRUE((*cell(doc, "chain", "mix50", "procs", 2))["correct"].boolean());
+  for (const char* m : {"chain", "robinhood"}) {
+    ASSERT_NE(cell(doc, m, "mix50", "procs", 2), nullptr) << m;
+    EXPECT_TRUE((*cell(doc, m, "mix50", "procs", 2))["correct"].boolean()) << m;
+  }
   // A byte-string value of another key is caught too.
-  c = small({"chain", "tbb", "std_shared_mutex"}, {"C"});
+  c = small({"chain", "robinhood", "tbb", "std_shared_mutex"}, {"C"});
   c.workloads[0].key_space = 64;
   c.workloads[0].dist = Dist::uniform;
   c.workloads[0].key_size = 16;
@@ -131,7 +133,7 @@ TEST(Runner, ByteStringKeysAndValues) {
   c.plant_fault = 1;
   doc = run(c, quiet, &correct);
   EXPECT_FALSE(correct);
-  for (const char* m : {"chain", "tbb", "std_shared_mutex"})
+  for (const char* m : {"chain", "robinhood", "tbb", "std_shared_mutex"})
     EXPECT_GT((*cell(doc, m, "C", "threads", 1))["reps"].elements()[0]["bad_reads"].num(), 0) << m;
 }
 
