@@ -334,18 +334,25 @@ TEST(Allocator, JoinValidatesTheHeader) {
   ASSERT_EQ(Allocator::join(s.region, &b, &why), Status::ok);
 }
 
+constexpr const char* kFileType = "mapbench.alloc";  // alloc_file's region type, version 1
+
+// A new file region of size_max bytes (a per-process name under TEST_TMPDIR)
+// holding an allocator made with small_params(); *path receives its path.
+Status alloc_file(const char* name, std::uint64_t size_max, Region* r, std::string* path) {
+  *path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" + name + "." +
+          std::to_string(getpid());
+  unlink(path->c_str());
+  return Region::create_file(*path, {kFileType, 1, size_max, 0}, [](Region& reg) {
+    Allocator a;
+    return Allocator::create(reg, small_params(), &a);
+  }, r);
+}
+
 TEST(Allocator, TwoJoinsOfOneFileShareObjects) {
-  std::string path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
-                     "/alloc_two_joins." + std::to_string(getpid());
-  unlink(path.c_str());
-  RegionSpec spec{"mapbench.alloc", 1, 64 * kMiB, 0};
-  AllocParams p = small_params();
+  std::string path;
   Region r1, r2;
-  ASSERT_EQ(Region::create_file(path, spec, [&](Region& r) {
-              Allocator a;
-              return Allocator::create(r, p, &a);
-            }, &r1), Status::ok);
-  ASSERT_EQ(Region::join_file(path, spec.type, spec.type_version, &r2), Status::ok);
+  ASSERT_EQ(alloc_file("alloc_two_joins", 64 * kMiB, &r1, &path), Status::ok);
+  ASSERT_EQ(Region::join_file(path, kFileType, 1, &r2), Status::ok);
   Allocator a1, a2;
   ASSERT_EQ(Allocator::join(r1, &a1), Status::ok);
   ASSERT_EQ(Allocator::join(r2, &a2), Status::ok);
@@ -370,16 +377,9 @@ TEST(Allocator, TwoJoinsOfOneFileShareObjects) {
 // it counts it, so every join must succeed (a join that read the backed size
 // before the count saw a healthy allocator as truncated).
 TEST(Allocator, JoinWhileAPeerAddsVolumes) {
-  std::string path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
-                     "/alloc_join_race." + std::to_string(getpid());
-  unlink(path.c_str());
-  RegionSpec spec{"mapbench.alloc", 1, 512 * kMiB, 0};
-  AllocParams p = small_params();
+  std::string path;
   Region r1;
-  ASSERT_EQ(Region::create_file(path, spec, [&](Region& r) {
-              Allocator a;
-              return Allocator::create(r, p, &a);
-            }, &r1), Status::ok);
+  ASSERT_EQ(alloc_file("alloc_join_race", 512 * kMiB, &r1, &path), Status::ok);
   Allocator a1;
   ASSERT_EQ(Allocator::join(r1, &a1), Status::ok);
   std::atomic<bool> stop{false};
@@ -393,7 +393,7 @@ TEST(Allocator, JoinWhileAPeerAddsVolumes) {
     Region r2;
     Allocator a2;
     std::string why;
-    Status s = Region::join_file(path, spec.type, spec.type_version, &r2, &why);
+    Status s = Region::join_file(path, kFileType, 1, &r2, &why);
     if (s == Status::ok) s = Allocator::join(r2, &a2, &why);
     EXPECT_EQ(s, Status::ok) << why << " (join " << joins << ")";
     if (s != Status::ok) stop = true;

@@ -35,6 +35,12 @@ namespace mb::harness {
 
 inline R yes_no(bool b) { return b ? R::yes : R::no; }
 
+// A region map's Status as the runner's answer: ok is yes, not_found or
+// exists is no, anything else a failure.
+inline R st(Status s) {
+  return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
+}
+
 // No per-thread set-up (every adapter but libcds').
 struct NoThreadState {
   static void thread_enter() {}
@@ -91,6 +97,18 @@ struct StrCodec {
   }
 };
 
+// A region map's byte-string find through get(key, buf, cap, &size): the
+// value lands in a thread-local buffer that holds the largest value the
+// runner makes (--value-size <= 64 KiB), and the codec decodes and checks it.
+template <class C, class Get>
+R find_bytes(u64 k, u64* v, Get get) {
+  static thread_local std::string buf(kChainValMax, '\0');
+  u64 sz = 0;
+  R r = st(get(C::key(k), buf.data(), buf.size(), &sz));
+  if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
+  return r;
+}
+
 // --- the chain map (variants/chain) ------------------------------------------
 
 template <class C>
@@ -118,11 +136,9 @@ class ChainAdapterT : public NoThreadState {
   }
   R find(u64 k, u64* v) {
     if constexpr (C::kBytes) {
-      static thread_local std::string buf(kChainValMax, '\0');
-      u64 sz = 0;
-      R r = st(m_.find(bytes(C::key(k)), buf.data(), buf.size(), &sz));
-      if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
-      return r;
+      return find_bytes<C>(k, v, [&](const std::string& key, char* b, u64 cap, u64* sz) {
+        return m_.find(bytes(key), b, cap, sz);
+      });
     } else {
       return st(m_.find(k, v));
     }
@@ -174,9 +190,6 @@ class ChainAdapterT : public NoThreadState {
     if constexpr (C::kBytes) return bytes(C::val(v));
     else return Held{v};
   }
-  static R st(Status s) {
-    return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
-  }
   [[noreturn]] static void fail(const std::string& why) {
     std::fprintf(stderr, "mapbench: %s\n", why.c_str());
     std::exit(1);
@@ -212,11 +225,9 @@ class RwAdapterT : public NoThreadState {
   }
   R find(u64 k, u64* v) {
     if constexpr (C::kBytes) {
-      static thread_local std::string buf(kChainValMax, '\0');
-      u64 sz = 0;
-      R r = st(m().get(rb(C::key(k)), buf.data(), buf.size(), &sz));
-      if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
-      return r;
+      return find_bytes<C>(k, v, [&](const std::string& key, char* b, u64 cap, u64* sz) {
+        return m().get(rb(key), b, cap, sz);
+      });
     } else {
       return st(m().get(k, v));
     }
@@ -254,9 +265,6 @@ class RwAdapterT : public NoThreadState {
  private:
   RwMap& m() { return store_->map(); }
   static RwBytes rb(const std::string& s) { return RwBytes{s.data(), s.size()}; }
-  static R st(Status s) {
-    return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
-  }
   RwStore::Ptr store_;
 };
 
@@ -293,11 +301,9 @@ class RobinhoodAdapterT : public NoThreadState {
   }
   R find(u64 k, u64* v) {
     if constexpr (C::kBytes) {
-      static thread_local std::string buf(kRhValMax, '\0');
-      u64 sz = 0;
-      R r = st(m_.find(rb(C::key(k)), buf.data(), buf.size(), &sz));
-      if (r == R::yes) *v = C::read(k, std::string_view(buf.data(), sz));
-      return r;
+      return find_bytes<C>(k, v, [&](const std::string& key, char* b, u64 cap, u64* sz) {
+        return m_.find(rb(key), b, cap, sz);
+      });
     } else {
       return st(m_.find(k, v));
     }
@@ -331,9 +337,6 @@ class RobinhoodAdapterT : public NoThreadState {
 
  private:
   static RhBytes rb(const std::string& s) { return RhBytes{s.data(), s.size()}; }
-  static R st(Status s) {
-    return s == Status::ok ? R::yes : s == Status::not_found || s == Status::exists ? R::no : R::fail;
-  }
   Region region_;
   Allocator a_;
   u64 off_ = 0;

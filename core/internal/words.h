@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/internal/hash.h"
+#include "core/sync.h"
+
 namespace mb::internal {
 
 static_assert(std::endian::native == std::endian::little, "words hold bytes little-endian");
@@ -47,6 +50,28 @@ inline void store_word(unsigned char* out, std::uint64_t w, std::uint64_t n) {
 
 // Words needed for n bytes.
 constexpr std::uint64_t words_for(std::uint64_t n) { return (n + 7) / 8; }
+
+// len bytes from the words at byte offset src of base into buf, with acquire
+// loads (a speculative reader's copy: the maps' READS arguments).
+inline void copy_words(void* base, std::uint64_t src, std::uint64_t len, void* buf) {
+  auto* out = static_cast<unsigned char*>(buf);
+  for (std::uint64_t i = 0; 8 * i < len; ++i)
+    store_word(out + 8 * i, sync::word(base, src + 8 * i).load_acquire(), len - 8 * i);
+}
+
+// The hash of a byte-string key the maps file it under (a word at a time,
+// then a 64-bit finalizer). Maps store what it returns in their files, so
+// it must not change without a layout version.
+inline std::uint64_t hash_key_bytes(const void* data, std::uint64_t n, std::uint64_t seed) {
+  auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+  for (; n >= 8; n -= 8, p += 8) {
+    h = (h ^ load_word(p, 8)) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  if (n > 0) h = (h ^ load_word(p, n)) * 0xbf58476d1ce4e5b9ULL;
+  return mix64(h);
+}
 
 }  // namespace mb::internal
 

@@ -165,15 +165,6 @@ Match bytes_match(void* base, const Space& sp, u64 blk, RhBytes key, u64 h, u64*
   return Match::yes;
 }
 
-// The value of the bytes block at blk (key size klen, value size vlen) into
-// buf, with acquire loads.
-void bytes_copy_value(void* base, u64 blk, u64 klen, u64 vlen, void* buf) {
-  auto* out = static_cast<unsigned char*>(buf);
-  const u64 src = blk + kBytesHead + 8 * internal::words_for(klen);
-  for (u64 i = 0; 8 * i < vlen; ++i)
-    internal::store_word(out + 8 * i, sync::word(base, src + 8 * i).load_acquire(), vlen - 8 * i);
-}
-
 // Fill a new bytes block (lock holder; release stores, published by the
 // release store of the slot that names it).
 void bytes_fill(void* base, u64 blk, u64 h, RhBytes key, RhBytes val) {
@@ -308,12 +299,7 @@ Status RhMap::destroy() {
 }
 
 u64 RhMap::hash(u64 k) const { return internal::mix64(k ^ seed_); }
-u64 RhMap::hash(RhBytes key) const {
-  auto* p = static_cast<const unsigned char*>(key.data);
-  u64 h = seed_ ^ (key.size * 0x9e3779b97f4a7c15ULL);
-  for (u64 i = 0; 8 * i < key.size; ++i) h = internal::mix64(h ^ internal::load_word(p + 8 * i, key.size - 8 * i));
-  return internal::mix64(h);
-}
+u64 RhMap::hash(RhBytes key) const { return internal::hash_key_bytes(key.data, key.size, seed_); }
 
 // The hash of the entry in block blk (lock holder): stored in a bytes block,
 // computed from the key of a u64 one.
@@ -443,7 +429,8 @@ Status RhMap::find(RhBytes key, void* buf, u64 cap, u64* val_sz) const {
   u64 vlen = 0;
   Status s = probe_find(h, [&](u64 blk, const Space& sp) {
     Match m = bytes_match(base_, sp, blk, key, h, &vlen);
-    if (m == Match::yes && vlen <= cap) bytes_copy_value(base_, blk, key.size, vlen, buf);
+    if (m == Match::yes && vlen <= cap)
+      internal::copy_words(base_, blk + kBytesHead + 8 * internal::words_for(key.size), vlen, buf);
     return m;
   });
   if (s != Status::ok) return s;
@@ -884,9 +871,7 @@ Status RhMap::verify(std::string* why) const {
       if (klen == 0 || klen > kRhKeyMax || vlen > kRhValMax || size < bytes_block_size(klen, vlen))
         return fail(why, Status::corrupt, at + "RH2: block sizes out of range");
       std::string key(klen, '\0');
-      for (u64 i = 0; 8 * i < klen; ++i)
-        internal::store_word(reinterpret_cast<unsigned char*>(key.data()) + 8 * i,
-                             sync::word(base_, blk + kBytesHead + 8 * i).load_relaxed(), klen - 8 * i);
+      internal::copy_words(base_, blk + kBytesHead, klen, key.data());
       const u64 last = sync::word(base_, blk + kBytesHead + 8 * ((klen - 1) / 8)).load_relaxed();
       if (klen % 8 != 0 && (last >> (8 * (klen % 8))) != 0)
         return fail(why, Status::corrupt, at + "RH2: key padding is not zero");

@@ -23,7 +23,6 @@ namespace {
 using u64 = std::uint64_t;
 
 using internal::load_word;
-using internal::store_word;
 
 // Header word indexes (rw_map.h, LAYOUT).
 enum : u64 {
@@ -216,18 +215,7 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
 
 // ---- hashing and field access -----------------------------------------
 
-u64 RwMap::hash(RwBytes key) const {
-  auto* p = static_cast<const unsigned char*>(key.data);
-  u64 n = key.size, h = seed_ ^ (n * 0x9e3779b97f4a7c15ULL);
-  for (; n >= 8; n -= 8, p += 8) {
-    u64 w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 29;
-  }
-  if (n > 0) h = (h ^ load_word(p, n)) * 0xbf58476d1ce4e5b9ULL;
-  return internal::mix64(h);
-}
+u64 RwMap::hash(RwBytes key) const { return internal::hash_key_bytes(key.data, key.size, seed_); }
 
 namespace {
 
@@ -274,14 +262,8 @@ Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool
   u64 src = field_src(this, at(slot + kValW), slot + kValW, len, hdr_ + kRwHeaderSize,
                       hw(kBacked).load_acquire());
   if (src == 0 && len > kRwInlineMax) return Status::corrupt;
-  copy_words(src, len, buf);
+  internal::copy_words(base_, src, len, buf);  // acquire loads: rw_map.h, READS
   return Status::ok;
-}
-
-// len bytes from the words at src into buf (acquire loads: rw_map.h, READS).
-void RwMap::copy_words(u64 src, u64 len, void* buf) const {
-  auto* out = static_cast<unsigned char*>(buf);
-  for (u64 i = 0; 8 * i < len; ++i) store_word(out + 8 * i, at(src + 8 * i).load_acquire(), len - 8 * i);
 }
 
 // The key of a full slot into buf (cap bytes), *key_sz its size; invalid
@@ -294,7 +276,7 @@ Status RwMap::copy_key(u64 slot, u64 meta, void* buf, u64 cap, u64* key_sz) cons
   if (len > kRwKeyMax) return Status::corrupt;
   u64 src = field_src(this, at(slot + kKeyW), slot + kKeyW, len, hdr_ + kRwHeaderSize, hw(kBacked).load_acquire());
   if (src == 0) return Status::corrupt;
-  copy_words(src, len, buf);
+  internal::copy_words(base_, src, len, buf);  // acquire loads: rw_map.h, READS
   return Status::ok;
 }
 

@@ -421,7 +421,6 @@ class RwMap {
   Status pop_end(bool head, bool exact, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
                  std::uint64_t vcap, std::uint64_t* val_sz);
   Status pop_u64(bool head, std::uint64_t* k, std::uint64_t* v);
-  void copy_words(std::uint64_t src, std::uint64_t len, void* buf) const;
   Status copy_key(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
                   std::uint64_t* key_sz) const;
   Status incr_fast(RwBytes key, std::uint64_t h, std::int64_t delta, std::uint64_t* result);
