@@ -25,6 +25,7 @@ enum : unsigned {
 };
 
 // Object header fields.
+constexpr u64 kPow2Exact = 4096;  // standard ladder: see alloc_size_classes
 constexpr u64 kTypeLive = 'O', kTypeFree = 'F', kTypeSb = 'S', kTypeRedirect = 'R', kTypeCached = 'C';
 constexpr u64 h0_type(u64 h0) { return h0 & 0xff; }
 constexpr unsigned h0_szc(u64 h0) { return unsigned(h0 >> 8) & 0xff; }
@@ -110,12 +111,15 @@ Status alloc_size_classes(const AllocParams& p, SizeClass* out, unsigned* cnt, s
   std::uint32_t fp[kSzcMax];
   unsigned n = 0;
   if (p.footprint_cnt == 0) {
-    // The standard ladder: 4 classes per doubling, up to vol_sz / 8.
+    // The standard ladder: 4 classes per doubling, up to vol_sz / 8. From
+    // 4 KiB on, the class at each power of two is 16 bytes larger, so that
+    // an object of a power-of-two size (a table segment, a slab) fits it
+    // with its header instead of taking the next class (25% more).
     for (u64 pow = 32; n < kSzcMax; pow *= 2) {
       bool done = false;
       for (u64 q = 4; q < 8 && n < kSzcMax; ++q) {
-        u64 f = align_up(pow * q / 4, 16);
-        if (f > p.vol_sz / 8) { done = true; break; }
+        const u64 extra = q == 4 && pow >= kPow2Exact ? kObjHdrSize : 0, f = align_up(pow * q / 4, 16) + extra;
+        if (f - extra > p.vol_sz / 8) { done = true; break; }
         if (n == 0 || f > fp[n - 1]) fp[n++] = std::uint32_t(f);
       }
       if (done) break;

@@ -120,7 +120,10 @@ struct AllocParams {
   unsigned cgroup_cnt = 8;                        // power of two <= kCgroupMax
   unsigned obj_cnt_max = 64;                      // slots per superblock, 2..64
   // Slot footprints (header included), ascending multiples of 16, >= 32.
-  // Empty: the standard ladder, 4 classes per doubling up to vol_sz / 8.
+  // Empty: the standard ladder, 4 classes per doubling up to vol_sz / 8;
+  // from 4 KiB on, the class at a power of two p is p + 16 (so the top one
+  // may be vol_sz / 8 + 16), so that an object of p bytes (a table
+  // segment, a slab) fits one with its header.
   unsigned footprint_cnt = 0;
   std::uint32_t footprints[kSzcMax] = {};
 };

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -75,6 +76,10 @@ TEST(SizeClasses, StandardLadderIsSound) {
     EXPECT_GE(sb * 4, home * 3) << "footprint " << t[i].footprint;
   }
   EXPECT_GE(t[n - 1].footprint, 1 * kMiB);  // 64 KiB values fit with room
+  // A power-of-two object from 4 KiB to vol_sz / 8 fits a class exactly,
+  // header included (no 25% jump to the next class).
+  for (std::uint64_t p = 4096; p <= AllocParams().vol_sz / 8; p *= 2)
+    EXPECT_TRUE(std::any_of(t, t + n, [&](const SizeClass& c) { return c.footprint == p + kObjHdrSize; })) << p;
 }
 
 TEST(SizeClasses, RejectsBadParameters) {

@@ -8,7 +8,7 @@
 //                   up: the reader always finds E with its value (an entry
 //                   is in some slot at every instant, RH5).
 //   erase_reuse_2t  a writer erases key K (freeing its block) and inserts
-//                   K2 (the allocator hands the freed block back), while a
+//                   K2 (the map's free stack hands the freed block back), while a
 //                   reader looks K up: the reader returns K's value or
 //                   not_found, never K2's value (the slot recheck rejects a
 //                   read from a freed and reused block).
@@ -50,9 +50,10 @@ constexpr u64 kHdrOff = 64;
 constexpr unsigned kWords = 600;  // allocator header + 8 volumes of 512 bytes
 using Memory = mb::sync::ModelMemory<kWords>;
 
-// Blocks and directories take 64-byte slots; the map header and the
-// 64-aligned table segments take 192-byte slots, which also hold 64-byte
-// superblocks.
+// Directories, small table segments and bytes blocks take 64-byte slots;
+// the map header, larger segments and a u64 map's slab (176 bytes: 10
+// blocks, so the free stack and reuse happen within a model's few inserts)
+// take 192-byte slots, which also hold 64-byte superblocks.
 mb::AllocParams rh_params() {
   mb::AllocParams p;
   p.vol_sz = 512;

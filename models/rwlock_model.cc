@@ -28,6 +28,13 @@
 //   counters_3t  two incrementers and a lock-free reader on one counter
 //                (5): the reader sees 5, 6 or 7, the results are 6 and 7,
 //                the final value 7. Random search (50k schedules).
+//   dead_readers_3t  both reader slots (and their bits) are held by a dead
+//                process (planted in before()); a writer and two readers
+//                race: whoever needs a slot or waits on the bits reclaims
+//                the dead ones, each exactly once (counted); no data race,
+//                each reader sees 0 or 1, every slot and bit is free
+//                afterwards. Planted bug 17 frees a slot before clearing
+//                its bit. Random search (200k schedules).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -104,6 +111,23 @@ struct ReadersWriterModel : ReadersWriterBase<ReadersWriterModel, 3> {
   void after() {
     RL_ASSERT(lock.word() == 0);
     for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(mem.base(), 64 + 8 * i).load_relaxed() == 0);
+  }
+};
+
+// A dead process holds both reader slots and bits: the live readers find no
+// free slot and the writer's drain waits on the bits until someone reclaims
+// them (L3: bit cleared before the slot is freed).
+struct DeadReadersModel : ReadersWriterBase<DeadReadersModel, 3> {
+  void before() {
+    ReadersWriterBase<DeadReadersModel, 3>::before();
+    const u64 dead = u64{mb::rw_os::kModelDeadPid} << 32 | 5;
+    for (u64 i = 0; i < 2; ++i) mb::sync::word(mem.base(), 64 + 8 * i).store_relaxed(dead);
+    mb::sync::word(mem.base(), 0).store_relaxed(3);  // reader bits 0 and 1
+  }
+  void after() {
+    RL_ASSERT(lock.word() == 0);
+    for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(mem.base(), 64 + 8 * i).load_relaxed() == 0);
+    RL_ASSERT(lock.read_recoveries() == 2);
   }
 };
 
@@ -244,6 +268,7 @@ const Model kModels[] = {
     {"readers_writer_3t", run<ReadersWriterModel>, rl::sched_random, 100000},
     {"recovery_2t", run<RecoveryModel>, rl::sched_random, 20000},
     {"seqlock_2t", run<SeqlockModel>, rl::sched_random, 200000},
+    {"dead_readers_3t", run<DeadReadersModel>, rl::sched_random, 200000},
     {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},
     {"counters_3t", run<CountersModel>, rl::sched_random, 50000},
 };

@@ -41,11 +41,18 @@ if ((quick)); then
   run_args=(--workloads=B,mix95 --keys=65536 --threads=1,2 --procs=2 --duration=0.2 --warmup=0.05 --reps=2)
   gbench_args=(--mb_keys=65536 --mb_workloads=B --benchmark_min_time=0.05)
   chain_min_time=0.05
+  target_reps=2
 else
   run_args=(--workloads=A,B,C,D,E,F,mix95,mix50 --threads=1,2 --procs=2 --duration=0.4 --warmup=0.2 --reps=3)
   gbench_args=(--mb_workloads=B,mix95 --benchmark_min_time=0.2)
   chain_min_time=0.3
+  target_reps=5
 fi
+# The target benchmarks (chain, rwlock, robin-hood against their peers):
+# repetitions in random interleaved order, so each map's repetitions are
+# spread over the run and share its noise; the reports quote medians.
+target_args=(--benchmark_min_time=$chain_min_time --benchmark_repetitions=$target_reps
+  --benchmark_enable_random_interleaving=true)
 
 echo "suite: mapbench run ${run_args[*]}" >&2
 status=0
@@ -59,17 +66,16 @@ bazel-bin/harness/gbench_suite "${gbench_args[@]}" --benchmark_format=json \
 echo "suite: allocator ..." >&2
 tools/alloc_bench.sh "$data" $( ((quick)) && echo --quick) >&2
 echo "suite: chain map targets ..." >&2
-bazel-bin/variants/chain/chain_benchmark --benchmark_min_time=$chain_min_time --benchmark_repetitions=1 \
+bazel-bin/variants/chain/chain_benchmark "${target_args[@]}" \
   --benchmark_out="$data/chain_raw.json" --benchmark_out_format=json >/dev/null 2>&1
 python3 tools/chain_report.py --out "$data/chain_benchmark.json" "$data/chain_raw.json" >&2
 echo "suite: rwlock map (1 process vs tbb; 2 processes vs LMDB) ..." >&2
-bazel-bin/variants/rwlock/rw_benchmark --benchmark_min_time=$chain_min_time --benchmark_repetitions=3 \
-  --benchmark_report_aggregates_only=true --benchmark_out="$data/rw_raw.json" --benchmark_out_format=json \
-  >"$data/rw_stdout.txt" 2>/dev/null
+bazel-bin/variants/rwlock/rw_benchmark "${target_args[@]}" --cross_rounds=$target_reps \
+  --benchmark_out="$data/rw_raw.json" --benchmark_out_format=json >"$data/rw_stdout.txt" 2>/dev/null
 python3 tools/rw_report.py --single "$data/rw_benchmark.json" --cross "$data/rw_cross.json" \
   "$data/rw_raw.json" "$data/rw_stdout.txt" >&2
 echo "suite: robin-hood map (vs libcuckoo) ..." >&2
-bazel-bin/variants/robinhood/rh_benchmark --benchmark_min_time=$chain_min_time \
+bazel-bin/variants/robinhood/rh_benchmark "${target_args[@]}" \
   --benchmark_out="$data/rh_raw.json" --benchmark_out_format=json >/dev/null 2>&1
 python3 tools/rh_report.py --out "$data/rh_benchmark.json" "$data/rh_raw.json" >&2
 

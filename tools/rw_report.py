@@ -14,8 +14,10 @@ import json
 import re
 import sys
 
-NAME = re.compile(r"^(get|put)/([a-z]+)/(\d+)(_[a-z]+)?$")
-COUNTER = re.compile(r"^(incr|put|get_while_incr)/([a-z_]+)/(\d+)/real_time/threads:(\d+)")
+import gbench_reps
+
+NAME = re.compile(r"^(?P<op>get|put)/(?P<map>[a-z]+)/(?P<keys>\d+)$")
+COUNTER = re.compile(r"^(?P<op>incr|put|get_while_incr)/(?P<map>[a-z_]+)/(?P<keys>\d+)/real_time/threads:(?P<threads>\d+)$")
 TARGETS = {"get": 1.5, "put": 1.0, "reads": 4.0, "writes": 10.0}
 
 
@@ -28,29 +30,28 @@ def main():
     args = ap.parse_args()
     with open(args.gbench) as f:
         doc = json.load(f)
-    rows, counters = {}, {}
-    for b in doc.get("benchmarks", []):
-        # Plain runs, or the median aggregate when run with repetitions.
-        usable = b.get("run_type", "iteration") == "iteration" or b.get("aggregate_name") == "median"
-        if "items_per_second" not in b or not usable:
-            continue
-        m = NAME.match(b.get("name", ""))
-        if m:
-            rows.setdefault((m.group(1), int(m.group(3))), {})[m.group(2)] = b["items_per_second"] / 1e6
-        c = COUNTER.match(b.get("name", ""))
-        if c:
-            counters.setdefault(int(c.group(4)), {})[c.group(1) + "/" + c.group(2)] = b["items_per_second"] / 1e6
+    # Every repetition (aggregate rows are skipped); figures are medians.
+    reps = gbench_reps.collect(doc, NAME)
+    rows = {k: gbench_reps.medians(v) for k, v in reps.items()}
+    counters = {}
+    for (op, _keys, threads), maps in gbench_reps.collect(doc, COUNTER).items():
+        for m, v in gbench_reps.medians(maps).items():
+            counters.setdefault(threads, {})[op + "/" + m] = v
     if not rows:
         sys.exit("rw_report: no get/put results in " + args.gbench)
     single = []
-    print("rwlock map, 1 process, 1 thread, million ops/s")
+    print("rwlock map, 1 process, 1 thread, million ops/s, median [min-max] of the repetitions")
     for (op, keys), r in sorted(rows.items()):
         ratio = r["rw"] / r["tbb"] if "rw" in r and r.get("tbb") else None
+        spread = gbench_reps.spreads(reps[(op, keys)])
         single.append({"op": op, "keys": keys, "mops": {"rwlock": r.get("rw"), "tbb": r.get("tbb")},
+                       "mops_min_max": {"rwlock": spread.get("rw"), "tbb": spread.get("tbb")},
+                       "reps": min(len(v) for v in reps[(op, keys)].values()),
                        "rwlock_over_tbb": ratio, "target": TARGETS[op],
                        "met": ratio is not None and ratio >= TARGETS[op]})
-        print(f"  {op} {keys:>8}: rwlock {r.get('rw', 0):7.2f}  tbb {r.get('tbb', 0):7.2f}  "
-              f"ratio {ratio or 0:.2f} (target {TARGETS[op]})")
+        cells = "  ".join(f"{name} {r[m]:7.2f} [{spread[m][0]:.2f}-{spread[m][1]:.2f}]"
+                          for m, name in (("rw", "rwlock"), ("tbb", "tbb")) if m in r)
+        print(f"  {op} {keys:>8}: {cells}  ratio {ratio or 0:.2f} (target {TARGETS[op]})")
     # Counters: incr's read-lock fast path against a put under the write lock
     # (what incr cost before it had a fast path) and tbb's accessor, on one
     # shared map of 25K keys.
@@ -84,21 +85,28 @@ def main():
     if line is None:
         sys.exit("rw_report: no cross-process JSON line in " + args.cross_line)
     cross = []
-    print(f"rwlock vs LMDB, {line.get('procs')} processes, {line.get('keys')} string keys, million ops/s")
+    print(f"rwlock vs LMDB, {line.get('procs')} processes, {line.get('keys')} string keys, million ops/s, "
+          f"median of {line.get('rounds', 1)} rounds (ratio: median of the rounds' ratios [min-max])")
     for case in ("reads", "writes", "mixed50"):
         if case not in line:
             continue
         c = line[case]
         ratio = c["rw_ops"] / c["lmdb_ops"] if c.get("lmdb_ops") else None
+        if "ratio" in c:  # the median of the rounds' own ratios (rw_benchmark --cross_rounds)
+            ratio = c["ratio"]
         row = {"case": case, "mops": {"rwlock": c["rw_ops"] / 1e6, "lmdb": c["lmdb_ops"] / 1e6},
-               "rwlock_over_lmdb": ratio}
+               "rwlock_over_lmdb": ratio, "rounds": line.get("rounds", 1)}
+        if "ratio_min" in c:
+            row["ratio_min_max"] = [c["ratio_min"], c["ratio_max"]]
         if "rw_min_share" in c:  # the slowest process's share of the ops (0.5 = fair)
             row["slowest_process_share"] = {"rwlock": c["rw_min_share"], "lmdb": c["lmdb_min_share"]}
         if case in TARGETS:
             row["target"] = TARGETS[case]
             row["met"] = ratio is not None and ratio >= TARGETS[case]
         cross.append(row)
-        print(f"  {case:8}: rwlock {c['rw_ops'] / 1e6:7.2f}  lmdb {c['lmdb_ops'] / 1e6:7.2f}  ratio {ratio or 0:.2f}")
+        spread = f" [{c['ratio_min']:.2f}-{c['ratio_max']:.2f}]" if "ratio_min" in c else ""
+        print(f"  {case:8}: rwlock {c['rw_ops'] / 1e6:7.2f}  lmdb {c['lmdb_ops'] / 1e6:7.2f}  "
+              f"ratio {ratio or 0:.2f}{spread}")
     with open(args.cross, "w") as f:
         json.dump({"suite": "cross_process", "unit": "million operations per second, 2 processes",
                    "machine": {"num_cpus": line.get("cores")}, "results": cross}, f, indent=1)

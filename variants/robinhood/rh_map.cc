@@ -3,6 +3,7 @@
 #include "variants/robinhood/rh_map.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -64,8 +65,27 @@ constexpr u64 table_word(u64 dir, unsigned log2, u64 gen) {
 static_assert(kRhCapLog2Max < 64, "log2 field is 6 bits");
 
 // Map header words.
-constexpr unsigned kWordTable = 5, kWordLock = 8, kWordLive = 9, kWordTomb = 10, kWordResizes = 11;
-constexpr u64 kHeaderBytes = 96;
+constexpr unsigned kWordTable = 5, kWordSlab = 6, kWordFree = 7, kWordLock = 8, kWordLive = 9, kWordTomb = 10,
+                   kWordResizes = 11, kWordBump = 12, kWordBumpEnd = 13, kWordFreeCnt = 14;
+constexpr u64 kHeaderBytes = 128;
+
+// u64 blocks (maps without kRhBytes) come from slabs: allocator objects of
+// at most kSlabMax bytes (256 KiB: the standard ladder has a class of
+// exactly that plus the object header), w0 the previous slab (0: none), w1
+// the number of 16-byte blocks after the slab's own two words.
+constexpr u64 kSlabMax = u64{256} << 10, kSlabHead = 16;
+
+// The payload of a new slab: the largest size-class footprint, less the
+// object header, up to kSlabMax, so that class rounding wastes nothing.
+// 0 when no class holds a slab of one block.
+u64 slab_payload(const Allocator& a) {
+  u64 best = 0;
+  for (unsigned c = 0; c < a.szc_cnt(); ++c) {
+    const u64 f = a.size_class(c).footprint;
+    if (f - kObjHdrSize <= kSlabMax && f > best) best = f;
+  }
+  return best >= kObjHdrSize + kSlabHead + 16 ? best - kObjHdrSize : 0;
+}
 
 Status fail(std::string* why, Status s, const std::string& msg) {
   if (why != nullptr) *why = msg;
@@ -194,7 +214,10 @@ Status RhMap::make_table(unsigned log2, u64* dir_out) const {
   if (s != Status::ok) return s;
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
-    if ((s = a_->alloc(64, 8 * seg_slots, kRhTagSegment, &seg)) != Status::ok) {
+    // 16-aligned, not 64: a cache line holds 8 slots either way, and a
+    // 512 KiB segment then fits the allocator's class of exactly that plus
+    // its header (64-aligned, it took the next class, 25% larger).
+    if ((s = a_->alloc(16, 8 * seg_slots, kRhTagSegment, &seg)) != Status::ok) {
       for (u64 j = 0; j < i; ++j) a_->free(sync::word(base_, dir + 8 * j).load_relaxed());
       a_->free(dir);
       return s;
@@ -253,13 +276,17 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
 Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   u64 size = 0;
   std::uint32_t tag = 0;
-  if (a.info(map_off, &size, &tag) != Status::ok || tag != kRhTagHeader || size < kHeaderBytes)
+  if (a.info(map_off, &size, &tag) != Status::ok || tag != kRhTagHeader || size < 40)
     return fail(why, Status::invalid, "no robin-hood map header at this offset");
   if (sync::word(a.base(), map_off).load_acquire() != kRhMagic)
     return fail(why, Status::invalid, "not a robin-hood map (bad magic)");
   u64 w[5];
   for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
-  if (w[1] != kRhLayoutVersion) return fail(why, Status::invalid, "robin-hood layout version " + std::to_string(w[1]));
+  if (w[1] != kRhLayoutVersion)
+    return fail(why, Status::invalid,
+                "robin-hood layout version " + std::to_string(w[1]) + ", this build reads " +
+                    std::to_string(kRhLayoutVersion));
+  if (size < kHeaderBytes) return fail(why, Status::corrupt, "robin-hood map header too small");
   const u64 flags = w[3] >> 8;
   if (w[4] != header_check(w) || (w[3] & 0xff) < 2 || (w[3] & 0xff) > kRhCapLog2Max ||
       (flags & ~u64{kRhMultimap | kRhBytes}) != 0 || flags == (kRhMultimap | kRhBytes))
@@ -285,12 +312,15 @@ Status RhMap::destroy() {
   if (read_only_) return Status::invalid;
   Table t;
   if (!load_table(hdr(kWordTable).load_acquire(), &t)) return Status::corrupt;
-  for (u64 s = 0; s <= t.mask; ++s) {
+  std::vector<u64> slabs;
+  if (!bytes_ && slab_list(&slabs, nullptr) != Status::ok) return Status::corrupt;
+  for (u64 s = 0; bytes_ && s <= t.mask; ++s) {
     sync::Ref<u64> r(nullptr);
     if (!RH_SLOT(t, s, &r)) return Status::corrupt;
     u64 w = r.load_relaxed();
     if (is_live(w)) a_->free(ref_of(w) << 4);
   }
+  for (u64 slab : slabs) a_->free(slab);
   free_table(t.word);
   hdr(0).store_release(0);
   a_->free(hdr_off_);
@@ -575,10 +605,93 @@ Status RhMap::rebuild(u64 need_live) {
   }
 }
 
+// --- blocks ------------------------------------------------------------------
+
+// A block of `size` bytes for a new entry (lock held). A bytes map takes an
+// allocator object; a u64 map pops its free stack, else takes the next
+// never-used block of the newest slab, else adds a slab. Stores are release,
+// as every store into map memory (rh_map.h, MEMORY ORDERS); the header's
+// slab words are the lock holder's alone (relaxed, as the counts).
+Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
+  if (bytes_) return a_->alloc(16, size, tag, blk);
+  const u64 head = hdr(kWordFree).load_relaxed();
+  // Header words that cannot be right are refused, not followed (verify()
+  // says what is wrong). A link into allocator memory that is not a free
+  // block of ours is beyond these checks; verify() finds it.
+  const u64 cnt = hdr(kWordFreeCnt).load_relaxed();
+  if (head != 0) {
+    if (cnt == 0 || head % 16 != 0 || !a_->contains(head, 16)) return Status::corrupt;
+    const u64 next = sync::word(base_, head).load_relaxed();
+    if (next % 16 != 0 || (next != 0 && !a_->contains(next, 16))) return Status::corrupt;
+    hdr(kWordFree).store_relaxed(next);
+    hdr(kWordFreeCnt).store_relaxed(cnt - 1);
+    *blk = head;
+    return Status::ok;
+  }
+  u64 bump = hdr(kWordBump).load_relaxed();
+  const u64 bump_end = hdr(kWordBumpEnd).load_relaxed();
+  if (cnt != 0 || bump % 16 != 0 || bump > bump_end || bump_end - bump > kSlabMax ||
+      (bump != bump_end && !a_->contains(bump, 16)))
+    return Status::corrupt;
+  if (bump == bump_end) {
+    const u64 payload = slab_payload(*a_);
+    if (payload == 0) return Status::invalid;  // the allocator holds no slab
+    u64 slab = 0;
+    Status s = a_->alloc(16, payload, kRhTagSlab, &slab);
+    if (s != Status::ok) return s;
+    const u64 n = (payload - kSlabHead) / 16;
+    sync::word(base_, slab).store_release(hdr(kWordSlab).load_relaxed());
+    sync::word(base_, slab + 8).store_release(n);
+    hdr(kWordSlab).store_relaxed(slab);
+    bump = slab + kSlabHead;
+    hdr(kWordBumpEnd).store_relaxed(bump + 16 * n);
+  }
+  hdr(kWordBump).store_relaxed(bump + 16);
+  *blk = bump;
+  return Status::ok;
+}
+
+// Give back a block no slot names any more (lock held; RH4: only after the
+// store that unlinked it). A u64 block goes onto the map's free stack, its
+// key word becoming the link: a stale reader that loads the link (acquire)
+// synchronizes with this release store, which follows the unlinking store,
+// so the reader's slot recheck fails, as for any reused block.
+void RhMap::drop_block(u64 blk) {
+  if (bytes_) {
+    a_->free(blk);
+    return;
+  }
+  sync::word(base_, blk).store_release(hdr(kWordFree).load_relaxed());
+  hdr(kWordFree).store_relaxed(blk);
+  hdr(kWordFreeCnt).store_relaxed(hdr(kWordFreeCnt).load_relaxed() + 1);
+}
+
+// The u64 map's slabs, newest first (quiescent map). Status::corrupt when
+// the list names something that is not a live slab object or is longer
+// than the allocator space could hold (a cycle).
+Status RhMap::slab_list(std::vector<u64>* out, std::string* why) const {
+  // Every slab has the size new_block() gives (the class table is fixed).
+  const u64 bound = (a_->space_end() - a_->space_begin()) / (kObjHdrSize + std::max<u64>(slab_payload(*a_), 16)) + 1;
+  for (u64 slab = hdr(kWordSlab).load_relaxed(); slab != 0; slab = sync::word(base_, slab).load_relaxed()) {
+    u64 size = 0;
+    std::uint32_t tag = 0;
+    const std::string at = "slab " + std::to_string(out->size()) + ": ";
+    if (out->size() >= bound) return fail(why, Status::corrupt, "the slab list has a cycle");
+    if (a_->info(slab, &size, &tag) != Status::ok || tag != kRhTagSlab)
+      return fail(why, Status::corrupt, at + "not a live slab object");
+    const u64 n = sync::word(base_, slab + 8).load_relaxed();
+    if (n == 0 || size < kSlabHead || n > (size - kSlabHead) / 16)
+      return fail(why, Status::corrupt, at + "block count does not fit the object");
+    out->push_back(slab);
+  }
+  return Status::ok;
+}
+
 // Add a new entry (lock held; its key is absent, or the map is a multimap):
 // grow first if the table would pass 3/4 occupancy (RH3), allocate a block
 // of blk_size bytes, fill(blk) it, place it; grow and retry when a probe
-// distance would pass kRhDistMax. On failure nothing has changed.
+// distance would pass kRhDistMax. On failure the map's contents have not
+// changed (a slab it added stays, its block back on the free stack).
 template <class Fill>
 Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
   for (;;) {
@@ -591,17 +704,17 @@ Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
       continue;
     }
     u64 blk = 0;
-    if ((s = a_->alloc(16, blk_size, tag, &blk)) != Status::ok) return s;
+    if ((s = new_block(blk_size, tag, &blk)) != Status::ok) return s;
     fill(blk);
     bool took_tomb = false;
     s = place(t, blk >> 4, h, &took_tomb);
     if (s == Status::full) {  // a probe distance would pass kRhDistMax: grow
-      a_->free(blk);
+      drop_block(blk);
       if ((s = rebuild(t.mask + 1)) != Status::ok) return s;
       continue;
     }
     if (s != Status::ok) {
-      a_->free(blk);
+      drop_block(blk);
       return s;
     }
     hdr(kWordLive).store_relaxed(live + 1);
@@ -631,7 +744,7 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
       sync::word(base_, (ref_of(r.load_relaxed()) << 4) + 8).store_release(v);
     }
   } else if (s == Status::not_found && mode != Put::update) {
-    s = add_entry(h, 16, kRhTagBlock, [&](u64 blk) {
+    s = add_entry(h, 16, 0, [&](u64 blk) {  // a slab block: no allocator tag
       // ORDER: release, as every store into map memory; published by the
       // release store of the slot in place().
       sync::word(base_, blk).store_release(k);
@@ -657,7 +770,7 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
     u64 blk = 0;
     if (mode == Put::insert) {
       s = Status::exists;
-    } else if ((s = a_->alloc(16, size, kRhTagBytes, &blk)) == Status::ok) {  // else the old value stays
+    } else if ((s = new_block(size, kRhTagBytes, &blk)) == Status::ok) {  // else the old value stays
       fill(blk);
       sync::Ref<u64> r(nullptr);
       RH_SLOT(t, slot, &r);
@@ -665,7 +778,7 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
       // ORDER: release pairs with find()'s acquire load of the slot: the new
       // block is visible to a reader that meets it. Linearization point.
       r.store_release(next_ver((w & ~kRefMask) | blk >> 4, w));
-      a_->free(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+      drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
     }
   } else if (s == Status::not_found && mode != Put::update) {
     s = add_entry(h, size, kRhTagBytes, fill);
@@ -708,7 +821,7 @@ void RhMap::erase_slot(const Table& t, u64 slot) {
   // ORDER: release pairs with find()'s acquire loads (the recheck sees the
   // change before the block can be reused). Linearization point.
   r.store_release(next_ver((w & (kDistMask | kTagMask)) | kTombBit, w));
-  a_->free(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+  drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
   hdr(kWordLive).store_relaxed(hdr(kWordLive).load_relaxed() - 1);
   hdr(kWordTomb).store_relaxed(hdr(kWordTomb).load_relaxed() + 1);
 }
@@ -830,6 +943,58 @@ Status RhMap::count(u64 k, u64* n) const {
 
 // --- verify ----------------------------------------------------------------
 
+// The blocks a u64 map has handed out: per slab, [first, end) (the newest
+// slab's end is the bump pointer), sorted by address.
+struct RhMap::SlabSpace {
+  std::vector<std::pair<u64, u64>> used;
+  u64 blocks = 0;
+  bool holds(u64 blk) const {
+    auto it = std::upper_bound(used.begin(), used.end(), std::pair<u64, u64>(blk, ~u64{0}));
+    return it != used.begin() && blk < std::prev(it)->second && (blk - std::prev(it)->first) % 16 == 0;
+  }
+};
+
+Status RhMap::slab_space(SlabSpace* sp, std::string* why) const {
+  std::vector<u64> slabs;
+  Status s = slab_list(&slabs, why);
+  if (s != Status::ok) return s;
+  const u64 bump = hdr(kWordBump).load_relaxed(), bump_end = hdr(kWordBumpEnd).load_relaxed();
+  if (slabs.empty() && (bump != 0 || bump_end != 0))
+    return fail(why, Status::corrupt, "block bump pointer set without a slab");
+  for (u64 i = 0; i < slabs.size(); ++i) {
+    const u64 first = slabs[i] + kSlabHead, end = first + 16 * sync::word(base_, slabs[i] + 8).load_relaxed();
+    if (i == 0 && (bump_end != end || bump < first || bump > end || bump % 16 != first % 16))
+      return fail(why, Status::corrupt, "block bump pointer outside the newest slab");
+    sp->used.emplace_back(first, i == 0 ? bump : end);
+    sp->blocks += (sp->used.back().second - first) / 16;
+  }
+  std::sort(sp->used.begin(), sp->used.end());
+  return Status::ok;
+}
+
+// Every handed-out block is either named by one live slot (`live`, sorted)
+// or on the free stack, once; the stack's count is the header's.
+Status RhMap::verify_free_stack(const SlabSpace& sp, const std::vector<u64>& live, std::string* why) const {
+  const u64 cnt = hdr(kWordFreeCnt).load_relaxed();
+  std::vector<u64> free;
+  for (u64 b = hdr(kWordFree).load_relaxed(); b != 0; b = sync::word(base_, b).load_relaxed()) {
+    if (free.size() >= cnt || free.size() >= sp.blocks)
+      return fail(why, Status::corrupt, "free stack longer than its count " + std::to_string(cnt));
+    if (!sp.holds(b)) return fail(why, Status::corrupt, "free stack names a block outside the slabs");
+    free.push_back(b);
+  }
+  if (free.size() != cnt) return fail(why, Status::corrupt, "free stack shorter than its count");
+  std::sort(free.begin(), free.end());
+  std::vector<u64> both;
+  std::set_intersection(free.begin(), free.end(), live.begin(), live.end(), std::back_inserter(both));
+  if (std::adjacent_find(free.begin(), free.end()) != free.end() || !both.empty())
+    return fail(why, Status::corrupt, "a block is on the free stack twice, or both free and live");
+  if (free.size() + live.size() != sp.blocks)
+    return fail(why, Status::corrupt,
+                std::to_string(sp.blocks - free.size() - live.size()) + " handed-out blocks are neither live nor free");
+  return Status::ok;
+}
+
 Status RhMap::verify(std::string* why) const {
   if (hdr(0).load_acquire() != kRhMagic) return fail(why, Status::corrupt, "bad magic");
   u64 w5[5];
@@ -844,6 +1009,11 @@ Status RhMap::verify(std::string* why) const {
     if (a_->info(seg, &size, &tag) != Status::ok || tag != kRhTagSegment ||
         size < 8 * std::min(t.mask + 1, kRhSegSlots))
       return fail(why, Status::corrupt, "segment " + std::to_string(i) + " is not a live segment object");
+  }
+  SlabSpace slabs;
+  if (!bytes_) {
+    Status s = slab_space(&slabs, why);
+    if (s != Status::ok) return s;
   }
   u64 live = 0, tomb = 0;
   std::vector<u64> keys, blocks;
@@ -864,7 +1034,8 @@ Status RhMap::verify(std::string* why) const {
     const u64 blk = ref_of(w) << 4;
     u64 size = 0, h = 0;
     std::uint32_t tag = 0;
-    if (a_->info(blk, &size, &tag) != Status::ok || tag != (bytes_ ? kRhTagBytes : kRhTagBlock) || size < 16)
+    if (bytes_ ? a_->info(blk, &size, &tag) != Status::ok || tag != kRhTagBytes || size < 16
+               : !slabs.holds(blk))
       return fail(why, Status::corrupt, at + "RH2: not a live block");
     if (bytes_) {
       const u64 lens = sync::word(base_, blk + 8).load_relaxed(), klen = lens & 0xffffffffULL, vlen = lens >> 32;
@@ -896,6 +1067,10 @@ Status RhMap::verify(std::string* why) const {
     return fail(why, Status::corrupt, "RH2: a key appears twice");
   if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end())
     return fail(why, Status::corrupt, "RH2: a block appears twice");
+  if (!bytes_) {
+    Status s = verify_free_stack(slabs, blocks, why);
+    if (s != Status::ok) return s;
+  }
   if (live != hdr(kWordLive).load_relaxed() || tomb != hdr(kWordTomb).load_relaxed())
     return fail(why, Status::corrupt, "RH3: counts differ from the table");
   if ((live + tomb) * 4 > (t.mask + 1) * 3) return fail(why, Status::corrupt, "RH3: over 3/4 occupied");

@@ -6,8 +6,9 @@
 //
 // ALGORITHM. The table is an array of 64-bit slot words (power-of-two
 // capacity, split into segments because one allocator object holds at most
-// kRhSegSlots slots). A live slot names a key/value block (an allocator
-// object) and records its probe distance and 16 bits of the key's hash.
+// kRhSegSlots slots). A live slot names a key/value block (16 bytes from one
+// of the map's slabs in a u64 map, an allocator object in a bytes map) and
+// records its probe distance and 16 bits of the key's hash.
 // Writers (insert, insert_or_assign, update, erase) serialize on one writer
 // lock word in the map header. Inserts place robin-hood style: probe from
 // the home slot to the first slot that is EMPTY, or holds an entry (or a
@@ -33,11 +34,14 @@
 // region base, never pointers, so peers may join at other addresses):
 //
 //   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
-//     0 magic "MBROBIN1"  1 layout version  2 seed
+//     0 magic "MBROBIN1"  1 layout version (2)  2 seed
 //     3 log2 of minimum capacity [7:0] | flags (kRhMultimap) [15:8]
 //     4 check (hash of words 1..3)          5 table word (below)
+//     6 newest slab (0: none)  7 free stack top (0: empty)
 //     8 writer lock (0 free, 1 held)  9 live entries  10 tombstones
-//     11 resizes (all written by the lock holder only; relaxed)
+//     11 resizes  12 bump: the newest slab's next never-used block
+//     13 the newest slab's end  14 blocks on the free stack
+//     (words 6, 7 and 9..14 are written by the lock holder only, relaxed)
 //   Table word:
 //     63            38 37      32 31                 0
 //     +----------------+----------+-------------------+
@@ -55,7 +59,12 @@
 //     TOMBSTONE  ref == 0, tomb 1, dist/tag of the erased entry
 //     ver: incremented (mod 128) by every store into this slot.
 //     tag: hash >> 48.  dist: (slot - (hash & (cap - 1))) mod cap.
-//   Block (allocator object, tag kRhTagBlock, 16 bytes): key, value.
+//   Slab (u64 maps; allocator object, tag kRhTagSlab): the largest class
+//     of the allocator up to 256 KiB plus the object header (the standard
+//     ladder has one of exactly that; the Relacy model's, 176 bytes), less
+//     the header: w0 the previous slab (0: none), w1 its block count n, then n
+//     16-byte blocks {key, value}. A block on the free stack holds the next
+//     free block's offset (0: the last) in its key word.
 //   Bytes block (kRhBytes maps; tag kRhTagBytes, 16 + 8 * (words of key +
 //   words of value) bytes):
 //     w0 hash(key) (stored: resizes and verify() use it, lookups compare it
@@ -69,10 +78,10 @@
 //       non-EMPTY predecessor with dist >= d - 1. Hence every slot between an
 //       entry's home and its slot is non-EMPTY and holds a distance at least
 //       its own probe index there (what lets readers stop early).
-//   RH2 Every LIVE slot's block is a live allocator object tagged
-//       kRhTagBlock (kRhTagBytes in a bytes map, at least as large as its
-//       sizes say, its stored hash hash(key)), its key hashes to the slot's
-//       home and tag, and no block
+//   RH2 Every LIVE slot's block is a handed-out block of one of the map's
+//       slabs (u64 map), or a live allocator object tagged kRhTagBytes at
+//       least as large as its sizes say, with stored hash hash(key) (bytes
+//       map); its key hashes to the slot's home and tag, and no block
 //       appears in two slots (outside a writer's critical section), nor any
 //       key unless the map is a multimap.
 //   RH3 header live/tombstone counts equal the table's; live + tombstones <=
@@ -83,6 +92,10 @@
 //   RH5 Between two writer critical sections an entry sits in one slot;
 //       inside one it may transiently sit in two adjacent slots (the shift)
 //       and only ever moves to a higher probe index.
+//   RH6 (u64 maps) Every block handed out of a slab (all of the older
+//       slabs, the newest one below the bump) is named by exactly one LIVE
+//       slot or is on the free stack exactly once, and the stack holds as
+//       many blocks as header word 14 says.
 //
 // LINEARIZATION AND PROGRESS.
 //   find: lock-free (never waits for a writer; retries only after a writer
@@ -127,12 +140,24 @@
 //
 // RECLAMATION. A block is freed by the writer that unlinked it (erase, or a
 // bytes assign replacing it), right after the unlinking store (not "last
-// reader out": readers hold no count). A
-// reader may therefore load words of a block (or old table) that was freed
+// reader out": readers hold no count): a u64 block onto the map's free
+// stack (the next insert takes it back first; its link store is release,
+// like every store into map memory), a bytes block back to the allocator.
+// A reader may therefore load words of a block (or old table) that was freed
 // and even reused meanwhile; allocator memory stays mapped and every offset
 // is range-checked, so that load cannot fault, and the slot/table rechecks
 // make it discard what it read: no reader ever returns data from a block
-// that was not linked for the whole of its read.
+// that was not linked for the whole of its read. Slabs go back to the
+// allocator only in destroy(): after a mass erase the table shrinks, but a
+// u64 map keeps its blocks' memory (16 bytes per entry it once held) for
+// its next inserts.
+//
+// MEMORY (u64 maps): 8 bytes per slot plus 16 per entry, plus the unused
+// rest of the newest slab and the blocks on the free stack (those of
+// entries erased and not yet replaced): 32 bytes per entry at 50% load
+// after inserts alone. The issue's 24 needs
+// 32-bit slots (8 + 16); ours are 64-bit because the version and tag they
+// carry are what let lookups stay lock-free without reader counts.
 //
 // MULTIMAP (create flag kRhMultimap). Equal keys have equal homes, and
 // robin-hood placement puts a new entry after the live entries of its home
@@ -144,9 +169,11 @@
 // At most ~kRhDistMax entries can share a home: past that, inserts grow the
 // table until kRhCapMax and then return Status::full.
 //
-// LIMITS (checked; an operation past them returns Status::full and changes
-// nothing): byte-string keys of 1..kRhKeyMax bytes and values of
-// 0..kRhValMax bytes (else Status::invalid); capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
+// LIMITS (checked; an operation past them returns Status::full and leaves
+// the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
+// 0..kRhValMax bytes (else Status::invalid); a u64 map needs an allocator
+// class of at least 48 bytes for its slabs (else its inserts return
+// Status::invalid); capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
 // insert that would exceed it grows the table first); allocator space <=
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
@@ -162,6 +189,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/alloc.h"
 #include "core/status.h"
@@ -170,7 +198,7 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRhMagic = 0x314e49424f52424dULL;  // "MBROBIN1"
-inline constexpr std::uint64_t kRhLayoutVersion = 1;
+inline constexpr std::uint64_t kRhLayoutVersion = 2;
 inline constexpr unsigned kRhCapLog2Max = 26;
 inline constexpr std::uint64_t kRhCapMax = std::uint64_t{1} << kRhCapLog2Max;
 inline constexpr unsigned kRhSegLog2 = 16;
@@ -181,8 +209,8 @@ inline constexpr unsigned kRhBytes = 2;     // create() flag: byte-string keys a
 inline constexpr std::uint64_t kRhKeyMax = 255;    // byte-string key sizes: 1..kRhKeyMax
 inline constexpr std::uint64_t kRhValMax = 65536;  // byte-string value sizes: 0..kRhValMax
 inline constexpr std::uint32_t kRhTagHeader = 0x52480001, kRhTagDir = 0x52480002,
-                                kRhTagSegment = 0x52480003, kRhTagBlock = 0x52480004,
-                                kRhTagBytes = 0x52480005;
+                                kRhTagSegment = 0x52480003,
+                                kRhTagBytes = 0x52480005, kRhTagSlab = 0x52480006;
 
 struct RhBytes {
   const void* data;
@@ -284,6 +312,12 @@ class RhMap {
   void maybe_shrink(const Table& t);
   Status erase_matching(std::uint64_t k, const std::uint64_t* only, std::uint64_t* erased);
   Status make_table(unsigned log2, std::uint64_t* dir) const;
+  Status new_block(std::uint64_t size, std::uint32_t tag, std::uint64_t* blk);
+  void drop_block(std::uint64_t blk);
+  Status slab_list(std::vector<std::uint64_t>* out, std::string* why) const;
+  struct SlabSpace;
+  Status slab_space(SlabSpace* sp, std::string* why) const;
+  Status verify_free_stack(const SlabSpace& sp, const std::vector<std::uint64_t>& live, std::string* why) const;
   void free_table(std::uint64_t tw) const;
 
   Allocator* a_ = nullptr;

@@ -153,6 +153,134 @@ TEST(RhMap, VerifyCatchesDamage) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// u64 blocks come 16 bytes each from 256 KiB slabs (which fit an allocator
+// class exactly), erased blocks are reused before any new one, and destroy
+// gives everything back.
+TEST(RhMap, BlocksComeFromSlabsAndAreReused) {
+  Region region;
+  Allocator a;
+  std::string why;
+  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0}, {}, &region, &why),
+            Status::ok) << why;
+  ASSERT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
+  AllocStats empty, before, after;
+  ASSERT_EQ(a.verify(&empty, &why), Status::ok) << why;
+  std::uint64_t off = 0;
+  RhMap m;
+  ASSERT_EQ(RhMap::create(a, 131072, 42, &off, &why), Status::ok) << why;  // no resize: 3/4 is 98304
+  ASSERT_EQ(RhMap::join(a, off, &m, &why), Status::ok) << why;
+  ASSERT_EQ(a.verify(&before, &why), Status::ok) << why;
+  const std::uint64_t n = 40000, per_slab = ((std::uint64_t{256} << 10) - 16) / 16;
+  for (std::uint64_t k = 0; k < n; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
+  ASSERT_EQ(a.verify(&after, &why), Status::ok) << why;
+  const std::uint64_t slabs = (n + per_slab - 1) / per_slab;
+  EXPECT_EQ(after.obj_cnt - before.obj_cnt, slabs);
+  EXPECT_EQ(after.slot_bytes - before.slot_bytes, slabs * ((std::uint64_t{256} << 10) + kObjHdrSize));
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < n; k += 2) ASSERT_EQ(m.erase(k), Status::ok);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;  // the erased blocks are on the free stack
+  for (std::uint64_t k = n; k < n + n / 2; ++k) ASSERT_EQ(m.insert(k, k + 1), Status::ok);
+  AllocStats again;
+  ASSERT_EQ(a.verify(&again, &why), Status::ok) << why;
+  EXPECT_EQ(again.obj_cnt, after.obj_cnt);  // reused: no new slab
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < n + n / 2; ++k) {
+    std::uint64_t v = 0;
+    if (k < n && k % 2 == 0) {
+      ASSERT_EQ(m.find(k, &v), Status::not_found) << k;
+    } else {
+      ASSERT_EQ(m.find(k, &v), Status::ok) << k;
+      ASSERT_EQ(v, k < n ? k : k + 1);
+    }
+  }
+  ASSERT_EQ(m.destroy(), Status::ok);
+  ASSERT_EQ(a.verify(&after, &why), Status::ok) << why;
+  EXPECT_EQ(after.obj_cnt, empty.obj_cnt);
+}
+
+// Damage to the slab list, the bump pointer or the free stack is reported by
+// verify() and refused by writers, never followed into a crash.
+TEST(RhMap, VerifyCatchesSlabAndFreeStackDamage) {
+  RhHarness h(64);
+  RhMap& m = h.m;
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
+  for (std::uint64_t k = 0; k < 3; ++k) ASSERT_EQ(m.erase(k), Status::ok);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  auto word = [&](unsigned i) { return sync::word(h.a.base(), h.off + 8 * i); };
+  const unsigned kSlab = 6, kFree = 7, kBump = 12, kBumpEnd = 13, kFreeCnt = 14;
+  auto expect_corrupt = [&](const char* what, const char* msg) {
+    EXPECT_EQ(m.verify(&why), Status::corrupt) << what;
+    EXPECT_NE(why.find(msg), std::string::npos) << what << ": " << why;
+  };
+  // 1. the free count.
+  word(kFreeCnt).store_relaxed(4);
+  expect_corrupt("count + 1", "shorter than its count");
+  word(kFreeCnt).store_relaxed(3);
+  // 2. a cycle in the free stack.
+  const std::uint64_t head = word(kFree).load_relaxed(), second = sync::word(h.a.base(), head).load_relaxed();
+  const std::uint64_t last = sync::word(h.a.base(), second).load_relaxed();
+  ASSERT_NE(last, 0u);
+  ASSERT_EQ(sync::word(h.a.base(), last).load_relaxed(), 0u);
+  sync::word(h.a.base(), last).store_relaxed(head);
+  expect_corrupt("cycle", "longer than its count");
+  sync::word(h.a.base(), last).store_relaxed(0);
+  // 3. a free stack that names memory outside the allocator, or a count of
+  // 0 over a non-empty stack: writers refuse it.
+  word(kFree).store_relaxed(0xfffffff0ULL);
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_EQ(m.insert(100, 1), Status::corrupt);
+  word(kFree).store_relaxed(head);
+  word(kFreeCnt).store_relaxed(0);
+  EXPECT_EQ(m.insert(100, 1), Status::corrupt);
+  word(kFreeCnt).store_relaxed(3);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  // 4. a bump pointer moved on: blocks handed out that nothing holds.
+  word(kBump).store_relaxed(word(kBump).load_relaxed() + 32);
+  expect_corrupt("bump + 2", "2 handed-out blocks are neither live nor free");
+  word(kBump).store_relaxed(word(kBump).load_relaxed() - 32);
+  // 5. a bump pointer past the slab's end: verify says so, and an insert
+  // that would take a new block from there (empty stack) refuses.
+  const std::uint64_t bump = word(kBump).load_relaxed(), bump_end = word(kBumpEnd).load_relaxed();
+  word(kBump).store_relaxed(bump_end + 16);
+  expect_corrupt("bump past the end", "bump pointer outside the newest slab");
+  word(kFree).store_relaxed(0);
+  word(kFreeCnt).store_relaxed(0);
+  EXPECT_EQ(m.insert(100, 1), Status::corrupt);
+  word(kFree).store_relaxed(head);
+  word(kFreeCnt).store_relaxed(3);
+  word(kBump).store_relaxed(bump);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  // 6. a slab list that names the map header, or loops.
+  const std::uint64_t slab = word(kSlab).load_relaxed();
+  word(kSlab).store_relaxed(h.off);
+  expect_corrupt("foreign slab", "not a live slab object");
+  word(kSlab).store_relaxed(slab);
+  const std::uint64_t older = sync::word(h.a.base(), slab).load_relaxed();
+  sync::word(h.a.base(), slab).store_relaxed(slab);
+  expect_corrupt("slab cycle", "the slab list has a cycle");
+  sync::word(h.a.base(), slab).store_relaxed(older);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  // 7. a free stack that names a live block. Key 0's insert takes the
+  // stack's top, whose key word (0) then ends a stack; link it after the
+  // stack's last block.
+  ASSERT_EQ(m.insert(0, 0), Status::ok);
+  ASSERT_EQ(word(kFree).load_relaxed(), second);
+  sync::word(h.a.base(), last).store_relaxed(head);
+  word(kFreeCnt).store_relaxed(3);
+  expect_corrupt("live block on the stack", "both free and live");
+  sync::word(h.a.base(), last).store_relaxed(0);
+  word(kFreeCnt).store_relaxed(2);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  ASSERT_EQ(m.erase(0), Status::ok);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k = 3; k < 10; ++k) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.find(k, &v), Status::ok);
+    EXPECT_EQ(v, k);
+  }
+}
+
 TEST(RhMultimap, BasicsAndPlainMapsRefuseIt) {
   RhHarness plain;
   EXPECT_EQ(plain.m.insert_multi(1, 1), Status::invalid);

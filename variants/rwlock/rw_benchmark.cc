@@ -19,8 +19,10 @@
 //     16-byte values, phases reads / writes / 50-50 of 1 s each, against
 //     LMDB opened with WRITEMAP|NOSYNC|NOMETASYNC|NORDAHEAD (one read
 //     transaction, reset and renewed, per get; one write transaction per put).
-//     Prints one JSON line with ops/s, the ratios, and the slowest
-//     process's share of each phase's ops (0.5 = fair).
+//     --cross_rounds=N (default 5) rounds per phase, each running both
+//     stores back to back. Prints one JSON line with the medians over the
+//     rounds of ops/s, of the per-round ratios (with their min and max),
+//     and of the slowest process's share of each phase's ops (0.5 = fair).
 // Key and op streams are generated before timing; every get checks its value.
 #include <benchmark/benchmark.h>
 #include <lmdb.h>
@@ -31,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cstdint>
@@ -358,7 +361,7 @@ void rw_op(mb::RwMap& m, u64 i, bool write) {
     std::abort();
 }
 
-void cross_process() {
+void cross_process(unsigned rounds) {
   const char* tmp = std::getenv("TMPDIR");
   std::string dir = std::string(tmp ? tmp : "/tmp") + "/rw_bench." + std::to_string(getpid());
   std::string file = dir + "/map";
@@ -390,16 +393,39 @@ void cross_process() {
   auto lmdb_run = [](Lmdb& l, u64 i, bool w) { lmdb_op(l, i, w); };
   const unsigned pcts[] = {0, 100, 50};
   const char* names[] = {"reads", "writes", "mixed50"};
-  std::string json = "{\"bench\":\"rwlock_cross_process\",\"procs\":2,\"keys\":25000,\"cores\":" +
-                     std::to_string(sysconf(_SC_NPROCESSORS_ONLN));
+  std::string json = "{\"bench\":\"rwlock_cross_process\",\"procs\":2,\"keys\":25000,\"rounds\":" +
+                     std::to_string(rounds) + ",\"cores\":" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN));
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
   for (int i = 0; i < 3; ++i) {
-    Phase rw = run_phase(pcts[i], rw_setup, rw_run);
-    Phase lm = run_phase(pcts[i], lmdb_setup, lmdb_run);
-    char b[300];
+    // Each round runs both stores back to back (which one first alternates),
+    // so a round's ratio compares phases a second apart; the medians are
+    // over the rounds.
+    std::vector<double> rw_ops, lm_ops, ratios, rw_share, lm_share;
+    for (unsigned r = 0; r < rounds; ++r) {
+      Phase rw, lm;
+      if (r % 2 == 0) {
+        rw = run_phase(pcts[i], rw_setup, rw_run);
+        lm = run_phase(pcts[i], lmdb_setup, lmdb_run);
+      } else {
+        lm = run_phase(pcts[i], lmdb_setup, lmdb_run);
+        rw = run_phase(pcts[i], rw_setup, rw_run);
+      }
+      rw_ops.push_back(rw.total);
+      lm_ops.push_back(lm.total);
+      ratios.push_back(rw.total / lm.total);
+      rw_share.push_back(rw.min_share);
+      lm_share.push_back(lm.min_share);
+    }
+    char b[400];
     std::snprintf(b, sizeof b,
-                  ",\"%s\":{\"rw_ops\":%.0f,\"lmdb_ops\":%.0f,\"ratio\":%.2f,\"rw_min_share\":%.3f,"
-                  "\"lmdb_min_share\":%.3f}",
-                  names[i], rw.total, lm.total, rw.total / lm.total, rw.min_share, lm.min_share);
+                  ",\"%s\":{\"rw_ops\":%.0f,\"lmdb_ops\":%.0f,\"ratio\":%.2f,\"ratio_min\":%.2f,"
+                  "\"ratio_max\":%.2f,\"rw_min_share\":%.3f,\"lmdb_min_share\":%.3f}",
+                  names[i], median(rw_ops), median(lm_ops), median(ratios),
+                  *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()),
+                  median(rw_share), median(lm_share));
     json += b;
   }
   json += "}";
@@ -412,15 +438,17 @@ void cross_process() {
 
 int main(int argc, char** argv) {
   bool cross_only = false, no_cross = false;
+  unsigned rounds = 5;
   for (int i = 1; i < argc; ++i) {
     cross_only |= std::strcmp(argv[i], "--cross_only") == 0;
     no_cross |= std::strcmp(argv[i], "--no_cross") == 0;
+    if (std::strncmp(argv[i], "--cross_rounds=", 15) == 0) rounds = unsigned(std::max(1L, std::atol(argv[i] + 15)));
   }
   if (!cross_only) {
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
   }
-  if (!no_cross) cross_process();
+  if (!no_cross) cross_process(rounds);
   return 0;
 }

@@ -210,9 +210,18 @@ unsigned RwLock::reclaim_dead_readers() const {
     // Exactly one recoverer wins the slot; a dead recoverer's claim is
     // itself a dead slot and is reclaimed the same way.
     if (!slot(i).cas_acquire(s, me)) continue;
+#if MB_PLANT_BUG == 17
+    // Planted bug 17: the slot is freed before its bit is cleared (breaks
+    // L3): a new reader may take the slot, find its bit already set, read,
+    // and then lose the bit to this clear while it still reads.
+    slot(i).store_release(0);
+    std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+    if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
+#else
     std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
     if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
     slot(i).store_release(0);
+#endif
     counter(1).fetch_add_relaxed(1);  // a statistic: relaxed
     ++n;
   }

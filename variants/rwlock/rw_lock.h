@@ -32,7 +32,9 @@
 //       reads under its bit only if the fetch_or that set it saw writer pid
 //       0; one that saw a writer clears its bit again without reading (it
 //       backs off and waits for the writer), so a writer's drain ends.
-//   L3  A slot is freed (stored 0) only after its bit is clear.
+//   L3  A slot is freed (stored 0) only after its bit is clear (planted bug
+//       17 breaks it in the dead-reader reclaim; the Relacy model
+//       dead_readers_3t catches it).
 //
 // OPERATIONS (all blocking; waits sleep at most kRwWaitSliceNs at a time and
 // then check whether the process they wait for is alive):

@@ -669,7 +669,6 @@ Status RwMap::pop_end(bool head, bool exact, void* kbuf, u64 kcap, u64* key_sz, 
     return s;
   }
   clear_slot(slot, meta);
-  maybe_shrink();
   return Status::ok;
 }
 
@@ -696,12 +695,15 @@ Status RwMap::drain(u64 n, Visit visit, void* ctx, u64* removed) {
     visit(ctx, RwBytes{k.data(), ksz}, RwBytes{v.data(), vsz});
     clear_slot(slot, meta);
   }
-  maybe_shrink();
   if (removed != nullptr) *removed = cnt;
   return result;
 }
 
 Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w, u64 exp) {
+  // A table that removals left below 25% load shrinks here, at an insert:
+  // removals only mark slots, so they never disturb a cursor (rw_map.h,
+  // CURSORS). The shrink moves every entry: locate again.
+  if (maybe_shrink() && locate(key, h, w) == Status::corrupt) return Status::corrupt;
   // An eviction may empty a slot on the key's probe path: locate again.
   if (lru_max_ != 0 && hw(kSize).load_acquire() >= lru_max_ && evict_one() &&
       locate(key, h, w) == Status::corrupt)
@@ -897,19 +899,18 @@ Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
     if (s != Status::ok) return s;
   }
   clear_slot(w.found, meta);
-  maybe_shrink();
   return Status::ok;
 }
 
 // Below 25% load, move to a table of half the size, but only into the spare
 // table when it has that size (the one a grow left behind): a shrink never
 // takes new memory, so grow/shrink cycles cannot exhaust it.
-void RwMap::maybe_shrink() {
+bool RwMap::maybe_shrink() {
   u64 tw = hw(kTable).load_acquire(), spare = hw(kSpare).load_acquire();
   unsigned log2 = table_log2(tw);
-  if (log2 <= 3 || hw(kSize).load_acquire() * 4 >= (u64{1} << log2)) return;
-  if (spare == 0 || table_log2(spare) != log2 - 1) return;
-  rebuild(log2 - 1);  // cannot fail: the spare is taken, nothing allocated
+  if (log2 <= 3 || hw(kSize).load_acquire() * 4 >= (u64{1} << log2)) return false;
+  if (spare == 0 || table_log2(spare) != log2 - 1) return false;
+  return rebuild(log2 - 1) == Status::ok;  // cannot fail: the spare is taken, nothing allocated
 }
 
 Status RwMap::take(u64 k, u64* v) {
@@ -1051,7 +1052,7 @@ Status RwMap::for_each(Visit visit, void* ctx) const {
   Status result = Status::ok;
   for (u64 i = 0; i < cap && result == Status::ok; ++i) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
-    if ((meta & kStateMask) != kFull) continue;
+    if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
     u64 klen = klen_of(meta), vlen = vlen_of(meta), sz = 0;
     if (klen > kRwKeyMax || vlen > kRwValMax) {
       result = Status::corrupt;

@@ -98,7 +98,10 @@
 //
 // CURSORS (next). One speculative step per call, validated like a read: the
 // cursor names the table it walks and the next slot. Removal only marks
-// slots, so it never moves another entry; a rebuild does, and is reported.
+// slots, so it never moves another entry (not even when it leaves the table
+// below 25% load: the shrink waits for the next insert); a rebuild (grow,
+// rehash, that shrink) does, and is reported (Status::again). Expired keys
+// are skipped, by cursors and for_each alike.
 //
 // BATCHES. put_multi / remove_multi run under one write section (readers
 // see the batch at once); get_multi and for_each hold the read lock.
@@ -158,9 +161,11 @@
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
 // leaves the old one as spare (reused by the next same-size rehash), so
-// table memory is at most about 2x the final table. A removal that leaves
-// the table below 25% load halves it, but only into the spare table (never
-// new memory), so a table shrinks one step after each grow at most.
+// table memory is at most about 2x the final table. When removals have
+// left the table below 25% load, the next insert of a new key halves it
+// first (removals themselves never move entries, see CURSORS), but only
+// into the spare table (never new memory), so a table shrinks one step
+// after each grow at most.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
@@ -406,7 +411,7 @@ class RwMap {
                       std::uint64_t* val_sz, std::uint64_t exp);
   Status locate_live(RwBytes key, std::uint64_t h, Where* w);
   void prefetch(std::uint64_t h) const;
-  void maybe_shrink();
+  bool maybe_shrink();
   std::uint64_t expiry_for(std::uint64_t ttl_s) const;
   Status set_expiry(RwBytes key, std::uint64_t ttl_s, bool keep, std::uint64_t* remaining);
   Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);

@@ -8,13 +8,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -587,6 +591,22 @@ TEST(RwMap, TtlExpiresLazilyAndFlushes) {
   rw_os::g_clock_skew_s += 5;  // key 3 expired too
   EXPECT_EQ(m.get(3, &v), Status::not_found);
   EXPECT_EQ(m.size(), 2u);  // lazily: still there
+  // ... but neither iteration returns it.
+  std::vector<std::uint64_t> listed;
+  ASSERT_EQ(m.for_each([](void* ctx, RwBytes key, RwBytes) {
+              std::uint64_t k = 0;
+              std::memcpy(&k, key.data, 8);
+              static_cast<std::vector<std::uint64_t>*>(ctx)->push_back(k);
+            }, &listed),
+            Status::ok);
+  EXPECT_EQ(listed, std::vector<std::uint64_t>{2});
+  {
+    RwMap::Cursor c;
+    std::uint64_t k = 0, ksz = 0, vsz = 0;
+    listed.clear();
+    while (m.next(&c, &k, 8, &ksz, &v, 8, &vsz) == Status::ok) listed.push_back(k);
+    EXPECT_EQ(listed, std::vector<std::uint64_t>{2});
+  }
   ASSERT_EQ(m.flush_expired(1000, &removed), Status::ok);
   EXPECT_EQ(removed, 1u);
   EXPECT_EQ(m.size(), 1u);
@@ -599,6 +619,30 @@ TEST(RwMap, TtlExpiresLazilyAndFlushes) {
   ASSERT_EQ(m.get(4, &v), Status::ok);
   EXPECT_EQ(v, 41u);
   EXPECT_EQ(m.stats().expirations, 3u);
+  rw_os::g_clock_skew_s = 0;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// flush_expired(limit) scans `limit` slots from where the last call
+// stopped: repeated small calls sweep the whole table once.
+TEST(RwMap, FlushExpiredResumesAtItsCursor) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 200; ++k) ASSERT_EQ(m.put(k, k, k % 2 ? 1 : 0), Status::ok);
+  rw_os::g_clock_skew_s += 2;  // the 100 odd keys expired
+  const std::uint64_t cap = m.capacity(), limit = 16;
+  std::uint64_t total = 0, removed = 0, calls = 0;
+  for (; calls < cap / limit; ++calls) {
+    ASSERT_EQ(m.flush_expired(limit, &removed), Status::ok);
+    ASSERT_LE(removed, limit);
+    total += removed;
+    if (calls == 0) EXPECT_LT(total, 100u);
+  }
+  EXPECT_EQ(total, 100u);  // one sweep, in cap / limit calls
+  EXPECT_EQ(m.size(), 100u);
+  ASSERT_EQ(m.flush_expired(cap, &removed), Status::ok);
+  EXPECT_EQ(removed, 0u);
   rw_os::g_clock_skew_s = 0;
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
@@ -627,6 +671,29 @@ TEST(RwMap, CursorToleratesRemoval) {
   // Every key that was never removed was visited.
   for (std::uint64_t key = 0; key < 1000; ++key)
     if (m.exists(key)) ASSERT_EQ(seen.count(key), 1u) << key;
+  // Removals that take a grown table below 25% load do not disturb a walk
+  // either (the shrink waits for an insert); that insert is reported.
+  {
+    RwHarness g;
+    RwMap& n = g.map();
+    for (std::uint64_t key = 0; key < 1000; ++key) ASSERT_EQ(n.put(key, key), Status::ok);
+    ASSERT_EQ(n.capacity(), 2048u);  // grown: the 1024-slot table is the spare
+    RwMap::Cursor cg;
+    std::map<std::uint64_t, int> visited;
+    while ((s = n.next(&cg, &k, 8, &ksz, &v, 8, &vsz)) == Status::ok) {
+      ++visited[k];
+      if (k % 10 != 0) ASSERT_EQ(n.remove(k), Status::ok);
+    }
+    ASSERT_EQ(s, Status::not_found);
+    EXPECT_EQ(visited.size(), 1000u);  // every key once, though the load fell to 5%
+    for (auto& [key, times] : visited) ASSERT_EQ(times, 1) << key;
+    EXPECT_EQ(n.capacity(), 2048u);
+    RwMap::Cursor cs;
+    ASSERT_EQ(n.next(&cs, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
+    ASSERT_EQ(n.put(5000, 1), Status::ok);
+    EXPECT_EQ(n.capacity(), 1024u);
+    EXPECT_EQ(n.next(&cs, &k, 8, &ksz, &v, 8, &vsz), Status::again);
+  }
   // A grow during the walk is reported.
   RwMap::Cursor c2;
   ASSERT_EQ(m.next(&c2, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
@@ -636,6 +703,48 @@ TEST(RwMap, CursorToleratesRemoval) {
   RwMap::Cursor c3;
   EXPECT_EQ(m.next(&c3, tiny, sizeof tiny, &ksz, &v, 8, &vsz), Status::invalid);
   EXPECT_EQ(ksz, 8u);
+}
+
+// incr on a present counter takes the read lock, not the write lock: it
+// completes while another thread holds a read lock (a for_each paused in
+// its visitor), which a write would have to wait for.
+TEST(RwMap, IncrOfAPresentCounterRunsBesideAReader) {
+  RwHarness h;
+  RwMap& m = h.map();
+  ASSERT_EQ(m.put(7, 100), Status::ok);
+  std::atomic<int> phase{0};  // 1: the visitor holds the read lock; 2: let it go
+  // A thread whose for_each pauses in its visitor, holding the read lock,
+  // until phase is 2; returns once the lock is held.
+  auto hold_read_lock = [&] {
+    phase.store(0);
+    std::thread t([&] {
+      m.for_each([](void* ctx, RwBytes, RwBytes) {
+        auto* p = static_cast<std::atomic<int>*>(ctx);
+        p->store(1);
+        while (p->load() != 2) std::this_thread::yield();
+      }, &phase);
+    });
+    while (phase.load() != 1) std::this_thread::yield();
+    return t;
+  };
+  std::thread holder = hold_read_lock();
+  auto incr = std::async(std::launch::async, [&] {
+    std::uint64_t r = 0;
+    return m.incr(7, &r) == Status::ok ? r : 0;
+  });
+  const bool done = incr.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  phase.store(2);
+  holder.join();
+  EXPECT_TRUE(done) << "incr waited for a read-lock holder: it took the write lock";
+  EXPECT_EQ(incr.get(), 101u);
+  // A write does wait for the reader: a put of a new key must not complete
+  // while the reader holds on.
+  holder = hold_read_lock();
+  auto put = std::async(std::launch::async, [&] { return m.put(8, 1); });
+  EXPECT_EQ(put.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  phase.store(2);
+  holder.join();
+  EXPECT_EQ(put.get(), Status::ok);
 }
 
 TEST(RwMap, Batches) {
@@ -718,11 +827,21 @@ TEST(RwMap, ShrinksBelowQuarterLoad) {
   EXPECT_EQ(m.capacity(), 256u);  // 100 > 75% of 128
   std::uint64_t k = 0;
   for (; m.size() * 4 >= 256; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  // Removals never move entries (a cursor may be walking the table), nor
+  // does an overwrite; the next insert of a new key shrinks the table.
+  EXPECT_EQ(m.capacity(), 256u);
+  ASSERT_EQ(m.put(99, 99), Status::ok);
+  EXPECT_EQ(m.capacity(), 256u);
+  EXPECT_EQ(m.stats().shrinks, 0u);
+  ASSERT_EQ(m.put(1000, 1000), Status::ok);
   // Below 25%: halved, into the 128-slot table the last grow left behind.
   EXPECT_EQ(m.capacity(), 128u);
   EXPECT_EQ(m.stats().shrinks, 1u);
+  ASSERT_EQ(m.remove(1000), Status::ok);
   // No 64-slot spare exists: no further shrink (a shrink takes no memory).
   for (; k < 90; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  ASSERT_EQ(m.put(1001, 1001), Status::ok);
+  ASSERT_EQ(m.remove(1001), Status::ok);
   EXPECT_EQ(m.capacity(), 128u);
   for (std::uint64_t j = 0; j < 100; ++j) {
     std::uint64_t v = 0;

@@ -45,6 +45,12 @@ TEST(RwShards, KeysSpreadOverShards) {
     EXPECT_LT(s.shard(i).size(), 1200u) << i;
   }
   EXPECT_EQ(s.size(), 4000u);
+  // The shard is named by the hash's top two bits (the low bits pick the
+  // slot inside it), whatever shard_of() says.
+  for (std::uint64_t k = 0; k < 4000; ++k) {
+    const unsigned top = unsigned(s.shard(0).hash(RwBytes{&k, 8}) >> 62);
+    ASSERT_TRUE(s.shard(top).exists(RwBytes{&k, 8})) << k;
+  }
   // Every op of a shard is reachable through map_for.
   std::uint64_t r = 0;
   ASSERT_EQ(s.map_for(std::uint64_t{7}).incr(7, &r), Status::ok);

@@ -13,9 +13,13 @@
 //   NoTornReads     one writer alternates a key's value between lengths 8,
 //                   24, 40 and 200 (inline and arena); readers never see a
 //                   value whose bytes and length disagree.
+//   BatchesAreAtomic  a writer sets three keys to one value with put_multi
+//                   and removes them with remove_multi; readers' get_multi
+//                   and for_each see all three equal, or all three absent.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -243,6 +247,61 @@ TEST(RwStress, CountersWithOneReaderSlot) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(sum, std::uint64_t{2} * (kOps / 4));
   EXPECT_EQ(m.lock().word(), 0u);
+}
+
+TEST(RwStress, BatchesAreAtomic) {
+  auto st = anon_store(params());
+  RwMap& m = st->map();
+  const std::uint64_t keys[3] = {11, 22, 33};
+  for (std::uint64_t k = 100; k < 200; ++k) ASSERT_EQ(m.put(k, k), Status::ok);  // bystanders
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> mixed{0}, views{0};
+  std::thread writer([&] {
+    for (std::uint64_t i = 1; i <= std::uint64_t(kOps); ++i) {
+      const std::uint64_t v[3] = {i, i, i};
+      if (m.put_multi(keys, v, 3) != Status::ok) std::abort();
+      if (i % 4 == 0) {
+        std::uint64_t removed = 0;
+        if (m.remove_multi(keys, 3, &removed) != Status::ok || removed != 3) std::abort();
+      }
+    }
+    stop = true;
+  });
+  auto reader = [&](bool iterate) {
+    while (!stop) {
+      std::uint64_t v[3] = {0, 0, 0};
+      bool found[3] = {false, false, false};
+      if (iterate) {
+        struct Seen {
+          const std::uint64_t* keys;
+          std::uint64_t* v;
+          bool* found;
+        } seen{keys, v, found};
+        if (m.for_each([](void* ctx, RwBytes key, RwBytes val) {
+              auto* s = static_cast<Seen*>(ctx);
+              std::uint64_t k = 0;
+              std::memcpy(&k, key.data, 8);
+              for (int j = 0; j < 3; ++j)
+                if (k == s->keys[j]) s->found[j] = true, std::memcpy(&s->v[j], val.data, 8);
+            }, &seen) != Status::ok)
+          std::abort();
+      } else if (m.get_multi(keys, 3, v, found) != Status::ok) {
+        std::abort();
+      }
+      const bool all = found[0] && found[1] && found[2], none = !found[0] && !found[1] && !found[2];
+      if (!(all && v[0] == v[1] && v[1] == v[2]) && !none) ++mixed;
+      ++views;
+    }
+  };
+  std::thread r1(reader, false), r2(reader, true);
+  writer.join();
+  r1.join();
+  r2.join();
+  std::printf("views %llu\n", (unsigned long long)views.load());
+  EXPECT_EQ(mixed.load(), 0u);
+  EXPECT_GT(views.load(), 0u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 TEST(RwStress, NoTornReads) {
