@@ -203,6 +203,31 @@ TEST_F(RegionFileTest, NotARegionAtAll) {
   expect_join_fails(Status::invalid, "bad magic");
 }
 
+// A region file is created 0600 (the default mode), and no call follows a
+// symbolic link: a join or destroy through one fails, a create through a
+// dangling one creates nothing at its target, and the file is untouched.
+TEST_F(RegionFileTest, ModeIs0600AndSymlinksAreNotFollowed) {
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string before = slurp(path_), link = path_ + ".link", target = path_ + ".target";
+  unlink(link.c_str());
+  unlink(target.c_str());
+  ASSERT_EQ(symlink(path_.c_str(), link.c_str()), 0);
+  Region r;
+  std::string why;
+  EXPECT_EQ(Region::join_file(link, kSpec.type, kSpec.type_version, &r, &why), Status::invalid) << why;
+  EXPECT_FALSE(r.joined());
+  EXPECT_EQ(Region::destroy_file(link, kSpec.type, &why), Status::invalid) << why;
+  EXPECT_EQ(access(path_.c_str(), F_OK), 0);
+  ASSERT_EQ(unlink(link.c_str()), 0);
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);  // dangling
+  EXPECT_EQ(Region::create_file(link, kSpec, {}, &r, &why), Status::exists) << why;
+  EXPECT_NE(access(target.c_str(), F_OK), 0) << "a create followed the link";
+  EXPECT_EQ(slurp(path_), before);
+  unlink(link.c_str());
+}
+
 TEST_F(RegionFileTest, GrowOnlyExtends) {
   Region r;
   ASSERT_EQ(Region::join_file(path_, kSpec.type, kSpec.type_version, &r), Status::ok);

@@ -797,6 +797,32 @@ Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
   return Status::ok;
 }
 
+Status RwMap::put_multi(const RwBytes* keys, const RwBytes* vals, u64 n) {
+  for (u64 i = 0; i < n; ++i)
+    if (keys[i].size == 0 || keys[i].size > kRwKeyMax || vals[i].size > kRwValMax) return Status::invalid;
+  Writer section(*this);
+  for (u64 i = 0; i < n; ++i) {
+    Status s = store_locked(keys[i], hash(keys[i]), vals[i], Mode::put, nullptr, 0, nullptr,
+                            expiry_for(kRwTtlDefault));
+    if (s != Status::ok) return s;
+  }
+  return Status::ok;
+}
+
+Status RwMap::remove_multi(const RwBytes* keys, u64 n, u64* removed) {
+  for (u64 i = 0; i < n; ++i)
+    if (keys[i].size == 0 || keys[i].size > kRwKeyMax) return Status::invalid;
+  Writer section(*this);
+  u64 cnt = 0;
+  for (u64 i = 0; i < n; ++i) {
+    Status s = take_locked(keys[i], hash(keys[i]), nullptr, 0, nullptr);
+    if (s == Status::corrupt) return s;
+    cnt += s == Status::ok;
+  }
+  if (removed != nullptr) *removed = cnt;
+  return Status::ok;
+}
+
 Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {
   return store(key, val, Mode::put, nullptr, 0, nullptr, ttl_s);
 }
@@ -1077,6 +1103,29 @@ Status RwMap::get_multi(const u64* keys, u64 n, u64* vals, bool* found) const {
     Status s = read_try(as_bytes(keys[i]), hash(as_bytes(keys[i])), &vals[i], 8, &sz, 0);
     found[i] = s == Status::ok;
     if (s == Status::corrupt) result = s;
+  }
+  lock_.read_unlock(reader);
+  return result;
+}
+
+Status RwMap::get_multi(const RwBytes* keys, u64 n, bool* found, Visit visit, void* ctx) const {
+  for (u64 i = 0; i < n; ++i)
+    if (keys[i].size == 0 || keys[i].size > kRwKeyMax) return Status::invalid;
+  std::vector<unsigned char> buf(64);
+  unsigned reader = lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
+  Status result = Status::ok;
+  for (u64 i = 0; i < n; ++i) {
+    // Under the read lock no writer runs: the probe is not speculative, and
+    // a value too large for buf is read again, whole, after a resize.
+    u64 sz = 0;
+    Status s = read_try(keys[i], hash(keys[i]), buf.data(), buf.size(), &sz, 0);
+    if (s == Status::invalid && sz <= kRwValMax) {
+      buf.resize(sz);
+      s = read_try(keys[i], hash(keys[i]), buf.data(), buf.size(), &sz, 0);
+    }
+    found[i] = s == Status::ok;
+    if (s == Status::ok) visit(ctx, keys[i], RwBytes{buf.data(), sz});
+    if (s == Status::corrupt || s == Status::invalid) result = Status::corrupt;
   }
   lock_.read_unlock(reader);
   return result;

@@ -306,12 +306,26 @@ class RwMap {
   // Values of n u64 keys; found[i] says whether key i is present. At one
   // moment with respect to every write but counter increments (above).
   Status get_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* vals, bool* found) const;
+  // Byte strings, the same view: found[i] says whether key i is present, and
+  // visit(ctx, key, value) runs for each present key, in order, under the
+  // read lock (the same rules as for_each's visit). invalid (nothing read)
+  // when a key's size is outside 1..kRwKeyMax.
+  Status get_multi(const RwBytes* keys, std::uint64_t n, bool* found, Visit visit, void* ctx) const;
 
   // Batches under one write lock (readers see all of them at once). put_multi
   // stops at the first failure (full, corrupt) and returns it; the puts
   // before it stay. remove_multi counts the keys it removed.
   Status put_multi(const std::uint64_t* keys, const std::uint64_t* vals, std::uint64_t n);
   Status remove_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* removed);
+  // Byte strings: sizes are checked for the whole batch first (invalid:
+  // nothing stored or removed).
+  Status put_multi(const RwBytes* keys, const RwBytes* vals, std::uint64_t n);
+  Status remove_multi(const RwBytes* keys, std::uint64_t n, std::uint64_t* removed);
+  // The name for put_multi.
+  Status set_multi(const std::uint64_t* keys, const std::uint64_t* vals, std::uint64_t n) {
+    return put_multi(keys, vals, n);
+  }
+  Status set_multi(const RwBytes* keys, const RwBytes* vals, std::uint64_t n) { return put_multi(keys, vals, n); }
 
   // Remove and return one entry from the eviction end (pop) or the other
   // end (shift); see POP, SHIFT, DRAIN above. not_found when the map is

@@ -747,6 +747,60 @@ TEST(RwMap, IncrOfAPresentCounterRunsBesideAReader) {
   EXPECT_EQ(put.get(), Status::ok);
 }
 
+// Byte-string batches: inline and arena sizes, the found flags and values
+// through visit, counts, and a batch with a bad size refused whole.
+TEST(RwMap, BytesBatches) {
+  RwHarness h;
+  RwMap& m = h.map();
+  std::vector<std::string> ks, vs;
+  for (int i = 0; i < 100; ++i) {
+    ks.push_back("key-" + std::to_string(i) + std::string(i % 40, 'k'));
+    vs.push_back(std::string(i * 37 % 300, char('a' + i % 26)));  // 0..299 bytes: inline and arena
+  }
+  std::vector<RwBytes> kb, vb;
+  for (int i = 0; i < 100; ++i) {
+    kb.push_back(str(ks[i]));
+    vb.push_back(str(vs[i]));
+  }
+  ASSERT_EQ(m.set_multi(kb.data(), vb.data(), 100), Status::ok);
+  EXPECT_EQ(m.size(), 100u);
+  struct Got {
+    std::vector<std::string> keys, vals;
+  } got;
+  auto collect = [](void* ctx, RwBytes k, RwBytes v) {
+    auto* g = static_cast<Got*>(ctx);
+    g->keys.emplace_back(static_cast<const char*>(k.data), k.size);
+    g->vals.emplace_back(static_cast<const char*>(v.data), v.size);
+  };
+  bool found[100];
+  ASSERT_EQ(m.get_multi(kb.data(), 100, found, collect, &got), Status::ok);
+  ASSERT_EQ(got.vals.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(found[i]);
+    ASSERT_EQ(got.keys[i], ks[i]);
+    ASSERT_EQ(got.vals[i], vs[i]) << i;
+  }
+  std::uint64_t removed = 0;
+  ASSERT_EQ(m.remove_multi(kb.data(), 60, &removed), Status::ok);
+  EXPECT_EQ(removed, 60u);
+  ASSERT_EQ(m.remove_multi(kb.data(), 70, &removed), Status::ok);
+  EXPECT_EQ(removed, 10u);
+  got = Got();
+  ASSERT_EQ(m.get_multi(kb.data(), 100, found, collect, &got), Status::ok);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(found[i], i >= 70) << i;
+  EXPECT_EQ(got.vals.size(), 30u);
+  // A bad size anywhere: the whole batch is refused.
+  std::vector<RwBytes> bad = {str("fresh"), RwBytes{"", 0}};
+  std::vector<RwBytes> bad_vals = {str("v"), str("w")};
+  EXPECT_EQ(m.put_multi(bad.data(), bad_vals.data(), 2), Status::invalid);
+  EXPECT_FALSE(m.exists(str("fresh")));
+  EXPECT_EQ(m.remove_multi(bad.data(), 2, &removed), Status::invalid);
+  EXPECT_EQ(m.get_multi(bad.data(), 2, found, collect, &got), Status::invalid);
+  EXPECT_EQ(m.size(), 30u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, Batches) {
   RwHarness h;
   RwMap& m = h.map();
