@@ -1,6 +1,7 @@
 // RwShards: see rw_shards.h for the layout.
 #include "variants/rwlock/rw_shards.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -81,23 +82,62 @@ Status RwShards::finish(Region&& r, Ptr* out, std::string* why) {
   return Status::ok;
 }
 
+// Every constructor: make the region (`made` is its status), then attach.
+Status RwShards::attach(Status made, Region&& r, Ptr* out, std::string* why) {
+  return made == Status::ok ? finish(std::move(r), out, why) : made;
+}
+
 Status RwShards::create_anon(const RwParams& p, unsigned shard_cnt, Ptr* out, std::string* why) {
   Region r;
-  Status s = Region::create_anon(spec(p, shard_cnt), init(p, shard_cnt, why), &r, why);
-  return s == Status::ok ? finish(std::move(r), out, why) : s;
+  return attach(Region::create_anon(spec(p, shard_cnt), init(p, shard_cnt, why), &r, why), std::move(r), out, why);
 }
 
 Status RwShards::create_file(const std::string& path, const RwParams& p, unsigned shard_cnt, Ptr* out,
                              std::string* why) {
   Region r;
-  Status s = Region::create_file(path, spec(p, shard_cnt), init(p, shard_cnt, why), &r, why);
-  return s == Status::ok ? finish(std::move(r), out, why) : s;
+  return attach(Region::create_file(path, spec(p, shard_cnt), init(p, shard_cnt, why), &r, why), std::move(r),
+                out, why);
+}
+
+Status RwShards::open_file(const std::string& path, const RwParams& p, unsigned shard_cnt, Ptr* out,
+                           std::string* why) {
+  Region r;
+  return attach(Region::open_file(path, spec(p, shard_cnt), init(p, shard_cnt, why), &r, why), std::move(r),
+                out, why);
+}
+
+Status RwShards::create_memfd(const RwParams& p, unsigned shard_cnt, Ptr* out, std::string* why) {
+  Region r;
+  return attach(Region::create_memfd(spec(p, shard_cnt), init(p, shard_cnt, why), &r, why), std::move(r), out, why);
 }
 
 Status RwShards::join_file(const std::string& path, Ptr* out, std::string* why) {
   Region r;
-  Status s = Region::join_file(path, kRwShardsRegionType, 1, &r, why);
-  return s == Status::ok ? finish(std::move(r), out, why) : s;
+  return attach(Region::join_file(path, kRwShardsRegionType, 1, &r, why), std::move(r), out, why);
+}
+
+Status RwShards::join_fd(int fd, Ptr* out, std::string* why) {
+  Region r;
+  return attach(Region::join_fd(fd, kRwShardsRegionType, 1, &r, why), std::move(r), out, why);
+}
+
+RwMap::Stats RwShards::stats() const {
+  RwMap::Stats t{};
+  for (const RwMap& m : maps_) {
+    RwMap::Stats s = m.stats();
+    t.write_recoveries += s.write_recoveries;
+    t.read_recoveries += s.read_recoveries;
+    t.seq_repairs += s.seq_repairs;
+    t.grows += s.grows;
+    t.rehashes += s.rehashes;
+    t.shrinks += s.shrinks;
+    t.evictions += s.evictions;
+    t.expirations += s.expirations;
+    t.arena_used += s.arena_used;
+    t.arena_capacity += s.arena_capacity;
+    t.backed = std::max(t.backed, s.backed);
+  }
+  return t;
 }
 
 unsigned RwShards::shard_of(RwBytes key) const {

@@ -40,6 +40,14 @@ class RwShards {
   static Status create_file(const std::string& path, const RwParams& p, unsigned shard_cnt, Ptr* out,
                             std::string* why = nullptr);
   static Status join_file(const std::string& path, Ptr* out, std::string* why = nullptr);
+  // Anonymous memory a peer joins through the descriptor (region().fd()).
+  static Status create_memfd(const RwParams& p, unsigned shard_cnt, Ptr* out, std::string* why = nullptr);
+  static Status join_fd(int fd, Ptr* out, std::string* why = nullptr);
+  // Join the file at path, or create it (with p and shard_cnt) when there is
+  // none; an existing file keeps its own parameters and shard count.
+  static Status open_file(const std::string& path, const RwParams& p, unsigned shard_cnt, Ptr* out,
+                          std::string* why = nullptr);
+  Region& region() { return region_; }
 
   unsigned shard_cnt() const { return unsigned(maps_.size()); }
   RwMap& shard(unsigned i) { return maps_[i]; }
@@ -59,6 +67,9 @@ class RwShards {
   Status pop(std::uint64_t* k, std::uint64_t* v);
   Status drain(std::uint64_t n, RwMap::Visit visit, void* ctx, std::uint64_t* removed);
   std::uint64_t size() const;
+  // Every shard's statistics together: counters and arena bytes summed,
+  // `backed` the furthest any shard has backed (they share one region).
+  RwMap::Stats stats() const;
   Status verify(std::string* why) const;
   Status verify() const { return verify(nullptr); }
 
@@ -70,6 +81,7 @@ class RwShards {
   static RegionSpec spec(const RwParams& p, unsigned shard_cnt);
   static RegionInit init(const RwParams& p, unsigned shard_cnt, std::string* why);
   static Status finish(Region&& r, Ptr* out, std::string* why);
+  static Status attach(Status made, Region&& r, Ptr* out, std::string* why);
   static Status grow(void* ctx, std::uint64_t bytes);
 
   Region region_;

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -65,6 +66,45 @@ TEST(RwShards, KeysSpreadOverShards) {
   EXPECT_NE(why.find("another shard"), std::string::npos) << why;
 }
 
+// A memfd-backed set of shards joined through its descriptor sees the same
+// entries; open_file creates a file that is not there; stats() adds up the
+// shards' counters.
+TEST(RwShards, MemfdOpenFileAndStats) {
+  RwShards::Ptr a, b;
+  std::string why;
+  ASSERT_EQ(RwShards::create_memfd(shard_params(), 4, &a, &why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < 2000; ++k) ASSERT_EQ(a->insert(k, k + 1), Status::ok);
+  ASSERT_EQ(RwShards::join_fd(a->region().fd(), &b, &why), Status::ok) << why;
+  EXPECT_EQ(b->shard_cnt(), 4u);
+  std::uint64_t v = 0;
+  ASSERT_EQ(b->find(1999, &v), Status::ok);
+  EXPECT_EQ(v, 2000u);
+  RwMap::Stats t = a->stats();
+  std::uint64_t grows = 0, used = 0, backed = 0;
+  for (unsigned i = 0; i < 4; ++i) {
+    RwMap::Stats s = a->shard(i).stats();
+    grows += s.grows;
+    used += s.arena_used;
+    backed = std::max(backed, s.backed);
+  }
+  EXPECT_GT(t.grows, 0u);  // about 500 keys a shard: each grew from 8 slots
+  EXPECT_EQ(t.grows, grows);
+  EXPECT_EQ(t.arena_used, used);
+  EXPECT_EQ(t.backed, backed);
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(dir ? dir : "/tmp") + "/rw_shards_open." + std::to_string(getpid());
+  unlink(path.c_str());
+  RwShards::Ptr c;
+  ASSERT_EQ(RwShards::open_file(path, shard_params(), 2, &c, &why), Status::ok) << why;
+  EXPECT_EQ(c->shard_cnt(), 2u);
+  ASSERT_EQ(c->insert(5, 6), Status::ok);
+  c.reset();
+  ASSERT_EQ(RwShards::join_file(path, &c, &why), Status::ok) << why;
+  ASSERT_EQ(c->find(5, &v), Status::ok);
+  EXPECT_EQ(v, 6u);
+  unlink(path.c_str());
+}
+
 TEST(RwShards, FileJoinsAndDamagedDirectoryIsRefused) {
   const char* dir = std::getenv("TEST_TMPDIR");
   std::string path = std::string(dir ? dir : "/tmp") + "/rw_shards." + std::to_string(getpid());
@@ -83,6 +123,11 @@ TEST(RwShards, FileJoinsAndDamagedDirectoryIsRefused) {
   std::uint64_t v = 0;
   ASSERT_EQ(s->find(499, &v), Status::ok);
   EXPECT_EQ(v, 998u);
+  s.reset();
+  // open_file joins an existing file, keeping its shard count.
+  ASSERT_EQ(RwShards::open_file(path, shard_params(), 2, &s, &why), Status::ok) << why;
+  EXPECT_EQ(s->shard_cnt(), 8u);
+  EXPECT_EQ(s->size(), 500u);
   s.reset();
   std::string bytes;
   {
