@@ -4,7 +4,8 @@ The target benchmarks run with --benchmark_repetitions=N and
 --benchmark_enable_random_interleaving=true, so the repetitions of the maps
 being compared alternate in time and share the machine's noise. collect()
 keeps every repetition (aggregate rows are skipped: the median is computed
-here, with the spread beside it); summary() reduces one list.
+here, with the spread beside it); medians() and spreads() reduce each map's
+list.
 """
 import statistics
 
@@ -26,11 +27,6 @@ def collect(doc, pattern):
         key = tuple(int(v) if v.isdigit() else v for k, v in g.items() if k != "map")
         rows.setdefault(key, {}).setdefault(g["map"], []).append(b["items_per_second"] / 1e6)
     return rows
-
-
-def summary(values):
-    """median, min, max and count of one map's repetitions."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
 def medians(maps):

@@ -33,12 +33,13 @@ def main():
     print(f"robin-hood map vs libcuckoo, million ops/s, median [min-max] of the repetitions; "
           f"bytes per key at 50% load: {bpk}")
     for key in sorted(rows):
-        r, reps = gbench_reps.medians(rows[key]), rows[key]
+        reps = rows[key]
+        r, spread = gbench_reps.medians(reps), gbench_reps.spreads(reps)
         ratio = r["robinhood"] / r["libcuckoo"] if r.get("libcuckoo") and "robinhood" in r else None
         results.append({"workload": key[0], "dist": key[1], "threads": key[2], "mops": r,
-                        "mops_min_max": gbench_reps.spreads(reps), "reps": min(len(v) for v in reps.values()),
+                        "mops_min_max": spread, "reps": min(len(v) for v in reps.values()),
                         "robinhood_over_libcuckoo": ratio})
-        cells = "  ".join(f"{m} {r[m]:6.2f} [{min(reps[m]):.2f}-{max(reps[m]):.2f}]" for m in ("robinhood", "libcuckoo")
+        cells = "  ".join(f"{m} {r[m]:6.2f} [{spread[m][0]:.2f}-{spread[m][1]:.2f}]" for m in ("robinhood", "libcuckoo")
                           if m in r)
         print(f"  {key[0]} {key[1]:8} {key[2]}t: {cells}  ratio {ratio or 0:.2f}")
     with open(args.out, "w") as f:

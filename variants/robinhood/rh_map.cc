@@ -274,13 +274,12 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
 }
 
 Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
-  u64 size = 0;
+  u64 size = 0, w[5];  // w: the header words every layout version has
   std::uint32_t tag = 0;
-  if (a.info(map_off, &size, &tag) != Status::ok || tag != kRhTagHeader || size < 40)
+  if (a.info(map_off, &size, &tag) != Status::ok || tag != kRhTagHeader || size < sizeof w)
     return fail(why, Status::invalid, "no robin-hood map header at this offset");
   if (sync::word(a.base(), map_off).load_acquire() != kRhMagic)
     return fail(why, Status::invalid, "not a robin-hood map (bad magic)");
-  u64 w[5];
   for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
   if (w[1] != kRhLayoutVersion)
     return fail(why, Status::invalid,

@@ -775,21 +775,26 @@ Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
   return mode == Mode::swap ? Status::not_found : Status::ok;
 }
 
-Status RwMap::put_multi(const u64* keys, const u64* vals, u64 n) {
+// The batches' one write section each, over keys (and values) as byte
+// strings, whatever the caller's type (sizes already checked).
+template <class Key, class Val>
+Status RwMap::put_batch(const Key* keys, const Val* vals, u64 n) {
   Writer section(*this);
   for (u64 i = 0; i < n; ++i) {
-    Status s = store_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), as_bytes(vals[i]), Mode::put,
-                            nullptr, 0, nullptr, expiry_for(kRwTtlDefault));
+    const RwBytes k = as_bytes(keys[i]);
+    Status s = store_locked(k, hash(k), as_bytes(vals[i]), Mode::put, nullptr, 0, nullptr, expiry_for(kRwTtlDefault));
     if (s != Status::ok) return s;
   }
   return Status::ok;
 }
 
-Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
+template <class Key>
+Status RwMap::remove_batch(const Key* keys, u64 n, u64* removed) {
   Writer section(*this);
   u64 cnt = 0;
   for (u64 i = 0; i < n; ++i) {
-    Status s = take_locked(as_bytes(keys[i]), hash(as_bytes(keys[i])), nullptr, 0, nullptr);
+    const RwBytes k = as_bytes(keys[i]);
+    Status s = take_locked(k, hash(k), nullptr, 0, nullptr);
     if (s == Status::corrupt) return s;
     cnt += s == Status::ok;
   }
@@ -797,30 +802,19 @@ Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) {
   return Status::ok;
 }
 
+Status RwMap::put_multi(const u64* keys, const u64* vals, u64 n) { return put_batch(keys, vals, n); }
+Status RwMap::remove_multi(const u64* keys, u64 n, u64* removed) { return remove_batch(keys, n, removed); }
+
 Status RwMap::put_multi(const RwBytes* keys, const RwBytes* vals, u64 n) {
   for (u64 i = 0; i < n; ++i)
     if (keys[i].size == 0 || keys[i].size > kRwKeyMax || vals[i].size > kRwValMax) return Status::invalid;
-  Writer section(*this);
-  for (u64 i = 0; i < n; ++i) {
-    Status s = store_locked(keys[i], hash(keys[i]), vals[i], Mode::put, nullptr, 0, nullptr,
-                            expiry_for(kRwTtlDefault));
-    if (s != Status::ok) return s;
-  }
-  return Status::ok;
+  return put_batch(keys, vals, n);
 }
 
 Status RwMap::remove_multi(const RwBytes* keys, u64 n, u64* removed) {
   for (u64 i = 0; i < n; ++i)
     if (keys[i].size == 0 || keys[i].size > kRwKeyMax) return Status::invalid;
-  Writer section(*this);
-  u64 cnt = 0;
-  for (u64 i = 0; i < n; ++i) {
-    Status s = take_locked(keys[i], hash(keys[i]), nullptr, 0, nullptr);
-    if (s == Status::corrupt) return s;
-    cnt += s == Status::ok;
-  }
-  if (removed != nullptr) *removed = cnt;
-  return Status::ok;
+  return remove_batch(keys, n, removed);
 }
 
 Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {

@@ -391,6 +391,11 @@ class RwMap {
 
  private:
   static RwBytes as_bytes(const std::uint64_t& v) { return RwBytes{&v, 8}; }
+  static RwBytes as_bytes(RwBytes b) { return b; }
+  template <class Key, class Val>
+  Status put_batch(const Key* keys, const Val* vals, std::uint64_t n);
+  template <class Key>
+  Status remove_batch(const Key* keys, std::uint64_t n, std::uint64_t* removed);
   sync::Ref<std::uint64_t> hw(std::uint64_t word) const { return sync::word(base_, hdr_ + 8 * word); }
   sync::Ref<std::uint64_t> at(std::uint64_t off) const { return sync::word(base_, off); }
   void attach(void* base, std::uint64_t hdr_off, RwGrow grow, void* grow_ctx);
