@@ -112,13 +112,14 @@ Status alloc_size_classes(const AllocParams& p, SizeClass* out, unsigned* cnt, s
   unsigned n = 0;
   if (p.footprint_cnt == 0) {
     // The standard ladder: 4 classes per doubling, up to vol_sz / 8. From
-    // 4 KiB on, the class at each power of two is 16 bytes larger, so that
-    // an object of a power-of-two size (a table segment, a slab) fits it
-    // with its header instead of taking the next class (25% more).
+    // 4 KiB on, the class at each power of two is kPow2Slack bytes larger,
+    // so that an object of a power-of-two size (a table segment, a slab),
+    // 64-aligned or less, fits it with its header and padding instead of
+    // taking the next class (25% more).
     for (u64 pow = 32; n < kSzcMax; pow *= 2) {
       bool done = false;
       for (u64 q = 4; q < 8 && n < kSzcMax; ++q) {
-        const u64 extra = q == 4 && pow >= kPow2Exact ? kObjHdrSize : 0, f = align_up(pow * q / 4, 16) + extra;
+        const u64 extra = q == 4 && pow >= kPow2Exact ? kPow2Slack : 0, f = align_up(pow * q / 4, 16) + extra;
         if (f - extra > p.vol_sz / 8) { done = true; break; }
         if (n == 0 || f > fp[n - 1]) fp[n++] = std::uint32_t(f);
       }

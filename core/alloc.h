@@ -112,6 +112,9 @@ inline constexpr unsigned kCgroupMax = 64;       // concurrency groups at most
 inline constexpr std::uint64_t kAlignMax = 4096;  // largest alignment alloc() takes
 inline constexpr std::uint64_t kSbHdrSize = 64;
 inline constexpr std::uint64_t kObjHdrSize = 16;
+// The standard ladder's slack at powers of two (see AllocParams): the object
+// header (16) plus up to 48 bytes of padding to a 64-byte alignment.
+inline constexpr std::uint64_t kPow2Slack = 64;
 inline constexpr std::uint64_t kAllocSpaceMax = std::uint64_t{1} << 36;  // 64 GiB: 32-bit (off >> 4)
 
 struct AllocParams {
@@ -121,9 +124,9 @@ struct AllocParams {
   unsigned obj_cnt_max = 64;                      // slots per superblock, 2..64
   // Slot footprints (header included), ascending multiples of 16, >= 32.
   // Empty: the standard ladder, 4 classes per doubling up to vol_sz / 8;
-  // from 4 KiB on, the class at a power of two p is p + 16 (so the top one
-  // may be vol_sz / 8 + 16), so that an object of p bytes (a table
-  // segment, a slab) fits one with its header.
+  // from 4 KiB on, the class at a power of two p is p + kPow2Slack (so the
+  // top one may be vol_sz / 8 + kPow2Slack), so that an object of p bytes
+  // (a table segment, a slab), aligned to up to 64, fits one with its header.
   unsigned footprint_cnt = 0;
   std::uint32_t footprints[kSzcMax] = {};
 };

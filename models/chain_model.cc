@@ -4,9 +4,10 @@
 //
 // Models (name: what it checks, scheduler):
 //   read_write_2t   a speculative reader against a writer that overwrites a
-//                   16-byte value (two words) in place: the reader never
-//                   accepts a torn copy (both words equal), and a value it
-//                   accepts is one that was written. Full search.
+//                   16-byte value (two words, a list element) in place: the
+//                   reader never accepts a torn copy (both words equal), and
+//                   a value it accepts is one that was written. Random
+//                   search (1M schedules; a full search takes 39M, 15 min).
 //   txn_opposite_2t two transactions lock the same two chains, their keys
 //                   added in opposite orders, and move one unit each way: no
 //                   deadlock, no lost update. Random search (100k schedules).
@@ -14,8 +15,27 @@
 //                   a one-key transaction. Random search (300k schedules).
 //   two_writers_2t  two writers insert different keys into one chain (each
 //                   allocating its element under the lock) while the map
-//                   already holds one: afterwards all three keys are found
-//                   and verify() is clean. Random search (200k schedules).
+//                   already holds one (in the inline slot): afterwards all
+//                   three keys are found and verify() is clean. Random
+//                   search (200k schedules).
+//   u64_find_reuse_2t  the u64 find against a writer that inserts a key,
+//                   erases it and puts another key into the same inline
+//                   slot: never the other key's value. Every schedule with
+//                   up to 2 preemptions.
+//   inline_reuse_2t the same race with the first key inserted beforehand,
+//                   by random search (300k schedules), which unlike the
+//                   bounded one also lets loads return stale values.
+//   inline_resize_2t a speculative reader against a writer that changes an
+//                   inline value from 8 bytes to 4 in place: the reader gets
+//                   one of the two values whole, never the old size with the
+//                   new word. Random search (300k).
+//   u64_find_reuse_heap_2t  the same with the inline slot taken by a third
+//                   key, so the writer's keys are list elements and the
+//                   second reuses the first's freed element. Same search.
+//   inline_move_2t  a speculative reader against a writer whose new 16-byte
+//                   value moves its key from the inline slot to the list:
+//                   the reader gets the old 8-byte value or the new one,
+//                   never a torn or mixed copy. Random search (300k).
 //
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include "core/alloc.h"
@@ -144,15 +164,22 @@ struct TwoWritersModel : ChainModelBase<TwoWritersModel> {
 };
 
 // The u64 find (ChainMap::find(u64, u64*), its own copy of the read
-// protocol) against a writer that removes the key and reuses its element
-// for another key: the reader must never return the other key's value.
-struct U64FindReuseModel : ChainModelBase<U64FindReuseModel> {
-  void before() { setup(); }
+// protocol) against a writer that removes the key and reuses its place for
+// another key: the reader must never return the other key's value. Heap:
+// the inline slot is taken first, so the two keys are list elements.
+template <bool Heap>
+struct U64FindReuseModel : ChainModelBase<U64FindReuseModel<Heap>> {
+  using Base = ChainModelBase<U64FindReuseModel<Heap>>;
+  void before() {
+    Base::setup();
+    if (Heap) RL_ASSERT(this->m.insert(u64{100}, u64{1000}) == Status::ok);
+  }
   void thread(unsigned t) {
+    ChainMap& m = this->m;
     if (t == 0) {  // the writer allocates both elements from its own group
       RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);
       RL_ASSERT(m.erase(u64{1}) == Status::ok);
-      RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // takes the freed element back
+      RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the same slot, or the freed element
       return;
     }
     u64 v = 0;
@@ -161,7 +188,72 @@ struct U64FindReuseModel : ChainModelBase<U64FindReuseModel> {
     RL_ASSERT(s == Status::ok || s == Status::not_found);
     if (s == Status::ok) RL_ASSERT(v == 11);  // key 1's value, never key 2's
   }
+  void after() { this->check_quiescent(); }
+};
+
+// The inline slot's reuse race, for the random search.
+struct InlineReuseModel : ChainModelBase<InlineReuseModel> {
+  void before() {
+    setup();
+    RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);  // inline
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.erase(u64{1}) == Status::ok);
+      RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the same slot
+      return;
+    }
+    u64 v = 0;
+    Status s = m.find(u64{1}, &v);
+    RL_ASSERT(s == Status::ok || s == Status::not_found);
+    if (s == Status::ok) RL_ASSERT(v == 11);  // key 1's value, never key 2's
+  }
   void after() { check_quiescent(); }
+};
+
+// An inline value changes size in place (meta and value word both change).
+struct InlineResizeModel : ChainModelBase<InlineResizeModel> {
+  static constexpr u64 kKey = 5, kOld = 0x1111111111111111, kNew = 0x22222222;
+  void before() {
+    setup();
+    RL_ASSERT(m.insert(kKey, kOld) == Status::ok);  // inline
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert_or_assign(Bytes{&kKey, 8}, Bytes{&kNew, 4}) == Status::ok);
+      return;
+    }
+    u64 got = 0, sz = 0;
+    Status s = m.query_try(Bytes{&kKey, 8}, m.hash(Bytes{&kKey, 8}), &got, sizeof got, &sz, nullptr);
+    RL_ASSERT(s == Status::ok || s == Status::again);
+    if (s == Status::ok) RL_ASSERT((sz == 8 && got == kOld) || (sz == 4 && got == kNew));
+  }
+  void after() { check_quiescent(); }
+};
+
+// A key moves from the inline slot to the list when its new value does not
+// fit the slot; a speculative reader sees the old value or the new one.
+struct InlineMoveModel : ChainModelBase<InlineMoveModel> {
+  static constexpr u64 kKey = 5;
+  void before() {
+    setup();
+    RL_ASSERT(m.insert(kKey, u64{1}) == Status::ok);  // inline
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      u64 v[2] = {2, 2};
+      RL_ASSERT(m.insert_or_assign(Bytes{&kKey, 8}, Bytes{v, 16}) == Status::ok);
+      return;
+    }
+    u64 got[2] = {0, 0}, sz = 0;
+    Status s = m.query_try(Bytes{&kKey, 8}, m.hash(Bytes{&kKey, 8}), got, sizeof got, &sz, nullptr);
+    RL_ASSERT(s == Status::ok || s == Status::again);
+    if (s == Status::ok) RL_ASSERT((sz == 8 && got[0] == 1) || (sz == 16 && got[0] == 2 && got[1] == 2));
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.size() == 1);
+  }
 };
 
 // Two transactions take the same two chains in opposite order and move one
@@ -204,14 +296,18 @@ using mb::models::Model;
 using mb::models::run;
 
 const Model kModels[] = {
-    {"read_write_2t", run<ReadWriteModel>, rl::sched_full, 0},
+    {"read_write_2t", run<ReadWriteModel>, rl::sched_random, 1000000},
     {"two_writers_2t", run<TwoWritersModel>, rl::sched_random, 200000},
     {"txn_opposite_2t", run<TxnModel>, rl::sched_random, 100000},
     {"txn_read_write_2t", run<TxnReadWriteModel>, rl::sched_random, 300000},
     // Every schedule with up to 2 preemptions: the reader parked between
     // its key and value loads for the writer's whole erase and re-insert is
     // a 2-preemption schedule, too rare for random search.
-    {"u64_find_reuse_2t", run<U64FindReuseModel>, rl::sched_bound, 0, 2},
+    {"u64_find_reuse_2t", run<U64FindReuseModel<false>>, rl::sched_bound, 0, 2},
+    {"u64_find_reuse_heap_2t", run<U64FindReuseModel<true>>, rl::sched_bound, 0, 2},
+    {"inline_reuse_2t", run<InlineReuseModel>, rl::sched_random, 300000},
+    {"inline_resize_2t", run<InlineResizeModel>, rl::sched_random, 300000},
+    {"inline_move_2t", run<InlineMoveModel>, rl::sched_random, 300000},
 };
 
 }  // namespace

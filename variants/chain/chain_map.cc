@@ -46,6 +46,17 @@ static_assert(val_sz_of(ele_w0(0, 255, kChainValMax)) == kChainValMax, "val_sz f
 // Map header words.
 constexpr unsigned kStatAgain = 6, kStatBusy = 7, kSegWord = 8;
 
+// The inline slot: bucket word offsets and meta fields.
+constexpr u64 kMeta = 8, kInKey = 16, kInVal = 24, kInlineMax = 8;
+constexpr u64 inline_meta(u64 h, u64 key_sz, u64 val_sz) { return (h & ~u64{0xff}) | key_sz << 4 | val_sz; }
+constexpr u64 meta_ks(u64 m) { return (m >> 4) & 0xf; }
+constexpr u64 meta_vs(u64 m) { return m & 0xf; }
+// A full slot's meta is well formed (M6).
+constexpr bool meta_ok(u64 m) { return meta_ks(m) >= 1 && meta_ks(m) <= kInlineMax && meta_vs(m) <= kInlineMax; }
+// The meta's hash bits and key size match (key_sz <= kInlineMax).
+constexpr bool meta_names(u64 m, u64 h, u64 key_sz) { return (m >> 4) == (inline_meta(h, key_sz, 0) >> 4); }
+static_assert(ChainMap::kBucketBytes == kInVal + 8, "a bucket is its four words");
+
 constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
 constexpr u64 ele_size(u64 key_sz, u64 val_sz) { return 16 + 8 * (words(key_sz) + words(val_sz)); }
 
@@ -74,7 +85,7 @@ u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 4 * sizeof(u
 
 Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, std::string* why) {
   u64 chains = 1;
-  while (chains < ele_expected && chains < kChainSegChains * 64) chains <<= 1;
+  while (chains < ele_expected && chains < kChainSegChains * kChainSegMax) chains <<= 1;
   u64 seg_chains = std::min(chains, kChainSegChains);
   u64 seg_cnt = chains / seg_chains;
   u64 hdr = 0;
@@ -83,15 +94,14 @@ Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, 
   u64 w[6] = {kChainMagic, kChainLayoutVersion, chains, seed, seg_cnt, 0};
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
-    // 16-aligned: a chain word never straddles a line either way, and a
-    // 512 KiB segment then fits the allocator class of exactly that plus
-    // its header (64-aligned, it took the next class, 25% larger).
-    if ((s = a.alloc(16, 8 * seg_chains, kChainTagSegment, &seg)) != Status::ok) {
+    // 64-aligned: a bucket never straddles a cache line (a 512 KiB segment
+    // fits the allocator class of exactly that plus kPow2Slack).
+    if ((s = a.alloc(64, ChainMap::kBucketBytes * seg_chains, kChainTagSegment, &seg)) != Status::ok) {
       for (u64 j = 0; j < i; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + j)).load_relaxed());
       a.free(hdr);
       return fail(why, s, "cannot allocate chain segment " + std::to_string(i));
     }
-    for (u64 c = 0; c < seg_chains; ++c) sync::word(a.base(), seg + 8 * c).store_relaxed(0);
+    for (u64 c = 0; c < ChainMap::kBucketBytes / 8 * seg_chains; ++c) sync::word(a.base(), seg + 8 * c).store_relaxed(0);
     sync::word(a.base(), hdr + 8 * (kSegWord + i)).store_relaxed(seg);
   }
   w[5] = header_check(w);
@@ -117,7 +127,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
     return fail(why, Status::invalid, "chain map layout version " + std::to_string(w[1]));
   if (w[5] != header_check(w)) return fail(why, Status::corrupt, "chain map header damaged");
   u64 chains = w[2], seg_cnt = w[4];
-  if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || seg_cnt > 64 ||
+  if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || seg_cnt > kChainSegMax ||
       chains != seg_cnt * std::min(chains, kChainSegChains) || size < 8 * (kSegWord + seg_cnt))
     return fail(why, Status::corrupt, "chain map geometry damaged");
   ChainMap m;
@@ -131,7 +141,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = sync::word(a.base(), map_off + 8 * (kSegWord + i)).load_relaxed();
     if (a.info(seg, &size, &tag) != Status::ok || tag != kChainTagSegment ||
-        size < 8 * std::min(chains, kChainSegChains))
+        size < kBucketBytes * std::min(chains, kChainSegChains) || seg % 64 != 0)
       return fail(why, Status::corrupt, "chain segment " + std::to_string(i) + " damaged");
     m.seg_off_[i] = seg;
   }
@@ -150,6 +160,7 @@ Status ChainMap::destroy() {
       a_->free(e);
     }
     chain(idx).store_relaxed(0);
+    sync::word(base_, bucket(idx) + kMeta).store_relaxed(0);
   }
   sync::word(base_, hdr_off_).store_release(0);
   for (u64 i = 0; i < seg_cnt_; ++i) a_->free(seg_off_[i]);
@@ -159,10 +170,6 @@ Status ChainMap::destroy() {
 }
 
 // --- helpers ---------------------------------------------------------------
-
-sync::Ref<u64> ChainMap::chain(u64 idx) const {
-  return sync::word(base_, seg_off_[idx / kChainSegChains] + 8 * (idx % kChainSegChains));
-}
 
 // Public: a key too long to be stored hashes to 0 (every operation refuses
 // it anyway) instead of overflowing KeyWords.
@@ -217,10 +224,23 @@ void ChainMap::unlock_unchanged(u64 idx, u64 locked) const {
 
 // Under the chain's lock: find `key`; *ele = its element (0 if absent),
 // *prev = the element before it (0 if it is the head).
-Status ChainMap::locate(u64 word, u64 h, Bytes key, u64* prev, u64* ele) const {
+Status ChainMap::locate(u64 word, u64 h, Bytes key, u64* prev, u64* ele, bool* inl) const {
   KeyWords k(key);
-  u64 p = 0, ref = head_of(word);
-  for (u64 n = cnt_of(word); n > 0; --n) {
+  const u64 b = bucket(h & (chain_cnt_ - 1));
+  u64 p = 0, ref = head_of(word), n = cnt_of(word);
+  *inl = false;
+  // Relaxed: we hold the lock (M4).
+  if (u64 m = sync::word(base_, b + kMeta).load_relaxed(); m != 0) {
+    if (!meta_ok(m) || n == 0) return Status::corrupt;  // M6, M1
+    --n;
+    if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_relaxed() == k.w[0]) {
+      *prev = 0;
+      *ele = b;
+      *inl = true;
+      return Status::ok;
+    }
+  }
+  for (; n > 0; --n) {
     u64 e = ref << 4;
     if (!ele_ok(e)) return Status::corrupt;
     // Relaxed: we hold the lock (M4), so these words are stable and ours.
@@ -274,6 +294,22 @@ Status ChainMap::make_element(Bytes key, Bytes val, u64 h, u64 next, u64* ele) {
   return Status::ok;
 }
 
+// Under the lock: fill bucket b's inline slot (key and value fit it).
+void ChainMap::write_inline(u64 b, u64 h, Bytes key, Bytes val) const {
+  u64 kw = 0, vw = 0;
+  std::memcpy(&kw, key.data, key.size);
+  if (val.size != 0) std::memcpy(&vw, val.data, val.size);
+  // ORDER: release (M5), as in write_value: the slot may be read by a
+  // reader that saw an earlier version.
+#if MB_PLANT_BUG == 4
+  sync::word(base_, b + kInVal).store_relaxed(vw);  // BUG: readers need release (M5)
+#else
+  sync::word(base_, b + kInVal).store_release(vw);
+#endif
+  sync::word(base_, b + kInKey).store_release(kw);
+  sync::word(base_, b + kMeta).store_release(inline_meta(h, key.size, val.size));
+}
+
 // --- writers ---------------------------------------------------------------
 
 // Under the chain's lock (*w is the locked word; head and count are updated
@@ -282,17 +318,37 @@ Status ChainMap::make_element(Bytes key, Bytes val, u64 h, u64 next, u64* ele) {
 Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* dead, bool move_to_front) {
   *dead = 0;
   u64 prev = 0, e = 0;
-  Status s = locate(*w, h, key, &prev, &e);
+  bool inl = false;
+  Status s = locate(*w, h, key, &prev, &e, &inl);
   if (s != Status::ok) return s;
+  const u64 b = bucket(h & (chain_cnt_ - 1));
+  const bool fits = key.size <= kInlineMax && val.size <= kInlineMax;
   if (e == 0) {  // absent
     if (mode == Put::update) return Status::not_found;
     if (cnt_of(*w) == kChainCntMax) return Status::full;
+    if (fits && sync::word(base_, b + kMeta).load_relaxed() == 0) {  // into the empty inline slot
+      write_inline(b, h, key, val);
+      *w += u64{1} << kCntShift;
+      return Status::ok;
+    }
     u64 n = 0;
     if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
     *w = (*w & kVerMask) | (cnt_of(*w) + 1) << kCntShift | n >> 4;
     return Status::ok;
   }
   if (mode == Put::insert) return Status::exists;
+  if (inl) {
+    if (fits) {  // in place
+      write_inline(b, h, key, val);
+      return Status::ok;
+    }
+    u64 n = 0;  // the new value does not fit: the element moves to the list
+    if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+    // ORDER: release (M5), as in write_inline.
+    sync::word(base_, b + kMeta).store_release(0);
+    *w = (*w & ~kRefMask) | n >> 4;
+    return Status::ok;
+  }
   u64 w0 = sync::word(base_, e).load_relaxed();
   if (val_sz_of(w0) == val.size) {  // same size: overwrite in place
     if (!a_->contains(e, ele_size(key.size, val.size))) return Status::corrupt;  // damaged sizes
@@ -322,9 +378,16 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
 Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead) {
   *dead = 0;
   u64 prev = 0, e = 0;
-  Status s = locate(*w, h, key, &prev, &e);
+  bool inl = false;
+  Status s = locate(*w, h, key, &prev, &e, &inl);
   if (s != Status::ok) return s;
   if (e == 0) return Status::not_found;
+  *w -= u64{1} << kCntShift;
+  if (inl) {
+    // ORDER: release (M5), as in write_inline.
+    sync::word(base_, e + kMeta).store_release(0);
+    return Status::ok;
+  }
   u64 next = next_of(sync::word(base_, e).load_relaxed());
   if (prev == 0) {
     *w = (*w & ~kRefMask) | next;
@@ -333,7 +396,6 @@ Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead) {
     // ORDER: release (M5), as in write_value.
     sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next);
   }
-  *w -= u64{1} << kCntShift;
   *dead = e;
   return Status::ok;
 }
@@ -381,7 +443,15 @@ Status ChainMap::erase(Bytes key, unsigned flags, u64 hint) {
 // --- readers ---------------------------------------------------------------
 
 // Under the lock (values stable): copy an element's value.
-Status ChainMap::copy_value(u64 e, u64 key_sz, void* buf, u64 cap, u64* val_sz) const {
+Status ChainMap::copy_value(u64 e, bool inl, u64 key_sz, void* buf, u64 cap, u64* val_sz) const {
+  if (inl) {
+    u64 vs = meta_vs(sync::word(base_, e + kMeta).load_relaxed());
+    *val_sz = vs;
+    if (vs > cap) return Status::invalid;
+    u64 v = sync::word(base_, e + kInVal).load_relaxed();
+    if (vs != 0) std::memcpy(buf, &v, vs);
+    return Status::ok;
+  }
   u64 vs = val_sz_of(sync::word(base_, e).load_relaxed());
   *val_sz = vs;
   if (vs > kChainValMax || !a_->contains(e, ele_size(key_sz, vs))) return Status::corrupt;
@@ -397,8 +467,8 @@ Status ChainMap::copy_value(u64 e, u64 key_sz, void* buf, u64 cap, u64* val_sz) 
 
 Status ChainMap::query_try(Bytes key, u64 h, void* buf, u64 cap, u64* val_sz, Query* q) const {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
-  u64 idx = h & (chain_cnt_ - 1);
-  auto c = chain(idx);
+  u64 idx = h & (chain_cnt_ - 1), b = bucket(idx);
+  auto c = sync::word(base_, b);
   // ORDER: acquire pairs with unlock()'s release: the chain as of this
   // version is visible.
   u64 w = c.load_acquire();
@@ -406,6 +476,26 @@ Status ChainMap::query_try(Bytes key, u64 h, void* buf, u64 cap, u64* val_sz, Qu
   KeyWords k(key);
   Status s = Status::not_found;
   u64 ref = head_of(w), n = cnt_of(w);
+  // ORDER: acquire, every inline slot load (M5).
+  if (u64 m = sync::word(base_, b + kMeta).load_acquire(); m != 0) {
+    if (!meta_ok(m) || n == 0) {
+      s = Status::corrupt;  // M6, M1; confirmed below unless the chain moved
+      n = 0;
+    } else {
+      --n;
+      if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_acquire() == k.w[0]) {
+        u64 vs = meta_vs(m), v = sync::word(base_, b + kInVal).load_acquire();
+        *val_sz = vs;
+        if (vs > cap) {
+          s = Status::invalid;
+        } else {
+          if (vs != 0) std::memcpy(buf, &v, vs);
+          s = Status::ok;
+        }
+        n = 0;
+      }
+    }
+  }
   for (; n > 0; --n) {
     u64 e = ref << 4;
     if (!ele_ok(e)) {
@@ -469,53 +559,41 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
 }
 
 // The u64 find: query_try's protocol (same orders, same checks, same hash)
-// with the general key and value copies taken out, so that one find is
-// short enough for the processor to overlap the cache misses of consecutive
-// finds (measured: a 4-5x longer find let no two overlap). Anything but an
-// 8-byte value goes to the general path.
+// with the general key and value copies taken out, and its common case (the
+// key in the inline slot, one cache line) apart from the list walk, so that
+// one find is short enough for the processor to overlap the cache misses of
+// consecutive finds (measured: a 4-5x longer find let no two overlap).
+// Anything but an 8-byte value goes to the general path.
 Status ChainMap::find(u64 k, u64* v) const {
   const u64 h = internal::mix64(hash8_ ^ k);  // == hash_of(as_bytes(k)): one key word
-  // The allocator's end is read once, before the chain word; an element
-  // beyond it may sit in a volume added since, so a reference that fails
-  // the check re-reads the end (after the acquire load of the chain word
-  // that published the element: the volume's growth happens before).
-  const u64 lo = a_->space_begin();
-  u64 end = a_->space_end();
-  auto c = chain(h & (chain_cnt_ - 1));
+  const u64 b = bucket(h & (chain_cnt_ - 1));
+  auto c = sync::word(base_, b);
   for (u64 spins = 0; spins < kChainWaitMax; ++spins) {
     // ORDER: acquire, as query_try's first load.
-    u64 w = c.load_acquire();
+    const u64 w = c.load_acquire();
     Status s = Status::again;
     if (!(w & kLockBit)) {
-      s = Status::not_found;
-      u64 ref = head_of(w);
-      for (u64 n = cnt_of(w); n > 0; --n) {
-        u64 e = ref << 4;
-        if (e < lo || e > end || end - e < ele_size(8, 8)) {
-          end = a_->space_end();
-          if (e < lo || e > end || end - e < ele_size(8, 8)) {
-            s = Status::corrupt;  // confirmed below unless the chain moved
-            break;
-          }
-        }
-        // ORDER: acquire, every element load (M5).
-        u64 w0 = sync::word(base_, e).load_acquire();
-        if (sync::word(base_, e + 8).load_acquire() == h && key_sz_of(w0) == 8 &&
-            sync::word(base_, e + 16).load_acquire() == k) {
-          if (val_sz_of(w0) != 8) return find_general(k, v);
-          *v = sync::word(base_, e + 24).load_acquire();
-          s = Status::ok;
-          break;
-        }
-        ref = next_of(w0);
+      // ORDER: acquire, every inline slot load (M5). Same cache line as w.
+      const u64 m = sync::word(base_, b + kMeta).load_acquire();
+      u64 x = 0;
+      bool general = false;
+      if (meta_names(m, h, 8) && cnt_of(w) != 0 && sync::word(base_, b + kInKey).load_acquire() == k) {
+        general = meta_vs(m) != 8;
+        x = sync::word(base_, b + kInVal).load_acquire();
+        s = Status::ok;
+      } else if (head_of(w) == 0 && cnt_of(w) == (m != 0) && (m == 0 || meta_ok(m))) {
+        s = Status::not_found;  // no list to walk
+      } else {
+        s = find_list(w, m, h, k, &x, &general);
       }
-      if (s == Status::not_found && ref != 0) s = Status::corrupt;  // longer than its count (M1)
+      if (general) return find_general(k, v);  // its own protocol, retries included
 #if MB_PLANT_BUG == 6
       // BUG: no re-check, a torn copy is accepted
 #else
       // Relaxed: the acquire loads above keep this load after them.
       if (c.load_relaxed() != w) s = Status::again;
 #endif
+      if (s == Status::ok) *v = x;
     }
     if (s != Status::again) return s;
     if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatAgain).fetch_add_relaxed(1);
@@ -523,6 +601,34 @@ Status ChainMap::find(u64 k, u64* v) const {
     else sync::yield();
   }
   return Status::again;  // as find(): a chain locked for this long
+}
+
+// find(u64)'s walk of the list, for chain word w whose inline slot (meta m)
+// does not hold k. The caller re-checks w before trusting the result. Kept
+// out of line so that find(u64)'s loop stays short.
+[[gnu::noinline]] Status ChainMap::find_list(u64 w, u64 m, u64 h, u64 k, u64* x, bool* general) const {
+  u64 ref = head_of(w), n = cnt_of(w);
+  if (m != 0) {
+    if (n == 0 || !meta_ok(m)) return Status::corrupt;  // M1, M6
+    --n;
+  }
+  // Read after the acquire load of w: the growth of the volume holding an
+  // element that w publishes happens before it.
+  const u64 lo = a_->space_begin(), end = a_->space_end();
+  for (; n > 0; --n) {
+    u64 e = ref << 4;
+    if (e < lo || e > end || end - e < ele_size(8, 8)) return Status::corrupt;
+    // ORDER: acquire, every element load (M5).
+    u64 w0 = sync::word(base_, e).load_acquire();
+    if (sync::word(base_, e + 8).load_acquire() == h && key_sz_of(w0) == 8 &&
+        sync::word(base_, e + 16).load_acquire() == k) {
+      *general = val_sz_of(w0) != 8;
+      *x = sync::word(base_, e + 24).load_acquire();
+      return Status::ok;
+    }
+    ref = next_of(w0);
+  }
+  return ref == 0 ? Status::not_found : Status::corrupt;  // longer than its count (M1)
 }
 
 Status ChainMap::find_general(u64 k, u64* v) const {
@@ -550,14 +656,27 @@ struct Copied {
 Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
   std::vector<Copied> got;
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-    auto c = chain(idx);
+    const u64 b = bucket(idx);
+    auto c = sync::word(base_, b);
     for (unsigned spins = 0;; ++spins) {
       got.clear();
       // ORDER: acquire, as query_try's first load.
       u64 w = c.load_acquire();
       bool torn = (w & kLockBit) != 0;
-      u64 ref = head_of(w);
-      for (u64 n = cnt_of(w); n > 0 && !torn; --n) {
+      u64 ref = head_of(w), n = cnt_of(w);
+      // ORDER: acquire, every inline slot load (M5).
+      if (u64 m = sync::word(base_, b + kMeta).load_acquire(); m != 0 && !torn) {
+        if (!meta_ok(m) || n == 0) {
+          torn = true;
+        } else {
+          Copied cp{meta_ks(m), meta_vs(m), std::string(16, '\0')};
+          u64 kv[2] = {sync::word(base_, b + kInKey).load_acquire(), sync::word(base_, b + kInVal).load_acquire()};
+          std::memcpy(&cp.bytes[0], kv, 16);
+          got.push_back(static_cast<Copied&&>(cp));
+          --n;
+        }
+      }
+      for (; n > 0 && !torn; --n) {
         u64 e = ref << 4;
         if (!ele_ok(e)) { torn = true; break; }
         // ORDER: acquire, every element load (M5).
@@ -601,8 +720,15 @@ Status ChainMap::for_each_locked(u64 lo, u64 hi, unsigned flags, Visit visit, vo
   }
   Status result = Status::ok;
   for (u64 j = 0; j < held.size() && result == Status::ok; ++j) {
-    u64 ref = head_of(held[j]);
-    for (u64 n = cnt_of(held[j]); n > 0; --n) {
+    const u64 b = bucket(lo + j);
+    u64 ref = head_of(held[j]), n = cnt_of(held[j]);
+    // Relaxed: we hold the lock (M4).
+    if (u64 m = sync::word(base_, b + kMeta).load_relaxed(); m != 0) {
+      if (!meta_ok(m) || n == 0) { result = Status::corrupt; break; }
+      visit(ctx, Bytes{base_at(b + kInKey), meta_ks(m)}, Bytes{base_at(b + kInVal), meta_vs(m)});
+      --n;
+    }
+    for (; n > 0; --n) {
       u64 e = ref << 4;
       if (!ele_ok(e)) { result = Status::corrupt; break; }
       // Relaxed: we hold the lock (M4).
@@ -623,6 +749,8 @@ Status ChainMap::reset() {
     Status s = lock(idx, 0, &w);
     if (s != Status::ok) return s;
     u64 ref = head_of(w), dead[kChainCntMax], n = 0;
+    // ORDER: release (M5), as in write_inline.
+    sync::word(base_, bucket(idx) + kMeta).store_release(0);
     for (u64 k = cnt_of(w); k > 0 && ref != 0; --k) {
       u64 e = ref << 4;
       if (!ele_ok(e)) break;  // damaged: leave the rest (leaked)
@@ -652,6 +780,19 @@ Status ChainMap::verify(std::string* why) const {
     if (w & kLockBit) return fail(why, Status::corrupt, at + " is locked (not quiescent, or a writer died)");
     u64 ref = head_of(w);
     u64 n = cnt_of(w);
+    const u64 b = bucket(idx), m = sync::word(base_, b + kMeta).load_relaxed();
+    u64 in_h = 0, in_key = 0;  // the inline element's hash and key word
+    if (m != 0) {  // M6
+      if (!meta_ok(m)) return fail(why, Status::corrupt, at + ": inline slot sizes damaged (M6)");
+      if (n == 0) return fail(why, Status::corrupt, at + ": inline element not counted (M1)");
+      u64 ks = meta_ks(m);
+      in_key = sync::word(base_, b + kInKey).load_relaxed();
+      if (ks < 8 && in_key >> (8 * ks) != 0) return fail(why, Status::corrupt, at + ": inline key padding damaged (M6)");
+      in_h = hash(Bytes{&in_key, ks});
+      if (!meta_names(m, in_h, ks) || (in_h & (chain_cnt_ - 1)) != idx)
+        return fail(why, Status::corrupt, at + ": inline element hash or chain wrong (M6)");
+      --n;
+    }
     for (u64 i = 0; i < n; ++i) {
       u64 e = ref << 4, size = 0;
       std::uint32_t tag = 0;
@@ -669,15 +810,18 @@ Status ChainMap::verify(std::string* why) const {
       u64 h = hash(Bytes{key, ks});
       if (sync::word(base_, e + 8).load_relaxed() != h || (h & (chain_cnt_ - 1)) != idx)
         return fail(why, Status::corrupt, at + ": element hash or chain wrong (M2)");
-      // M3: no earlier element of this chain has the same key.
+      // M3: neither the inline element nor an earlier element of this chain
+      // has the same key.
+      if (m != 0 && ks == meta_ks(m) && sync::word(base_, e + 16).load_relaxed() == in_key)
+        return fail(why, Status::corrupt, at + ": duplicate key (M3)");
       u64 p = head_of(w);
       for (u64 j = 0; j < i; ++j) {
         u64 pe = p << 4;
         u64 pw0 = sync::word(base_, pe).load_relaxed();
         if (sync::word(base_, pe + 8).load_relaxed() == h && key_sz_of(pw0) == ks) {
           bool same = true;
-          for (u64 m = 0; m < words(ks) && same; ++m)
-            same = sync::word(base_, pe + 16 + 8 * m).load_relaxed() == sync::word(base_, e + 16 + 8 * m).load_relaxed();
+          for (u64 x = 0; x < words(ks) && same; ++x)
+            same = sync::word(base_, pe + 16 + 8 * x).load_relaxed() == sync::word(base_, e + 16 + 8 * x).load_relaxed();
           if (same) return fail(why, Status::corrupt, at + ": duplicate key (M3)");
         }
         p = next_of(pw0);

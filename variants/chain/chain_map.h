@@ -18,32 +18,47 @@
 //     0 magic "MBCHAIN1"  1 layout version  2 chain_cnt  3 seed
 //     4 seg_cnt           5 check (hash of words 1..4)
 //     6 query_again       7 lock_busy  (relaxed counters)  8.. segment offsets
-//   Chain segments (allocator objects, tag kChainTagSegment): up to
-//   kChainSegChains chain words each (an object must fit an allocator class).
+//   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned): up
+//   to kChainSegChains buckets of 32 bytes each, so a bucket never straddles
+//   a cache line (an object must fit an allocator class: 512 KiB at most).
+//
+//   Bucket (one per chain):
+//     b+0   chain word
+//     b+8   inline meta: 0 = empty, else hash[63:8] | key_sz << 4 | val_sz
+//     b+16  inline key   (key_sz 1..8 bytes, zero-padded)
+//     b+24  inline value (val_sz 0..8 bytes, zero-padded)
+//   The inline slot holds one element with a key and a value of at most 8
+//   bytes each (a u64 -> u64 element, say), in the chain word's cache line:
+//   a find that hits it takes one cache miss instead of two. Every other
+//   element is on the chain's list.
 //
 //   Chain word:
 //     63          44 43        32 31               0
 //     +-------------+------------+------------------+
 //     |   version   |    cnt     |  head ref        |   ref = ele_off >> 4
 //     +-------------+------------+------------------+   0 = none
-//     version bit 0 (word bit 44) = locked; cnt <= kChainCntMax.
+//     version bit 0 (word bit 44) = locked; cnt <= kChainCntMax counts the
+//     inline element too.
 //
 //   Element (an allocator object, tag kChainTagElement):
 //     w0  [31:0] next ref  [39:32] key_sz  [63:40] val_sz
 //     w1  hash (memoized)
 //     w2.. key bytes, zero-padded to 8; then value bytes, zero-padded to 8.
 //
-// INVARIANTS (verify() checks M1..M5 on a quiescent map):
-//   M1  An unlocked chain word's cnt equals the length of its list, and the
-//       last element's next is 0 (no cycle).
+// INVARIANTS (verify() checks M1..M6 on a quiescent map):
+//   M1  An unlocked chain word's cnt equals the length of its list plus 1
+//       if the inline slot is full, and the last element's next is 0 (no
+//       cycle).
 //   M2  Every element is a live allocator object tagged kChainTagElement,
 //       its hash is hash(key), and hash & (chain_cnt - 1) names its chain.
-//   M3  No key appears twice.
-//   M4  Only the holder of a chain's lock writes the chain word or any
-//       element reachable from it; an element is freed only after the unlock
-//       that made it unreachable.
-//   M5  Every store into an element is a release store and every reader load
-//       from one an acquire load (see READS below).
+//   M3  No key appears twice (inline slot and list together).
+//   M4  Only the holder of a chain's lock writes the bucket (chain word and
+//       inline slot) or any element reachable from it; an element is freed
+//       only after the unlock that made it unreachable.
+//   M5  Every store into an element or an inline slot is a release store
+//       and every reader load from one an acquire load (see READS below).
+//   M6  A full inline slot has key_sz 1..8, val_sz 0..8, zero key padding,
+//       and its meta's hash bits are hash(key)'s, in the chain it names.
 //
 // READS (query_try). Linearization point: the first load of the chain word,
 // validated by the re-load. Payload words are copied with acquire loads and
@@ -52,8 +67,8 @@
 // reused element, whose earlier unlink) happens before the reader's re-load:
 // the re-load then sees another version and the reader retries. The re-load
 // itself can be relaxed because the acquire loads before it keep it in
-// place. No race by the C++ definition (DESIGN.md), and TSan stays quiet
-// without suppressions. A reader may walk a freed element: allocator memory
+// place. The inline slot is read the same way, before the list. No race by
+// the C++ definition (DESIGN.md), and TSan stays quiet without suppressions. A reader may walk a freed element: allocator memory
 // stays mapped, every reference is range-checked, and the walk is bounded by
 // the count it read, so it never crashes or loops; the re-load rejects it.
 // Wait-free (bounded by the chain length); retried by find() (lock-free
@@ -62,10 +77,14 @@
 // for one-word keys and values (a find short enough for the processor to
 // overlap the cache misses of consecutive finds: 2x the throughput at 1M
 // keys); the model checks it separately (models/chain_model.cc,
-// u64_find_reuse_2t).
+// u64_find_reuse_2t on the inline slot, u64_find_reuse_heap_2t on the list).
 //
 // WRITES (insert, insert_or_assign, update, erase). Blocking, up to
-// kChainWaitMax attempts (or `again` at once with kChainNonBlocking). Linearization point: the unlock's release store. The
+// kChainWaitMax attempts (or `again` at once with kChainNonBlocking).
+// Linearization point: the unlock's release store. A new element goes to
+// the inline slot when it fits and the slot is empty (no allocation), else
+// to the head of the list; an inline element whose new value no longer fits
+// moves to the list. The
 // lock's CAS is acquire (pairs with the previous unlock's release: the new
 // holder sees every element the previous one wrote); the unlock's store is
 // release (pairs with the next lock and with readers' loads of the word).
@@ -87,11 +106,12 @@
 namespace mb {
 
 inline constexpr std::uint64_t kChainMagic = 0x314e49414843424dULL;  // "MBCHAIN1"
-inline constexpr std::uint64_t kChainLayoutVersion = 1;
+inline constexpr std::uint64_t kChainLayoutVersion = 2;
 inline constexpr std::uint64_t kChainKeyMax = 255;
 inline constexpr std::uint64_t kChainValMax = 65536;
 inline constexpr std::uint64_t kChainCntMax = 4095;
-inline constexpr std::uint64_t kChainSegChains = std::uint64_t{1} << 16;
+inline constexpr std::uint64_t kChainSegChains = std::uint64_t{1} << 14;  // 32-byte buckets
+inline constexpr std::uint64_t kChainSegMax = 256;                        // chain_cnt <= 2^22
 inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 0x43480002,
                                 kChainTagElement = 0x43480003;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
@@ -154,6 +174,8 @@ class ChainMap {
   Status query_test(const Query& q) const;
   // Bring the chain word for `hash` into cache ahead of a query or write.
   void prefetch(std::uint64_t hash) const { __builtin_prefetch(chain(hash & (chain_cnt_ - 1)).address_hint(base_)); }
+  // Bytes per chain (a bucket: the chain word and the inline slot).
+  static constexpr std::uint64_t kBucketBytes = 32;
 
   // Iteration. `visit(ctx, key, val)` is called for each element.
   using Visit = void (*)(void* ctx, Bytes key, Bytes val);
@@ -197,13 +219,19 @@ class ChainMap {
   static Bytes as_bytes(const std::uint64_t& v) { return Bytes{&v, 8}; }
   std::uint64_t hash_of(Bytes key) const;  // precondition: key.size <= kChainKeyMax
   const void* base_at(std::uint64_t off) const { return static_cast<const char*>(base_) + off; }
-  sync::Ref<std::uint64_t> chain(std::uint64_t idx) const;
+  std::uint64_t bucket(std::uint64_t idx) const {
+    return seg_off_[idx / kChainSegChains] + kBucketBytes * (idx % kChainSegChains);
+  }
+  sync::Ref<std::uint64_t> chain(std::uint64_t idx) const { return sync::word(base_, bucket(idx)); }
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
   void unlock_unchanged(std::uint64_t idx, std::uint64_t locked) const;
   bool ele_ok(std::uint64_t ele) const;
+  // Under the lock: where `key` is. *ele = its element (0: absent), or its
+  // bucket with *inl set; *prev = the list element before it (0: none).
   Status locate(std::uint64_t word, std::uint64_t h, Bytes key, std::uint64_t* prev,
-                std::uint64_t* ele) const;
+                std::uint64_t* ele, bool* inl) const;
+  void write_inline(std::uint64_t b, std::uint64_t h, Bytes key, Bytes val) const;
   Status make_element(Bytes key, Bytes val, std::uint64_t h, std::uint64_t next, std::uint64_t* ele);
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
@@ -213,7 +241,9 @@ class ChainMap {
   Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead);
   void finish(std::uint64_t idx, std::uint64_t before, std::uint64_t after, Status s) const;
   Status find_general(std::uint64_t k, std::uint64_t* v) const;
-  Status copy_value(std::uint64_t ele, std::uint64_t key_sz, void* buf, std::uint64_t cap,
+  Status find_list(std::uint64_t w, std::uint64_t m, std::uint64_t h, std::uint64_t k, std::uint64_t* x,
+                   bool* general) const;
+  Status copy_value(std::uint64_t ele, bool inl, std::uint64_t key_sz, void* buf, std::uint64_t cap,
                     std::uint64_t* val_sz) const;
   friend class ChainTxn;
 
@@ -224,7 +254,7 @@ class ChainMap {
   std::uint64_t seed_ = 0;
   std::uint64_t hash8_ = 0;  // mix64(seed_ ^ 8): the hash of any 8-byte key starts from it
   std::uint64_t seg_cnt_ = 0;
-  std::uint64_t seg_off_[64] = {};  // chain_cnt <= 2^22
+  std::uint64_t seg_off_[kChainSegMax] = {};
 };
 
 }  // namespace mb

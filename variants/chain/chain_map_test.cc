@@ -173,7 +173,7 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
   std::uint64_t saved_w0 = ele[0];
   ele[0] = (saved_w0 & ~std::uint64_t{0xffffffff}) | (head >> 4);  // a cycle onto itself
   EXPECT_EQ(m.verify(&why), Status::corrupt) << why;
-  EXPECT_NE(m.find(0, &v), Status::ok);  // bounded: returns, whatever it says
+  EXPECT_NE(m.find(1, &v), Status::ok);  // bounded: returns, whatever it says (key 0 is inline)
   ele[0] = saved_w0;
 
   ele[1] ^= 1;  // the memoized hash
@@ -186,15 +186,112 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
   EXPECT_EQ(m.find(3, &v), Status::corrupt);
   word = saved;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
+
+  // The inline slot (bucket words 1..3) holds key 0, the first inserted.
+  std::uint64_t* slot = &word + 1;
+  ASSERT_EQ(slot[1], 0u);
+  ASSERT_EQ(slot[2], 0u);
+  const std::uint64_t saved_meta = slot[0];
+  slot[0] = (saved_meta & ~std::uint64_t{0xff}) | 0xf8;  // key size 15: not an inline size
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("M6"), std::string::npos) << why;
+  EXPECT_EQ(m.find(0, &v), Status::corrupt);
+  EXPECT_EQ(m.find(3, &v), Status::corrupt);
+  EXPECT_EQ(m.insert(99, 1), Status::corrupt);
+  slot[0] = saved_meta ^ (std::uint64_t{1} << 40);  // the memoized hash bits
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("hash"), std::string::npos) << why;
+  EXPECT_EQ(m.find(0, &v), Status::not_found);  // no longer names key 0
+  slot[0] = saved_meta;
+  slot[1] = std::uint64_t{1} << 63;  // a key the memoized hash bits do not name
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  slot[1] = 0;
+  word -= std::uint64_t{5} << 32;  // count 0 with a full inline slot
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_EQ(m.find(0, &v), Status::corrupt);
+  word = saved;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
   for (std::uint64_t k = 0; k < 5; ++k) {
     ASSERT_EQ(m.find(k, &v), Status::ok);
     EXPECT_EQ(v, k * 10);
   }
 }
 
+// Keys and values of at most 8 bytes live in the chain's inline slot (one
+// per chain); everything else, and every further element, on its list. An
+// element moves between the two as its value grows and shrinks, and the
+// slot is reused after an erase.
+TEST(ChainMap, InlineSlotAndListTogether) {
+  ChainHarness h(1);  // one chain: one inline slot
+  ChainMap& m = h.m;
+  AllocStats st;
+  std::string why;
+  ASSERT_EQ(m.insert(str("a"), str("1")), Status::ok);  // inline: no allocation
+  ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  const std::uint64_t objects = st.obj_cnt;
+  ASSERT_EQ(m.insert(str("b"), str("2")), Status::ok);  // the slot is taken: the list
+  ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, objects + 1);
+  ASSERT_EQ(m.insert(str("a"), str("x")), Status::exists);
+  ASSERT_EQ(m.insert_or_assign(str("a"), str("fourteen bytes")), Status::ok);  // moves to the list
+  ASSERT_EQ(m.insert(str("c"), str("")), Status::ok);  // the freed slot, empty value
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.size(), 3u);
+  char buf[64];
+  std::uint64_t sz = 0;
+  ASSERT_EQ(m.find(str("a"), buf, sizeof buf, &sz), Status::ok);
+  EXPECT_EQ(std::string(buf, sz), "fourteen bytes");
+  ASSERT_EQ(m.find(str("c"), buf, sizeof buf, &sz), Status::ok);
+  EXPECT_EQ(sz, 0u);
+  ASSERT_EQ(m.find(str("b"), buf, 0, &sz), Status::invalid);  // too small a buffer
+  EXPECT_EQ(sz, 1u);
+  ASSERT_EQ(m.erase(str("c")), Status::ok);
+  ASSERT_EQ(m.insert(12345, 6789), Status::ok);  // the slot again
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.find(12345, &v), Status::ok);
+  EXPECT_EQ(v, 6789u);
+  ASSERT_EQ(m.insert_or_assign(as_u64(12345), Bytes{"abc", 3}), Status::ok);  // shrinks in place
+  EXPECT_EQ(m.find(12345, &v), Status::invalid);  // not an 8-byte value any more
+  ASSERT_EQ(m.find(as_u64(12345), buf, sizeof buf, &sz), Status::ok);
+  EXPECT_EQ(std::string(buf, sz), "abc");
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  // A transaction reads and writes the inline element like any other.
+  {
+    ChainTxn t(m);
+    ASSERT_EQ(t.modify_try(as_u64(12345)), Status::ok);
+    ASSERT_EQ(t.find(as_u64(12345), buf, sizeof buf, &sz), Status::ok);
+    EXPECT_EQ(std::string(buf, sz), "abc");
+    ASSERT_EQ(t.insert_or_assign(12345, 1), Status::ok);
+    ASSERT_EQ(t.modify_test(), Status::ok);
+  }
+  ASSERT_EQ(m.find(12345, &v), Status::ok);
+  EXPECT_EQ(v, 1u);
+  struct Count {
+    std::uint64_t n = 0, bytes = 0;
+  } count;
+  auto visit = [](void* ctx, Bytes key, Bytes val) {
+    static_cast<Count*>(ctx)->n++;
+    static_cast<Count*>(ctx)->bytes += key.size + val.size;
+  };
+  ASSERT_EQ(m.for_each_snapshot(visit, &count), Status::ok);
+  EXPECT_EQ(count.n, 3u);
+  EXPECT_EQ(count.bytes, 1u + 14u + 1u + 1u + 8u + 8u);
+  count = Count();
+  ASSERT_EQ(m.for_each_locked(0, 1, 0, visit, &count), Status::ok);
+  EXPECT_EQ(count.n, 3u);
+  EXPECT_EQ(count.bytes, 1u + 14u + 1u + 1u + 8u + 8u);
+  ASSERT_EQ(m.reset(), Status::ok);
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_EQ(m.find(12345, &v), Status::not_found);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  ASSERT_EQ(m.destroy(), Status::ok);
+  ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, 0u);
+}
+
 TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {
   ChainHarness h(100000);
-  EXPECT_EQ(h.m.chain_cnt(), 131072u);  // power of two >= 100000: two segments
+  EXPECT_EQ(h.m.chain_cnt(), 131072u);  // power of two >= 100000: eight segments
   for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(h.m.insert(k, k), Status::ok);
   ChainMap other;
   std::string why;

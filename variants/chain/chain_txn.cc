@@ -109,10 +109,11 @@ Status ChainTxn::find(Bytes key, void* buf, std::uint64_t cap, std::uint64_t* va
   }
   // Locked by us: walk our own (possibly changed) chain; values are stable.
   std::uint64_t prev = 0, e = 0;
-  Status s = m_->locate(r->word, h, key, &prev, &e);
+  bool inl = false;
+  Status s = m_->locate(r->word, h, key, &prev, &e, &inl);
   if (s != Status::ok) return s;
   if (e == 0) return Status::not_found;
-  return m_->copy_value(e, key.size, buf, cap, val_sz);
+  return m_->copy_value(e, inl, key.size, buf, cap, val_sz);
 }
 
 Status ChainTxn::find(std::uint64_t k, std::uint64_t* v) {
@@ -126,7 +127,8 @@ Status ChainTxn::modify_try(Bytes key, unsigned flags) {
   if (s == Status::ok) s = try_lock(flags);
   if (s != Status::ok) return s;
   std::uint64_t prev = 0, e = 0, h = m_->hash(key);
-  s = m_->locate(rec_for(h, true)->word, h, key, &prev, &e);
+  bool inl = false;
+  s = m_->locate(rec_for(h, true)->word, h, key, &prev, &e, &inl);
   if (s == Status::ok && e == 0) s = Status::not_found;
   if (s != Status::ok) test();
   return s;

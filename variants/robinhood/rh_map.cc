@@ -71,20 +71,20 @@ constexpr u64 kHeaderBytes = 128;
 
 // u64 blocks (maps without kRhBytes) come from slabs: allocator objects of
 // at most kSlabMax bytes (256 KiB: the standard ladder has a class of
-// exactly that plus the object header), w0 the previous slab (0: none), w1
+// exactly that plus kPow2Slack), w0 the previous slab (0: none), w1
 // the number of 16-byte blocks after the slab's own two words.
 constexpr u64 kSlabMax = u64{256} << 10, kSlabHead = 16;
 
 // The payload of a new slab: the largest size-class footprint, less the
-// object header, up to kSlabMax, so that class rounding wastes nothing.
-// 0 when no class holds a slab of one block.
+// object header, up to kSlabMax, so that class rounding wastes (almost)
+// nothing. 0 when no class holds a slab of one block.
 u64 slab_payload(const Allocator& a) {
   u64 best = 0;
   for (unsigned c = 0; c < a.szc_cnt(); ++c) {
     const u64 f = a.size_class(c).footprint;
-    if (f - kObjHdrSize <= kSlabMax && f > best) best = f;
+    if (f <= kSlabMax + kPow2Slack && f > best) best = f;
   }
-  return best >= kObjHdrSize + kSlabHead + 16 ? best - kObjHdrSize : 0;
+  return best >= kObjHdrSize + kSlabHead + 16 ? std::min(best - kObjHdrSize, kSlabMax) : 0;
 }
 
 Status fail(std::string* why, Status s, const std::string& msg) {
