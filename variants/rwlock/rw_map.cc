@@ -382,6 +382,14 @@ Status RwMap::get(u64 k, u64* v) const {
   return read_stable([&] { return read_u64(k, h, v); });
 }
 
+Status RwMap::get(RwBytes key, u64* v) const {
+  u64 x = 0, sz = 0;
+  Status s = get(key, &x, 8, &sz);  // invalid when longer than 8 bytes
+  if (s == Status::ok && sz != 8) return Status::invalid;
+  if (s == Status::ok) *v = x;
+  return s;
+}
+
 bool RwMap::exists(RwBytes key) const { return get(key, nullptr, 0, nullptr) == Status::ok; }
 
 // ---- the write section's helpers ----------------------------------------

@@ -289,6 +289,17 @@ class RwMap {
   Status shift(std::uint64_t* k, std::uint64_t* v) { return pop_u64(true, k, v); }
   Status decr(std::uint64_t k, std::uint64_t* result) { return incr_by(k, -1, result); }
 
+  // Mixed: u64 keys with byte-string values, byte-string keys with u64
+  // values (a u64 is the 8-byte little-endian string, as above, so these
+  // and the byte-string calls see the same entries).
+  Status put(std::uint64_t k, RwBytes v, std::uint64_t ttl_s = kRwTtlDefault) { return put(as_bytes(k), v, ttl_s); }
+  Status get(std::uint64_t k, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const {
+    return get(as_bytes(k), buf, cap, val_sz);
+  }
+  Status put(RwBytes k, std::uint64_t v, std::uint64_t ttl_s = kRwTtlDefault) { return put(k, as_bytes(v), ttl_s); }
+  // invalid (*v untouched) when the value is not 8 bytes.
+  Status get(RwBytes k, std::uint64_t* v) const;
+
   // The map concept (core/map_concept.h).
   Status insert(std::uint64_t k, std::uint64_t v) { return add(k, v); }
   Status insert_or_assign(std::uint64_t k, std::uint64_t v) { return put(k, v); }

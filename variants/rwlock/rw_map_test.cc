@@ -96,6 +96,42 @@ TEST(RwMap, U64ExtraOps) {
   EXPECT_EQ(m.verify(), Status::ok);
 }
 
+// u64 keys with byte-string values and the reverse: the same entries as
+// the byte-string calls see (a u64 is its 8-byte little-endian string).
+TEST(RwMap, MixedKeyAndValueTypes) {
+  RwHarness h;
+  RwMap& m = h.map();
+  ASSERT_EQ(m.put(std::uint64_t{7}, str("hello")), Status::ok);
+  char buf[16];
+  std::uint64_t sz = 0, v = 99;
+  ASSERT_EQ(m.get(std::uint64_t{7}, buf, sizeof buf, &sz), Status::ok);
+  EXPECT_EQ(std::string(buf, sz), "hello");
+  std::uint64_t seven = 7;
+  ASSERT_EQ(m.get(RwBytes{&seven, 8}, buf, sizeof buf, &sz), Status::ok);  // the same entry
+  EXPECT_EQ(std::string(buf, sz), "hello");
+  EXPECT_EQ(m.get(std::uint64_t{7}, &v), Status::invalid);  // 5 bytes, not a u64
+  EXPECT_EQ(m.get(std::uint64_t{7}, buf, 4, &sz), Status::invalid);  // too small a buffer
+  EXPECT_EQ(sz, 5u);
+  ASSERT_EQ(m.put(str("count"), std::uint64_t{42}), Status::ok);
+  ASSERT_EQ(m.get(str("count"), &v), Status::ok);
+  EXPECT_EQ(v, 42u);
+  ASSERT_EQ(m.get(str("count"), buf, sizeof buf, &sz), Status::ok);
+  ASSERT_EQ(sz, 8u);
+  std::uint64_t le = 0;
+  std::memcpy(&le, buf, 8);
+  EXPECT_EQ(le, 42u);
+  std::uint64_t inc = 0;
+  ASSERT_EQ(m.incr_by(str("count"), 8, &inc), Status::ok);  // a counter like any other
+  EXPECT_EQ(inc, 50u);
+  ASSERT_EQ(m.put(str("text"), str("a longer value")), Status::ok);
+  v = 99;
+  EXPECT_EQ(m.get(str("text"), &v), Status::invalid);
+  EXPECT_EQ(m.get(str("short"), &v), Status::not_found);
+  EXPECT_EQ(v, 99u);  // untouched by both
+  EXPECT_EQ(m.size(), 3u);
+  EXPECT_EQ(m.verify(), Status::ok);
+}
+
 TEST(RwMap, ByteStringsInlineAndArena) {
   RwHarness h;
   RwMap& m = h.map();
