@@ -53,8 +53,12 @@ constexpr u64 meta_ks(u64 m) { return (m >> 4) & 0xf; }
 constexpr u64 meta_vs(u64 m) { return m & 0xf; }
 // A full slot's meta is well formed (M6).
 constexpr bool meta_ok(u64 m) { return meta_ks(m) >= 1 && meta_ks(m) <= kInlineMax && meta_vs(m) <= kInlineMax; }
-// The meta's hash bits and key size match (key_sz <= kInlineMax).
-constexpr bool meta_names(u64 m, u64 h, u64 key_sz) { return (m >> 4) == (inline_meta(h, key_sz, 0) >> 4); }
+// The meta names a key of key_sz bytes with hash h (its hash bits and key
+// size match). Exact for every key_sz: a longer key would spill into the
+// hash bits of inline_meta.
+constexpr bool meta_names(u64 m, u64 h, u64 key_sz) {
+  return key_sz <= kInlineMax && (m >> 4) == (inline_meta(h, key_sz, 0) >> 4);
+}
 static_assert(ChainMap::kBucketBytes == kInVal + 8, "a bucket is its four words");
 
 constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
@@ -84,9 +88,14 @@ u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 4 * sizeof(u
 // --- lifecycle -------------------------------------------------------------
 
 Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, std::string* why) {
+  // Buckets per segment: up to kChainSegChains, as many as the allocator's
+  // largest class holds 64-aligned (fewer with small volumes).
+  u64 seg_max = kChainSegChains;
+  while (seg_max > 0 && kBucketBytes * seg_max + 64 > a.size_max() + kObjHdrSize) seg_max >>= 1;
+  if (seg_max == 0) return fail(why, Status::invalid, "the allocator's classes cannot hold a chain segment");
   u64 chains = 1;
-  while (chains < ele_expected && chains < kChainSegChains * kChainSegMax) chains <<= 1;
-  u64 seg_chains = std::min(chains, kChainSegChains);
+  while (chains < ele_expected && chains < seg_max * kChainSegMax) chains <<= 1;
+  u64 seg_chains = std::min(chains, seg_max);
   u64 seg_cnt = chains / seg_chains;
   u64 hdr = 0;
   Status s = a.alloc(64, 8 * (kSegWord + seg_cnt), kChainTagHeader, &hdr);
@@ -127,9 +136,11 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
     return fail(why, Status::invalid, "chain map layout version " + std::to_string(w[1]));
   if (w[5] != header_check(w)) return fail(why, Status::corrupt, "chain map header damaged");
   u64 chains = w[2], seg_cnt = w[4];
-  if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || seg_cnt > kChainSegMax ||
-      chains != seg_cnt * std::min(chains, kChainSegChains) || size < 8 * (kSegWord + seg_cnt))
+  if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || (seg_cnt & (seg_cnt - 1)) ||
+      seg_cnt > kChainSegMax || seg_cnt > chains || chains / seg_cnt > kChainSegChains ||
+      size < 8 * (kSegWord + seg_cnt))
     return fail(why, Status::corrupt, "chain map geometry damaged");
+  const u64 seg_chains = chains / seg_cnt;
   ChainMap m;
   m.a_ = &a;
   m.base_ = a.base();
@@ -138,10 +149,11 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   m.seed_ = w[3];
   m.hash8_ = internal::mix64(m.seed_ ^ 8);
   m.seg_cnt_ = seg_cnt;
+  m.seg_shift_ = unsigned(__builtin_ctzll(seg_chains));
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = sync::word(a.base(), map_off + 8 * (kSegWord + i)).load_relaxed();
     if (a.info(seg, &size, &tag) != Status::ok || tag != kChainTagSegment ||
-        size < kBucketBytes * std::min(chains, kChainSegChains) || seg % 64 != 0)
+        size < kBucketBytes * seg_chains || seg % 64 != 0)
       return fail(why, Status::corrupt, "chain segment " + std::to_string(i) + " damaged");
     m.seg_off_[i] = seg;
   }

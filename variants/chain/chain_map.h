@@ -18,9 +18,11 @@
 //     0 magic "MBCHAIN1"  1 layout version  2 chain_cnt  3 seed
 //     4 seg_cnt           5 check (hash of words 1..4)
 //     6 query_again       7 lock_busy  (relaxed counters)  8.. segment offsets
-//   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned): up
-//   to kChainSegChains buckets of 32 bytes each, so a bucket never straddles
-//   a cache line (an object must fit an allocator class: 512 KiB at most).
+//   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned, so
+//   a bucket never straddles a cache line): seg_cnt (a power of two, at most
+//   kChainSegMax) segments of chain_cnt / seg_cnt buckets of 32 bytes, at
+//   most kChainSegChains (512 KiB), fewer when the allocator's largest class
+//   is smaller.
 //
 //   Bucket (one per chain):
 //     b+0   chain word
@@ -140,7 +142,9 @@ class ChainMap {
   ChainMap() = default;
 
   // Create a map sized for about `ele_expected` elements (chain_cnt = the
-  // power of two >= ele_expected, at most 2^22) in `a`; *map_off receives the header
+  // power of two >= ele_expected, at most 2^22, less with allocator volumes
+  // under 4 MiB: 256 segments of what its largest class holds) in `a`;
+  // *map_off receives the header
   // offset (store it where peers find it, e.g. Region::root_off()).
   static Status create(Allocator& a, std::uint64_t ele_expected, std::uint64_t seed,
                        std::uint64_t* map_off, std::string* why = nullptr);
@@ -220,7 +224,7 @@ class ChainMap {
   std::uint64_t hash_of(Bytes key) const;  // precondition: key.size <= kChainKeyMax
   const void* base_at(std::uint64_t off) const { return static_cast<const char*>(base_) + off; }
   std::uint64_t bucket(std::uint64_t idx) const {
-    return seg_off_[idx / kChainSegChains] + kBucketBytes * (idx % kChainSegChains);
+    return seg_off_[idx >> seg_shift_] + kBucketBytes * (idx & ((std::uint64_t{1} << seg_shift_) - 1));
   }
   sync::Ref<std::uint64_t> chain(std::uint64_t idx) const { return sync::word(base_, bucket(idx)); }
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
@@ -254,6 +258,7 @@ class ChainMap {
   std::uint64_t seed_ = 0;
   std::uint64_t hash8_ = 0;  // mix64(seed_ ^ 8): the hash of any 8-byte key starts from it
   std::uint64_t seg_cnt_ = 0;
+  unsigned seg_shift_ = 0;  // log2(buckets per segment)
   std::uint64_t seg_off_[kChainSegMax] = {};
 };
 

@@ -217,6 +217,61 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
   }
 }
 
+// The inline slot names its key by hash bits, size and key word: a longer
+// key that starts with the inline key and shares its hash (forged here) is
+// another key, on every path.
+TEST(ChainMap, InlineSlotMatchesExactKeysOnly) {
+  ChainHarness h(1);
+  ChainMap& m = h.m;
+  std::uint64_t p = 0;
+  while (((m.hash(Bytes{&p, 8}) >> 8) & 1) == 0) ++p;  // hash bit 8 set: where a 24-byte size would spill
+  const std::uint64_t hp = m.hash(Bytes{&p, 8});
+  ASSERT_EQ(m.insert(p, 1), Status::ok);  // inline
+  char longer[24];
+  std::memcpy(longer, &p, 8);
+  std::memset(longer + 8, 'x', 16);
+  std::uint64_t v = 0, sz = 0;
+  EXPECT_EQ(m.query_try(Bytes{longer, 24}, hp, &v, 8, &sz, nullptr), Status::not_found);
+  std::uint64_t two = 2;
+  ASSERT_EQ(m.insert(Bytes{longer, 24}, Bytes{&two, 8}, kChainHashHint, hp), Status::ok);  // not `exists`
+  ASSERT_EQ(m.find(p, &v), Status::ok);
+  EXPECT_EQ(v, 1u);
+  ASSERT_EQ(m.erase(Bytes{longer, 24}, kChainHashHint, hp), Status::ok);
+  ASSERT_EQ(m.find(p, &v), Status::ok);  // the inline key is still there
+  EXPECT_EQ(v, 1u);
+  EXPECT_EQ(m.size(), 1u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// With small allocator volumes the segments shrink to what the largest
+// class holds; the map keeps its chain count.
+TEST(ChainMap, SmallVolumesGetSmallerSegments) {
+  Region region;
+  Allocator a;
+  std::string why;
+  AllocParams params;
+  params.vol_sz = std::uint64_t{2} << 20;  // largest class: 256 KiB + slack
+  ASSERT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region, &why), Status::ok) << why;
+  ASSERT_EQ(Allocator::create(region, params, &a, &why), Status::ok) << why;
+  std::uint64_t off = 0;
+  ChainMap m;
+  ASSERT_EQ(ChainMap::create(a, 1 << 16, 3, &off, &why), Status::ok) << why;
+  ASSERT_EQ(ChainMap::join(a, off, &m, &why), Status::ok) << why;
+  EXPECT_EQ(m.chain_cnt(), 1u << 16);
+  for (std::uint64_t k = 0; k < 100000; ++k) ASSERT_EQ(m.insert(k, k + 1), Status::ok);
+  for (std::uint64_t k = 0; k < 100000; k += 997) {
+    std::uint64_t v = 0;
+    ASSERT_EQ(m.find(k, &v), Status::ok);
+    EXPECT_EQ(v, k + 1);
+  }
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  ASSERT_EQ(m.destroy(), Status::ok);
+  AllocStats st;
+  ASSERT_EQ(a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, 0u);
+}
+
 // Keys and values of at most 8 bytes live in the chain's inline slot (one
 // per chain); everything else, and every further element, on its list. An
 // element moves between the two as its value grows and shrinks, and the
