@@ -61,6 +61,22 @@ constexpr bool meta_names(u64 m, u64 h, u64 key_sz) {
 }
 static_assert(ChainMap::kBucketBytes == kInVal + 8, "a bucket is its four words");
 
+// *n = the length of a chain's list: its count less a full inline slot
+// (meta m). false when the slot is damaged or not counted (M6, M1).
+constexpr bool list_len(u64 cnt, u64 m, u64* n) {
+  if (m != 0 && (!meta_ok(m) || cnt == 0)) return false;
+  *n = cnt - (m != 0);
+  return true;
+}
+
+// Copy an inline value (word v, vs bytes) into buf (cap bytes).
+Status copy_inline(u64 v, u64 vs, void* buf, u64 cap, u64* val_sz) {
+  *val_sz = vs;
+  if (vs > cap) return Status::invalid;
+  if (vs != 0) std::memcpy(buf, &v, vs);
+  return Status::ok;
+}
+
 constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
 constexpr u64 ele_size(u64 key_sz, u64 val_sz) { return 16 + 8 * (words(key_sz) + words(val_sz)); }
 
@@ -239,18 +255,16 @@ void ChainMap::unlock_unchanged(u64 idx, u64 locked) const {
 Status ChainMap::locate(u64 word, u64 h, Bytes key, u64* prev, u64* ele, bool* inl) const {
   KeyWords k(key);
   const u64 b = bucket(h & (chain_cnt_ - 1));
-  u64 p = 0, ref = head_of(word), n = cnt_of(word);
-  *inl = false;
   // Relaxed: we hold the lock (M4).
-  if (u64 m = sync::word(base_, b + kMeta).load_relaxed(); m != 0) {
-    if (!meta_ok(m) || n == 0) return Status::corrupt;  // M6, M1
-    --n;
-    if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_relaxed() == k.w[0]) {
-      *prev = 0;
-      *ele = b;
-      *inl = true;
-      return Status::ok;
-    }
+  const u64 m = sync::word(base_, b + kMeta).load_relaxed();
+  u64 p = 0, ref = head_of(word), n = 0;
+  *inl = false;
+  if (!list_len(cnt_of(word), m, &n)) return Status::corrupt;
+  if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_relaxed() == k.w[0]) {
+    *prev = 0;
+    *ele = b;
+    *inl = true;
+    return Status::ok;
   }
   for (; n > 0; --n) {
     u64 e = ref << 4;
@@ -456,14 +470,9 @@ Status ChainMap::erase(Bytes key, unsigned flags, u64 hint) {
 
 // Under the lock (values stable): copy an element's value.
 Status ChainMap::copy_value(u64 e, bool inl, u64 key_sz, void* buf, u64 cap, u64* val_sz) const {
-  if (inl) {
-    u64 vs = meta_vs(sync::word(base_, e + kMeta).load_relaxed());
-    *val_sz = vs;
-    if (vs > cap) return Status::invalid;
-    u64 v = sync::word(base_, e + kInVal).load_relaxed();
-    if (vs != 0) std::memcpy(buf, &v, vs);
-    return Status::ok;
-  }
+  if (inl)
+    return copy_inline(sync::word(base_, e + kInVal).load_relaxed(),
+                       meta_vs(sync::word(base_, e + kMeta).load_relaxed()), buf, cap, val_sz);
   u64 vs = val_sz_of(sync::word(base_, e).load_relaxed());
   *val_sz = vs;
   if (vs > kChainValMax || !a_->contains(e, ele_size(key_sz, vs))) return Status::corrupt;
@@ -487,26 +496,14 @@ Status ChainMap::query_try(Bytes key, u64 h, void* buf, u64 cap, u64* val_sz, Qu
   if (w & kLockBit) return Status::again;
   KeyWords k(key);
   Status s = Status::not_found;
-  u64 ref = head_of(w), n = cnt_of(w);
+  u64 ref = head_of(w), n = 0;
   // ORDER: acquire, every inline slot load (M5).
-  if (u64 m = sync::word(base_, b + kMeta).load_acquire(); m != 0) {
-    if (!meta_ok(m) || n == 0) {
-      s = Status::corrupt;  // M6, M1; confirmed below unless the chain moved
-      n = 0;
-    } else {
-      --n;
-      if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_acquire() == k.w[0]) {
-        u64 vs = meta_vs(m), v = sync::word(base_, b + kInVal).load_acquire();
-        *val_sz = vs;
-        if (vs > cap) {
-          s = Status::invalid;
-        } else {
-          if (vs != 0) std::memcpy(buf, &v, vs);
-          s = Status::ok;
-        }
-        n = 0;
-      }
-    }
+  const u64 m = sync::word(base_, b + kMeta).load_acquire();
+  if (!list_len(cnt_of(w), m, &n)) {
+    s = Status::corrupt;  // confirmed below unless the chain moved
+  } else if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_acquire() == k.w[0]) {
+    s = copy_inline(sync::word(base_, b + kInVal).load_acquire(), meta_vs(m), buf, cap, val_sz);
+    n = 0;
   }
   for (; n > 0; --n) {
     u64 e = ref << 4;
@@ -587,13 +584,13 @@ Status ChainMap::find(u64 k, u64* v) const {
     if (!(w & kLockBit)) {
       // ORDER: acquire, every inline slot load (M5). Same cache line as w.
       const u64 m = sync::word(base_, b + kMeta).load_acquire();
-      u64 x = 0;
+      u64 x = 0, n = 0;
       bool general = false;
       if (meta_names(m, h, 8) && cnt_of(w) != 0 && sync::word(base_, b + kInKey).load_acquire() == k) {
         general = meta_vs(m) != 8;
         x = sync::word(base_, b + kInVal).load_acquire();
         s = Status::ok;
-      } else if (head_of(w) == 0 && cnt_of(w) == (m != 0) && (m == 0 || meta_ok(m))) {
+      } else if (head_of(w) == 0 && list_len(cnt_of(w), m, &n) && n == 0) {
         s = Status::not_found;  // no list to walk
       } else {
         s = find_list(w, m, h, k, &x, &general);
@@ -619,11 +616,8 @@ Status ChainMap::find(u64 k, u64* v) const {
 // does not hold k. The caller re-checks w before trusting the result. Kept
 // out of line so that find(u64)'s loop stays short.
 [[gnu::noinline]] Status ChainMap::find_list(u64 w, u64 m, u64 h, u64 k, u64* x, bool* general) const {
-  u64 ref = head_of(w), n = cnt_of(w);
-  if (m != 0) {
-    if (n == 0 || !meta_ok(m)) return Status::corrupt;  // M1, M6
-    --n;
-  }
+  u64 ref = head_of(w), n = 0;
+  if (!list_len(cnt_of(w), m, &n)) return Status::corrupt;
   // Read after the acquire load of w: the growth of the volume holding an
   // element that w publishes happens before it.
   const u64 lo = a_->space_begin(), end = a_->space_end();
@@ -675,18 +669,15 @@ Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
       // ORDER: acquire, as query_try's first load.
       u64 w = c.load_acquire();
       bool torn = (w & kLockBit) != 0;
-      u64 ref = head_of(w), n = cnt_of(w);
+      u64 ref = head_of(w), n = 0;
       // ORDER: acquire, every inline slot load (M5).
-      if (u64 m = sync::word(base_, b + kMeta).load_acquire(); m != 0 && !torn) {
-        if (!meta_ok(m) || n == 0) {
-          torn = true;
-        } else {
-          Copied cp{meta_ks(m), meta_vs(m), std::string(16, '\0')};
-          u64 kv[2] = {sync::word(base_, b + kInKey).load_acquire(), sync::word(base_, b + kInVal).load_acquire()};
-          std::memcpy(&cp.bytes[0], kv, 16);
-          got.push_back(static_cast<Copied&&>(cp));
-          --n;
-        }
+      const u64 m = sync::word(base_, b + kMeta).load_acquire();
+      torn = torn || !list_len(cnt_of(w), m, &n);
+      if (m != 0 && !torn) {
+        Copied cp{meta_ks(m), meta_vs(m), std::string(16, '\0')};
+        u64 kv[2] = {sync::word(base_, b + kInKey).load_acquire(), sync::word(base_, b + kInVal).load_acquire()};
+        std::memcpy(&cp.bytes[0], kv, 16);
+        got.push_back(static_cast<Copied&&>(cp));
       }
       for (; n > 0 && !torn; --n) {
         u64 e = ref << 4;
@@ -733,13 +724,11 @@ Status ChainMap::for_each_locked(u64 lo, u64 hi, unsigned flags, Visit visit, vo
   Status result = Status::ok;
   for (u64 j = 0; j < held.size() && result == Status::ok; ++j) {
     const u64 b = bucket(lo + j);
-    u64 ref = head_of(held[j]), n = cnt_of(held[j]);
+    u64 ref = head_of(held[j]), n = 0;
     // Relaxed: we hold the lock (M4).
-    if (u64 m = sync::word(base_, b + kMeta).load_relaxed(); m != 0) {
-      if (!meta_ok(m) || n == 0) { result = Status::corrupt; break; }
-      visit(ctx, Bytes{base_at(b + kInKey), meta_ks(m)}, Bytes{base_at(b + kInVal), meta_vs(m)});
-      --n;
-    }
+    const u64 m = sync::word(base_, b + kMeta).load_relaxed();
+    if (!list_len(cnt_of(held[j]), m, &n)) { result = Status::corrupt; break; }
+    if (m != 0) visit(ctx, Bytes{base_at(b + kInKey), meta_ks(m)}, Bytes{base_at(b + kInVal), meta_vs(m)});
     for (; n > 0; --n) {
       u64 e = ref << 4;
       if (!ele_ok(e)) { result = Status::corrupt; break; }

@@ -70,7 +70,8 @@
 // the re-load then sees another version and the reader retries. The re-load
 // itself can be relaxed because the acquire loads before it keep it in
 // place. The inline slot is read the same way, before the list. No race by
-// the C++ definition (DESIGN.md), and TSan stays quiet without suppressions. A reader may walk a freed element: allocator memory
+// the C++ definition (DESIGN.md), and TSan stays quiet without suppressions.
+// A reader may walk a freed element: allocator memory
 // stays mapped, every reference is range-checked, and the walk is bounded by
 // the count it read, so it never crashes or loops; the re-load rejects it.
 // Wait-free (bounded by the chain length); retried by find() (lock-free
