@@ -81,6 +81,7 @@ class Ops {
   T fetch_or_release(T v, Loc l = Loc::current()) const { return a().fetch_or(v, rl::mo_release, info(l)); }
   T fetch_or_acq_rel(T v, Loc l = Loc::current()) const { return a().fetch_or(v, rl::mo_acq_rel, info(l)); }
   T fetch_and_relaxed(T v, Loc l = Loc::current()) const { return a().fetch_and(v, rl::mo_relaxed, info(l)); }
+  T fetch_and_release(T v, Loc l = Loc::current()) const { return a().fetch_and(v, rl::mo_release, info(l)); }
   T fetch_and_acq_rel(T v, Loc l = Loc::current()) const { return a().fetch_and(v, rl::mo_acq_rel, info(l)); }
 
  private:

@@ -63,6 +63,7 @@ class Ops {
   T fetch_or_release(T v, Loc = Loc::current()) const { return a().fetch_or(v, kRelease); }
   T fetch_or_acq_rel(T v, Loc = Loc::current()) const { return a().fetch_or(v, kAcqRel); }
   T fetch_and_relaxed(T v, Loc = Loc::current()) const { return a().fetch_and(v, kRelaxed); }
+  T fetch_and_release(T v, Loc = Loc::current()) const { return a().fetch_and(v, kRelease); }
   T fetch_and_acq_rel(T v, Loc = Loc::current()) const { return a().fetch_and(v, kAcqRel); }
 
  private:

@@ -13,6 +13,8 @@
 //   4  value words stored relaxed instead of release (M5)
 //   5  unlock stores the chain word relaxed instead of release
 //   6  readers skip the re-load of the chain word
+//   18 an insert sets its filter bit after the unlock instead of before (M7)
+//   19 an erase clears filter bits relaxed instead of release
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -78,6 +80,8 @@ Status copy_inline(u64 v, u64 vs, void* buf, u64 cap, u64* val_sz) {
 }
 
 constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
+// A filter object's bytes for `chains` chains: one each, whole words.
+constexpr u64 filter_bytes(u64 chains) { return 8 * words(chains); }
 constexpr u64 ele_size(u64 key_sz, u64 val_sz) { return 16 + 8 * (words(key_sz) + words(val_sz)); }
 
 Status fail(std::string* why, Status s, const std::string& msg) {
@@ -114,20 +118,33 @@ Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, 
   u64 seg_chains = std::min(chains, seg_max);
   u64 seg_cnt = chains / seg_chains;
   u64 hdr = 0;
-  Status s = a.alloc(64, 8 * (kSegWord + seg_cnt), kChainTagHeader, &hdr);
+  Status s = a.alloc(64, 8 * (kSegWord + 2 * seg_cnt), kChainTagHeader, &hdr);
   if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
   u64 w[6] = {kChainMagic, kChainLayoutVersion, chains, seed, seg_cnt, 0};
+  auto undo = [&](u64 segs, u64 filters) {
+    for (u64 j = 0; j < segs; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + j)).load_relaxed());
+    for (u64 j = 0; j < filters; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + seg_cnt + j)).load_relaxed());
+    a.free(hdr);
+  };
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
     // 64-aligned: a bucket never straddles a cache line (a 512 KiB segment
     // fits the allocator class of exactly that plus kPow2Slack).
     if ((s = a.alloc(64, ChainMap::kBucketBytes * seg_chains, kChainTagSegment, &seg)) != Status::ok) {
-      for (u64 j = 0; j < i; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + j)).load_relaxed());
-      a.free(hdr);
+      undo(i, 0);
       return fail(why, s, "cannot allocate chain segment " + std::to_string(i));
     }
     for (u64 c = 0; c < ChainMap::kBucketBytes / 8 * seg_chains; ++c) sync::word(a.base(), seg + 8 * c).store_relaxed(0);
     sync::word(a.base(), hdr + 8 * (kSegWord + i)).store_relaxed(seg);
+  }
+  for (u64 i = 0; i < seg_cnt; ++i) {
+    u64 flt = 0;
+    if ((s = a.alloc(8, filter_bytes(seg_chains), kChainTagFilter, &flt)) != Status::ok) {
+      undo(seg_cnt, i);
+      return fail(why, s, "cannot allocate chain filter " + std::to_string(i));
+    }
+    for (u64 c = 0; c < filter_bytes(seg_chains) / 8; ++c) sync::word(a.base(), flt + 8 * c).store_relaxed(0);
+    sync::word(a.base(), hdr + 8 * (kSegWord + seg_cnt + i)).store_relaxed(flt);
   }
   w[5] = header_check(w);
   for (unsigned i = 1; i < 6; ++i) sync::word(a.base(), hdr + 8 * i).store_relaxed(w[i]);
@@ -154,7 +171,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   u64 chains = w[2], seg_cnt = w[4];
   if (chains == 0 || (chains & (chains - 1)) || seg_cnt == 0 || (seg_cnt & (seg_cnt - 1)) ||
       seg_cnt > kChainSegMax || seg_cnt > chains || chains / seg_cnt > kChainSegChains ||
-      size < 8 * (kSegWord + seg_cnt))
+      size < 8 * (kSegWord + 2 * seg_cnt))
     return fail(why, Status::corrupt, "chain map geometry damaged");
   const u64 seg_chains = chains / seg_cnt;
   ChainMap m;
@@ -172,6 +189,11 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
         size < kBucketBytes * seg_chains || seg % 64 != 0)
       return fail(why, Status::corrupt, "chain segment " + std::to_string(i) + " damaged");
     m.seg_off_[i] = seg;
+    u64 flt = sync::word(a.base(), map_off + 8 * (kSegWord + seg_cnt + i)).load_relaxed();
+    if (a.info(flt, &size, &tag) != Status::ok || tag != kChainTagFilter || size < filter_bytes(seg_chains) ||
+        flt % 8 != 0)
+      return fail(why, Status::corrupt, "chain filter " + std::to_string(i) + " damaged");
+    m.flt_off_[i] = flt;
   }
   *out = m;
   return Status::ok;
@@ -191,7 +213,7 @@ Status ChainMap::destroy() {
     sync::word(base_, bucket(idx) + kMeta).store_relaxed(0);
   }
   sync::word(base_, hdr_off_).store_release(0);
-  for (u64 i = 0; i < seg_cnt_; ++i) a_->free(seg_off_[i]);
+  for (u64 i = 0; i < seg_cnt_; ++i) a_->free(seg_off_[i]), a_->free(flt_off_[i]);
   a_->free(hdr_off_);
   *this = ChainMap();
   return Status::ok;
@@ -214,6 +236,38 @@ u64 ChainMap::hash_of(Bytes key) const {
 // aligned and inside the allocator's volumes, so reading it never faults,
 // whatever it holds now. Longer reads check their own extent.
 bool ChainMap::ele_ok(u64 e) const { return e % 16 == 0 && a_->contains(e, 16); }
+
+void ChainMap::filter_add(u64 idx, u64 h) const {
+  auto f = filter(idx);
+  const u64 bit = filter_bit(idx, h);
+  // Relaxed load: only holders of this chain's lock change its byte, and we
+  // acquired the last one's unlock. Relaxed RMW: sequenced before our
+  // unlock's release, which publishes it (FILTER in the header).
+  if (!(f.load_relaxed() & bit)) f.fetch_or_relaxed(bit);
+}
+
+void ChainMap::filter_refresh(u64 idx, u64 w) const {
+  // Relaxed loads: we hold the lock (M4).
+  const u64 m = sync::word(base_, bucket(idx) + kMeta).load_relaxed();
+  u64 bits = m != 0 ? filter_bit(idx, m) : 0, n = 0, ref = head_of(w);  // meta keeps hash[63:8]
+  if (!list_len(cnt_of(w), m, &n)) return;  // damaged: keep every bit
+  for (; n > 0; --n) {
+    u64 e = ref << 4;
+    if (!ele_ok(e)) return;
+    bits |= filter_bit(idx, sync::word(base_, e + 8).load_relaxed());
+    ref = next_of(sync::word(base_, e).load_relaxed());
+  }
+  if (ref != 0) return;
+  auto f = filter(idx);
+  const u64 stale = f.load_relaxed() & (u64{0xff} << 8 * (idx & 7)) & ~bits;
+#if MB_PLANT_BUG == 19
+  if (stale != 0) f.fetch_and_relaxed(~stale);  // BUG: a reader of the clear learns nothing of our lock
+#else
+  // ORDER: release: a reader whose acquire load reads this clear then sees
+  // our lock (or what followed it) on the chain word (FILTER).
+  if (stale != 0) f.fetch_and_release(~stale);
+#endif
+}
 
 Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
   auto c = chain(idx);
@@ -355,11 +409,14 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
     if (fits && sync::word(base_, b + kMeta).load_relaxed() == 0) {  // into the empty inline slot
       write_inline(b, h, key, val);
       *w += u64{1} << kCntShift;
-      return Status::ok;
+    } else {
+      u64 n = 0;
+      if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+      *w = (*w & kVerMask) | (cnt_of(*w) + 1) << kCntShift | n >> 4;
     }
-    u64 n = 0;
-    if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
-    *w = (*w & kVerMask) | (cnt_of(*w) + 1) << kCntShift | n >> 4;
+#if MB_PLANT_BUG != 18
+    filter_add(h & (chain_cnt_ - 1), h);  // before the unlock publishes the element (M7)
+#endif
     return Status::ok;
   }
   if (mode == Put::insert) return Status::exists;
@@ -412,17 +469,18 @@ Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead) {
   if (inl) {
     // ORDER: release (M5), as in write_inline.
     sync::word(base_, e + kMeta).store_release(0);
-    return Status::ok;
-  }
-  u64 next = next_of(sync::word(base_, e).load_relaxed());
-  if (prev == 0) {
-    *w = (*w & ~kRefMask) | next;
   } else {
-    u64 pw0 = sync::word(base_, prev).load_relaxed();
-    // ORDER: release (M5), as in write_value.
-    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next);
+    u64 next = next_of(sync::word(base_, e).load_relaxed());
+    if (prev == 0) {
+      *w = (*w & ~kRefMask) | next;
+    } else {
+      u64 pw0 = sync::word(base_, prev).load_relaxed();
+      // ORDER: release (M5), as in write_value.
+      sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next);
+    }
+    *dead = e;
   }
-  *dead = e;
+  filter_refresh(h & (chain_cnt_ - 1), *w);  // the key's bit may go (M7)
   return Status::ok;
 }
 
@@ -440,6 +498,9 @@ Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint, b
   u64 after = w;
   s = put_locked(&after, key, val, h, mode, &dead, flags & kChainMoveToFront);
   finish(idx, w, after, s);
+#if MB_PLANT_BUG == 18
+  if (s == Status::ok && cnt_of(after) > cnt_of(w)) filter_add(idx, h);  // BUG: after the unlock
+#endif
   if (created != nullptr) *created = s == Status::ok && cnt_of(after) > cnt_of(w);
   if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
   return s;
@@ -557,6 +618,8 @@ Status ChainMap::query_test(const Query& q) const {
 Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
   u64 h = hash_of(key);
+  // ORDER: acquire pairs with an erase's release clear (FILTER).
+  if (!(filter(h & (chain_cnt_ - 1)).load_acquire() & filter_bit(h & (chain_cnt_ - 1), h))) return Status::not_found;
   for (u64 spins = 0; spins < kChainWaitMax; ++spins) {
     Status s = query_try(key, h, buf, cap, val_sz, nullptr);
     if (s != Status::again) return s;
@@ -575,7 +638,10 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
 // Anything but an 8-byte value goes to the general path.
 Status ChainMap::find(u64 k, u64* v) const {
   const u64 h = internal::mix64(hash8_ ^ k);  // == hash_of(as_bytes(k)): one key word
-  const u64 b = bucket(h & (chain_cnt_ - 1));
+  const u64 idx = h & (chain_cnt_ - 1);
+  // ORDER: acquire pairs with an erase's release clear (FILTER).
+  if (!(filter(idx).load_acquire() & filter_bit(idx, h))) return Status::not_found;
+  const u64 b = bucket(idx);
   auto c = sync::word(base_, b);
   for (u64 spins = 0; spins < kChainWaitMax; ++spins) {
     // ORDER: acquire, as query_try's first load.
@@ -752,6 +818,7 @@ Status ChainMap::reset() {
     u64 ref = head_of(w), dead[kChainCntMax], n = 0;
     // ORDER: release (M5), as in write_inline.
     sync::word(base_, bucket(idx) + kMeta).store_release(0);
+    filter_refresh(idx, w & kVerMask);  // no elements: every bit goes
     for (u64 k = cnt_of(w); k > 0 && ref != 0; --k) {
       u64 e = ref << 4;
       if (!ele_ok(e)) break;  // damaged: leave the rest (leaked)
@@ -783,6 +850,7 @@ Status ChainMap::verify(std::string* why) const {
     u64 n = cnt_of(w);
     const u64 b = bucket(idx), m = sync::word(base_, b + kMeta).load_relaxed();
     u64 in_h = 0, in_key = 0;  // the inline element's hash and key word
+    u64 bits = 0;              // filter bits the chain's elements need (M7)
     if (m != 0) {  // M6
       if (!meta_ok(m)) return fail(why, Status::corrupt, at + ": inline slot sizes damaged (M6)");
       if (n == 0) return fail(why, Status::corrupt, at + ": inline element not counted (M1)");
@@ -792,6 +860,7 @@ Status ChainMap::verify(std::string* why) const {
       in_h = hash(Bytes{&in_key, ks});
       if (!meta_names(m, in_h, ks) || (in_h & (chain_cnt_ - 1)) != idx)
         return fail(why, Status::corrupt, at + ": inline element hash or chain wrong (M6)");
+      bits |= filter_bit(idx, in_h);
       --n;
     }
     for (u64 i = 0; i < n; ++i) {
@@ -811,6 +880,7 @@ Status ChainMap::verify(std::string* why) const {
       u64 h = hash(Bytes{key, ks});
       if (sync::word(base_, e + 8).load_relaxed() != h || (h & (chain_cnt_ - 1)) != idx)
         return fail(why, Status::corrupt, at + ": element hash or chain wrong (M2)");
+      bits |= filter_bit(idx, h);
       // M3: neither the inline element nor an earlier element of this chain
       // has the same key.
       if (m != 0 && ks == meta_ks(m) && sync::word(base_, e + 16).load_relaxed() == in_key)
@@ -830,6 +900,8 @@ Status ChainMap::verify(std::string* why) const {
       ref = next_of(w0);
     }
     if (ref != 0) return fail(why, Status::corrupt, at + ": list longer than its count, or a cycle (M1)");
+    if ((filter(idx).load_relaxed() & bits) != bits)
+      return fail(why, Status::corrupt, at + ": filter byte misses an element, finds would miss it (M7)");
   }
   return Status::ok;
 }

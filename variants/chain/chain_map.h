@@ -17,7 +17,9 @@
 //   Map header (an allocator object, tag kChainTagHeader):
 //     0 magic "MBCHAIN1"  1 layout version  2 chain_cnt  3 seed
 //     4 seg_cnt           5 check (hash of words 1..4)
-//     6 query_again       7 lock_busy  (relaxed counters)  8.. segment offsets
+//     6 query_again       7 lock_busy  (relaxed counters)
+//     8 .. 8+seg_cnt-1    segment offsets
+//     8+seg_cnt ..        filter offsets (one per segment)
 //   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned, so
 //   a bucket never straddles a cache line): seg_cnt (a power of two, at most
 //   kChainSegMax) segments of chain_cnt / seg_cnt buckets of 32 bytes, at
@@ -33,6 +35,13 @@
 //   bytes each (a u64 -> u64 element, say), in the chain word's cache line:
 //   a find that hits it takes one cache miss instead of two. Every other
 //   element is on the chain's list.
+//
+//   Filters (allocator objects, tag kChainTagFilter, one per segment): one
+//   byte per chain, dense (1 MiB per million chains, so it stays in cache
+//   where the buckets cannot), eight chains to a u64 word (chain idx is byte
+//   idx % 8 of its word). Bit (hash >> 61) of a chain's byte is set when an
+//   element with those top hash bits may be in the chain: find() answers
+//   most absent keys from it without touching the bucket.
 //
 //   Chain word:
 //     63          44 43        32 31               0
@@ -61,6 +70,10 @@
 //       and every reader load from one an acquire load (see READS below).
 //   M6  A full inline slot has key_sz 1..8, val_sz 0..8, zero key padding,
 //       and its meta's hash bits are hash(key)'s, in the chain it names.
+//   M7  A chain's filter byte has the bit of every element the chain holds
+//       (a superset: stale bits only cost a bucket read). Only the chain's
+//       lock holder changes its byte, with atomic read-modify-writes on the
+//       shared word (other chains' holders change the other bytes).
 //
 // READS (query_try). Linearization point: the first load of the chain word,
 // validated by the re-load. Payload words are copied with acquire loads and
@@ -81,6 +94,24 @@
 // overlap the cache misses of consecutive finds: 2x the throughput at 1M
 // keys); the model checks it separately (models/chain_model.cc,
 // u64_find_reuse_2t on the inline slot, u64_find_reuse_heap_2t on the list).
+//
+// FILTER. find() (both) first loads the chain's filter word (acquire); if
+// the key's bit is clear it returns not_found, linearized at that load.
+// Sound because: an insert sets the bit (relaxed fetch_or, or nothing if
+// set) under the lock before its unlock, so a reader that has seen the
+// unlock, or anything after it, sees the bit (the unlock's release orders
+// the set before; coherence keeps later RMWs on the word from losing it).
+// An erase recomputes the byte from the elements left (under the lock,
+// after unlinking) and clears the rest with a release fetch_and: a reader
+// that reads the cleared bit synchronizes with the eraser, so whatever it
+// does next sees the chain locked or the key gone (without the release, a
+// later find could see the stale unlocked word and the key in it). A
+// negative answer while the erase still holds the lock linearizes the erase
+// just before it: no other reader can validate the key from then on. A
+// damaged chain keeps its filter byte as it was (never clears on doubt).
+// The model checks the set (filter_publish_2t; planted bug 18 sets it
+// after the unlock) and the clear (filter_erase_2t; planted bug 19 clears
+// relaxed).
 //
 // WRITES (insert, insert_or_assign, update, erase). Blocking, up to
 // kChainWaitMax attempts (or `again` at once with kChainNonBlocking).
@@ -109,14 +140,14 @@
 namespace mb {
 
 inline constexpr std::uint64_t kChainMagic = 0x314e49414843424dULL;  // "MBCHAIN1"
-inline constexpr std::uint64_t kChainLayoutVersion = 2;
+inline constexpr std::uint64_t kChainLayoutVersion = 3;
 inline constexpr std::uint64_t kChainKeyMax = 255;
 inline constexpr std::uint64_t kChainValMax = 65536;
 inline constexpr std::uint64_t kChainCntMax = 4095;
 inline constexpr std::uint64_t kChainSegChains = std::uint64_t{1} << 14;  // 32-byte buckets
 inline constexpr std::uint64_t kChainSegMax = 256;                        // chain_cnt <= 2^22
 inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 0x43480002,
-                                kChainTagElement = 0x43480003;
+                                kChainTagElement = 0x43480003, kChainTagFilter = 0x43480004;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
 inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
 // Use the caller's `hash` instead of hashing. Precondition: it is hash(key);
@@ -216,7 +247,7 @@ class ChainMap {
 
   // Elements (sum of chain counts; exact on a quiescent map).
   std::uint64_t size() const;
-  // Check M1..M5 (quiescent map only); Status::corrupt with a message.
+  // Check M1..M7 (quiescent map only); Status::corrupt with a message.
   Status verify(std::string* why) const;
   Status verify() const { return verify(nullptr); }
 
@@ -228,6 +259,17 @@ class ChainMap {
     return seg_off_[idx >> seg_shift_] + kBucketBytes * (idx & ((std::uint64_t{1} << seg_shift_) - 1));
   }
   sync::Ref<std::uint64_t> chain(std::uint64_t idx) const { return sync::word(base_, bucket(idx)); }
+  // The filter word holding chain idx's byte, and hash h's bit in it.
+  sync::Ref<std::uint64_t> filter(std::uint64_t idx) const {
+    return sync::word(base_, flt_off_[idx >> seg_shift_] + ((idx & ((std::uint64_t{1} << seg_shift_) - 1)) >> 3) * 8);
+  }
+  static std::uint64_t filter_bit(std::uint64_t idx, std::uint64_t h) {
+    return std::uint64_t{1} << (8 * (idx & 7) + (h >> 61));
+  }
+  // Under the lock: set h's bit (an element is being added), or recompute
+  // chain idx's byte from the elements in the (locked, new) word w.
+  void filter_add(std::uint64_t idx, std::uint64_t h) const;
+  void filter_refresh(std::uint64_t idx, std::uint64_t w) const;
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
   void unlock_unchanged(std::uint64_t idx, std::uint64_t locked) const;
@@ -261,6 +303,7 @@ class ChainMap {
   std::uint64_t seg_cnt_ = 0;
   unsigned seg_shift_ = 0;  // log2(buckets per segment)
   std::uint64_t seg_off_[kChainSegMax] = {};
+  std::uint64_t flt_off_[kChainSegMax] = {};
 };
 
 }  // namespace mb

@@ -217,6 +217,48 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
   }
 }
 
+// The filter (M7): a byte per chain with a bit per element's top hash bits,
+// set by inserts, recomputed by erases, cleared by reset, checked by verify.
+TEST(ChainMap, FilterTracksTheChainsElements) {
+  ChainHarness h(1);  // one chain, one segment: the filter is header word 9
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.chain_cnt(), 1u);
+  std::uint64_t& filter = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[9]);
+  EXPECT_EQ(filter, 0u);
+  auto bit = [&](std::uint64_t k) { return std::uint64_t{1} << (m.hash(as_u64(k)) >> 61); };
+  std::uint64_t want = 0, v = 0;
+  for (std::uint64_t k = 1; k <= 3; ++k) {
+    ASSERT_EQ(m.insert(k, k), Status::ok);
+    want |= bit(k);
+    EXPECT_EQ(filter, want) << "after inserting " << k;
+  }
+  std::string why;
+  filter &= ~bit(2);  // damage: key 2's bit lost
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("M7"), std::string::npos) << why;
+  EXPECT_EQ(m.find(2, &v), Status::not_found);  // what the damage costs
+  filter = want | 0xff;  // stale bits are harmless
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  ASSERT_EQ(m.erase(2), Status::ok);  // recomputed from keys 1 and 3
+  EXPECT_EQ(filter, bit(1) | bit(3));
+  ASSERT_EQ(m.erase(1), Status::ok);
+  EXPECT_EQ(filter, bit(3));
+  EXPECT_EQ(m.find(3, &v), Status::ok);
+  ASSERT_EQ(m.reset(), Status::ok);
+  EXPECT_EQ(filter, 0u);
+  // An absent key whose bit is clear is answered without the chain: even a
+  // locked chain does not make it wait.
+  ASSERT_EQ(m.insert(3, 3), Status::ok);
+  std::uint64_t absent = 4;
+  while (bit(absent) == bit(3)) ++absent;
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[8];
+  std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
+  word |= std::uint64_t{1} << 44;  // locked
+  EXPECT_EQ(m.find(absent, &v), Status::not_found);
+  word &= ~(std::uint64_t{1} << 44);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 // The inline slot names its key by hash bits, size and key word: a longer
 // key that starts with the inline key and shares its hash (forged here) is
 // another key, on every path.
@@ -502,7 +544,7 @@ TEST(ChainMap, IterationResetStatsAndMoveToFront) {
   EXPECT_EQ(m.verify(), Status::ok);
   AllocStats st;
   ASSERT_EQ(h.a.verify(&st), Status::ok);
-  EXPECT_EQ(st.obj_cnt, 1u + 1u);  // the header and its one segment
+  EXPECT_EQ(st.obj_cnt, 1u + 2u);  // the header, its one segment and its filter
 }
 
 }  // namespace
