@@ -8,6 +8,11 @@
 //   KilledReaderIsRecovered  same for a child holding the read lock.
 //   RecoveryReportsADamagedMap  the killed writer had damaged the map:
 //                            last_recovery() and verify() say corrupt.
+//   KilledRehashMoveIsRepaired  a child killed inside an in-place rehash,
+//                            between a move's copy and its source's
+//                            tombstone (the key in two slots): the next
+//                            writer's repair ends the move, verify ok,
+//                            every key once with its value.
 //   KillDuringPuts           SIGKILL at a random point of the first half
 //                            of a child's 100k puts (after a random number
 //                            of them, so every kill lands mid-run); after each, the map
@@ -278,6 +283,57 @@ TEST(RwFork, KilledReaderIsRecovered) {
   std::uint64_t v = 0;
   ASSERT_EQ(m.get(3, &v), Status::ok);
   EXPECT_EQ(v, 33u);
+}
+
+TEST(RwFork, KilledRehashMoveIsRepaired) {
+  RwParams p = params();
+  p.cap_max = 64;  // at the hard maximum, tombstones are rehashed in place
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  ASSERT_EQ(m.reserve(48), Status::ok);
+  for (std::uint64_t k = 0; k < 48; ++k) ASSERT_EQ(m.put(k, k * 10), Status::ok);
+  for (std::uint64_t k = 0; k < 48; k += 3) ASSERT_EQ(m.remove(k), Status::ok);
+  ASSERT_GT(m.tombstones(), 0u);
+  const std::uint64_t rehashes = m.stats().rehashes;
+  // The child's inserts of new keys reach 75% (size + tombstones): the
+  // rehash moves entries, and the child parks inside the first move.
+  pid_t pid = park_child(rw_os::HookPoint::move_half_done, [&] {
+    for (std::uint64_t k = 100; k < 200; ++k) m.put(k, k * 10);
+  });
+  ASSERT_GT(pid, 0) << "the child finished without a rehash move";
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_EQ(m.put(7, 77), Status::ok);  // recovers the lock, repairs the move
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(m.stats().write_recoveries, 1u);
+  EXPECT_EQ(m.stats().move_repairs, 1u);
+  EXPECT_EQ(m.stats().rehashes, rehashes);  // the killed one never finished
+  std::string why;
+  EXPECT_EQ(m.last_recovery(&why), Status::ok) << why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;  // no key in two slots (I3)
+  std::uint64_t v = 0, present = 0;
+  for (std::uint64_t k = 0; k < 48; ++k) {
+    Status s = m.get(k, &v);
+    if (k % 3 == 0) {
+      EXPECT_EQ(s, Status::not_found) << k;
+      continue;
+    }
+    ASSERT_EQ(s, Status::ok) << k;
+    EXPECT_EQ(v, k == 7 ? 77 : k * 10) << k;
+    ++present;
+  }
+  for (std::uint64_t k = 100; k < 200; ++k) {
+    if (m.get(k, &v) != Status::ok) continue;
+    EXPECT_EQ(v, k * 10) << k;
+    ++present;
+  }
+  EXPECT_EQ(m.size(), present);
+  // The map goes on: a removal and more inserts rehash again, completely.
+  ASSERT_EQ(m.remove(8), Status::ok);
+  for (std::uint64_t k = 300; m.put(k, k) == Status::ok; ++k) {}
+  EXPECT_GT(m.stats().rehashes, rehashes);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 std::string value_of(std::uint64_t k) {

@@ -30,6 +30,7 @@ enum : u64 {
   kLock = kRwLockWord, kSeq = kRwSeqWord, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
   kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kStatShrink = 57, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
+  kMoveFrom = 58, kMoveTo = 59, kMoves = 60, kStatMoveRepair = 61,
   kSlots = 64,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
@@ -553,6 +554,56 @@ Status RwMap::rebuild(unsigned log2) {
   return Status::ok;
 }
 
+// Move the entry in slot `from` into the tombstone `to` (under the write
+// lock). Journaled for crash recovery (header words 58, 59; repair() ends
+// an interrupted move): the destination's payload first, its meta word
+// last, then the source becomes a tombstone. The entry's arena blocks move
+// with it (the words are copied as they are).
+void RwMap::move_slot(u64 from, u64 to) {
+  hw(kMoveTo).store_release(to);
+  hw(kMoveFrom).store_release(from);
+  for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(to + 8 * w).store_release(at(from + 8 * w).load_acquire());
+  at(to).store_release(at(from).load_acquire());
+  rw_os::hook(rw_os::HookPoint::move_half_done);
+  at(from).store_release(meta_of(kTombState, 0, 0));
+  hw(kMoveFrom).store_release(0);
+}
+
+// Rehash in place (same table, no memory): every tombstone goes. For each
+// tombstone, in table order from an empty slot (I2: there is one), Knuth's
+// deletion for linear probing (TAOCP 6.4, Algorithm R): the tombstone is a
+// hole; scanning the rest of its run, each entry whose home is not in
+// (hole, entry] (so the hole is on its probe path) moves into the hole,
+// whose place becomes the next hole; at the run's end (an empty slot) the
+// last hole becomes empty: every entry after it in the run has its home
+// after it. Each move keeps every key reachable (I3) at every step, and a
+// crash between its two stores leaves a duplicate that repair() removes.
+// Entries move, so cursors are told (word 60 counts these rehashes).
+void RwMap::rehash_in_place() {
+  u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  auto slot_at = [&](u64 i) { return off + (i & mask) * kRwSlotSize; };
+  auto state = [&](u64 i) { return at(slot_at(i)).load_acquire() & kStateMask; };
+  u64 e = 0;
+  while (e <= mask && state(e) != kEmpty) ++e;
+  if (e > mask) return;  // no empty slot (damaged, I2): leave it to verify()
+  u64 tomb = hw(kTomb).load_acquire();
+  for (u64 n = 1; n <= mask; ++n) {
+    u64 hole = (e + n) & mask;
+    if (state(hole) != kTombState) continue;
+    for (u64 j = (hole + 1) & mask; state(j) != kEmpty; j = (j + 1) & mask) {
+      if (state(j) != kFull) continue;
+      u64 home = at(slot_at(j) + kHashW).load_acquire() & mask;  // mask < 2^32: the stored low bits suffice
+      if (((home - hole) & mask) != 0 && ((home - hole) & mask) <= ((j - hole) & mask)) continue;
+      move_slot(slot_at(j), slot_at(hole));
+      hole = j;
+    }
+    at(slot_at(hole)).store_release(kEmpty);
+    hw(kTomb).store_release(--tomb);
+  }
+  hw(kMoves).store_release(hw(kMoves).load_acquire() + 1);
+  hw(kStatRehash).fetch_add_relaxed(1);  // a statistic
+}
+
 // Make room for one more used slot (size + tombstones + 1 <= 75% of cap).
 Status RwMap::make_room() {
   u64 tw = hw(kTable).load_acquire(), cap = u64{1} << table_log2(tw);
@@ -561,6 +612,10 @@ Status RwMap::make_room() {
   unsigned log2 = table_log2(tw);
   if (tomb * 8 < cap && log2 < cap_max_log2_) ++log2;  // few tombstones: grow
   if (log2 == table_log2(tw) && tomb == 0) return Status::full;
+  if (log2 == table_log2(tw)) {  // many tombstones (or the table is at its maximum)
+    rehash_in_place();
+    return (used + hw(kTomb).load_acquire() + 1) * 4 <= cap * 3 ? Status::ok : Status::full;
+  }
   Status s = rebuild(log2);
   if (s != Status::ok) return s;
   cap = u64{1} << log2;
@@ -1047,8 +1102,8 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
 // One speculative step of next() (validated by the caller's seq re-load).
 Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
   u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire(), off = table_off(tw);
-  if (c->table == 0) c->table = tw;
-  if (c->table != tw) return Status::again;  // rebuilt: entries moved
+  if (c->table == 0) c->table = tw, c->moves = hw(kMoves).load_acquire();
+  if (c->table != tw || c->moves != hw(kMoves).load_acquire()) return Status::again;  // entries moved
   if (!table_in_bounds(tw, backed)) return Status::corrupt;
   for (u64 cap = u64{1} << table_log2(tw); c->idx < cap; ++c->idx) {
     u64 slot = off + c->idx * kRwSlotSize, meta = at(slot).load_acquire();
@@ -1147,6 +1202,7 @@ RwMap::Stats RwMap::stats() const {
   s.grows = hw(kStatGrow).load_relaxed();
   s.rehashes = hw(kStatRehash).load_relaxed();
   s.shrinks = hw(kStatShrink).load_relaxed();
+  s.move_repairs = hw(kStatMoveRepair).load_relaxed();
   s.evictions = hw(kStatEvict).load_relaxed();
   s.expirations = hw(kStatExpire).load_relaxed();
   s.arena_used = hw(kTop).load_acquire() - hdr_;
@@ -1175,6 +1231,20 @@ void RwMap::repair() const {
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
   u64 full = 0, tomb = 0;
   bool table_ok = table_log2(tw) <= cap_max_log2_ && off + (kRwSlotSize << table_log2(tw)) <= hw(kBacked).load_acquire();
+  // A move of an in-place rehash that died between its two stores left the
+  // entry in both slots: the source goes (its copy is whole: the
+  // destination's meta word, written last, is the source's).
+  u64 from = hw(kMoveFrom).load_acquire(), to = hw(kMoveTo).load_acquire();
+  auto in_table = [&](u64 sl) { return sl >= off && sl < off + cap * kRwSlotSize && (sl - off) % kRwSlotSize == 0; };
+  if (table_ok && from != 0 && in_table(from) && in_table(to) && from != to) {
+    bool copied = (at(from).load_acquire() & kStateMask) == kFull;
+    for (u64 w = 0; copied && w < kRwSlotSize / 8; ++w)
+      copied = (at(from + 8 * w).load_acquire() & ~(w == 0 ? kAccessed : 0)) ==
+               (at(to + 8 * w).load_acquire() & ~(w == 0 ? kAccessed : 0));
+    if (copied) at(from).store_release(meta_of(kTombState, 0, 0));
+    hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic
+  }
+  if (from != 0) hw(kMoveFrom).store_release(0);
   for (u64 i = 0; table_ok && i < cap; ++i) {
     u64 state = at(off + i * kRwSlotSize).load_acquire() & kStateMask;
     full += state == kFull;
@@ -1200,6 +1270,7 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
     if (lw & (kRwPidMask | kRwReaderMask))
       return fail(why, Status::corrupt, "lock held (word %#" PRIx64 ") on a quiescent map", lw);
     if (seq & 1) return fail(why, Status::corrupt, "seq %" PRIu64 " is odd on a quiescent map", seq);
+    if (hw(kMoveFrom).load_acquire() != 0) return fail(why, Status::corrupt, "a rehash move is open on a quiescent map");
   }
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), top = hw(kTop).load_acquire();
   u64 backed = hw(kBacked).load_acquire(), lo = hdr_ + kRwHeaderSize;

@@ -42,6 +42,9 @@
 //   (0 none, 1 clean, 2 corrupt)  51 seq repairs
 //   52 grows  53 rehashes  54 evictions  55 expirations   (relaxed statistics)
 //   56 flush_expired cursor  57 shrinks (statistic)
+//   58 move source, 59 move destination: the slot move of an in-place
+//      rehash in progress (58 = 0: none; layout version 3)
+//   60 in-place rehashes (cursors compare it)  61 move repairs (statistic)
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
@@ -92,15 +95,23 @@
 // WRITES. Blocking. Linearization point: the change of the slot's meta word
 // (or value words) under the lock; visible to readers at the even seq store
 // (release; pairs with the readers' acquire seq load). Grow (at 75% load of
-// size + tombstones) and rehash (when tombstones are an eighth of the table
-// or more, or the table is at its maximum) build a new table and publish it
-// with one store of the table word.
+// size + tombstones, when tombstones are under an eighth of the table)
+// builds a new table and publishes it with one store of the table word.
+// Rehash (at 75% load with tombstones an eighth of the table or more, or
+// the table at its maximum) is in place: rehash_in_place() in rw_map.cc
+// empties every tombstone by moving entries back along their probe paths
+// (Knuth's Algorithm R), no new memory; each move copies the entry into a
+// tombstone (meta word last), then tombs the source, journaled in header
+// words 58/59 so that repair() can end a move whose writer died between
+// the two (the entry is then in both slots; the source goes). Readers
+// retry through it like through any write (seq odd).
 //
 // CURSORS (next). One speculative step per call, validated like a read: the
 // cursor names the table it walks and the next slot. Removal only marks
 // slots, so it never moves another entry (not even when it leaves the table
 // below 25% load: the shrink waits for the next insert); a rebuild (grow,
-// rehash, that shrink) does, and is reported (Status::again). Expired keys
+// rehash, that shrink) does, and is reported (Status::again): the cursor
+// keeps the table word and the count of in-place rehashes (word 60). Expired keys
 // are skipped, by cursors and for_each alike.
 //
 // BATCHES. put_multi / remove_multi run under one write section (readers
@@ -154,13 +165,15 @@
 // seq is made even, size and tombstones are recounted from the slots, and
 // verify() runs; the outcome is kept in stats. Writes are ordered so that a
 // crash at any point leaves the structure valid (payload first, the meta word
-// last, counters after; a new table is published by one word): a crash loses
+// last, counters after; a new table is published by one word; an in-place
+// rehash move left half done, its journal open, is ended by repair(), which
+// tombs the source when the destination holds the whole copy): a crash loses
 // at most the dying write, may leak arena blocks or a table, and may leave
 // that one value torn when it was overwritten in place.
 //
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
-// leaves the old one as spare (reused by the next same-size rehash), so
+// leaves the old one as spare (reused by a shrink back to its size), so
 // table memory is at most about 2x the final table. When removals have
 // left the table below 25% load, the next insert of a new key halves it
 // first (removals themselves never move entries, see CURSORS), but only
@@ -179,7 +192,7 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRwMagic = 0x3150414d5752424dULL;  // "MBRWMAP1"
-inline constexpr std::uint64_t kRwLayoutVersion = 2;
+inline constexpr std::uint64_t kRwLayoutVersion = 3;
 inline constexpr std::uint64_t kRwHeaderSize = 1024;
 inline constexpr std::uint64_t kRwLockWord = 8, kRwSeqWord = 9;  // header words (LAYOUT)
 inline constexpr std::uint64_t kRwSlotSize = 64;
@@ -365,6 +378,7 @@ class RwMap {
   // caller restarts with a fresh cursor (or accepts duplicates/skips).
   struct Cursor {
     std::uint64_t table = 0;  // the table word the cursor walks (0 = not started)
+    std::uint64_t moves = 0;  // in-place rehashes of that table when it started
     std::uint64_t idx = 0;    // the next slot to look at
   };
   // ok with the next entry (key into kbuf/kcap, value into vbuf/vcap, sizes
@@ -381,7 +395,8 @@ class RwMap {
     std::uint64_t write_recoveries;  // dead write-lock holders replaced
     std::uint64_t read_recoveries;   // dead reader slots reclaimed
     std::uint64_t seq_repairs;       // odd sequences found and repaired
-    std::uint64_t grows, rehashes, shrinks;
+    std::uint64_t grows, rehashes, shrinks;  // rehashes are in place
+    std::uint64_t move_repairs;      // in-place rehash moves a dead writer left half done
     std::uint64_t evictions;         // LRU evictions
     std::uint64_t expirations;       // expired keys removed
     std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
@@ -425,6 +440,8 @@ class RwMap {
   bool field_equal(std::uint64_t field, RwBytes b) const;
   Status make_room();
   Status rebuild(unsigned log2);
+  void rehash_in_place();
+  void move_slot(std::uint64_t from, std::uint64_t to);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
   void free_bytes(std::uint64_t off, std::uint64_t len);
   Status ensure_backed(std::uint64_t end);

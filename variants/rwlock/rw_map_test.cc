@@ -910,6 +910,65 @@ TEST(RwMap, GrowRehashAndHardMaximum) {
   }
 }
 
+// Rehash is in place (Algorithm R): random churn on a table at its hard
+// maximum, long keys included (their arena blocks move with the entries),
+// against an oracle; every rehash leaves no tombstone, the table stays
+// where it is (header word 24), every key keeps its value, verify() holds after every operation,
+// and a cursor started before a rehash is told to restart.
+TEST(RwMap, RehashInPlaceKeepsEveryKeyAndTheTable) {
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(small_params(256), &st), Status::ok);
+  RwMap& m = st->map();
+  ASSERT_EQ(m.reserve(192), Status::ok);
+  ASSERT_EQ(m.capacity(), 256u);
+  const std::uint64_t* hdr = st->region().at<std::uint64_t>(st->region().user_off());
+  const std::uint64_t table = hdr[24];
+  std::mt19937_64 rng(seed_from_env());
+  std::map<std::string, std::string> oracle;
+  auto key_of = [](std::uint64_t i) { return (i % 3 == 0 ? std::string(40, 'k') : std::string("k")) + std::to_string(i); };
+  for (std::uint64_t i = 0; i < 180; ++i) {
+    ASSERT_EQ(m.put(str(key_of(i)), str("v" + std::to_string(i))), Status::ok);
+    oracle[key_of(i)] = "v" + std::to_string(i);
+  }
+  RwMap::Cursor c;
+  std::string kb(64, 0), vb(64, 0);
+  std::uint64_t ksz = 0, vsz = 0;
+  ASSERT_EQ(m.next(&c, kb.data(), kb.size(), &ksz, vb.data(), vb.size(), &vsz), Status::ok);
+  std::uint64_t rehashes = m.stats().rehashes;
+  std::string why;
+  for (int op = 0; op < 20000; ++op) {
+    std::uint64_t i = rng() % 400;
+    std::string k = key_of(i), v = "w" + std::to_string(op);
+    if (rng() % 2 == 0) {
+      Status s = m.put(str(k), str(v));
+      if (oracle.count(k) != 0 || oracle.size() < 192) {
+        ASSERT_EQ(s, Status::ok) << op;
+        oracle[k] = v;
+      } else {
+        ASSERT_EQ(s, Status::full) << op;  // 75% of the hard maximum
+      }
+    } else {
+      ASSERT_EQ(m.remove(str(k)), oracle.erase(k) != 0 ? Status::ok : Status::not_found) << op;
+    }
+    ASSERT_EQ(m.verify(&why), Status::ok) << op << ": " << why;
+    if (m.stats().rehashes != rehashes) {
+      rehashes = m.stats().rehashes;
+      EXPECT_EQ(m.tombstones(), 0u) << op;
+      ASSERT_EQ(hdr[24], table) << op << ": the rehash moved the table";
+    }
+  }
+  EXPECT_GT(rehashes, 10u);
+  EXPECT_EQ(m.stats().grows, 1u);  // the reserve only
+  EXPECT_EQ(m.capacity(), 256u);
+  EXPECT_EQ(m.next(&c, kb.data(), kb.size(), &ksz, vb.data(), vb.size(), &vsz), Status::again);
+  ASSERT_EQ(m.size(), oracle.size());
+  for (const auto& [k, v] : oracle) {
+    Status s;
+    EXPECT_EQ(get_str(m, k, &s), v) << k;
+    EXPECT_EQ(s, Status::ok) << k;
+  }
+}
+
 TEST(RwMap, ShrinksBelowQuarterLoad) {
   RwHarness h;
   RwMap& m = h.map();

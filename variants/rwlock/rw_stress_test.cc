@@ -16,6 +16,11 @@
 //   BatchesAreAtomic  a writer sets three keys to one value with put_multi
 //                   and removes them with remove_multi; readers' get_multi
 //                   and for_each see all three equal, or all three absent.
+//   RehashInPlaceUnderReaders  two writers churn their own keys in a table
+//                   at its hard maximum (so tombstones are rehashed in
+//                   place, entries moving back along their probe paths)
+//                   while two readers check every value they see; each
+//                   writer's keys match its reference at the end.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -59,6 +64,62 @@ RwStore::Ptr anon_store(const RwParams& p) {
 // Values carry their key in the high half; versions and increments stay in
 // the low half (fewer than 2^32 of them).
 constexpr std::uint64_t value_for(std::uint64_t k, std::uint64_t ver) { return k << 32 | ver; }
+
+TEST(RwStress, RehashInPlaceUnderReaders) {
+  RwParams p = params();
+  p.cap_max = 1024;
+  RwStore::Ptr st = anon_store(p);
+  ASSERT_NE(st, nullptr);
+  RwMap& m = st->map();
+  const std::uint64_t seed = seed_from_env();
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::unordered_map<std::uint64_t, std::uint64_t>> refs(2);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + t);
+      auto& ref = refs[t];
+      for (int i = 0; i < kOps; ++i) {
+        std::uint64_t k = std::uint64_t(t + 1) << 24 | rng() % 500, v = value_for(k, i);
+        if (rng() % 2 == 0) {
+          if (m.put(k, v) != Status::ok) ++bad;  // at most 1000 keys: 75% of 1024 fits them
+          ref[k] = v;
+        } else if (m.remove(k) != (ref.erase(k) ? Status::ok : Status::not_found)) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + 100 + t);
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::uint64_t k = std::uint64_t(1 + rng() % 2) << 24 | rng() % 500, v = 0;
+        Status s = m.get(k, &v);
+        if ((s == Status::ok && (v >> 32) != k) || (s != Status::ok && s != Status::not_found)) ++bad;
+      }
+    });
+  }
+  threads[0].join();
+  threads[1].join();
+  stop = true;
+  threads[2].join();
+  threads[3].join();
+  EXPECT_EQ(bad.load(), 0);
+  std::printf("in-place rehashes: %llu\n", static_cast<unsigned long long>(m.stats().rehashes));
+  EXPECT_GT(m.stats().rehashes, 0u);
+  EXPECT_EQ(m.capacity(), 1024u);
+  for (auto& ref : refs)
+    for (auto& [k, v] : ref) {
+      std::uint64_t got = 0;
+      ASSERT_EQ(m.get(k, &got), Status::ok) << k;
+      ASSERT_EQ(got, v) << k;
+    }
+  EXPECT_EQ(m.size(), refs[0].size() + refs[1].size());
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
 
 TEST(RwStress, OwnSlicesExact) {
   RwStore::Ptr st;

@@ -53,6 +53,7 @@ enum class HookPoint : unsigned {
   write_locked = 1,  // write lock held, sequence odd (inside a write)
   read_locked = 2,   // read lock held
   put_half_done = 3, // a put has written the slot's payload, not its meta word
+  move_half_done = 4, // an in-place rehash has copied an entry, not yet tombed its source
 };
 using Hook = void (*)(HookPoint);
 extern Hook g_test_hook;
