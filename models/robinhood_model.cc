@@ -16,6 +16,8 @@
 //                   right (twice), while a reader takes values(K): exactly
 //                   K's one value, never twice (the double collect and the
 //                   in-transit dedupe).
+//   bytes_multi_snapshot_2t  multi_snapshot_2t for a multimap of byte
+//                   strings: values(K) is exactly K's one value, whole.
 //   bytes_assign_2t a byte-string key K is assigned (the assign puts a new
 //                   block in K's slot and frees the old one), then a key L
 //                   is inserted (its block is K's old one, handed back)
@@ -191,6 +193,49 @@ struct MultiSnapshotModel : RhModelBase<MultiSnapshotModel> {
   }
 };
 
+// The same for byte strings: keys "k<n>" with homes 0 (A, N1, N2) and 1 (K).
+struct BytesMultiSnapshotModel : RhModelBase<BytesMultiSnapshotModel> {
+  std::string ka, kk, kn, kn2;
+  std::string key_with(u64 home, u64* from) {
+    for (;; ++*from) {
+      std::string k = "k" + std::to_string(*from);
+      if ((m.hash(mb::RhBytes{k.data(), k.size()}) & 7) == home) return ++*from, k;
+    }
+  }
+  static mb::RhBytes b(const std::string& x) { return mb::RhBytes{x.data(), x.size()}; }
+  void before() {
+    setup(8, mb::kRhMultimap | mb::kRhBytes);
+    u64 from = 0;
+    ka = key_with(0, &from);
+    kn = key_with(0, &from);
+    kn2 = key_with(0, &from);
+    from = 0;
+    kk = key_with(1, &from);
+    from = 0;
+    std::string x = key_with(5, &from);
+    RL_ASSERT(m.insert_multi(b(ka), b("a")) == Status::ok);
+    RL_ASSERT(m.insert_multi(b(kk), b("value-of-K")) == Status::ok);
+    RL_ASSERT(m.insert_multi(b(x), b("1")) == Status::ok);  // two blocks allocated and freed: the
+    RL_ASSERT(m.insert_multi(b(x), b("2")) == Status::ok);  // writer's allocations are short
+    RL_ASSERT(m.erase_all(b(x)) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert_multi(b(kn), b("n1")) == Status::ok);
+      RL_ASSERT(m.insert_multi(b(kn2), b("n2")) == Status::ok);
+      return;
+    }
+    std::vector<std::string> got;
+    RL_ASSERT(m.values(b(kk), &got) == Status::ok);
+    RL_ASSERT(got.size() == 1);
+    RL_ASSERT(got[0] == "value-of-K");
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 8);
+  }
+};
+
 struct BytesAssignModel : RhModelBase<BytesAssignModel> {
   static constexpr char kKey[] = "key K", kOther[] = "key L";
   static mb::RhBytes key() { return mb::RhBytes{kKey, sizeof kKey - 1}; }
@@ -261,6 +306,7 @@ const Model kModels[] = {
     {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
     {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},
+    {"bytes_multi_snapshot_2t", run<BytesMultiSnapshotModel>, rl::sched_bound, 0},
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "variants/robinhood/rh_map.h"
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -243,8 +244,6 @@ void RhMap::free_table(u64 tw) const {
 Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags) {
   if (cap_min > kRhCapMax) return fail(why, Status::invalid, "cap_min above kRhCapMax");
   if ((flags & ~(kRhMultimap | kRhBytes)) != 0) return fail(why, Status::invalid, "unknown flags");
-  if ((flags & kRhMultimap) != 0 && (flags & kRhBytes) != 0)
-    return fail(why, Status::invalid, "a multimap holds u64 entries only");
   unsigned log2 = std::max(2u, log2_for(cap_min));
   u64 h = 0;
   Status s = a.alloc(64, kHeaderBytes, kRhTagHeader, &h);
@@ -288,7 +287,7 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   if (size < kHeaderBytes) return fail(why, Status::corrupt, "robin-hood map header too small");
   const u64 flags = w[3] >> 8;
   if (w[4] != header_check(w) || (w[3] & 0xff) < 2 || (w[3] & 0xff) > kRhCapLog2Max ||
-      (flags & ~u64{kRhMultimap | kRhBytes}) != 0 || flags == (kRhMultimap | kRhBytes))
+      (flags & ~u64{kRhMultimap | kRhBytes}) != 0)
     return fail(why, Status::corrupt, "robin-hood map header damaged");
   RhMap m;
   m.a_ = &a;
@@ -764,7 +763,9 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
   lock();
   Table t;
   u64 slot = 0;
-  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? locate(t, key, h, &slot) : Status::corrupt;
+  Status s = !load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::corrupt
+             : mode == Put::multi                            ? Status::not_found
+                                                             : locate(t, key, h, &slot);
   if (s == Status::ok) {
     u64 blk = 0;
     if (mode == Put::insert) {
@@ -854,12 +855,16 @@ Status RhMap::insert_multi(u64 k, u64 v) {
   return put(k, v, Put::multi, nullptr);
 }
 
-// Erase the entries of key k (all of them, or the first with value *only)
-// in one writer critical section.
-Status RhMap::erase_matching(u64 k, const u64* only, u64* erased) {
-  if (erased != nullptr) *erased = 0;
-  if (!multi_ || read_only_) return Status::invalid;
-  const u64 h = hash(k), tag = hash_tag(h);
+Status RhMap::insert_multi(RhBytes key, RhBytes val) {
+  if (!multi_) return Status::invalid;
+  return put(key, val, Put::multi, nullptr);
+}
+
+// Erase the entries of hash h whose block is_entry(blk) accepts (all of
+// them, or the first when `one`) in one writer critical section.
+template <class IsEntry>
+Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
+  const u64 tag = hash_tag(h);
   lock();
   Table t;
   Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::not_found : Status::corrupt;
@@ -870,38 +875,81 @@ Status RhMap::erase_matching(u64 k, const u64* only, u64* erased) {
     const u64 w = r.load_relaxed();
     if (w == 0 || dist_of(w) < i) break;
     if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
-    const u64 blk = ref_of(w) << 4;
-    if (sync::word(base_, blk).load_relaxed() != k) continue;
-    if (only != nullptr && sync::word(base_, blk + 8).load_relaxed() != *only) continue;
+    const Match m = is_entry(ref_of(w) << 4);
+    if (m == Match::bad) { s = Status::corrupt; break; }
+    if (m == Match::no) continue;
     erase_slot(t, (home + i) & t.mask);  // a tombstone keeps the probe order: go on
     s = Status::ok;
     if (erased != nullptr) ++*erased;
-    if (only != nullptr) break;
+    if (one) break;
   }
   if (s == Status::ok) maybe_shrink(t);
   unlock();
   return s;
 }
 
-Status RhMap::erase_one(u64 k, u64 v) { return erase_matching(k, &v, nullptr); }
-Status RhMap::erase_all(u64 k, u64* erased) { return erase_matching(k, nullptr, erased); }
+// The u64 entries of key k (with value *only, if given).
+Status RhMap::erase_u64(u64 k, const u64* only, u64* erased) {
+  if (erased != nullptr) *erased = 0;
+  if (!multi_ || bytes_ || read_only_) return Status::invalid;
+  return erase_matching(
+      hash(k),
+      [&](u64 blk) {  // lock holder: relaxed
+        return sync::word(base_, blk).load_relaxed() == k &&
+                       (only == nullptr || sync::word(base_, blk + 8).load_relaxed() == *only)
+                   ? Match::yes
+                   : Match::no;
+      },
+      only != nullptr, erased);
+}
 
-// A snapshot of the probe range of k: every slot word read is re-read after
-// the scan (double collect); all unchanged (each carries a version) means all
-// held those words at once, at the moment of the last first-read. That state
-// may be the middle of a shift, where one block sits in two adjacent slots:
-// it is counted once, so the snapshot is the set before that insert.
-Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
-  if (bytes_) return Status::invalid;
-  const u64 h = hash(k), tag = hash_tag(h);
+// The byte-string entries of `key` (with value *only, if given).
+Status RhMap::erase_bytes(RhBytes key, const RhBytes* only, u64* erased) {
+  if (erased != nullptr) *erased = 0;
+  if (!multi_ || !bytes_ || read_only_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
+  const u64 h = hash(key);
+  const Space sp(*a_);
+  std::string val;
+  return erase_matching(
+      h,
+      [&](u64 blk) {
+        u64 vlen = 0;
+        Match m = bytes_match(base_, sp, blk, key, h, &vlen);
+        if (m != Match::yes || only == nullptr) return m;
+        if (vlen != only->size) return Match::no;
+        val.resize(vlen);
+        internal::copy_words(base_, blk + kBytesHead + 8 * internal::words_for(key.size), vlen, val.data());
+        return vlen == 0 || std::memcmp(val.data(), only->data, vlen) == 0 ? Match::yes : Match::no;
+      },
+      only != nullptr, erased);
+}
+
+Status RhMap::erase_one(u64 k, u64 v) { return erase_u64(k, &v, nullptr); }
+Status RhMap::erase_all(u64 k, u64* erased) { return erase_u64(k, nullptr, erased); }
+Status RhMap::erase_one(RhBytes key, RhBytes val) { return erase_bytes(key, &val, nullptr); }
+Status RhMap::erase_all(RhBytes key, u64* erased) { return erase_bytes(key, nullptr, erased); }
+
+// A snapshot of the probe range of hash h: every slot word read is re-read
+// after the scan (double collect); all unchanged (each carries a version)
+// means all held those words at once, at the moment of the last first-read.
+// That state may be the middle of a shift, where one block sits in two
+// adjacent slots: it is counted once, so the snapshot is the set before that
+// insert. take(blk, space, i) looks at the i-th entry of the hash (Match:
+// yes records it, no skips it, bad is a block out of range); begin()
+// forgets what an attempt the rechecks rejected took. *n: the entries.
+template <class Begin, class Take>
+Status RhMap::collect(u64 h, Begin begin, Take take, u64* n) const {
+  const u64 tag = hash_tag(h);
   u64 seen[kRhDistMax + 1];
   for (;;) {
     Table t;
     if (current_table(&t) != Status::ok) return Status::corrupt;
+    const Space sp(*a_);
     const u64 tw = t.word;
     const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
-    bool retry = false;
+    bool retry = false, bad = false;
     u64 cnt = 0, scanned = 0;
+    begin();
     for (u64 i = 0; i <= probe_max && !retry; ++i) {
       sync::Ref<u64> r(nullptr);
       if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = true; break; }
@@ -913,31 +961,82 @@ Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
       // The same block in two adjacent slots is one entry in the middle of
       // a shift (RH5): count it once.
       if (scanned >= 2 && ref_of(seen[scanned - 2]) == ref_of(w) && !is_tomb(seen[scanned - 2])) continue;
-      const u64 blk = ref_of(w) << 4;
-      if (!a_->contains(blk, 16)) { retry = true; break; }
-      if (sync::word(base_, blk).load_acquire() != k) continue;
-      const u64 val = sync::word(base_, blk + 8).load_acquire();
-      if (cnt < cap) out[cnt] = val;
-      ++cnt;
+      const Match m = take(ref_of(w) << 4, sp, cnt);
+      if (m == Match::bad) { retry = bad = true; break; }
+      if (m == Match::yes) ++cnt;
     }
 #if MB_PLANT_BUG == 14
     scanned = 0;
 #endif
-    for (u64 i = 0; i < scanned && !retry; ++i) {
+    for (u64 i = 0; i < scanned; ++i) {
       sync::Ref<u64> r(nullptr);
-      if (!RH_SLOT(t, (home + i) & t.mask, &r) || r.load_acquire() != seen[i]) retry = true;
+      if (!RH_SLOT(t, (home + i) & t.mask, &r) || r.load_acquire() != seen[i]) {
+        retry = true;
+        bad = false;
+        break;
+      }
     }
-    if (retry || hdr(kWordTable).load_acquire() != tw) continue;
+    const bool current = hdr(kWordTable).load_acquire() == tw;
+    // A block out of the space read, named by slots that stayed current:
+    // the space grew since (retry), or damage.
+    if (bad && current && a_->space_end() == sp.end) return Status::corrupt;
+    if (retry || !current) continue;
     *n = cnt;
-    if (cnt > cap) return Status::invalid;
     return cnt == 0 ? Status::not_found : Status::ok;
   }
+}
+
+Status RhMap::values(u64 k, u64* out, u64 cap, u64* n) const {
+  if (bytes_) return Status::invalid;
+  Status s = collect(
+      hash(k), [] {},
+      [&](u64 blk, const Space& sp, u64 i) {
+        if (!sp.contains(blk, 16)) return Match::bad;
+        if (sync::word(base_, blk).load_acquire() != k) return Match::no;
+        const u64 val = sync::word(base_, blk + 8).load_acquire();
+        if (i < cap) out[i] = val;
+        return Match::yes;
+      },
+      n);
+  return s == Status::ok && *n > cap ? Status::invalid : s;
 }
 
 Status RhMap::count(u64 k, u64* n) const {
   if (bytes_) return Status::invalid;
   Status s = values(k, nullptr, 0, n);
   return s == Status::invalid ? Status::ok : s;
+}
+
+Status RhMap::values(RhBytes key, std::vector<std::string>* out) const {
+  out->clear();
+  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
+  const u64 h = hash(key);
+  u64 n = 0;
+  return collect(
+      h, [&] { out->clear(); },
+      [&](u64 blk, const Space& sp, u64) {
+        u64 vlen = 0;
+        const Match m = bytes_match(base_, sp, blk, key, h, &vlen);
+        if (m == Match::yes) {
+          out->emplace_back(vlen, '\0');
+          internal::copy_words(base_, blk + kBytesHead + 8 * internal::words_for(key.size), vlen, out->back().data());
+        }
+        return m;
+      },
+      &n);
+}
+
+Status RhMap::count(RhBytes key, u64* n) const {
+  *n = 0;
+  if (!bytes_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
+  const u64 h = hash(key);
+  return collect(
+      h, [] {},
+      [&](u64 blk, const Space& sp, u64) {
+        u64 vlen = 0;
+        return bytes_match(base_, sp, blk, key, h, &vlen);
+      },
+      n);
 }
 
 // --- verify ----------------------------------------------------------------
@@ -1061,8 +1160,8 @@ Status RhMap::verify(std::string* why) const {
   std::sort(keys.begin(), keys.end());
   std::sort(skeys.begin(), skeys.end());
   std::sort(blocks.begin(), blocks.end());
-  if ((!multi_ && std::adjacent_find(keys.begin(), keys.end()) != keys.end()) ||
-      std::adjacent_find(skeys.begin(), skeys.end()) != skeys.end())
+  if (!multi_ && (std::adjacent_find(keys.begin(), keys.end()) != keys.end() ||
+                  std::adjacent_find(skeys.begin(), skeys.end()) != skeys.end()))
     return fail(why, Status::corrupt, "RH2: a key appears twice");
   if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end())
     return fail(why, Status::corrupt, "RH2: a block appears twice");

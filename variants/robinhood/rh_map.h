@@ -159,7 +159,9 @@
 // 32-bit slots (8 + 16); ours are 64-bit because the version and tag they
 // carry are what let lookups stay lock-free without reader counts.
 //
-// MULTIMAP (create flag kRhMultimap). Equal keys have equal homes, and
+// MULTIMAP (create flag kRhMultimap; with kRhBytes, of byte strings: the
+// same placement, rechecks and double collect, blocks compared by stored
+// hash, sizes and key words). Equal keys have equal homes, and
 // robin-hood placement puts a new entry after the live entries of its home
 // (or into a tombstone among them), so the entries of one key lie in the
 // group of slots of their home (entries of other keys with the same home may
@@ -226,8 +228,8 @@ class RhMap {
   // offset (store it where peers find it, e.g. Region::root_off()).
   // flags: kRhMultimap allows equal keys (insert_multi and friends);
   // kRhBytes makes a map of byte strings (the RhBytes calls below; the u64
-  // calls then return Status::invalid, and the other way round). A multimap
-  // holds u64 entries only.
+  // calls then return Status::invalid, and the other way round); both
+  // flags make a multimap of byte strings.
   static Status create(Allocator& a, std::uint64_t cap_min, std::uint64_t seed,
                        std::uint64_t* map_off, std::string* why = nullptr, unsigned flags = 0);
   // Join the map whose header is at map_off; nothing is written. Joined
@@ -263,9 +265,10 @@ class RhMap {
   bool read_only() const { return read_only_; }
 
   // Multimap extension (maps created with kRhMultimap; Status::invalid
-  // otherwise). The map-concept calls above still treat a key as one entry:
-  // find returns the first value, update/insert_or_assign change the first,
-  // insert says exists, erase removes the first.
+  // otherwise), for u64 entries and, with kRhBytes too, byte strings. The
+  // map-concept calls above still treat a key as one entry: find returns
+  // the first value, update/insert_or_assign change the first, insert says
+  // exists, erase removes the first.
   Status insert_multi(std::uint64_t k, std::uint64_t v);  // always adds an entry
   Status erase_one(std::uint64_t k, std::uint64_t v);     // first entry (k, v)
   Status erase_all(std::uint64_t k, std::uint64_t* erased = nullptr);
@@ -274,6 +277,13 @@ class RhMap {
   // not_found when there are none.
   Status values(std::uint64_t k, std::uint64_t* out, std::uint64_t cap, std::uint64_t* n) const;
   Status count(std::uint64_t k, std::uint64_t* n) const;  // ok, or not_found (n = 0)
+  // The same for byte strings; values() replaces *out with a lock-free
+  // snapshot of the key's values (not_found and empty when there are none).
+  Status insert_multi(RhBytes key, RhBytes val);
+  Status erase_one(RhBytes key, RhBytes val);
+  Status erase_all(RhBytes key, std::uint64_t* erased = nullptr);
+  Status values(RhBytes key, std::vector<std::string>* out) const;
+  Status count(RhBytes key, std::uint64_t* n) const;
   bool multimap() const { return multi_; }
 
   // Live entries (exact on a quiescent map).
@@ -310,7 +320,12 @@ class RhMap {
   Status rebuild(std::uint64_t need_live);
   void erase_slot(const Table& t, std::uint64_t slot);
   void maybe_shrink(const Table& t);
-  Status erase_matching(std::uint64_t k, const std::uint64_t* only, std::uint64_t* erased);
+  template <class IsEntry>
+  Status erase_matching(std::uint64_t h, IsEntry is_entry, bool one, std::uint64_t* erased);
+  Status erase_u64(std::uint64_t k, const std::uint64_t* only, std::uint64_t* erased);
+  Status erase_bytes(RhBytes key, const RhBytes* only, std::uint64_t* erased);
+  template <class Begin, class Take>
+  Status collect(std::uint64_t h, Begin begin, Take take, std::uint64_t* n) const;
   Status make_table(unsigned log2, std::uint64_t* dir) const;
   Status new_block(std::uint64_t size, std::uint32_t tag, std::uint64_t* blk);
   void drop_block(std::uint64_t blk);

@@ -36,6 +36,13 @@ struct RhHarness {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(RobinHood, MapConformance, ::testing::Types<RhHarness>);
 
+// A random test's checkpoint: the map holds `size` entries and verifies.
+void check_map(const RhMap& m, std::uint64_t size, std::uint64_t seed) {
+  ASSERT_EQ(m.size(), size) << "seed " << seed;
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
+}
+
 TEST(RhMap, InsertOrAssignSaysWhetherItCreated) {
   RhHarness h;
   bool created = false;
@@ -372,15 +379,85 @@ TEST(RhMultimap, RandomOpsMatchStdUnorderedMultimap) {
         ASSERT_EQ(std::vector<std::uint64_t>(buf.begin(), buf.begin() + n), want) << "seed " << seed;
       }
     }
-    if (step % 5000 == 0) {
-      ASSERT_EQ(m.size(), ref.size());
-      std::string why;
-      ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
-    }
+    if (step % 5000 == 0) ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
   }
-  ASSERT_EQ(m.size(), ref.size());
-  std::string why;
-  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
+}
+
+// A multimap of byte strings: random operations against
+// std::unordered_multimap<string, string>, keys of 1..40 bytes sharing
+// prefixes (and 8-byte boundaries), values from a small set so that
+// erase_one finds its pairs; the u64 multimap calls are refused on it and
+// its calls on a u64 multimap.
+TEST(RhBytesMultimap, RandomOpsMatchStdUnorderedMultimap) {
+  RhHarness h(4, kRhMultimap | kRhBytes);
+  RhMap& m = h.m;
+  EXPECT_TRUE(m.multimap() && m.bytes());
+  std::uint64_t n = 0;
+  EXPECT_EQ(m.insert_multi(1, 1), Status::invalid);
+  EXPECT_EQ(m.count(1, &n), Status::invalid);
+  RhHarness u(4, kRhMultimap);
+  EXPECT_EQ(u.m.insert_multi(RhBytes{"k", 1}, RhBytes{"v", 1}), Status::invalid);
+  EXPECT_EQ(u.m.erase_all(RhBytes{"k", 1}), Status::invalid);
+  const char* env = std::getenv("MB_SEED");
+  std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
+  std::printf("seed %llu (set MB_SEED to repeat)\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  std::unordered_multimap<std::string, std::string> ref;
+  auto key_of = [](std::uint64_t i) { return std::string(i % 5 * 8 + 1 + i % 3, 'p') + std::to_string(i); };
+  auto val_of = [](std::uint64_t j) { return std::string(j * 5, char('a' + j)); };  // j = 0: empty
+  auto bytes = [](const std::string& x) { return RhBytes{x.data(), x.size()}; };
+  auto ref_values = [&](const std::string& k) {
+    std::vector<std::string> v;
+    auto [b, e] = ref.equal_range(k);
+    for (auto it = b; it != e; ++it) v.push_back(it->second);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::string> got;
+  for (int step = 0; step < 30000; ++step) {
+    const std::string k = key_of(rng() % 200), v = val_of(rng() % 6);
+    switch (rng() % 7) {
+      case 0:
+      case 1:
+      case 2:
+        ASSERT_EQ(m.insert_multi(bytes(k), bytes(v)), Status::ok);
+        ref.emplace(k, v);
+        break;
+      case 3: {
+        auto [b, e] = ref.equal_range(k);
+        auto it = std::find_if(b, e, [&](auto& kv) { return kv.second == v; });
+        ASSERT_EQ(m.erase_one(bytes(k), bytes(v)), it != e ? Status::ok : Status::not_found) << "seed " << seed;
+        if (it != e) ref.erase(it);
+        break;
+      }
+      case 4: {
+        std::uint64_t erased = 0, want = ref.erase(k);
+        ASSERT_EQ(m.erase_all(bytes(k), &erased), want ? Status::ok : Status::not_found) << "seed " << seed;
+        ASSERT_EQ(erased, want);
+        break;
+      }
+      case 5: {
+        auto want = ref_values(k);
+        ASSERT_EQ(m.count(bytes(k), &n), want.empty() ? Status::not_found : Status::ok) << "seed " << seed;
+        ASSERT_EQ(n, want.size()) << "seed " << seed;
+        std::string buf(64, '\0');
+        std::uint64_t sz = 0;
+        Status s = m.find(bytes(k), buf.data(), buf.size(), &sz);  // the first value
+        ASSERT_EQ(s, want.empty() ? Status::not_found : Status::ok) << "seed " << seed;
+        if (s == Status::ok) ASSERT_TRUE(std::binary_search(want.begin(), want.end(), buf.substr(0, sz)));
+        break;
+      }
+      default: {
+        auto want = ref_values(k);
+        ASSERT_EQ(m.values(bytes(k), &got), want.empty() ? Status::not_found : Status::ok) << "seed " << seed;
+        std::sort(got.begin(), got.end());
+        ASSERT_EQ(got, want) << "seed " << seed;
+      }
+    }
+    if (step % 3000 == 0) ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
+  }
+  ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
 }
 
 // Byte strings: random operations against std::unordered_map<string,
@@ -496,10 +573,9 @@ TEST(RhBytes, FlagsLimitsAndTheOtherKindOfCall) {
   RhHarness u;
   EXPECT_EQ(u.m.insert(RhBytes{"k", 1}, RhBytes{"v", 1}), Status::invalid);
   EXPECT_EQ(u.m.find(RhBytes{"k", 1}, nullptr, 0, &sz), Status::invalid);
-  // A multimap of byte strings is not offered; unknown flags are refused.
+  // Unknown flags are refused.
   std::uint64_t off = 0;
   std::string why;
-  EXPECT_EQ(RhMap::create(h.a, 4, 1, &off, &why, kRhBytes | kRhMultimap), Status::invalid);
   EXPECT_EQ(RhMap::create(h.a, 4, 1, &off, &why, 8), Status::invalid);
   // A joined handle sees the same byte strings.
   RhMap j;

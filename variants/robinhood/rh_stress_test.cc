@@ -279,6 +279,7 @@ TEST(RhStress, BytesValuesNeverTorn) {
 // twice, from an entry seen in both of its slots mid-shift, never one missed).
 // The windows are a few instructions wide, so this run rarely hits them; the
 // sharp check is the Relacy model multi_snapshot_2t (and planted bug 14).
+// BytesMultimapSnapshotsUnderShifts (last) is the same for byte strings.
 TEST(RhStress, MultimapSnapshotsUnderShifts) {
   Fresh f(4, 5, kRhMultimap);
   ASSERT_TRUE(f.ok);
@@ -313,6 +314,56 @@ TEST(RhStress, MultimapSnapshotsUnderShifts) {
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
   EXPECT_EQ(m.size(), 3u);
+}
+
+// The same for a multimap of byte strings: key K holds three values of
+// different lengths while writers add many values to other keys and erase
+// them again (shifts through K's run, resizes, bytes blocks freed and
+// reused at once): every values(K) returns exactly K's three values, whole.
+TEST(RhStress, BytesMultimapSnapshotsUnderShifts) {
+  Fresh f(4, 7, kRhMultimap | kRhBytes);
+  ASSERT_TRUE(f.ok);
+  RhMap& m = f.m;
+  const std::string key = "the-key-of-three";
+  const std::vector<std::string> want = {"", "one", std::string(100, 'z')};
+  for (const std::string& v : want) ASSERT_EQ(m.insert_multi(RhBytes{key.data(), key.size()}, RhBytes{v.data(), v.size()}), Status::ok);
+  const std::uint64_t keys = kMultiKeys / 4;
+  std::atomic<int> writers_left{2};
+  std::vector<int> failures(4, 0);
+  auto writer = [&](int t) {
+    for (int round = 0; round < 3; ++round) {
+      for (std::uint64_t n = 0; n < keys; ++n) {
+        const std::string k = "w" + std::to_string(t) + "-" + std::to_string(n % (keys / 3)), v(n % 50, 'v');
+        if (m.insert_multi(RhBytes{k.data(), k.size()}, RhBytes{v.data(), v.size()}) != Status::ok) failures[t]++;
+      }
+      for (std::uint64_t n = 0; n < keys / 3; ++n) {
+        const std::string k = "w" + std::to_string(t) + "-" + std::to_string(n);
+        if (m.erase_all(RhBytes{k.data(), k.size()}) != Status::ok) failures[t]++;
+      }
+    }
+    writers_left.fetch_sub(1);
+  };
+  auto reader = [&](int r) {
+    std::vector<std::string> got;
+    while (writers_left.load() > 0) {
+      if (m.values(RhBytes{key.data(), key.size()}, &got) != Status::ok) {
+        failures[r]++;
+        continue;
+      }
+      std::sort(got.begin(), got.end());
+      if (got != want) failures[r]++;
+    }
+  };
+  run_threads([&] { writer(0); }, [&] { writer(1); }, [&] { reader(2); }, [&] { reader(3); });
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  EXPECT_GT(m.resizes(), 2u);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.size(), 3u);
+  ASSERT_EQ(m.destroy(), Status::ok);
+  AllocStats st;
+  ASSERT_EQ(f.a.verify(&st, &why), Status::ok) << why;
+  EXPECT_EQ(st.obj_cnt, 0u);  // every erased block was freed, none twice
 }
 
 }  // namespace
