@@ -324,6 +324,35 @@ TEST(RhMultimap, BasicsAndPlainMapsRefuseIt) {
   EXPECT_TRUE(joined.multimap());
 }
 
+// A multimap slot whose reference points outside the allocator's memory:
+// values() and count() say corrupt (they used to retry forever), u64 and
+// bytes alike.
+TEST(RhMultimap, DamagedReferenceGivesCorrupt) {
+  for (unsigned flags : {kRhMultimap, kRhMultimap | kRhBytes}) {
+    RhHarness h(16, flags);
+    RhMap& m = h.m;
+    const std::string bk = "key";
+    const RhBytes b{bk.data(), bk.size()};
+    ASSERT_EQ(flags & kRhBytes ? m.insert_multi(b, b) : m.insert_multi(7, 70), Status::ok);
+    const std::uint64_t tw = sync::word(h.a.base(), h.off + 40).load_relaxed();
+    const std::uint64_t seg = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4).load_relaxed();
+    int live = -1;
+    for (int i = 0; i < 16 && live < 0; ++i)
+      if (sync::word(h.a.base(), seg + 8 * i).load_relaxed() != 0) live = i;
+    ASSERT_GE(live, 0);
+    auto slot = sync::word(h.a.base(), seg + 8 * live);
+    const std::uint64_t saved = slot.load_relaxed();
+    slot.store_relaxed((saved & ~0xffffffffULL) | 0xfffffff0ULL);
+    std::uint64_t n = 0, vals[4];
+    std::vector<std::string> got;
+    EXPECT_EQ(flags & kRhBytes ? m.values(b, &got) : m.values(7, vals, 4, &n), Status::corrupt);
+    EXPECT_EQ(flags & kRhBytes ? m.count(b, &n) : m.count(7, &n), Status::corrupt);
+    slot.store_relaxed(saved);
+    EXPECT_EQ(flags & kRhBytes ? m.count(b, &n) : m.count(7, &n), Status::ok);
+    EXPECT_EQ(n, 1u);
+  }
+}
+
 // Random multimap operations against std::unordered_multimap.
 TEST(RhMultimap, RandomOpsMatchStdUnorderedMultimap) {
   RhHarness h(4, kRhMultimap);
