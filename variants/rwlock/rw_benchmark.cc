@@ -23,6 +23,9 @@
 //     stores back to back. Prints one JSON line with the medians over the
 //     rounds of ops/s, of the per-round ratios (with their min and max),
 //     and of the slowest process's share of each phase's ops (0.5 = fair).
+//     --cross_shards=N (a power of two, default 1): the rwlock side is an
+//     RwShards of N shards (one write lock each) in the file instead of one
+//     RwMap; the JSON line says which ("rw_shards").
 // Key and op streams are generated before timing; every get checks its value.
 #include <benchmark/benchmark.h>
 #include <lmdb.h>
@@ -45,6 +48,7 @@
 #include <vector>
 
 #include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/rw_shards.h"
 #include "variants/rwlock/rw_store.h"
 
 namespace {
@@ -361,7 +365,14 @@ void rw_op(mb::RwMap& m, u64 i, bool write) {
     std::abort();
 }
 
-void cross_process(unsigned rounds) {
+// The rwlock side of the cross-process phases: one map, or shards.
+struct RwSide {
+  mb::RwStore::Ptr one;
+  mb::RwShards::Ptr shards;
+  mb::RwMap& map_for(u64 i) { return one ? one->map() : shards->map_for(mb::RwBytes{strings().key(i), kKeyLen}); }
+};
+
+void cross_process(unsigned rounds, unsigned shards) {
   const char* tmp = std::getenv("TMPDIR");
   std::string dir = std::string(tmp ? tmp : "/tmp") + "/rw_bench." + std::to_string(getpid());
   std::string file = dir + "/map";
@@ -369,14 +380,16 @@ void cross_process(unsigned rounds) {
   std::string mkdir = "mkdir -p " + dir;
   if (std::system(mkdir.c_str()) != 0) std::abort();
   // RwMap in a file, as processes that do not share a parent would use it.
-  mb::RwParams p;
-  p.cap_init = 65536;
-  p.cap_max = 65536;
-  p.arena_max = 1 << 20;
+  mb::RwParams p;  // per shard
+  p.cap_init = 65536 / shards;
+  p.cap_max = 65536 / shards;
+  p.arena_max = (1 << 20) / shards;
   {
-    mb::RwStore::Ptr st;
-    if (mb::RwStore::create_file(file, p, &st) != mb::Status::ok) std::abort();
-    for (u64 i = 0; i < kStrKeys; ++i) rw_op(st->map(), i, true);
+    RwSide side;
+    if (shards == 1 ? mb::RwStore::create_file(file, p, &side.one) != mb::Status::ok
+                    : mb::RwShards::create_file(file, p, shards, &side.shards) != mb::Status::ok)
+      std::abort();
+    for (u64 i = 0; i < kStrKeys; ++i) rw_op(side.map_for(i), i, true);
   }
   {
     Lmdb l = lmdb_open(dir);
@@ -384,17 +397,20 @@ void cross_process(unsigned rounds) {
     mdb_env_close(l.env);
   }
   auto rw_setup = [&] {
-    mb::RwStore::Ptr st;
-    if (mb::RwStore::join_file(file, &st) != mb::Status::ok) std::abort();
-    return st;
+    RwSide side;
+    if (shards == 1 ? mb::RwStore::join_file(file, &side.one) != mb::Status::ok
+                    : mb::RwShards::join_file(file, &side.shards) != mb::Status::ok)
+      std::abort();
+    return side;
   };
-  auto rw_run = [](mb::RwStore::Ptr& st, u64 i, bool w) { rw_op(st->map(), i, w); };
+  auto rw_run = [](RwSide& side, u64 i, bool w) { rw_op(side.map_for(i), i, w); };
   auto lmdb_setup = [&] { return lmdb_open(dir); };
   auto lmdb_run = [](Lmdb& l, u64 i, bool w) { lmdb_op(l, i, w); };
   const unsigned pcts[] = {0, 100, 50};
   const char* names[] = {"reads", "writes", "mixed50"};
   std::string json = "{\"bench\":\"rwlock_cross_process\",\"procs\":2,\"keys\":25000,\"rounds\":" +
-                     std::to_string(rounds) + ",\"cores\":" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN));
+                     std::to_string(rounds) + ",\"cores\":" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
+                     ",\"rw_shards\":" + std::to_string(shards);
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
@@ -438,17 +454,22 @@ void cross_process(unsigned rounds) {
 
 int main(int argc, char** argv) {
   bool cross_only = false, no_cross = false;
-  unsigned rounds = 5;
+  unsigned rounds = 5, shards = 1;
   for (int i = 1; i < argc; ++i) {
     cross_only |= std::strcmp(argv[i], "--cross_only") == 0;
     no_cross |= std::strcmp(argv[i], "--no_cross") == 0;
     if (std::strncmp(argv[i], "--cross_rounds=", 15) == 0) rounds = unsigned(std::max(1L, std::atol(argv[i] + 15)));
+    if (std::strncmp(argv[i], "--cross_shards=", 15) == 0) shards = unsigned(std::max(1L, std::atol(argv[i] + 15)));
   }
   if (!cross_only) {
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
   }
-  if (!no_cross) cross_process(rounds);
+  if (shards & (shards - 1)) {
+    std::fprintf(stderr, "rw_benchmark: --cross_shards must be a power of two\n");
+    return 2;
+  }
+  if (!no_cross) cross_process(rounds, shards);
   return 0;
 }
