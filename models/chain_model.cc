@@ -47,6 +47,12 @@
 //                   schedule with up to 2 preemptions (the bounded search
 //                   also returns stale values: the planted relaxed clear,
 //                   bug 19, fails in 28 schedules).
+//   filter_txn_2t   a transaction erases a key and inserts it again while
+//                   a reader finds it: always found (present before and
+//                   after), so the filter bit the erase would clear must
+//                   wait for the transaction's end (a review found the
+//                   first version clearing it at the erase). Every schedule
+//                   with up to 2 preemptions.
 //
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include "core/alloc.h"
@@ -311,6 +317,33 @@ struct FilterEraseModel : ChainModelBase<FilterEraseModel> {
   void after() { check_quiescent(); }
 };
 
+// A transaction erases K and inserts it again; K is present before and
+// after, so no find may call it absent.
+struct FilterTxnModel : ChainModelBase<FilterTxnModel> {
+  static constexpr u64 kKey = 1;
+  void before() {
+    setup();
+    RL_ASSERT(m.insert(kKey, u64{11}) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      mb::ChainTxn x(m);
+      u64 v = 22;
+      RL_ASSERT(x.add(kKey, true) == Status::ok);
+      RL_ASSERT(x.try_lock() == Status::ok);
+      RL_ASSERT(x.erase(Bytes{&kKey, 8}) == Status::ok);
+      RL_ASSERT(x.insert(Bytes{&kKey, 8}, Bytes{&v, 8}) == Status::ok);
+      RL_ASSERT(x.test() == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    Status s = m.find(kKey, &v);
+    if (s != Status::ok) std::printf("find during the transaction: %s\n", mb::to_string(s));
+    RL_ASSERT(s == Status::ok && (v == 11 || v == 22));
+  }
+  void after() { check_quiescent(); }
+};
+
 // Two transactions take the same two chains in opposite order and move one
 // unit each way: no deadlock (canonical lock order), no lost update.
 struct TxnModel : ChainModelBase<TxnModel> {
@@ -365,6 +398,7 @@ const Model kModels[] = {
     {"inline_move_2t", run<InlineMoveModel>, rl::sched_random, 300000},
     {"filter_publish_2t", run<FilterPublishModel>, rl::sched_bound, 0, 2},
     {"filter_erase_2t", run<FilterEraseModel>, rl::sched_bound, 0, 2},
+    {"filter_txn_2t", run<FilterTxnModel>, rl::sched_bound, 0, 2},
 };
 
 }  // namespace

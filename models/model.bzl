@@ -4,7 +4,7 @@
 # variants/chain/chain_map.cc, 7-8 in variants/chain/chain_txn.cc, 9, 11 and
 # 17 in variants/rwlock/rw_lock.cc, 10 and 15 in variants/rwlock/rw_map.cc,
 # 12-14 and 16 in variants/robinhood/rh_map.cc.
-PLANTED_BUGS = range(1, 20)
+PLANTED_BUGS = range(1, 21)
 
 def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra_srcs = []):
     """One cc_test running Relacy over core/alloc.cc with the model policy.

@@ -458,7 +458,7 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   return Status::ok;
 }
 
-Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead) {
+Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh) {
   *dead = 0;
   u64 prev = 0, e = 0;
   bool inl = false;
@@ -480,7 +480,7 @@ Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead) {
     }
     *dead = e;
   }
-  filter_refresh(h & (chain_cnt_ - 1), *w);  // the key's bit may go (M7)
+  if (refresh) filter_refresh(h & (chain_cnt_ - 1), *w);  // the key's bit may go (M7)
   return Status::ok;
 }
 

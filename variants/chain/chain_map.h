@@ -108,7 +108,11 @@
 // later find could see the stale unlocked word and the key in it). A
 // negative answer while the erase still holds the lock linearizes the erase
 // just before it: no other reader can validate the key from then on. A
-// damaged chain keeps its filter byte as it was (never clears on doubt).
+// transaction's erases do not refresh the byte: ChainTxn::test() refreshes
+// each changed chain from its final state while all the transaction's
+// locks are held (an erase and re-insert of one key in a transaction must
+// never let a find call it absent: model filter_txn_2t). A damaged chain
+// keeps its filter byte as it was (never clears on doubt).
 // The model checks the set (filter_publish_2t; planted bug 18 sets it
 // after the unlock) and the clear (filter_erase_2t; planted bug 19 clears
 // relaxed).
@@ -285,7 +289,9 @@ class ChainMap {
   Status put(Bytes key, Bytes val, unsigned flags, Put mode, std::uint64_t hash, bool* created = nullptr);
   Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead,
                     bool move_to_front = false);
-  Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead);
+  // refresh = false (transactions): the filter is refreshed by the caller
+  // once the chain's final state is known, before its unlock (ChainTxn::test).
+  Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead, bool refresh = true);
   void finish(std::uint64_t idx, std::uint64_t before, std::uint64_t after, Status s) const;
   Status find_general(std::uint64_t k, std::uint64_t* v) const;
   Status find_list(std::uint64_t w, std::uint64_t m, std::uint64_t h, std::uint64_t k, std::uint64_t* x,

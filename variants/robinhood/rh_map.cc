@@ -866,6 +866,7 @@ template <class IsEntry>
 Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
   const u64 tag = hash_tag(h);
   lock();
+  const Space sp(*a_);  // under the lock: every block a slot names is inside it
   Table t;
   Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::not_found : Status::corrupt;
   const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
@@ -875,7 +876,7 @@ Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
     const u64 w = r.load_relaxed();
     if (w == 0 || dist_of(w) < i) break;
     if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
-    const Match m = is_entry(ref_of(w) << 4);
+    const Match m = is_entry(ref_of(w) << 4, sp);
     if (m == Match::bad) { s = Status::corrupt; break; }
     if (m == Match::no) continue;
     erase_slot(t, (home + i) & t.mask);  // a tombstone keeps the probe order: go on
@@ -894,7 +895,7 @@ Status RhMap::erase_u64(u64 k, const u64* only, u64* erased) {
   if (!multi_ || bytes_ || read_only_) return Status::invalid;
   return erase_matching(
       hash(k),
-      [&](u64 blk) {  // lock holder: relaxed
+      [&](u64 blk, const Space&) {  // lock holder: relaxed
         return sync::word(base_, blk).load_relaxed() == k &&
                        (only == nullptr || sync::word(base_, blk + 8).load_relaxed() == *only)
                    ? Match::yes
@@ -908,11 +909,10 @@ Status RhMap::erase_bytes(RhBytes key, const RhBytes* only, u64* erased) {
   if (erased != nullptr) *erased = 0;
   if (!multi_ || !bytes_ || read_only_ || key.size == 0 || key.size > kRhKeyMax) return Status::invalid;
   const u64 h = hash(key);
-  const Space sp(*a_);
   std::string val;
   return erase_matching(
       h,
-      [&](u64 blk) {
+      [&](u64 blk, const Space& sp) {
         u64 vlen = 0;
         Match m = bytes_match(base_, sp, blk, key, h, &vlen);
         if (m != Match::yes || only == nullptr) return m;
@@ -952,7 +952,7 @@ Status RhMap::collect(u64 h, Begin begin, Take take, u64* n) const {
     begin();
     for (u64 i = 0; i <= probe_max && !retry; ++i) {
       sync::Ref<u64> r(nullptr);
-      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = true; break; }
+      if (!RH_SLOT(t, (home + i) & t.mask, &r)) { retry = bad = true; break; }  // a segment out of range
       // ORDER: acquire, as in find().
       const u64 w = r.load_acquire();
       seen[scanned++] = w;
@@ -977,8 +977,8 @@ Status RhMap::collect(u64 h, Begin begin, Take take, u64* n) const {
       }
     }
     const bool current = hdr(kWordTable).load_acquire() == tw;
-    // A block out of the space read, named by slots that stayed current:
-    // the space grew since (retry), or damage.
+    // A block (or segment) out of the space read, named by slots (or a
+    // directory) that stayed current: the space grew since (retry), or damage.
     if (bad && current && a_->space_end() == sp.end) return Status::corrupt;
     if (retry || !current) continue;
     *n = cnt;

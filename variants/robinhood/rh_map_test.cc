@@ -324,9 +324,9 @@ TEST(RhMultimap, BasicsAndPlainMapsRefuseIt) {
   EXPECT_TRUE(joined.multimap());
 }
 
-// A multimap slot whose reference points outside the allocator's memory:
-// values() and count() say corrupt (they used to retry forever), u64 and
-// bytes alike.
+// A multimap slot whose reference points outside the allocator's memory,
+// or a directory naming a segment there: values() and count() say corrupt
+// (they used to retry forever), u64 and bytes alike.
 TEST(RhMultimap, DamagedReferenceGivesCorrupt) {
   for (unsigned flags : {kRhMultimap, kRhMultimap | kRhBytes}) {
     RhHarness h(16, flags);
@@ -350,6 +350,11 @@ TEST(RhMultimap, DamagedReferenceGivesCorrupt) {
     slot.store_relaxed(saved);
     EXPECT_EQ(flags & kRhBytes ? m.count(b, &n) : m.count(7, &n), Status::ok);
     EXPECT_EQ(n, 1u);
+    // The directory's segment offset out of range: corrupt too (review finding).
+    auto dir = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4);
+    dir.store_relaxed(0xfffffff0ULL);
+    EXPECT_EQ(flags & kRhBytes ? m.count(b, &n) : m.count(7, &n), Status::corrupt);
+    dir.store_relaxed(seg);
   }
 }
 

@@ -296,6 +296,9 @@ TEST(RwFork, KilledRehashMoveIsRepaired) {
   for (std::uint64_t k = 0; k < 48; k += 3) ASSERT_EQ(m.remove(k), Status::ok);
   ASSERT_GT(m.tombstones(), 0u);
   const std::uint64_t rehashes = m.stats().rehashes;
+  RwMap::Cursor c;  // started before the rehash that dies: it must be told
+  std::uint64_t ck = 0, cv = 0, ksz = 0, vsz = 0;
+  ASSERT_EQ(m.next(&c, &ck, 8, &ksz, &cv, 8, &vsz), Status::ok);
   // The child's inserts of new keys reach 75% (size + tombstones): the
   // rehash moves entries, and the child parks inside the first move.
   pid_t pid = park_child(rw_os::HookPoint::move_half_done, [&] {
@@ -309,6 +312,7 @@ TEST(RwFork, KilledRehashMoveIsRepaired) {
   EXPECT_EQ(m.stats().write_recoveries, 1u);
   EXPECT_EQ(m.stats().move_repairs, 1u);
   EXPECT_EQ(m.stats().rehashes, rehashes);  // the killed one never finished
+  EXPECT_EQ(m.next(&c, &ck, 8, &ksz, &cv, 8, &vsz), Status::again);  // but its moves stay
   std::string why;
   EXPECT_EQ(m.last_recovery(&why), Status::ok) << why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;  // no key in two slots (I3)

@@ -546,6 +546,9 @@ Status RwMap::rebuild(unsigned log2) {
     for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(dst + 8 * w).store_release(at(src + 8 * w).load_acquire());
     at(dst).store_release(meta);
   }
+  // Cursors: a shrink back into the spare can give the table word a value a
+  // cursor already holds, so every rebuild also counts (word 60).
+  hw(kMoves).store_release(hw(kMoves).load_acquire() + 1);
   hw(kTable).store_release(noff | log2);  // one store publishes the new table
   hw(kTomb).store_release(0);
   hw(kSpare).store_release(old_tw);
@@ -587,6 +590,9 @@ void RwMap::rehash_in_place() {
   while (e <= mask && state(e) != kEmpty) ++e;
   if (e > mask) return;  // no empty slot (damaged, I2): leave it to verify()
   u64 tomb = hw(kTomb).load_acquire();
+  // Before the first move: a cursor must learn of moves even when this
+  // rehash dies halfway (the moves it made stay).
+  hw(kMoves).store_release(hw(kMoves).load_acquire() + 1);
   for (u64 n = 1; n <= mask; ++n) {
     u64 hole = (e + n) & mask;
     if (state(hole) != kTombState) continue;
@@ -600,7 +606,6 @@ void RwMap::rehash_in_place() {
     at(slot_at(hole)).store_release(kEmpty);
     hw(kTomb).store_release(--tomb);
   }
-  hw(kMoves).store_release(hw(kMoves).load_acquire() + 1);
   hw(kStatRehash).fetch_add_relaxed(1);  // a statistic
 }
 
@@ -1241,8 +1246,10 @@ void RwMap::repair() const {
     for (u64 w = 0; copied && w < kRwSlotSize / 8; ++w)
       copied = (at(from + 8 * w).load_acquire() & ~(w == 0 ? kAccessed : 0)) ==
                (at(to + 8 * w).load_acquire() & ~(w == 0 ? kAccessed : 0));
-    if (copied) at(from).store_release(meta_of(kTombState, 0, 0));
-    hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic
+    if (copied) {
+      at(from).store_release(meta_of(kTombState, 0, 0));
+      hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic
+    }
   }
   if (from != 0) hw(kMoveFrom).store_release(0);
   for (u64 i = 0; table_ok && i < cap; ++i) {

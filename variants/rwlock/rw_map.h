@@ -44,7 +44,8 @@
 //   56 flush_expired cursor  57 shrinks (statistic)
 //   58 move source, 59 move destination: the slot move of an in-place
 //      rehash in progress (58 = 0: none; layout version 3)
-//   60 in-place rehashes (cursors compare it)  61 move repairs (statistic)
+//   60 table epoch: rebuilds and in-place rehashes (cursors compare it)
+//   61 move repairs (statistic)
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
@@ -111,7 +112,10 @@
 // slots, so it never moves another entry (not even when it leaves the table
 // below 25% load: the shrink waits for the next insert); a rebuild (grow,
 // rehash, that shrink) does, and is reported (Status::again): the cursor
-// keeps the table word and the count of in-place rehashes (word 60). Expired keys
+// keeps the table word and the table epoch (word 60), which every rebuild
+// and every in-place rehash (at its start, so a rehash that dies halfway
+// counts) increments: a shrink back into the spare table can restore a
+// table word a cursor holds, the epoch cannot. Expired keys
 // are skipped, by cursors and for_each alike.
 //
 // BATCHES. put_multi / remove_multi run under one write section (readers
@@ -378,7 +382,7 @@ class RwMap {
   // caller restarts with a fresh cursor (or accepts duplicates/skips).
   struct Cursor {
     std::uint64_t table = 0;  // the table word the cursor walks (0 = not started)
-    std::uint64_t moves = 0;  // in-place rehashes of that table when it started
+    std::uint64_t moves = 0;  // the table epoch (header word 60) when it started
     std::uint64_t idx = 0;    // the next slot to look at
   };
   // ok with the next entry (key into kbuf/kcap, value into vbuf/vcap, sizes

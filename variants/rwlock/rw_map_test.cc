@@ -969,6 +969,28 @@ TEST(RwMap, RehashInPlaceKeepsEveryKeyAndTheTable) {
   }
 }
 
+// A cursor started on a table that a grow retires (as the spare) and a
+// shrink brings back: the table word is the cursor's again, but entries
+// moved twice; the table epoch tells the cursor (review finding).
+TEST(RwMap, CursorSeesAShrinkBackIntoTheSpare) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 60; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  ASSERT_EQ(m.capacity(), 128u);
+  const std::uint64_t* hdr = h.store->region().at<std::uint64_t>(h.store->region().user_off());
+  const std::uint64_t table = hdr[24];
+  RwMap::Cursor c;
+  std::uint64_t k = 0, v = 0, ksz = 0, vsz = 0;
+  ASSERT_EQ(m.next(&c, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
+  for (std::uint64_t j = 60; j < 100; ++j) ASSERT_EQ(m.put(j, j), Status::ok);  // grow: 128 -> 256
+  ASSERT_EQ(m.capacity(), 256u);
+  for (std::uint64_t j = 0; j < 90; ++j) ASSERT_EQ(m.remove(j), Status::ok);
+  ASSERT_EQ(m.put(1000, 1000), Status::ok);  // shrink: back into the 128-slot spare
+  ASSERT_EQ(m.capacity(), 128u);
+  ASSERT_EQ(hdr[24], table);  // the cursor's table word again
+  EXPECT_EQ(m.next(&c, &k, 8, &ksz, &v, 8, &vsz), Status::again);
+}
+
 TEST(RwMap, ShrinksBelowQuarterLoad) {
   RwHarness h;
   RwMap& m = h.map();
