@@ -293,14 +293,19 @@ struct FilterPublishModel : ChainModelBase<FilterPublishModel> {
   void after() { check_quiescent(); }
 };
 
-// The filter's clear: a reader told `absent` by the filter has seen the
-// erase's lock, so its next read of the chain cannot return the key.
-struct FilterEraseModel : ChainModelBase<FilterEraseModel> {
+// One chain holding key kKey = 1 with value 11 (inline) at the start.
+template <class Derived>
+struct OneKeyModel : ChainModelBase<Derived> {
   static constexpr u64 kKey = 1;
   void before() {
-    setup();
-    RL_ASSERT(m.insert(kKey, u64{11}) == Status::ok);
+    this->setup();
+    RL_ASSERT(this->m.insert(kKey, u64{11}) == Status::ok);
   }
+};
+
+// The filter's clear: a reader told `absent` by the filter has seen the
+// erase's lock, so its next read of the chain cannot return the key.
+struct FilterEraseModel : OneKeyModel<FilterEraseModel> {
   void thread(unsigned t) {
     if (t == 0) {
       RL_ASSERT(m.erase(kKey) == Status::ok);
@@ -319,12 +324,7 @@ struct FilterEraseModel : ChainModelBase<FilterEraseModel> {
 
 // A transaction erases K and inserts it again; K is present before and
 // after, so no find may call it absent.
-struct FilterTxnModel : ChainModelBase<FilterTxnModel> {
-  static constexpr u64 kKey = 1;
-  void before() {
-    setup();
-    RL_ASSERT(m.insert(kKey, u64{11}) == Status::ok);
-  }
+struct FilterTxnModel : OneKeyModel<FilterTxnModel> {
   void thread(unsigned t) {
     if (t == 0) {
       mb::ChainTxn x(m);
