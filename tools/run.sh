@@ -8,7 +8,8 @@
 #   gbench_suite      the same maps under Google Benchmark (JSON)
 #   allocator suite   mapbench's allocator vs glibc, jemalloc, mimalloc, tcmalloc
 #   variant suites    each variant issue's targets: chain (vs tbb, libcuckoo,
-#                     absl), rwlock (vs tbb; across 2 processes vs LMDB),
+#                     absl), rwlock (vs tbb; across 2 processes vs LMDB, one
+#                     map and 8 shards),
 #                     robinhood (vs libcuckoo, bytes per key)
 # then plots/make_plots.py and plots/report.py (Debian's /usr/bin/python3).
 # About 10 minutes on 2 cores; --quick about 1 minute (small keys, fewer
@@ -72,6 +73,10 @@ python3 tools/chain_report.py --out "$data/chain_benchmark.json" "$data/chain_ra
 echo "suite: rwlock map (1 process vs tbb; 2 processes vs LMDB) ..." >&2
 bazel-bin/variants/rwlock/rw_benchmark "${target_args[@]}" --cross_rounds=$target_reps \
   --benchmark_out="$data/rw_raw.json" --benchmark_out_format=json >"$data/rw_stdout.txt" 2>/dev/null
+# The cross-process phases again with the map split into 8 shards (one write
+# lock each): rw_cross.json gets both passes, the sharded cases named so.
+bazel-bin/variants/rwlock/rw_benchmark --cross_only --cross_shards=8 --cross_rounds=$target_reps \
+  >>"$data/rw_stdout.txt" 2>/dev/null
 python3 tools/rw_report.py --single "$data/rw_benchmark.json" --cross "$data/rw_cross.json" \
   "$data/rw_raw.json" "$data/rw_stdout.txt" >&2
 echo "suite: robin-hood map (vs libcuckoo) ..." >&2

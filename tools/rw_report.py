@@ -4,10 +4,12 @@
 Inputs: the Google Benchmark JSON of the single-process part (get/put of u64
 keys, rwlock vs tbb::concurrent_hash_map at 1 thread; counters: incr at 1 and
 2 threads against a locked put and tbb) and the JSON line the
-cross-process part prints (2 processes, 25K string keys, rwlock vs LMDB).
+cross-process part prints (2 processes, 25K string keys, rwlock vs LMDB),
+one line per pass (tools/run.sh runs one map and then 8 shards).
 Outputs: --single (suite "rwlock": every figure and the ratio the rwlock
 issue sets a target for: get >= 1.5x tbb, put >= 1.0x tbb) and --cross
-(suite "cross_process": reads >= 4x LMDB, writes >= 10x LMDB); prints both.
+(suite "cross_process": reads >= 4x LMDB, writes >= 10x LMDB, a sharded
+pass's cases named "<case> (N shards)"); prints both.
 """
 import argparse
 import json
@@ -76,16 +78,29 @@ def main():
         json.dump({"suite": "rwlock", "unit": "million operations per second", "machine": machine,
                    "results": single, "counters": counter_rows}, f, indent=1)
 
-    line = None
+    lines = []  # one per cross-process pass: one map, then (tools/run.sh) 8 shards
     with open(args.cross_line) as f:
         for text in f:
             text = text.strip()
             if text.startswith("{") and "cross_process" in text:
-                line = json.loads(text)
-    if line is None:
+                lines.append(json.loads(text))
+    if not lines:
         sys.exit("rw_report: no cross-process JSON line in " + args.cross_line)
     cross = []
-    print(f"rwlock vs LMDB, {line.get('procs')} processes, {line.get('keys')} string keys, million ops/s, "
+    for line in lines:
+        cross += cross_rows(line)
+    with open(args.cross, "w") as f:
+        json.dump({"suite": "cross_process", "unit": "million operations per second, 2 processes",
+                   "machine": {"num_cpus": lines[0].get("cores")}, "results": cross}, f, indent=1)
+
+
+def cross_rows(line):
+    """The suite rows of one cross-process JSON line (rw_benchmark), printed too.
+    A pass over an RwShards (rw_shards > 1) names its cases "<case> (N shards)"."""
+    shards = line.get("rw_shards", 1)
+    suffix = f" ({shards} shards)" if shards > 1 else ""
+    rows = []
+    print(f"rwlock{suffix} vs LMDB, {line.get('procs')} processes, {line.get('keys')} string keys, million ops/s, "
           f"median of {line.get('rounds', 1)} rounds (ratio: median of the rounds' ratios [min-max])")
     for case in ("reads", "writes", "mixed50"):
         if case not in line:
@@ -94,7 +109,7 @@ def main():
         ratio = c["rw_ops"] / c["lmdb_ops"] if c.get("lmdb_ops") else None
         if "ratio" in c:  # the median of the rounds' own ratios (rw_benchmark --cross_rounds)
             ratio = c["ratio"]
-        row = {"case": case, "mops": {"rwlock": c["rw_ops"] / 1e6, "lmdb": c["lmdb_ops"] / 1e6},
+        row = {"case": case + suffix, "mops": {"rwlock": c["rw_ops"] / 1e6, "lmdb": c["lmdb_ops"] / 1e6},
                "rwlock_over_lmdb": ratio, "rounds": line.get("rounds", 1)}
         if "ratio_min" in c:
             row["ratio_min_max"] = [c["ratio_min"], c["ratio_max"]]
@@ -103,13 +118,13 @@ def main():
         if case in TARGETS:
             row["target"] = TARGETS[case]
             row["met"] = ratio is not None and ratio >= TARGETS[case]
-        cross.append(row)
+        if shards > 1:
+            row["rw_shards"] = shards
+        rows.append(row)
         spread = f" [{c['ratio_min']:.2f}-{c['ratio_max']:.2f}]" if "ratio_min" in c else ""
         print(f"  {case:8}: rwlock {c['rw_ops'] / 1e6:7.2f}  lmdb {c['lmdb_ops'] / 1e6:7.2f}  "
               f"ratio {ratio or 0:.2f}{spread}")
-    with open(args.cross, "w") as f:
-        json.dump({"suite": "cross_process", "unit": "million operations per second, 2 processes",
-                   "machine": {"num_cpus": line.get("cores")}, "results": cross}, f, indent=1)
+    return rows
 
 
 if __name__ == "__main__":
