@@ -363,7 +363,11 @@ Status RwMap::read_stable(Try try_once) const {
 
 Status RwMap::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
-  u64 h = hash(key);
+  return get_hashed(key, hash(key), buf, cap, val_sz);
+}
+
+Status RwMap::get_hashed(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) const {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   return read_stable([&] { return read_try(key, h, buf, cap, val_sz, 0); });
 }
 
@@ -813,8 +817,15 @@ void RwMap::prefetch(u64 h) const {
 }
 
 Status RwMap::store(RwBytes key, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz, u64 ttl_s) {
+  return store_hashed(key, hash(key), val, mode, buf, cap, val_sz, ttl_s);
+}
+
+Status RwMap::put_hashed(RwBytes key, u64 h, RwBytes val) {
+  return store_hashed(key, h, val, Mode::put, nullptr, 0, nullptr, kRwTtlDefault);
+}
+
+Status RwMap::store_hashed(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf, u64 cap, u64* val_sz, u64 ttl_s) {
   if (key.size == 0 || key.size > kRwKeyMax || val.size > kRwValMax) return Status::invalid;
-  u64 h = hash(key);
   prefetch(h);
   Writer section(*this);
   return store_locked(key, h, val, mode, buf, cap, val_sz, expiry_for(ttl_s));

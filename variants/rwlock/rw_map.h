@@ -232,6 +232,8 @@ inline constexpr std::uint64_t kRwTtlNever = ~std::uint64_t{0} - 1;   // ttl_rem
 using RwGrow = Status (*)(void* ctx, std::uint64_t bytes);
 
 class RwMap {
+  friend class RwShards;  // get_hashed / put_hashed: the hash it computed for the shard
+
  public:
   RwMap() = default;
 
@@ -246,6 +248,7 @@ class RwMap {
                      void* grow_ctx, RwMap* out, std::string* why = nullptr);
 
   std::uint64_t hash(RwBytes key) const;
+  std::uint64_t seed() const { return seed_; }
 
   // Byte-string operations. Outputs: buf/cap receive a value, *val_sz its
   // size; Status::invalid (with *val_sz set, nothing changed) when cap is
@@ -436,6 +439,9 @@ class RwMap {
     std::uint64_t free = 0;   // first tomb/empty slot on the probe path
   };
   class Writer;
+  // get / put with the key's hash given (precondition: h == hash(key)).
+  Status get_hashed(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;
+  Status put_hashed(RwBytes key, std::uint64_t h, RwBytes val);
   Status locate(RwBytes key, std::uint64_t h, Where* w) const;
   bool key_equal(std::uint64_t slot, std::uint64_t meta, RwBytes key, bool speculative) const;
   Status copy_out(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
@@ -458,6 +464,8 @@ class RwMap {
   enum class Mode { put, add, update, swap };
   Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                std::uint64_t ttl_s);
+  Status store_hashed(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
+                      std::uint64_t* val_sz, std::uint64_t ttl_s);
   Status store_locked(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
                       std::uint64_t* val_sz, std::uint64_t exp);
   Status locate_live(RwBytes key, std::uint64_t h, Where* w);

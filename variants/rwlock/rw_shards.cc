@@ -77,6 +77,10 @@ Status RwShards::finish(Region&& r, Ptr* out, std::string* why) {
     Status s = RwMap::join(reg.base(), kShard0Off + i * w[3], reg.size(), &RwShards::grow, &reg,
                            &st->maps_[i], &m_why);
     if (s != Status::ok) return fail(why, s, "shard " + std::to_string(i) + ": " + m_why);
+    // One seed for all (as created): get / put hash a key once for both the
+    // shard and the slot.
+    if (st->maps_[i].seed() != st->maps_[0].seed())
+      return fail(why, Status::corrupt, "shard " + std::to_string(i) + " has another hash seed than shard 0");
   }
   *out = std::move(st);
   return Status::ok;
@@ -138,6 +142,18 @@ RwMap::Stats RwShards::stats() const {
     t.backed = std::max(t.backed, s.backed);
   }
   return t;
+}
+
+Status RwShards::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  const u64 h = maps_[0].hash(key);  // every shard's (one seed: checked at join)
+  return maps_[shard_log2_ == 0 ? 0 : h >> (64 - shard_log2_)].get_hashed(key, h, buf, cap, val_sz);
+}
+
+Status RwShards::put(RwBytes key, RwBytes val) {
+  if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
+  const u64 h = maps_[0].hash(key);  // every shard's (one seed: checked at join)
+  return maps_[shard_log2_ == 0 ? 0 : h >> (64 - shard_log2_)].put_hashed(key, h, val);
 }
 
 unsigned RwShards::shard_of(RwBytes key) const {

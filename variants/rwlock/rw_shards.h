@@ -56,6 +56,12 @@ class RwShards {
   RwMap& map_for(const std::uint64_t& k) { return map_for(RwBytes{&k, 8}); }
   const RwMap& map_for(const std::uint64_t& k) const { return maps_[shard_of(RwBytes{&k, 8})]; }
 
+  // Byte strings with the key hashed once: the hash picks the shard and the
+  // slot inside it (every shard has one seed: join checks it); otherwise as
+  // RwMap::get / put.
+  Status get(RwBytes key, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;
+  Status put(RwBytes key, RwBytes val);
+
   // The map concept (core/map_concept.h), forwarded to the key's shard.
   Status insert(std::uint64_t k, std::uint64_t v) { return map_for(k).add(k, v); }
   Status insert_or_assign(std::uint64_t k, std::uint64_t v) { return map_for(k).put(k, v); }

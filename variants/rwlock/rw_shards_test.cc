@@ -66,6 +66,32 @@ TEST(RwShards, KeysSpreadOverShards) {
   EXPECT_NE(why.find("another shard"), std::string::npos) << why;
 }
 
+// get / put of byte strings hash the key once; they reach the same entries
+// as the key's shard through map_for, both ways.
+TEST(RwShards, BytesGetAndPutHashOnce) {
+  RwShardsHarness h;
+  RwShards& s = h.map();
+  char buf[64];
+  std::uint64_t sz = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string k = "key:" + std::to_string(i), v = "val:" + std::to_string(i * 7);
+    if (i % 2 == 0) ASSERT_EQ(s.put(RwBytes{k.data(), k.size()}, RwBytes{v.data(), v.size()}), Status::ok);
+    else ASSERT_EQ(s.map_for(RwBytes{k.data(), k.size()}).put(RwBytes{k.data(), k.size()}, RwBytes{v.data(), v.size()}), Status::ok);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    const std::string k = "key:" + std::to_string(i), v = "val:" + std::to_string(i * 7);
+    ASSERT_EQ(s.get(RwBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::ok) << k;
+    ASSERT_EQ(std::string(buf, sz), v);
+    ASSERT_EQ(s.map_for(RwBytes{k.data(), k.size()}).get(RwBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::ok);
+    ASSERT_EQ(std::string(buf, sz), v);
+  }
+  const std::string absent = "key:none";
+  EXPECT_EQ(s.get(RwBytes{absent.data(), absent.size()}, buf, sizeof buf, &sz), Status::not_found);
+  EXPECT_EQ(s.get(RwBytes{absent.data(), 0}, buf, sizeof buf, &sz), Status::invalid);
+  std::string why;
+  EXPECT_EQ(s.verify(&why), Status::ok) << why;  // every key in its shard, at its slot
+}
+
 // A memfd-backed set of shards joined through its descriptor sees the same
 // entries; open_file creates a file that is not there; stats() adds up the
 // shards' counters.
