@@ -618,8 +618,7 @@ Status ChainMap::query_test(const Query& q) const {
 Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
   u64 h = hash_of(key);
-  // ORDER: acquire pairs with an erase's release clear (FILTER).
-  if (!(filter(h & (chain_cnt_ - 1)).load_acquire() & filter_bit(h & (chain_cnt_ - 1), h))) return Status::not_found;
+  if (filter_absent(h & (chain_cnt_ - 1), h)) return Status::not_found;
   for (u64 spins = 0; spins < kChainWaitMax; ++spins) {
     Status s = query_try(key, h, buf, cap, val_sz, nullptr);
     if (s != Status::again) return s;
@@ -639,8 +638,7 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
 Status ChainMap::find(u64 k, u64* v) const {
   const u64 h = internal::mix64(hash8_ ^ k);  // == hash_of(as_bytes(k)): one key word
   const u64 idx = h & (chain_cnt_ - 1);
-  // ORDER: acquire pairs with an erase's release clear (FILTER).
-  if (!(filter(idx).load_acquire() & filter_bit(idx, h))) return Status::not_found;
+  if (filter_absent(idx, h)) return Status::not_found;
   const u64 b = bucket(idx);
   auto c = sync::word(base_, b);
   for (u64 spins = 0; spins < kChainWaitMax; ++spins) {

@@ -273,6 +273,12 @@ class ChainMap {
   // Under the lock: set h's bit (an element is being added), or recompute
   // chain idx's byte from the elements in the (locked, new) word w.
   void filter_add(std::uint64_t idx, std::uint64_t h) const;
+  // A find's first look: true when chain idx's byte has no bit for h (the
+  // key is absent; FILTER).
+  bool filter_absent(std::uint64_t idx, std::uint64_t h) const {
+    // ORDER: acquire pairs with an erase's release clear (FILTER).
+    return !(filter(idx).load_acquire() & filter_bit(idx, h));
+  }
   void filter_refresh(std::uint64_t idx, std::uint64_t w) const;
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;

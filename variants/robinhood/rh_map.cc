@@ -99,6 +99,8 @@ constexpr u64 kBytesHead = 16;
 constexpr u64 bytes_block_size(u64 klen, u64 vlen) {
   return kBytesHead + 8 * (internal::words_for(klen) + internal::words_for(vlen));
 }
+// Where a bytes block's value starts (after the key's words).
+constexpr u64 bytes_value(u64 blk, u64 klen) { return blk + kBytesHead + 8 * internal::words_for(klen); }
 
 // What a reader's look at one block says (probe_find).
 enum class Match {
@@ -458,7 +460,7 @@ Status RhMap::find(RhBytes key, void* buf, u64 cap, u64* val_sz) const {
   Status s = probe_find(h, [&](u64 blk, const Space& sp) {
     Match m = bytes_match(base_, sp, blk, key, h, &vlen);
     if (m == Match::yes && vlen <= cap)
-      internal::copy_words(base_, blk + kBytesHead + 8 * internal::words_for(key.size), vlen, buf);
+      internal::copy_words(base_, bytes_value(blk, key.size), vlen, buf);
     return m;
   });
   if (s != Status::ok) return s;
@@ -918,7 +920,7 @@ Status RhMap::erase_bytes(RhBytes key, const RhBytes* only, u64* erased) {
         if (m != Match::yes || only == nullptr) return m;
         if (vlen != only->size) return Match::no;
         val.resize(vlen);
-        internal::copy_words(base_, blk + kBytesHead + 8 * internal::words_for(key.size), vlen, val.data());
+        internal::copy_words(base_, bytes_value(blk, key.size), vlen, val.data());
         return vlen == 0 || std::memcmp(val.data(), only->data, vlen) == 0 ? Match::yes : Match::no;
       },
       only != nullptr, erased);
@@ -1019,7 +1021,7 @@ Status RhMap::values(RhBytes key, std::vector<std::string>* out) const {
         const Match m = bytes_match(base_, sp, blk, key, h, &vlen);
         if (m == Match::yes) {
           out->emplace_back(vlen, '\0');
-          internal::copy_words(base_, blk + kBytesHead + 8 * internal::words_for(key.size), vlen, out->back().data());
+          internal::copy_words(base_, bytes_value(blk, key.size), vlen, out->back().data());
         }
         return m;
       },

@@ -533,6 +533,14 @@ void RwMap::clear_slot(u64 slot, u64 meta) {
   if (vlen_of(meta) > kRwInlineMax) free_bytes(at(slot + kValW).load_acquire(), vlen_of(meta));
 }
 
+// Copy slot src into slot dst (under the write lock): the payload words
+// first, then `meta` (src's), so that dst turns full only with its payload
+// in place (crash order, rw_map.h).
+void RwMap::copy_slot(u64 src, u64 dst, u64 meta) {
+  for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(dst + 8 * w).store_release(at(src + 8 * w).load_acquire());
+  at(dst).store_release(meta);
+}
+
 // Rebuild the table at 2^log2 slots: copy every full slot into a fresh (or
 // the spare) table, publish it with one store, keep the old one as spare.
 Status RwMap::rebuild(unsigned log2) {
@@ -546,9 +554,7 @@ Status RwMap::rebuild(unsigned log2) {
     if ((meta & kStateMask) != kFull) continue;
     u64 i = at(src + kHashW).load_acquire() & mask;  // mask < 2^32: the stored low bits suffice
     while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) i = (i + 1) & mask;
-    u64 dst = noff + i * kRwSlotSize;
-    for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(dst + 8 * w).store_release(at(src + 8 * w).load_acquire());
-    at(dst).store_release(meta);
+    copy_slot(src, noff + i * kRwSlotSize, meta);
   }
   // Cursors: a shrink back into the spare can give the table word a value a
   // cursor already holds, so every rebuild also counts (word 60).
@@ -569,8 +575,7 @@ Status RwMap::rebuild(unsigned log2) {
 void RwMap::move_slot(u64 from, u64 to) {
   hw(kMoveTo).store_release(to);
   hw(kMoveFrom).store_release(from);
-  for (u64 w = 1; w < kRwSlotSize / 8; ++w) at(to + 8 * w).store_release(at(from + 8 * w).load_acquire());
-  at(to).store_release(at(from).load_acquire());
+  copy_slot(from, to, at(from).load_acquire());
   rw_os::hook(rw_os::HookPoint::move_half_done);
   at(from).store_release(meta_of(kTombState, 0, 0));
   hw(kMoveFrom).store_release(0);

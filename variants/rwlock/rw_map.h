@@ -452,6 +452,7 @@ class RwMap {
   Status rebuild(unsigned log2);
   void rehash_in_place();
   void move_slot(std::uint64_t from, std::uint64_t to);
+  void copy_slot(std::uint64_t src, std::uint64_t dst, std::uint64_t meta);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
   void free_bytes(std::uint64_t off, std::uint64_t len);
   Status ensure_backed(std::uint64_t end);

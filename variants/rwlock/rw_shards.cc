@@ -147,18 +147,20 @@ RwMap::Stats RwShards::stats() const {
 Status RwShards::get(RwBytes key, void* buf, u64 cap, u64* val_sz) const {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   const u64 h = maps_[0].hash(key);  // every shard's (one seed: checked at join)
-  return maps_[shard_log2_ == 0 ? 0 : h >> (64 - shard_log2_)].get_hashed(key, h, buf, cap, val_sz);
+  return maps_[shard_of_hash(h)].get_hashed(key, h, buf, cap, val_sz);
 }
 
 Status RwShards::put(RwBytes key, RwBytes val) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   const u64 h = maps_[0].hash(key);  // every shard's (one seed: checked at join)
-  return maps_[shard_log2_ == 0 ? 0 : h >> (64 - shard_log2_)].put_hashed(key, h, val);
+  return maps_[shard_of_hash(h)].put_hashed(key, h, val);
 }
 
-unsigned RwShards::shard_of(RwBytes key) const {
+unsigned RwShards::shard_of(RwBytes key) const { return shard_of_hash(maps_[0].hash(key)); }
+
+unsigned RwShards::shard_of_hash(u64 h) const {
   // The HIGH hash bits: the low ones pick the slot inside the shard.
-  return shard_log2_ == 0 ? 0u : unsigned(maps_[0].hash(key) >> (64 - shard_log2_));
+  return shard_log2_ == 0 ? 0u : unsigned(h >> (64 - shard_log2_));
 }
 
 u64 RwShards::size() const {

@@ -84,6 +84,7 @@ class RwShards {
 
  private:
   RwShards() = default;
+  unsigned shard_of_hash(std::uint64_t h) const;  // the shard of a key with hash h
   static RegionSpec spec(const RwParams& p, unsigned shard_cnt);
   static RegionInit init(const RwParams& p, unsigned shard_cnt, std::string* why);
   static Status finish(Region&& r, Ptr* out, std::string* why);
