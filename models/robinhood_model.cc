@@ -18,6 +18,11 @@
 //                   in-transit dedupe).
 //   bytes_multi_snapshot_2t  multi_snapshot_2t for a multimap of byte
 //                   strings: values(K) is exactly K's one value, whole.
+//   multi_assign_2t a multimap key K has one value, 1; a writer updates it
+//                   to 10 and then adds the value 2, while a reader takes
+//                   values(K): {1}, {10} or {10, 2}, never {1, 2} (an
+//                   assign in a multimap is copy-on-write, so the double
+//                   collect sees it in the slot word).
 //   bytes_assign_2t a byte-string key K is assigned (the assign puts a new
 //                   block in K's slot and frees the old one), then a key L
 //                   is inserted (its block is K's old one, handed back)
@@ -193,6 +198,32 @@ struct MultiSnapshotModel : RhModelBase<MultiSnapshotModel> {
   }
 };
 
+// K (home 0) holds 1 in slot 0. The writer's update of K and then its new
+// value 2 (slot 1); the reader's values(K) must be a set K had.
+struct MultiAssignModel : RhModelBase<MultiAssignModel> {
+  u64 kk = 0;
+  void before() {
+    setup(4, mb::kRhMultimap);
+    kk = key_with_home(0);
+    RL_ASSERT(m.insert_multi(kk, 1) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.update(kk, 10) == Status::ok);
+      RL_ASSERT(m.insert_multi(kk, 2) == Status::ok);
+      return;
+    }
+    u64 v[4] = {0, 0, 0, 0}, n = 0;
+    RL_ASSERT(m.values(kk, v, 4, &n) == Status::ok);
+    if (n == 2 && v[0] > v[1]) std::swap(v[0], v[1]);
+    RL_ASSERT((n == 1 && (v[0] == 1 || v[0] == 10)) || (n == 2 && v[0] == 2 && v[1] == 10));
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.size() == 2);
+  }
+};
+
 // The same for byte strings: keys "k<n>" with homes 0 (A, N1, N2) and 1 (K).
 struct BytesMultiSnapshotModel : RhModelBase<BytesMultiSnapshotModel> {
   std::string ka, kk, kn, kn2;
@@ -304,6 +335,7 @@ const Model kModels[] = {
     {"displace_2t", run<DisplaceModel>, rl::sched_bound, 0},
     {"erase_reuse_2t", run<EraseReuseModel>, rl::sched_bound, 0},
     {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
+    {"multi_assign_2t", run<MultiAssignModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
     {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},
     {"bytes_multi_snapshot_2t", run<BytesMultiSnapshotModel>, rl::sched_bound, 0},

@@ -30,6 +30,7 @@ constexpr unsigned kCntShift = 32;
 constexpr u64 kCntMask = 0xfffULL << kCntShift;
 constexpr unsigned kVerShift = 44;
 constexpr u64 kLockBit = u64{1} << kVerShift;
+static_assert(kLockBit == ChainMap::kWordLockBit, "one lock bit");
 constexpr u64 kVerMask = ~u64{0} << kVerShift;
 static_assert(kChainCntMax == (kCntMask >> kCntShift), "cnt field holds kChainCntMax");
 static_assert((kRefMask & kCntMask) == 0 && (kCntMask & kVerMask) == 0, "fields overlap");
@@ -445,15 +446,17 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
     }
     return Status::ok;
   }
-  u64 n = 0;  // another size: replace the element
-  if ((s = make_element(key, val, h, next_of(w0), &n)) != Status::ok) return s;
-  if (prev == 0) {
-    *w = (*w & ~kRefMask) | n >> 4;
-  } else {
+  // Another size: replace the element, in its place or (move_to_front) at
+  // the head.
+  const bool to_front = move_to_front && prev != 0;
+  u64 n = 0;
+  if ((s = make_element(key, val, h, to_front ? head_of(*w) : next_of(w0), &n)) != Status::ok) return s;
+  if (prev != 0) {
     u64 pw0 = sync::word(base_, prev).load_relaxed();
     // ORDER: release (M5), as in write_value.
-    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | (n >> 4));
+    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | (to_front ? next_of(w0) : n >> 4));
   }
+  if (prev == 0 || to_front) *w = (*w & ~kRefMask) | n >> 4;
   *dead = e;
   return Status::ok;
 }
@@ -871,10 +874,15 @@ Status ChainMap::verify(std::string* why) const {
       if (ks == 0 || vs > kChainValMax || ele_size(ks, vs) != size)
         return fail(why, Status::corrupt, at + ": element sizes damaged (M2)");
       unsigned char key[kChainKeyMax + 8];
+      u64 kw = 0;
       for (u64 j = 0; j < words(ks); ++j) {
-        u64 kw = sync::word(base_, e + 16 + 8 * j).load_relaxed();
+        kw = sync::word(base_, e + 16 + 8 * j).load_relaxed();
         std::memcpy(key + 8 * j, &kw, 8);
       }
+      // Finds and writers compare whole key words: damaged padding would
+      // hide the key from them, and the hash below does not cover it.
+      if (ks % 8 != 0 && kw >> (8 * (ks % 8)) != 0)
+        return fail(why, Status::corrupt, at + ": element key padding damaged (M2)");
       u64 h = hash(Bytes{key, ks});
       if (sync::word(base_, e + 8).load_relaxed() != h || (h & (chain_cnt_ - 1)) != idx)
         return fail(why, Status::corrupt, at + ": element hash or chain wrong (M2)");

@@ -56,7 +56,7 @@
 //     w1  hash (memoized)
 //     w2.. key bytes, zero-padded to 8; then value bytes, zero-padded to 8.
 //
-// INVARIANTS (verify() checks M1..M6 on a quiescent map):
+// INVARIANTS (verify() checks M1..M7 on a quiescent map):
 //   M1  An unlocked chain word's cnt equals the length of its list plus 1
 //       if the inline slot is full, and the last element's next is 0 (no
 //       cycle).
@@ -216,6 +216,8 @@ class ChainMap {
   void prefetch(std::uint64_t hash) const { __builtin_prefetch(chain(hash & (chain_cnt_ - 1)).address_hint(base_)); }
   // Bytes per chain (a bucket: the chain word and the inline slot).
   static constexpr std::uint64_t kBucketBytes = 32;
+  // The chain word's lock bit (version bit 0, LAYOUT).
+  static constexpr std::uint64_t kWordLockBit = std::uint64_t{1} << 44;
 
   // Iteration. `visit(ctx, key, val)` is called for each element.
   using Visit = void (*)(void* ctx, Bytes key, Bytes val);

@@ -164,7 +164,13 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
 
   word += std::uint64_t{3} << 32;  // count larger than the list
   EXPECT_EQ(m.verify(&why), Status::corrupt) << why;
-  EXPECT_EQ(m.find(99, &v), Status::corrupt);
+  // An absent key the filter cannot rule out (its bit is one of keys
+  // 0..4's): the find walks the whole list and meets the damage.
+  auto bit = [&](std::uint64_t k) { return std::uint64_t{1} << (m.hash(as_u64(k)) >> 61); };
+  std::uint64_t bits = 0, absent = 99;
+  for (std::uint64_t k = 0; k < 5; ++k) bits |= bit(k);
+  while (!(bits & bit(absent))) ++absent;
+  EXPECT_EQ(m.find(absent, &v), Status::corrupt);
   EXPECT_EQ(m.insert(99, 1), Status::corrupt);
   word = saved;
 
@@ -482,6 +488,113 @@ TEST(ChainTxn, SpeculativeChangeFailsTheTest) {
   ASSERT_EQ(t.try_lock(), Status::ok);
   ASSERT_EQ(m.insert_or_assign(1, 9), Status::ok);  // someone else writes the chain
   EXPECT_EQ(t.test(), Status::again);
+}
+
+// A transaction's erase clears its key's filter bit in test(), from the
+// chain's final state: gone when the key is gone, kept when the
+// transaction put the key back.
+TEST(ChainTxn, TestRefreshesTheFilter) {
+  ChainHarness h(1);  // one chain: the filter is header word 9
+  ChainMap& m = h.m;
+  std::uint64_t& filter = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[9]);
+  auto bit = [&](std::uint64_t k) { return std::uint64_t{1} << (m.hash(as_u64(k)) >> 61); };
+  std::uint64_t other = 2;
+  while (bit(other) == bit(1)) ++other;
+  ASSERT_EQ(m.insert(1, 10), Status::ok);
+  ASSERT_EQ(m.insert(other, 20), Status::ok);
+  ASSERT_EQ(filter, bit(1) | bit(other));
+  ChainTxn t(m);
+  ASSERT_EQ(t.add(1, true), Status::ok);
+  ASSERT_EQ(t.try_lock(), Status::ok);
+  ASSERT_EQ(t.erase(as_u64(1)), Status::ok);
+  ASSERT_EQ(t.insert(as_u64(1), as_u64(11)), Status::ok);
+  ASSERT_EQ(t.test(), Status::ok);
+  EXPECT_EQ(filter, bit(1) | bit(other));  // erased and put back: kept
+  ASSERT_EQ(t.add(1, true), Status::ok);
+  ASSERT_EQ(t.try_lock(), Status::ok);
+  ASSERT_EQ(t.erase(as_u64(1)), Status::ok);
+  EXPECT_EQ(filter, bit(1) | bit(other));  // not before test()
+  ASSERT_EQ(t.test(), Status::ok);
+  EXPECT_EQ(filter, bit(other));  // erased: cleared
+  std::uint64_t v = 0;
+  EXPECT_EQ(m.find(1, &v), Status::not_found);
+  ASSERT_EQ(m.find(other, &v), Status::ok);
+  EXPECT_EQ(v, 20u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A speculative chain that a writer held at try_lock validates nothing,
+// even when the same locked word is back at test(); and a modify_try that
+// found its chain busy leaves no key behind for the next one.
+TEST(ChainTxn, ABusySpeculativeChainFailsTheTest) {
+  ChainHarness h(1);  // one chain
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.insert(1, 1), Status::ok);
+  std::uint64_t& word = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[8]);
+  word |= ChainMap::kWordLockBit;  // a writer holds the chain
+  ChainTxn t(m);
+  ASSERT_EQ(t.add(1, false), Status::ok);
+  ASSERT_EQ(t.try_lock(), Status::ok);
+  std::uint64_t v = 0;
+  EXPECT_EQ(t.find(1, &v), Status::again);
+  EXPECT_EQ(t.test(), Status::again);  // the word is unchanged, and still says nothing
+  EXPECT_EQ(t.modify_try(as_u64(1), kChainNonBlocking), Status::again);
+  word &= ~ChainMap::kWordLockBit;
+  ChainHarness h2(1024);  // two keys on different chains: only the second is locked
+  ChainTxn t2(h2.m);
+  std::uint64_t k2 = 2;
+  while ((h2.m.hash(as_u64(k2)) & 1023) == (h2.m.hash(as_u64(1)) & 1023)) ++k2;
+  ASSERT_EQ(h2.m.insert(1, 1), Status::ok);
+  ASSERT_EQ(h2.m.insert(k2, 2), Status::ok);
+  std::uint64_t seg = h2.a.at<std::uint64_t>(h2.off)[8];
+  std::uint64_t& w1 = *h2.a.at<std::uint64_t>(seg + ChainMap::kBucketBytes * (h2.m.hash(as_u64(1)) & 1023));
+  w1 |= ChainMap::kWordLockBit;
+  EXPECT_EQ(t2.modify_try(as_u64(1), kChainNonBlocking), Status::again);
+  w1 &= ~ChainMap::kWordLockBit;
+  ASSERT_EQ(t2.modify_try(as_u64(k2)), Status::ok);
+  EXPECT_EQ(t2.locked_cnt(), 1u);  // k2's chain only
+  EXPECT_EQ(t2.modify_test(), Status::ok);
+}
+
+// Move to front puts the key's element at the head of its chain's list,
+// whether its value is overwritten in place (same size) or replaced.
+TEST(ChainMap, MoveToFrontMovesTheElementToTheHead) {
+  ChainHarness h(1);  // one chain
+  ChainMap& m = h.m;
+  std::uint64_t& word = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[8]);
+  auto head_key = [&] {  // the key of the list's head element
+    const std::uint64_t e = (word & 0xffffffffu) << 4;
+    const std::uint64_t ks = (h.a.at<std::uint64_t>(e)[0] >> 32) & 0xff;
+    return std::string(h.a.at<char>(e + 16), ks);
+  };
+  const std::string keys[] = {"key-number-1", "key-number-2", "key-number-3", "key-number-4"};  // > 8 bytes: listed
+  for (const std::string& k : keys) ASSERT_EQ(m.insert(str(k), str("v")), Status::ok);
+  ASSERT_EQ(head_key(), keys[3]);  // inserts go to the head
+  ASSERT_EQ(m.insert_or_assign(str(keys[0]), str("w"), kChainMoveToFront), Status::ok);  // same size
+  EXPECT_EQ(head_key(), keys[0]);
+  ASSERT_EQ(m.insert_or_assign(str(keys[1]), str("a longer value"), kChainMoveToFront), Status::ok);
+  EXPECT_EQ(head_key(), keys[1]);
+  ASSERT_EQ(m.insert_or_assign(str(keys[2]), str("xy")), Status::ok);  // without: stays
+  EXPECT_EQ(head_key(), keys[1]);
+  EXPECT_EQ(m.size(), 4u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  char buf[32];
+  std::uint64_t sz = 0;
+  const std::string want[] = {"w", "a longer value", "xy", "v"};
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(m.find(str(keys[i]), buf, sizeof buf, &sz), Status::ok);
+    EXPECT_EQ(std::string(buf, sz), want[i]);
+  }
+  // Damaged key padding (bytes 12..15 of a 12-byte key) hides the key from
+  // every find and write, which compare whole words: verify() says so.
+  char& pad = *h.a.at<char>(((word & 0xffffffffu) << 4) + 16 + 13);
+  pad = 'x';
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("padding"), std::string::npos) << why;
+  pad = 0;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 TEST(ChainMap, IterationResetStatsAndMoveToFront) {

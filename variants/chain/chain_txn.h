@@ -12,8 +12,10 @@
 // since try_lock), then unlocks the locked ones, publishing their changes
 // with one new version each, and frees what they unlinked.
 //
-// Linearization point: the first unlock in test(), provided every read the
-// writes depend on was of a locked key: writes are applied in place while the
+// Linearization point: the filter refresh in test() for a transaction that
+// erased a key (a find may see the key absent from then on, all locks still
+// held), else the first unlock in test(); provided every read the writes
+// depend on was of a locked key: writes are applied in place while the
 // locks are held, so when test() returns Status::again (a speculative chain
 // changed) they have still happened. Keep speculative keys for reads that
 // only need to be consistent with each other, and retry the transaction.

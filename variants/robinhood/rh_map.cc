@@ -20,6 +20,8 @@
 //   16  a lookup trusts "not this key" from a block without rechecking its
 //       slot: a bytes assign frees a present key's block, another key gets
 //       it, and the lookup says not_found for a key present throughout
+//   21  a multimap's u64 assign changes the value in place (as a plain
+//       map's does): values() can return a set of values the key never had
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -493,8 +495,14 @@ Status RhMap::locate_if(const Table& t, u64 h, IsKey is_key, u64* slot) const {
 }
 
 Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
+  const Space sp(*a_);
   return locate_if(
-      t, h, [&](u64 blk) { return sync::word(base_, blk).load_relaxed() == k ? Match::yes : Match::no; }, slot);
+      t, h,
+      [&](u64 blk) {
+        if (!sp.contains(blk, 16)) return Match::bad;  // damage: corrupt, not a fault
+        return sync::word(base_, blk).load_relaxed() == k ? Match::yes : Match::no;
+      },
+      slot);
 }
 
 Status RhMap::locate(const Table& t, RhBytes key, u64 h, u64* slot) const {
@@ -582,12 +590,20 @@ Status RhMap::rebuild(u64 need_live) {
     bool ok = true;
     for (u64 i = 0; i <= old.mask && ok; ++i) {
       sync::Ref<u64> r(nullptr);
-      if (!RH_SLOT(old, i, &r)) return Status::corrupt;
-      const u64 w = r.load_relaxed();
-      if (!is_live(w)) continue;
       bool tomb = false;
-      s = place(nt, ref_of(w), block_hash(ref_of(w) << 4), &tomb);
-      if (s == Status::corrupt) return s;
+      if (!RH_SLOT(old, i, &r)) {
+        s = Status::corrupt;
+      } else if (const u64 w = r.load_relaxed(); !is_live(w)) {
+        continue;
+      } else if (!a_->contains(ref_of(w) << 4, 16)) {
+        s = Status::corrupt;  // a damaged slot: report it, read nothing there
+      } else {
+        s = place(nt, ref_of(w), block_hash(ref_of(w) << 4), &tomb);
+      }
+      if (s == Status::corrupt) {
+        free_table(table_word(dir, log2, 0));  // the old table stays current
+        return s;
+      }
       ok = s == Status::ok;
     }
     if (!ok) {  // a probe grew past kRhDistMax: try twice the capacity
@@ -723,6 +739,18 @@ Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
   }
 }
 
+// Copy-on-write change of the entry in `slot` (lock held): the filled block
+// blk takes the old block's place, which is then freed.
+void RhMap::replace_block(const Table& t, u64 slot, u64 blk) {
+  sync::Ref<u64> r(nullptr);
+  RH_SLOT(t, slot, &r);
+  const u64 w = r.load_relaxed();
+  // ORDER: release pairs with find()'s acquire load of the slot: the new
+  // block is visible to a reader that meets it. Linearization point.
+  r.store_release(next_ver((w & ~kRefMask) | blk >> 4, w));
+  drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+}
+
 Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
   if (created != nullptr) *created = false;
   if (bytes_ || read_only_) return Status::invalid;
@@ -736,12 +764,27 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
   if (s == Status::ok) {
     if (mode == Put::insert) {
       s = Status::exists;
-    } else {
+#if MB_PLANT_BUG == 21
+    } else if (true) {  // planted bug 21: a multimap's value changed in place too
+#else
+    } else if (!multi_) {
+#endif
       sync::Ref<u64> r(nullptr);
       RH_SLOT(t, slot, &r);
       // ORDER: release pairs with find()'s acquire load of the value. One
       // word: a reader sees the old or the new value. Linearization point.
       sync::word(base_, (ref_of(r.load_relaxed()) << 4) + 8).store_release(v);
+    } else {
+      // A multimap: copy-on-write, so that the change shows in the slot
+      // word, which values()'s double collect rereads (see the header).
+      u64 blk = 0;
+      if ((s = new_block(16, 0, &blk)) == Status::ok) {  // else the old value stays
+        // ORDER: release, as every store into map memory; published by the
+        // release store of the slot below.
+        sync::word(base_, blk).store_release(k);
+        sync::word(base_, blk + 8).store_release(v);
+        replace_block(t, slot, blk);
+      }
     }
   } else if (s == Status::not_found && mode != Put::update) {
     s = add_entry(h, 16, 0, [&](u64 blk) {  // a slab block: no allocator tag
@@ -774,13 +817,7 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
       s = Status::exists;
     } else if ((s = new_block(size, kRhTagBytes, &blk)) == Status::ok) {  // else the old value stays
       fill(blk);
-      sync::Ref<u64> r(nullptr);
-      RH_SLOT(t, slot, &r);
-      const u64 w = r.load_relaxed();
-      // ORDER: release pairs with find()'s acquire load of the slot: the new
-      // block is visible to a reader that meets it. Linearization point.
-      r.store_release(next_ver((w & ~kRefMask) | blk >> 4, w));
-      drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+      replace_block(t, slot, blk);
     }
   } else if (s == Status::not_found && mode != Put::update) {
     s = add_entry(h, size, kRhTagBytes, fill);
@@ -868,7 +905,7 @@ template <class IsEntry>
 Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
   const u64 tag = hash_tag(h);
   lock();
-  const Space sp(*a_);  // under the lock: every block a slot names is inside it
+  const Space sp(*a_);  // under the lock: the space only grows after this
   Table t;
   Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::not_found : Status::corrupt;
   const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
@@ -897,7 +934,8 @@ Status RhMap::erase_u64(u64 k, const u64* only, u64* erased) {
   if (!multi_ || bytes_ || read_only_) return Status::invalid;
   return erase_matching(
       hash(k),
-      [&](u64 blk, const Space&) {  // lock holder: relaxed
+      [&](u64 blk, const Space& sp) {  // lock holder: relaxed
+        if (!sp.contains(blk, 16)) return Match::bad;  // damage: corrupt, not a fault
         return sync::word(base_, blk).load_relaxed() == k &&
                        (only == nullptr || sync::word(base_, blk + 8).load_relaxed() == *only)
                    ? Match::yes

@@ -120,9 +120,11 @@
 //   insert / insert_or_assign / update / erase / insert_multi / erase_one /
 //     erase_all: BLOCKING (one writer lock per map; the robin-hood shift is
 //     a multi-slot update that we do not make lock-free). Each linearizes at
-//     one release store: the new entry into its slot, the new value into the
-//     block's value word (u64 values are updated in place), the new block
-//     into the slot (a bytes assign), or the tombstone. Writers also wait while another writer resizes.
+//     one release store: the new entry into its slot, the new value into
+//     the block's value word (a u64 value of a plain map, updated in place),
+//     the new block into the slot (a bytes assign, or any assign in a
+//     multimap), or the tombstone. Writers also wait while another writer
+//     resizes.
 //
 // MEMORY ORDERS (each call site cites its pairing):
 //   - lock CAS acquire / unlock store release: the next lock holder sees
@@ -264,11 +266,18 @@ class RhMap {
   bool bytes() const { return bytes_; }
   bool read_only() const { return read_only_; }
 
-  // Multimap extension (maps created with kRhMultimap; Status::invalid
-  // otherwise), for u64 entries and, with kRhBytes too, byte strings. The
-  // map-concept calls above still treat a key as one entry: find returns
-  // the first value, update/insert_or_assign change the first, insert says
-  // exists, erase removes the first.
+  // Multimap extension (insert_multi, erase_one and erase_all need a map
+  // created with kRhMultimap: Status::invalid otherwise; values and count
+  // work on any map, where a key has at most one value), for u64 entries
+  // and, with kRhBytes too, byte strings. The map-concept calls above still
+  // treat a key as one entry: find returns the first value,
+  // update/insert_or_assign change the first, insert says exists, erase
+  // removes the first. In a multimap they change a u64 value copy-on-write
+  // (a new block into the slot, as a bytes assign), not in place: every
+  // change to an entry then changes its slot word, which is what makes
+  // values()'s double collect a snapshot (changed in place, a value read in
+  // the first collect could be stale by the second, which rereads only the
+  // slot words).
   Status insert_multi(std::uint64_t k, std::uint64_t v);  // always adds an entry
   Status erase_one(std::uint64_t k, std::uint64_t v);     // first entry (k, v)
   Status erase_all(std::uint64_t k, std::uint64_t* erased = nullptr);
@@ -293,7 +302,8 @@ class RhMap {
   std::uint64_t resizes() const;
   std::uint64_t hash(std::uint64_t k) const;
 
-  // Check RH1..RH5 (quiescent map only); Status::corrupt with a message.
+  // Check RH1..RH3 and RH6, and RH2's block checks (quiescent map only);
+  // Status::corrupt with a message.
   Status verify(std::string* why) const;
   Status verify() const { return verify(nullptr); }
 
@@ -302,6 +312,7 @@ class RhMap {
   struct Table;
   Status put(std::uint64_t k, std::uint64_t v, Put mode, bool* created);
   Status put(RhBytes key, RhBytes val, Put mode, bool* created);
+  void replace_block(const Table& t, std::uint64_t slot, std::uint64_t blk);
   template <class MatchFn>
   Status probe_find(std::uint64_t h, MatchFn match) const;
   template <class Fill>

@@ -151,7 +151,31 @@ TEST(RhMap, VerifyCatchesDamage) {
   std::uint64_t k_at = 0;
   while (k_at < 10 && m.find(k_at, &v) != Status::corrupt) ++k_at;
   EXPECT_LT(k_at, 10u);  // the damaged slot's key
+  // Writers meet it too: corrupt, not a fault (they used to read the block
+  // unchecked), and nothing changes.
+  EXPECT_EQ(m.update(k_at, 1), Status::corrupt);
+  EXPECT_EQ(m.insert(k_at, 1), Status::corrupt);
+  EXPECT_EQ(m.erase(k_at), Status::corrupt);
   restore();
+  // So does a resize: with 12 entries the next insert passes 3/4 of the 16
+  // slots; it says corrupt, and the old table stays current, every entry in it.
+  ASSERT_EQ(m.insert(100, 100), Status::ok);
+  ASSERT_EQ(m.insert(101, 101), Status::ok);
+  const std::uint64_t cap = m.capacity();
+  auto damaged = sync::word(h.a.base(), seg + 8 * live_idx);
+  const std::uint64_t before = damaged.load_relaxed();
+  ASSERT_NE(before & 0xffffffffULL, 0u);  // still a live slot
+  damaged.store_relaxed((before & ~0xffffffffULL) | 0xfffffff0ULL);
+  EXPECT_EQ(m.insert(102, 102), Status::corrupt);
+  EXPECT_EQ(m.capacity(), cap);
+  damaged.store_relaxed(before);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101})
+    EXPECT_TRUE(m.find(k, &v) == Status::ok && v == k) << k;
+  EXPECT_EQ(m.find(102, &v), Status::not_found);  // the insert that failed added nothing
+  ASSERT_EQ(m.erase(100), Status::ok);
+  ASSERT_EQ(m.erase(101), Status::ok);
+  ASSERT_EQ(m.size(), 10u);
   // 3. the live count.
   sync::word(h.a.base(), h.off + 72).store_relaxed(11);
   EXPECT_EQ(m.verify(&why), Status::corrupt);
@@ -347,6 +371,9 @@ TEST(RhMultimap, DamagedReferenceGivesCorrupt) {
     std::vector<std::string> got;
     EXPECT_EQ(flags & kRhBytes ? m.values(b, &got) : m.values(7, vals, 4, &n), Status::corrupt);
     EXPECT_EQ(flags & kRhBytes ? m.count(b, &n) : m.count(7, &n), Status::corrupt);
+    // Writers too (the u64 ones used to read the block unchecked).
+    EXPECT_EQ(flags & kRhBytes ? m.erase_all(b) : m.erase_all(7), Status::corrupt);
+    EXPECT_EQ(flags & kRhBytes ? m.update(b, b) : m.update(7, 1), Status::corrupt);
     slot.store_relaxed(saved);
     EXPECT_EQ(flags & kRhBytes ? m.count(b, &n) : m.count(7, &n), Status::ok);
     EXPECT_EQ(n, 1u);
@@ -399,10 +426,19 @@ TEST(RhMultimap, RandomOpsMatchStdUnorderedMultimap) {
         break;
       }
       case 5: {
+        // find returns the first value and update changes that same entry
+        // (copy-on-write in a multimap): one (k, got) becomes (k, v).
         std::uint64_t got = 0;
         auto want = ref_values(k);
         ASSERT_EQ(m.find(k, &got), want.empty() ? Status::not_found : Status::ok);
-        if (!want.empty()) ASSERT_TRUE(std::binary_search(want.begin(), want.end(), got));
+        if (want.empty()) {
+          ASSERT_EQ(m.update(k, v), Status::not_found);
+          break;
+        }
+        ASSERT_TRUE(std::binary_search(want.begin(), want.end(), got));
+        ASSERT_EQ(rng() % 2 ? m.update(k, v) : m.insert_or_assign(k, v), Status::ok) << "seed " << seed;
+        auto [b, e] = ref.equal_range(k);
+        std::find_if(b, e, [&](auto& kv) { return kv.second == got; })->second = v;
         break;
       }
       default: {

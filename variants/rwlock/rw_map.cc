@@ -30,11 +30,17 @@ enum : u64 {
   kLock = kRwLockWord, kSeq = kRwSeqWord, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
   kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kStatShrink = 57, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
-  kMoveFrom = 58, kMoveTo = 59, kMoves = 60, kStatMoveRepair = 61,
+  kMoveFrom = 58, kMoveTo = 59, kMoves = 60, kStatMoveRepair = 61, kValFrom = 62, kValOld = 63,
   kSlots = 64,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
+
+// The value journal (word 62): slot | old value length << kJournalLenShift.
+// Slot offsets stay below 2^43 (mem_max is checked), lengths need 21 bits.
+constexpr unsigned kJournalLenShift = 43;
+constexpr u64 kMemMaxLimit = u64{1} << kJournalLenShift;
+static_assert((kRwValMax << kJournalLenShift) >> kJournalLenShift == kRwValMax);
 
 // Slot words and meta fields.
 constexpr u64 kHashW = 8, kKeyW = 16, kValW = 40;
@@ -156,6 +162,8 @@ Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, Rw
   unsigned cap_log2 = 3, cap_max_log2 = 3;
   while ((u64{1} << cap_log2) < p.cap_init) ++cap_log2;
   while ((u64{1} << cap_max_log2) < p.cap_max) ++cap_max_log2;
+  if (mem_max >= kMemMaxLimit)
+    return fail(why, Status::invalid, "mem_max %" PRIu64 " is 8 TiB or more", mem_max);
   if (mem_max < hdr_off + kRwHeaderSize + (kRwSlotSize << cap_log2))
     return fail(why, Status::invalid, "mem_max %" PRIu64 " cannot hold the first table", mem_max);
   RwMap m;
@@ -203,15 +211,33 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   if (words[kCheck] != header_check(words, m.hw(kDefaultTtl).load_relaxed()))
     return fail(why, Status::corrupt, "rwlock map header check mismatch (damaged header)");
   if (words[kCapMaxLog2] < 3 || words[kCapMaxLog2] > kRwCapMaxLog2 || words[kSlotCnt] < 1 ||
-      words[kSlotCnt] > kRwSlotMax)
+      words[kSlotCnt] > kRwSlotMax || words[kMemMax] >= kMemMaxLimit)
     return fail(why, Status::corrupt, "rwlock map header fields out of range");
   u64 backed = m.hw(kBacked).load_acquire(), top = m.hw(kTop).load_acquire();
   if (backed > mem_backed || top > backed || backed > words[kMemMax])
     return fail(why, Status::corrupt,
                 "map needs %" PRIu64 " bytes, memory holds %" PRIu64 " (truncated?)", backed, mem_backed);
   m.attach(base, hdr_off, grow, grow_ctx);
+  // The words writers follow that the header check does not cover: the
+  // table, the spare table and the arena's free-list heads. Damaged, they
+  // would send the first writer outside the map (verify() checks the rest).
+  const u64 tw = m.hw(kTable).load_acquire(), spare = m.hw(kSpare).load_acquire();
+  if (table_log2(tw) < 3 || !m.table_in_bounds(tw, top))
+    return fail(why, Status::corrupt, "rwlock map table word %#" PRIx64 " out of range (damaged header)", tw);
+  if (spare != 0 && (table_log2(spare) < 3 || !m.table_in_bounds(spare, top)))
+    return fail(why, Status::corrupt, "rwlock map spare table word %#" PRIx64 " out of range (damaged header)", spare);
+  for (unsigned c = 0; c < kRwClassCnt; ++c) {
+    const u64 b = m.hw(kFree + c).load_acquire();
+    if (b != 0 && !m.block_in(b, u64{32} << c, top))
+      return fail(why, Status::corrupt, "rwlock map free list %u head out of range (damaged header)", c);
+  }
   *out = m;
   return Status::ok;
+}
+
+// An arena block [b, b + len) below top, 8-aligned, after the header (I4).
+bool RwMap::block_in(u64 b, u64 len, u64 top) const {
+  return b % 8 == 0 && b >= hdr_ + kRwHeaderSize && b <= top && top - b >= len;
 }
 
 // ---- hashing and field access -----------------------------------------
@@ -255,10 +281,10 @@ bool RwMap::value_equal(u64 slot, u64 meta, RwBytes val) const {
   return vlen_of(meta) == val.size && field_equal(slot + kValW, val);
 }
 
-Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool) const {
+Status RwMap::copy_out(u64 slot, u64 meta, void* buf, u64 cap, u64* val_sz, bool exact) const {
   u64 len = vlen_of(meta);
   if (val_sz != nullptr) *val_sz = len;
-  if (len > cap) return Status::invalid;
+  if (len > cap || (exact && len != cap)) return Status::invalid;
   if (len > kRwValMax) return Status::corrupt;
   u64 src = field_src(this, at(slot + kValW), slot + kValW, len, hdr_ + kRwHeaderSize,
                       hw(kBacked).load_acquire());
@@ -323,7 +349,7 @@ Status RwMap::read_try(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, u64)
   auto eq = [&](u64 sl, u64 me) { return key_equal(sl, me, key, true); };
   Status s = probe(h, eq, &slot, &meta);
   if (s != Status::ok || (buf == nullptr && cap == 0 && val_sz == nullptr)) return s;
-  return copy_out(slot, meta, buf, cap, val_sz, true);
+  return copy_out(slot, meta, buf, cap, val_sz, false);
 }
 
 // Called while seq stays odd: spin, then yield; now and then look at the
@@ -456,8 +482,7 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
   unsigned c = class_of(len);
   u64 head = hw(kFree + c).load_acquire();
   if (head != 0) {
-    u64 top = hw(kTop).load_acquire();
-    if (head % 8 != 0 || head < hdr_ + kRwHeaderSize || head + (u64{32} << c) > top) return Status::corrupt;
+    if (!block_in(head, u64{32} << c, hw(kTop).load_acquire())) return Status::corrupt;
     hw(kFree + c).store_release(at(head).load_acquire());
     *off = head;
     return Status::ok;
@@ -471,7 +496,7 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
   return Status::ok;
 }
 
-void RwMap::free_bytes(u64 off, u64 len) {
+void RwMap::free_bytes(u64 off, u64 len) const {
   unsigned c = class_of(len);
   at(off).store_release(hw(kFree + c).load_acquire());
   hw(kFree + c).store_release(off);
@@ -479,18 +504,24 @@ void RwMap::free_bytes(u64 off, u64 len) {
 
 // Write b into the field at `field` (inline words, or a new arena block
 // whose offset goes into the field's first word).
-Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
-  u64 field = slot + word, dst = field;
-  if (b.size > kRwInlineMax) {
-    Status s = alloc_bytes(b.size, &dst);
-    if (s != Status::ok) return s;
-  }
+// b's bytes into the words from dst on, zero-padded: all three inline words
+// of a short field, whole words of an arena block.
+void RwMap::write_words(u64 dst, RwBytes b) {
   auto* p = static_cast<const unsigned char*>(b.data);
   u64 n_words = b.size > kRwInlineMax ? words_of(b.size) : kRwInlineMax / 8;
   for (u64 i = 0; i < n_words; ++i) {
     u64 done = 8 * i;
     at(dst + 8 * i).store_release(done < b.size ? load_word(p + done, b.size - done) : 0);
   }
+}
+
+Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
+  u64 field = slot + word, dst = field;
+  if (b.size > kRwInlineMax) {
+    Status s = alloc_bytes(b.size, &dst);
+    if (s != Status::ok) return s;
+  }
+  write_words(dst, b);
   if (dst != field) at(field).store_release(dst);
   return Status::ok;
 }
@@ -511,13 +542,37 @@ Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_to
   return Status::ok;
 }
 
+// A new value for a full slot. An old value in the arena is replaced under
+// the value journal (words 62, 63; CRASH RECOVERY): the slot's value word
+// names the old block until the new one is written and the meta word's new
+// length goes with the new word, so a writer dying between the two must not
+// leave them disagreeing (a length of one block with the offset of another
+// would later free the wrong block). repair() points the slot back at the
+// old block (the old value is whole: nothing wrote it) when the meta word
+// still has the old length, else frees the old block, which the dead
+// writer had not freed yet.
 Status RwMap::set_value(u64 slot, u64 meta, RwBytes val) {
-  u64 old_len = vlen_of(meta), old_block = old_len > kRwInlineMax ? at(slot + kValW).load_acquire() : 0;
-  Status s = write_field(slot, kValW, val, old_len);
-  if (s != Status::ok) return s;
-  at(slot).store_release(meta_of(kFull, klen_of(meta), val.size));
-  if (old_block != 0) free_bytes(old_block, old_len);
-  return Status::ok;
+  const u64 old_len = vlen_of(meta);
+  if (old_len <= kRwInlineMax) {  // inline: a crash may tear it, never more
+    Status s = write_field(slot, kValW, val, old_len);
+    if (s == Status::ok) at(slot).store_release(meta_of(kFull, klen_of(meta), val.size));
+    return s;
+  }
+  const u64 old_block = at(slot + kValW).load_acquire();
+  if (val.size == old_len) {  // the same block size: rewritten in place, as an inline value
+    write_words(old_block, val);
+    return Status::ok;
+  }
+  hw(kValOld).store_release(old_block);
+  hw(kValFrom).store_release(slot | old_len << kJournalLenShift);
+  Status s = write_field(slot, kValW, val, old_len);  // fails before writing anything
+  if (s == Status::ok) {
+    rw_os::hook(rw_os::HookPoint::value_half_done);
+    at(slot).store_release(meta_of(kFull, klen_of(meta), val.size));
+  }
+  hw(kValFrom).store_release(0);
+  if (s == Status::ok) free_bytes(old_block, old_len);  // after the journal closes: a crash leaks it, no more
+  return s;
 }
 
 void RwMap::clear_slot(u64 slot, u64 meta) {
@@ -552,8 +607,13 @@ Status RwMap::rebuild(unsigned log2) {
   for (u64 j = 0; j < old_cap; ++j) {
     u64 src = old_off + j * kRwSlotSize, meta = at(src).load_acquire();
     if ((meta & kStateMask) != kFull) continue;
-    u64 i = at(src + kHashW).load_acquire() & mask;  // mask < 2^32: the stored low bits suffice
-    while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) i = (i + 1) & mask;
+    u64 i = at(src + kHashW).load_acquire() & mask, n = 0;  // mask < 2^32: the stored low bits suffice
+    while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) {
+      // More full slots than the new table holds: the size word that chose
+      // it was damaged. The old table stays current (nothing published).
+      if (++n > mask) return Status::corrupt;
+      i = (i + 1) & mask;
+    }
     copy_slot(src, noff + i * kRwSlotSize, meta);
   }
   // Cursors: a shrink back into the spare can give the table word a value a
@@ -844,8 +904,11 @@ Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
   if (s == Status::ok) {
     if (mode == Mode::add) return Status::exists;
     u64 meta = at(w.found).load_acquire();
-    if (mode == Mode::swap) {
-      s = copy_out(w.found, meta, buf, cap, val_sz, false);
+    if (mode == Mode::swap || mode == Mode::swap_exact) {
+      // Before anything changes: an old value the caller cannot take
+      // (too large, or not exactly cap bytes for swap_exact) leaves the map
+      // as it was.
+      s = copy_out(w.found, meta, buf, cap, val_sz, mode == Mode::swap_exact);
       if (s != Status::ok) return s;
     }
     s = set_value(w.found, meta, val);
@@ -856,7 +919,7 @@ Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
   if (val_sz != nullptr) *val_sz = 0;
   s = insert_absent(key, h, val, &w, exp);
   if (s != Status::ok) return s;
-  return mode == Mode::swap ? Status::not_found : Status::ok;
+  return mode == Mode::swap || mode == Mode::swap_exact ? Status::not_found : Status::ok;
 }
 
 // The batches' one write section each, over keys (and values) as byte
@@ -878,7 +941,7 @@ Status RwMap::remove_batch(const Key* keys, u64 n, u64* removed) {
   u64 cnt = 0;
   for (u64 i = 0; i < n; ++i) {
     const RwBytes k = as_bytes(keys[i]);
-    Status s = take_locked(k, hash(k), nullptr, 0, nullptr);
+    Status s = take_locked(k, hash(k), nullptr, 0, nullptr, false);
     if (s == Status::corrupt) return s;
     cnt += s == Status::ok;
   }
@@ -978,10 +1041,11 @@ Status RwMap::flush_expired(u64 limit, u64* removed) {
   return Status::ok;
 }
 
+// The u64 forms below take only an 8-byte value: any other size gives
+// invalid before anything changes (the old value stays).
 Status RwMap::swap(u64 k, u64 v, u64* old) {
   u64 sz = 0;
-  Status s = swap(as_bytes(k), as_bytes(v), old, 8, &sz);
-  return s == Status::ok && sz != 8 ? Status::invalid : s;
+  return store(as_bytes(k), as_bytes(v), Mode::swap_exact, old, 8, &sz, kRwTtlDefault);
 }
 
 Status RwMap::remove(RwBytes key) { return take(key, nullptr, ~u64{0}, nullptr); }
@@ -990,17 +1054,17 @@ Status RwMap::take(RwBytes key, void* buf, u64 cap, u64* val_sz) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
-  return take_locked(key, h, buf, cap, val_sz);
+  return take_locked(key, h, buf, cap, val_sz, false);
 }
 
-Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz) {
+Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, bool exact) {
   Where w;
   Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
   u64 meta = at(w.found).load_acquire();
   if (buf != nullptr || val_sz != nullptr) {
-    s = copy_out(w.found, meta, buf, cap, val_sz, false);
-    if (s != Status::ok) return s;
+    s = copy_out(w.found, meta, buf, cap, val_sz, exact);
+    if (s != Status::ok) return s;  // before the clear: the entry stays
   }
   clear_slot(w.found, meta);
   return Status::ok;
@@ -1014,13 +1078,16 @@ bool RwMap::maybe_shrink() {
   unsigned log2 = table_log2(tw);
   if (log2 <= 3 || hw(kSize).load_acquire() * 4 >= (u64{1} << log2)) return false;
   if (spare == 0 || table_log2(spare) != log2 - 1) return false;
-  return rebuild(log2 - 1) == Status::ok;  // cannot fail: the spare is taken, nothing allocated
+  // Takes the spare, allocates nothing; fails only on a damaged size word
+  // (corrupt, the old table stays current).
+  return rebuild(log2 - 1) == Status::ok;
 }
 
 Status RwMap::take(u64 k, u64* v) {
+  const RwBytes key = as_bytes(k);
   u64 sz = 0;
-  Status s = take(as_bytes(k), v, 8, &sz);
-  return s == Status::ok && sz != 8 ? Status::invalid : s;
+  Writer section(*this);
+  return take_locked(key, hash(key), v, 8, &sz, true);
 }
 
 Status RwMap::get_or_set(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_sz, bool* inserted) {
@@ -1042,7 +1109,8 @@ Status RwMap::get_or_set(RwBytes key, RwBytes val, void* buf, u64 cap, u64* val_
 
 Status RwMap::get_or_set(u64 k, u64 v, u64* out, bool* inserted) {
   u64 sz = 0;
-  return get_or_set(as_bytes(k), as_bytes(v), out, 8, &sz, inserted);
+  Status s = get_or_set(as_bytes(k), as_bytes(v), out, 8, &sz, inserted);
+  return s == Status::ok && sz != 8 ? Status::invalid : s;  // a present value of another size
 }
 
 Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
@@ -1131,7 +1199,7 @@ Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf,
     if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
     Status s = copy_key(slot, meta, kbuf, kcap, key_sz);
     if (s != Status::ok) return s;
-    return copy_out(slot, meta, vbuf, vcap, val_sz, true);
+    return copy_out(slot, meta, vbuf, vcap, val_sz, false);
   }
   return Status::not_found;
 }
@@ -1179,8 +1247,9 @@ Status RwMap::get_multi(const u64* keys, u64 n, u64* vals, bool* found) const {
     // Under the read lock no writer runs: the probe is not speculative.
     u64 sz = 0;
     Status s = read_try(as_bytes(keys[i]), hash(as_bytes(keys[i])), &vals[i], 8, &sz, 0);
-    found[i] = s == Status::ok;
+    found[i] = s == Status::ok && sz == 8;
     if (s == Status::corrupt) result = s;
+    else if (((s == Status::ok && sz != 8) || s == Status::invalid) && result == Status::ok) result = Status::invalid;
   }
   lock_.read_unlock(reader);
   return result;
@@ -1268,6 +1337,18 @@ void RwMap::repair() const {
     }
   }
   if (from != 0) hw(kMoveFrom).store_release(0);
+  // A value change that died with its journal open (set_value).
+  if (const u64 jv = hw(kValFrom).load_acquire(); jv != 0) {
+    const u64 sl = jv & (kMemMaxLimit - 1), old_len = jv >> kJournalLenShift, old_block = hw(kValOld).load_acquire();
+    const u64 meta = table_ok && in_table(sl) ? at(sl).load_acquire() : 0;
+    if ((meta & kStateMask) == kFull && old_len > kRwInlineMax &&
+        block_in(old_block, old_len, hw(kTop).load_acquire())) {
+      if (vlen_of(meta) == old_len) at(sl + kValW).store_release(old_block);  // before its meta store
+      else free_bytes(old_block, old_len);                                 // after it
+      hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic: journal repairs
+    }
+    hw(kValFrom).store_release(0);
+  }
   for (u64 i = 0; table_ok && i < cap; ++i) {
     u64 state = at(off + i * kRwSlotSize).load_acquire() & kStateMask;
     full += state == kFull;
@@ -1294,6 +1375,7 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
       return fail(why, Status::corrupt, "lock held (word %#" PRIx64 ") on a quiescent map", lw);
     if (seq & 1) return fail(why, Status::corrupt, "seq %" PRIu64 " is odd on a quiescent map", seq);
     if (hw(kMoveFrom).load_acquire() != 0) return fail(why, Status::corrupt, "a rehash move is open on a quiescent map");
+    if (hw(kValFrom).load_acquire() != 0) return fail(why, Status::corrupt, "a value change is open on a quiescent map");
   }
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), top = hw(kTop).load_acquire();
   u64 backed = hw(kBacked).load_acquire(), lo = hdr_ + kRwHeaderSize;
@@ -1302,7 +1384,11 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   if (log2 < 3 || log2 > cap_max_log2_ || off < lo || off + (kRwSlotSize << log2) > top)
     return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
   u64 cap = u64{1} << log2, mask = cap - 1, full = 0, tomb = 0;
-  auto block_ok = [&](u64 b, u64 len) { return b % 8 == 0 && b >= lo && b <= top && top - b >= len; };
+  auto block_ok = [&](u64 b, u64 len) { return block_in(b, len, top); };
+  if (u64 spare = hw(kSpare).load_acquire();
+      spare != 0 && (table_log2(spare) < 3 || table_log2(spare) > cap_max_log2_ || table_off(spare) < lo ||
+                     table_off(spare) + (kRwSlotSize << table_log2(spare)) > top))
+    return fail(why, Status::corrupt, "spare table word %#" PRIx64 " out of range (I1)", spare);
   std::vector<unsigned char> key;
   for (u64 i = 0; i < cap; ++i) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire(), state = meta & kStateMask;

@@ -45,7 +45,11 @@
 //   58 move source, 59 move destination: the slot move of an in-place
 //      rehash in progress (58 = 0: none; layout version 3)
 //   60 table epoch: rebuilds and in-place rehashes (cursors compare it)
-//   61 move repairs (statistic)
+//   61 journal repairs (statistic): rehash moves and value changes a dead
+//      writer left half done
+//   62 value change slot | old value length << 43, 63 its old value block:
+//      the journal of a value change in the arena (62 = 0: none; layout
+//      version 3, unused before)
 //   64..95 reader slots (rw_lock.h)
 //
 //   Slot (8 words, 64-byte aligned):
@@ -60,7 +64,7 @@
 //     w5..w7 value (inline if val_len <= 24, else w5 = arena offset)
 //     Bytes are stored zero-padded to whole words.
 //
-// INVARIANTS (verify() checks I1..I6 on a quiescent map):
+// INVARIANTS (verify() checks I1..I5 on a quiescent map; I6 is a rule for writers):
 //   I1  cap is a power of two, cap <= 2^cap_max, table and arena blocks lie
 //       below top <= backed <= mem_max.
 //   I2  size and tombstones equal the counts of full and tomb slots, and
@@ -171,9 +175,12 @@
 // crash at any point leaves the structure valid (payload first, the meta word
 // last, counters after; a new table is published by one word; an in-place
 // rehash move left half done, its journal open, is ended by repair(), which
-// tombs the source when the destination holds the whole copy): a crash loses
-// at most the dying write, may leak arena blocks or a table, and may leave
-// that one value torn when it was overwritten in place.
+// tombs the source when the destination holds the whole copy; a change of
+// a value in the arena to another size is journaled the same way, and
+// repair() gives the slot back its old value or frees the old block, see
+// set_value): a crash loses at most the dying write, may leak arena blocks
+// or a table, and may leave that one value torn when it was overwritten in
+// place (an inline value, or an arena value of the same size).
 //
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
@@ -284,7 +291,9 @@ class RwMap {
   // the map (successive calls sweep the table).
   Status flush_expired(std::uint64_t limit, std::uint64_t* removed);
 
-  // u64 -> u64 (keys and values are 8-byte strings, little-endian).
+  // u64 -> u64 (keys and values are 8-byte strings, little-endian). A
+  // present value of another size gives Status::invalid, and swap and take
+  // then change nothing.
   // put(u64, u64): the same as put() of 8-byte strings; an overwrite of a
   // present, live 8-byte value stores only the value word (and the expiry
   // when it changes) instead of going through the general write path.
@@ -334,8 +343,10 @@ class RwMap {
   // call the map (an incr from visit deadlocks when a writer arrives).
   using Visit = void (*)(void* ctx, RwBytes key, RwBytes val);
   Status for_each(Visit visit, void* ctx) const;
-  // Values of n u64 keys; found[i] says whether key i is present. At one
-  // moment with respect to every write but counter increments (above).
+  // Values of n u64 keys; found[i] says whether key i is present with an
+  // 8-byte value (a present value of another size: found[i] false and
+  // Status::invalid). At one moment with respect to every write but counter
+  // increments (above).
   Status get_multi(const std::uint64_t* keys, std::uint64_t n, std::uint64_t* vals, bool* found) const;
   // Byte strings, the same view: found[i] says whether key i is present, and
   // visit(ctx, key, value) runs for each present key, in order, under the
@@ -403,7 +414,7 @@ class RwMap {
     std::uint64_t read_recoveries;   // dead reader slots reclaimed
     std::uint64_t seq_repairs;       // odd sequences found and repaired
     std::uint64_t grows, rehashes, shrinks;  // rehashes are in place
-    std::uint64_t move_repairs;      // in-place rehash moves a dead writer left half done
+    std::uint64_t move_repairs;      // journals a dead writer left open: rehash moves, value changes
     std::uint64_t evictions;         // LRU evictions
     std::uint64_t expirations;       // expired keys removed
     std::uint64_t arena_used;        // bytes bump-allocated from the header on (tables included)
@@ -444,8 +455,9 @@ class RwMap {
   Status put_hashed(RwBytes key, std::uint64_t h, RwBytes val);
   Status locate(RwBytes key, std::uint64_t h, Where* w) const;
   bool key_equal(std::uint64_t slot, std::uint64_t meta, RwBytes key, bool speculative) const;
+  // exact: a value of any size but cap bytes is invalid too (the u64 calls).
   Status copy_out(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
-                  std::uint64_t* val_sz, bool speculative) const;
+                  std::uint64_t* val_sz, bool exact) const;
   bool value_equal(std::uint64_t slot, std::uint64_t meta, RwBytes val) const;
   bool field_equal(std::uint64_t field, RwBytes b) const;
   Status make_room();
@@ -454,15 +466,16 @@ class RwMap {
   void move_slot(std::uint64_t from, std::uint64_t to);
   void copy_slot(std::uint64_t src, std::uint64_t dst, std::uint64_t meta);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
-  void free_bytes(std::uint64_t off, std::uint64_t len);
+  void free_bytes(std::uint64_t off, std::uint64_t len) const;
   Status ensure_backed(std::uint64_t end);
   Status alloc_table(unsigned log2, std::uint64_t* off);
+  void write_words(std::uint64_t dst, RwBytes b);
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
   Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb,
                    std::uint64_t exp);
   Status set_value(std::uint64_t slot, std::uint64_t meta, RwBytes val);
   void clear_slot(std::uint64_t slot, std::uint64_t meta);
-  enum class Mode { put, add, update, swap };
+  enum class Mode { put, add, update, swap, swap_exact };
   Status store(RwBytes key, RwBytes val, Mode mode, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                std::uint64_t ttl_s);
   Status store_hashed(RwBytes key, std::uint64_t h, RwBytes val, Mode mode, void* buf, std::uint64_t cap,
@@ -474,7 +487,8 @@ class RwMap {
   bool maybe_shrink();
   std::uint64_t expiry_for(std::uint64_t ttl_s) const;
   Status set_expiry(RwBytes key, std::uint64_t ttl_s, bool keep, std::uint64_t* remaining);
-  Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz);
+  Status take_locked(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
+                     bool exact);
   Status insert_absent(RwBytes key, std::uint64_t h, RwBytes val, Where* w, std::uint64_t exp);
   void touch(std::uint64_t slot, std::uint64_t meta) const;
   Status next_try(Cursor* c, void* kbuf, std::uint64_t kcap, std::uint64_t* key_sz, void* vbuf,
@@ -492,6 +506,7 @@ class RwMap {
   Status read_try(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz,
                   std::uint64_t seq) const;
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
+  bool block_in(std::uint64_t b, std::uint64_t len, std::uint64_t top) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
   template <class Try>  // Status(); defined and used in rw_map.cc only
   Status read_stable(Try try_once) const;

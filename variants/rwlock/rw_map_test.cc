@@ -132,6 +132,57 @@ TEST(RwMap, MixedKeyAndValueTypes) {
   EXPECT_EQ(m.verify(), Status::ok);
 }
 
+// The u64 calls meet a value of another size: Status::invalid, and the
+// ones that write (swap, take) change nothing (they used to remove or
+// replace the value first and then say invalid).
+TEST(RwMap, U64CallsOnAnotherSizeChangeNothing) {
+  RwHarness h;
+  RwMap& m = h.map();
+  const std::string long_val(100, 'x');  // in the arena
+  for (const std::string& val : {std::string("abc"), long_val}) {
+    ASSERT_EQ(m.put(std::uint64_t{7}, str(val)), Status::ok);
+    std::uint64_t v = 99;
+    bool inserted = true;
+    EXPECT_EQ(m.take(7, &v), Status::invalid);
+    EXPECT_EQ(m.swap(7, 5, &v), Status::invalid);
+    EXPECT_EQ(m.get_or_set(7, 5, &v, &inserted), Status::invalid);
+    EXPECT_FALSE(inserted);
+    std::uint64_t keys[2] = {7, 8}, vals[2] = {0, 0};
+    bool found[2] = {true, true};
+    ASSERT_EQ(m.put(8, 80), Status::ok);
+    EXPECT_EQ(m.get_multi(keys, 2, vals, found), Status::invalid);
+    EXPECT_FALSE(found[0]);
+    EXPECT_TRUE(found[1] && vals[1] == 80);
+    Status s = Status::ok;
+    EXPECT_EQ(get_str(m, std::string(reinterpret_cast<const char*>(&keys[0]), 8), &s), val);
+    EXPECT_EQ(s, Status::ok);
+    EXPECT_EQ(m.size(), 2u);
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  }
+}
+
+// A size word damaged low makes a shrink pick a table too small for the
+// entries: the rebuild says corrupt (it used to probe forever holding the
+// write lock) and the old table stays, with every entry.
+TEST(RwMap, DamagedSizeCannotHangAShrink) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 300; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  const std::uint64_t cap = m.capacity();
+  ASSERT_EQ(cap, 512u);  // its spare: the 256-slot table it grew from
+  auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
+  hdr[25] = 1;  // damage: 300 entries said to be 1, so an insert shrinks into 256 slots
+  EXPECT_EQ(m.put(1000, 1000), Status::ok);  // the shrink fails, the insert goes on
+  EXPECT_EQ(m.capacity(), cap);
+  hdr[25] = 301;
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 300; ++k) ASSERT_TRUE(m.get(k, &v) == Status::ok && v == k) << k;
+  ASSERT_EQ(m.get(1000, &v), Status::ok);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, ByteStringsInlineAndArena) {
   RwHarness h;
   RwMap& m = h.map();
@@ -1116,7 +1167,11 @@ TEST(RwStore, BadFilesAreRefusedAndLeftUntouched) {
       {"map magic", [](std::string b) { b[4096] ^= 1; return b; }},
       {"map layout version", [](std::string b) { b[4096 + 8] = 99; return b; }},
       {"map header field", [](std::string b) { b[4096 + 16] ^= 4; return b; }},
-      {"map table word beyond the file", [](std::string b) { b[4096 + 8 * 29 + 5] = 0x7f; return b; }},
+      {"map backed size beyond the file", [](std::string b) { b[4096 + 8 * 29 + 5] = 0x7f; return b; }},
+      {"map table word beyond the file", [](std::string b) { b[4096 + 8 * 24 + 4] = 0x7f; return b; }},
+      {"map table word below the header", [](std::string b) { b[4096 + 8 * 24 + 1] = 0; b[4096 + 8 * 24 + 2] = 0; return b; }},
+      {"map spare table word", [](std::string b) { b[4096 + 8 * 28 + 4] = 0x7f; return b; }},
+      {"map free list head", [](std::string b) { b[4096 + 8 * 35 + 3] = 0x7f; return b; }},
   };
   for (const Damage& d : damages) {
     std::string damaged = d.apply(bytes);

@@ -135,6 +135,7 @@ RwMap::Stats RwShards::stats() const {
     t.grows += s.grows;
     t.rehashes += s.rehashes;
     t.shrinks += s.shrinks;
+    t.move_repairs += s.move_repairs;
     t.evictions += s.evictions;
     t.expirations += s.expirations;
     t.arena_used += s.arena_used;

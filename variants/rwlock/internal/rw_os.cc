@@ -7,28 +7,35 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
 namespace mb::rw_os {
 namespace {
 
-// Cached ids; a fork child starts with them cleared (pthread_atfork).
-std::uint32_t g_pid = 0;
+// Cached ids; a fork child starts with them cleared (pthread_atfork). The
+// pid is atomic (relaxed: every thread that fills it stores the same
+// value): threads of one process may read it for the first time at once.
+std::atomic<std::uint32_t> g_pid{0};
 thread_local std::uint32_t t_tid = 0;
 thread_local std::uint32_t t_tid_pid = 0;  // the pid t_tid was read under
 
-void forget_pid() { g_pid = 0; }
+void forget_pid() { g_pid.store(0, std::memory_order_relaxed); }
 const int g_atfork_registered = pthread_atfork(nullptr, nullptr, forget_pid);
 
 }  // namespace
 
 std::uint32_t self_pid() {
   (void)g_atfork_registered;
-  std::uint32_t p = g_pid;
-  if (p == 0) g_pid = p = std::uint32_t(getpid());
+  std::uint32_t p = g_pid.load(std::memory_order_relaxed);
+  if (p == 0) {
+    p = std::uint32_t(getpid());
+    g_pid.store(p, std::memory_order_relaxed);
+  }
   return p;
 }
 
@@ -41,23 +48,52 @@ std::uint32_t self_tid() {
   return t_tid;
 }
 
+namespace {
+
+// The first n - 1 bytes of a /proc file into buf, NUL-terminated; false
+// when it cannot be read.
+bool read_proc(const char* path, char* buf, std::size_t n) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t got = read(fd, buf, n - 1);
+  close(fd);
+  if (got <= 0) return false;
+  buf[got] = 0;
+  return true;
+}
+
+// A zombie thread group leader whose other threads still run (its main
+// thread called pthread_exit) is a live process: /proc/PID/status counts
+// its threads.
+bool threads_left(std::uint32_t pid) {
+  char path[64], buf[2048];
+  std::snprintf(path, sizeof path, "/proc/%u/status", pid);
+  if (!read_proc(path, buf, sizeof buf)) return false;
+  const char* t = std::strstr(buf, "\nThreads:");
+  return t != nullptr && std::strtoul(t + 9, nullptr, 10) > 1;
+}
+
+}  // namespace
+
+// Dead only when the kernel says so: no such process, or a zombie (kill()
+// succeeds on an unreaped one) with no threads left. When /proc cannot be
+// read (not mounted, say) a process kill() finds is taken for alive: a
+// wrong "dead" would let two writers in, a wrong "alive" only waits.
 bool alive(std::uint32_t pid) {
   if (pid == 0) return false;
   if (kill(pid_t(pid), 0) != 0 && errno == ESRCH) return false;
-  // kill() succeeds on an unreaped zombie: read its state from /proc.
   char path[64], buf[256];
   std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno != ENOENT;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = 0;
+  if (!read_proc(path, buf, sizeof buf)) {
+    // Gone between the kill() and the open, or no /proc at all.
+    return kill(pid_t(pid), 0) == 0 || errno != ESRCH;
+  }
   // Format: "pid (comm) S ...": the state follows the last ')'.
   const char* close_paren = std::strrchr(buf, ')');
   if (close_paren == nullptr || close_paren[1] == 0 || close_paren[2] == 0) return true;
   char state = close_paren[2];
-  return state != 'Z' && state != 'X' && state != 'x';
+  if (state == 'Z') return threads_left(pid);
+  return state != 'X' && state != 'x';
 }
 
 std::uint64_t now_ms() {

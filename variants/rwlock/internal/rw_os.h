@@ -54,6 +54,7 @@ enum class HookPoint : unsigned {
   read_locked = 2,   // read lock held
   put_half_done = 3, // a put has written the slot's payload, not its meta word
   move_half_done = 4, // an in-place rehash has copied an entry, not yet tombed its source
+  value_half_done = 5, // a change of an arena value has written the new value, not the meta word
 };
 using Hook = void (*)(HookPoint);
 extern Hook g_test_hook;
