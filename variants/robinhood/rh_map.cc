@@ -703,6 +703,23 @@ Status RhMap::slab_list(std::vector<u64>* out, std::string* why) const {
   return Status::ok;
 }
 
+// How many live entries of hash h the probe from h's home meets (lock
+// held; a block out of range counts as none, verify() reports it).
+u64 RhMap::same_hash_entries(const Table& t, u64 h) const {
+  const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
+  u64 n = 0;
+  for (u64 i = 0; i <= probe_max; ++i) {
+    sync::Ref<u64> r(nullptr);
+    if (!RH_SLOT(t, (home + i) & t.mask, &r)) break;
+    const u64 w = r.load_relaxed();
+    if (w == 0 || dist_of(w) < i) break;
+    if (is_live(w) && dist_of(w) == i && tag_of(w) == hash_tag(h) && a_->contains(ref_of(w) << 4, 16) &&
+        block_hash(ref_of(w) << 4) == h)
+      ++n;
+  }
+  return n;
+}
+
 // Add a new entry (lock held; its key is absent, or the map is a multimap):
 // grow first if the table would pass 3/4 occupancy (RH3), allocate a block
 // of blk_size bytes, fill(blk) it, place it; grow and retry when a probe
@@ -726,6 +743,11 @@ Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
     s = place(t, blk >> 4, h, &took_tomb);
     if (s == Status::full) {  // a probe distance would pass kRhDistMax: grow
       drop_block(blk);
+      // Unless the entries of this very hash fill the distances by
+      // themselves (a multimap key's kRhDistMax + 1 values): they share a
+      // home at every capacity, so growing cannot make room (it used to
+      // double the table up to kRhCapMax before saying full).
+      if (same_hash_entries(t, h) > kRhDistMax) return Status::full;
       if ((s = rebuild(t.mask + 1)) != Status::ok) return s;
       continue;
     }

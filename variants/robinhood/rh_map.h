@@ -170,8 +170,10 @@
 // sit between them). erase_all tombstones them one by one, in probe order,
 // inside one critical section: a concurrent values() may see a prefix of
 // them erased (erase_all is a sequence of erase_one linearization points).
-// At most ~kRhDistMax entries can share a home: past that, inserts grow the
-// table until kRhCapMax and then return Status::full.
+// One key holds at most kRhDistMax + 1 = 251 values: the next insert_multi
+// returns Status::full at once (equal keys share a home at every capacity,
+// so growing cannot help). Entries of different keys sharing a home make
+// inserts grow the table instead, up to kRhCapMax, and then return full.
 //
 // LIMITS (checked; an operation past them returns Status::full and leaves
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
@@ -318,6 +320,7 @@ class RhMap {
   template <class Fill>
   Status add_entry(std::uint64_t h, std::uint64_t blk_size, std::uint32_t tag, Fill fill);
   std::uint64_t block_hash(std::uint64_t blk) const;
+  std::uint64_t same_hash_entries(const Table& t, std::uint64_t h) const;
   template <class IsKey>
   Status locate_if(const Table& t, std::uint64_t h, IsKey is_key, std::uint64_t* slot) const;
   Status locate(const Table& t, RhBytes key, std::uint64_t h, std::uint64_t* slot) const;

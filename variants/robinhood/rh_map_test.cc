@@ -348,6 +348,39 @@ TEST(RhMultimap, BasicsAndPlainMapsRefuseIt) {
   EXPECT_TRUE(joined.multimap());
 }
 
+// One key's values fill every probe distance by themselves at
+// kRhDistMax + 1: the next insert_multi says full at once, without growing
+// the table (it used to double it up to kRhCapMax first), and every value
+// stays; other keys still go in.
+TEST(RhMultimap, OneKeyHoldsAtMost251Values) {
+  for (unsigned flags : {kRhMultimap, kRhMultimap | kRhBytes}) {
+    RhHarness h(4, flags);
+    RhMap& m = h.m;
+    const std::string bk = "key";
+    auto add = [&](std::uint64_t k, std::uint64_t v) {
+      const std::string kb = bk + std::to_string(k), vb = std::to_string(v);
+      return flags & kRhBytes ? m.insert_multi(RhBytes{kb.data(), kb.size()}, RhBytes{vb.data(), vb.size()})
+                              : m.insert_multi(k, v);
+    };
+    std::uint64_t n = 0;
+    Status s = Status::ok;
+    while (n < 1000 && (s = add(5, n)) == Status::ok) ++n;
+    EXPECT_EQ(s, Status::full);
+    EXPECT_EQ(n, kRhDistMax + 1);
+    EXPECT_LE(m.capacity(), 1024u);
+    const std::uint64_t cap = m.capacity();
+    std::uint64_t cnt = 0;
+    const std::string k5 = bk + "5";
+    ASSERT_EQ(flags & kRhBytes ? m.count(RhBytes{k5.data(), k5.size()}, &cnt) : m.count(5, &cnt), Status::ok);
+    EXPECT_EQ(cnt, kRhDistMax + 1);
+    EXPECT_EQ(add(6, 1), Status::ok);
+    EXPECT_EQ(add(5, 999), Status::full);
+    EXPECT_EQ(m.capacity(), cap);
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  }
+}
+
 // A multimap slot whose reference points outside the allocator's memory,
 // or a directory naming a segment there: values() and count() say corrupt
 // (they used to retry forever), u64 and bytes alike.

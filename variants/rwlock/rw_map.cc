@@ -1208,7 +1208,16 @@ Status RwMap::next(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64
   Cursor trial;
   Status s = read_stable([&] {
     trial = *c;
-    return next_try(&trial, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+    Status r = next_try(&trial, kbuf, kcap, key_sz, vbuf, vcap, val_sz);
+    // An attempt the seq rejects still keeps the slots it passed: they
+    // were not full when read, under the cursor's table and epoch (checked
+    // first, and again by the next attempt), and a key present throughout
+    // sits in one full slot throughout. Without this, a steady writer
+    // rejected every scan of a long empty stretch and next() never returned.
+    c->table = trial.table;
+    c->moves = trial.moves;
+    c->idx = trial.idx;
+    return r;
   });
   if (s == Status::ok) ++trial.idx;  // the entry is consumed
   *c = trial;

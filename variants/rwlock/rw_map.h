@@ -119,8 +119,12 @@
 // keeps the table word and the table epoch (word 60), which every rebuild
 // and every in-place rehash (at its start, so a rehash that dies halfway
 // counts) increments: a shrink back into the spare table can restore a
-// table word a cursor holds, the epoch cannot. Expired keys
-// are skipped, by cursors and for_each alike.
+// table word a cursor holds, the epoch cannot. A step the seq rejects
+// keeps the slots it passed (they were not full under the cursor's table
+// and epoch, and a key present throughout is in a full slot throughout),
+// so steady writes cannot keep a cursor from crossing an empty stretch
+// (`CursorEndsUnderASteadyWriter`). Expired keys are skipped, by cursors
+// and for_each alike.
 //
 // BATCHES. put_multi / remove_multi run under one write section (readers
 // see the batch at once); get_multi and for_each hold the read lock.
