@@ -36,6 +36,7 @@ expect 2 "--prefill=1.5: expected a number" -- run --prefill=1.5
 expect 2 "--keys=5: expected an integer" -- run --keys=5
 expect 2 "--duration and --ops exclude" -- run --duration=1 --ops=5
 expect 2 "--reps needs a value" -- run --reps
+expect 2 "--seed=9007199254740992: expected an integer" -- run --seed=9007199254740992
 expect 2 "--key-size=4: expected an integer in \[8, 255\]" -- run --key-size=4
 expect 2 "--value-size=70000" -- run --value-size=70000
 expect 2 "unknown option '--fast'" -- run --fast

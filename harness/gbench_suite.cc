@@ -46,24 +46,33 @@ const Stream& stream_for(const WorkloadSpec& w, int thread, int threads) {
   return v[std::size_t(thread)];
 }
 
+// A freshly prefilled map for each (workload, thread count): the threads of
+// one run share it. Kept across one benchmark's runs (Google Benchmark's
+// trial runs to size the iteration count), rebuilt when the thread count or
+// workload changes, so no map is measured after another cell's inserts
+// grew it (it used to be one map per workload for both thread counts).
+// Benchmarks run one after another, so the map being replaced is idle.
 template <class A>
-A& map_for(const WorkloadSpec& w) {
+A& map_for(const WorkloadSpec& w, int threads) {
   static std::mutex mu;
-  static std::map<std::string, std::unique_ptr<A>> maps;
+  static std::unique_ptr<A> m;
+  static std::string key;
   std::lock_guard<std::mutex> g(mu);
-  auto& m = maps[w.name];
-  if (!m) {
+  const std::string want = w.name + "/" + std::to_string(threads);
+  if (!m || key != want) {
+    m.reset();
     A::thread_enter();
     m = std::make_unique<A>(w.key_space);
     for (u64 id : prefill_ids(w, 1)) m->insert(key_of(id), value_of(key_of(id), 0));
     A::thread_exit();
+    key = want;
   }
   return *m;
 }
 
 template <class A>
 void run(benchmark::State& state, WorkloadSpec w) {
-  A& m = map_for<A>(w);
+  A& m = map_for<A>(w, state.threads());
   const Stream& s = stream_for(w, state.thread_index(), state.threads());
   A::thread_enter();
   const u64 n = s.keys.size();

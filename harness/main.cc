@@ -48,7 +48,7 @@ run options (defaults in brackets):
   --warmup=S            warm-up seconds before measuring [0.2]
   --reps=N              repetitions per cell (median and 95% CI) [3]
   --pin                 pin worker i to CPU i mod cores
-  --seed=N              generator seed [1]
+  --seed=N              generator seed, below 2^53 [1]
   --latency-every=N     time one operation in N (0: none) [8]
   --out=FILE            write the JSON here [stdout]
   --commit=SHA          record the source revision in the document
@@ -137,7 +137,7 @@ int run(int argc, char** argv, const std::string& command) {
     else if (opt == "--ops") need(), cfg.ops = parse_u64(opt, v, 1, u64{1} << 40);
     else if (opt == "--warmup") need(), cfg.warmup = parse_double(opt, v, 0, 3600);
     else if (opt == "--reps") need(), cfg.reps = unsigned(parse_u64(opt, v, 1, 1000));
-    else if (opt == "--seed") need(), cfg.seed = parse_u64(opt, v, 0, ~u64{0});
+    else if (opt == "--seed") need(), cfg.seed = parse_u64(opt, v, 0, (u64{1} << 53) - 1);  // JSON numbers are doubles
     else if (opt == "--latency-every") need(), cfg.latency_every = unsigned(parse_u64(opt, v, 0, 1u << 20));
     else if (opt == "--out") need(), out = v;
     else if (opt == "--commit") need(), cfg.commit = v;

@@ -59,6 +59,7 @@ struct Params {
   unsigned latency_every;
   bool pin;
   unsigned plant_fault;
+  u64 fault_key = 0;  // plant_fault 4: the damaged key, put right after the warm-up
 };
 
 template <class A>
@@ -137,11 +138,14 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
   while ((go = c.go_ns.load(std::memory_order_acquire)) == 0) sched_yield();
   const u64 n = s.keys.size(), warm_end = go + u64(p.warmup * 1e9);
   u64 i = 0, seq = u64(idx) << 24;
-  WorkerResult warm;  // warm-up counters: only the size accounting is kept
+  WorkerResult warm;  // warm-up counters: the size accounting and the checks are kept
   while (now_ns() < warm_end) {
     for (int j = 0; j < 64; ++j, i = i + 1 == n ? 0 : i + 1) one_op(m, s.ops[i], s.keys[i], &seq, warm);
   }
   r.inserted = warm.inserted, r.created = warm.created, r.erased = warm.erased;
+  // A read that fails its check in the warm-up fails the repetition too.
+  r.failed = warm.failed, r.bad_reads = warm.bad_reads;
+  if (p.plant_fault == 4 && idx == 0) m.assign(p.fault_key, value_of(p.fault_key, 0));  // tests: warm-up only
   const unsigned every = p.latency_every;
   unsigned until_sample = every;
   r.t_start = now_ns();
@@ -187,8 +191,23 @@ struct Rep {
   u64 prefill_ns = 0;
 };
 
-void wait_for_ready(Control& c, unsigned n) {
-  while (c.ready.load(std::memory_order_acquire) < n) std::this_thread::sleep_for(std::chrono::microseconds(50));
+// Until n workers wait at the start barrier. Worker processes (pids) are
+// watched meanwhile: one that exits before it gets there (a failed rejoin,
+// a crash) ends the wait with false, its wait status in *dead (the caller
+// reports it instead of hanging).
+bool wait_for_ready(Control& c, unsigned n, const std::vector<pid_t>* pids = nullptr,
+                    std::vector<int>* dead = nullptr) {
+  while (c.ready.load(std::memory_order_acquire) < n) {
+    for (std::size_t i = 0; pids != nullptr && i < pids->size(); ++i) {
+      int st = 0;
+      if ((*dead)[i] == -1 && waitpid((*pids)[i], &st, WNOHANG) == (*pids)[i]) {
+        (*dead)[i] = st;
+        return false;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  return true;
 }
 
 // Sleeps through the warm-up and the measured phase (duration mode).
@@ -237,6 +256,12 @@ void finish_rep(A& m, u64 prefill_n, const WorkerResult* res, unsigned workers, 
 
 template <class A>
 std::unique_ptr<A> build(const WorkloadSpec& w, const std::vector<u64>& prefill, unsigned fault, Rep* rep) {
+  // Free memory back to the system first, so that the resident set's growth
+  // below is this map's (an earlier map's freed pages would hide it). An
+  // allocator with pools of its own (tbb's scalable allocator) can still
+  // reuse what an earlier map freed: make_plots.py takes each map's
+  // largest figure for that reason.
+  malloc_trim(0);
   u64 heap0 = heap_bytes(), rss0 = rss_bytes(), t0 = now_ns();
   A::thread_enter();
   auto m = std::make_unique<A>(w.key_space);
@@ -250,7 +275,7 @@ std::unique_ptr<A> build(const WorkloadSpec& w, const std::vector<u64>& prefill,
   }
   if (fault != 0 && prefill.size() >= 2) {  // RunConfig::plant_fault
     u64 k = key_of(prefill[0]);
-    if (fault == 1) m->assign(k, value_of(key_of(prefill[1]), 0));
+    if (fault == 1 || fault == 4) m->assign(k, value_of(key_of(prefill[1]), 0));
     if (fault == 2) m->erase(k);
   }
   A::thread_exit();
@@ -321,6 +346,7 @@ Rep rep_procs(const WorkloadSpec& w, const std::vector<u64>& prefill, const std:
   for (unsigned i = 0; i < n; ++i) {
     pid_t pid = fork();
     if (pid == 0) {
+      if (p.plant_fault == 3 && i == n - 1) _exit(7);  // tests: a worker dies before the barrier
       if constexpr (Rejoins<A>) m->rejoin();
       touch_region(*m, prefill);
       worker(*m, streams[i], *c, res[i], p, i);
@@ -329,23 +355,29 @@ Rep rep_procs(const WorkloadSpec& w, const std::vector<u64>& prefill, const std:
     if (pid < 0) break;
     pids.push_back(pid);
   }
-  if (pids.size() == n) {
-    wait_for_ready(*c, n);
-    drive(*c, p);
-  } else {
+  std::vector<int> reaped(pids.size(), -1);  // wait statuses of children already reaped
+  bool started = false;
+  if (pids.size() != n) {
     rep.correct = false, rep.problem = "fork failed";
-    for (pid_t pid : pids) kill(pid, SIGKILL);
+  } else if (wait_for_ready(*c, n, &pids, &reaped)) {
+    drive(*c, p);
+    started = true;
   }
+  if (!started)
+    for (unsigned i = 0; i < pids.size(); ++i)
+      if (reaped[i] == -1) kill(pids[i], SIGKILL);  // the others wait at the barrier
   for (unsigned i = 0; i < pids.size(); ++i) {
-    int st = 0;
-    waitpid(pids[i], &st, 0);
+    int st = reaped[i];
+    if (st == -1) waitpid(pids[i], &st, 0);
+    if (!started && reaped[i] == -1) continue;  // killed by us: the dead one is the news
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
       rep.correct = false;
       rep.problem = "worker process " + std::to_string(i) +
                     (WIFSIGNALED(st) ? " killed by signal " + std::to_string(WTERMSIG(st)) : " exited non-zero");
     }
   }
-  if (pids.size() == n) finish_rep(*m, prefill.size(), res, n, hist, &rep);
+  if (started) finish_rep(*m, prefill.size(), res, n, hist, &rep);
+  else if (rep.problem.empty()) rep.correct = false, rep.problem = "a worker process exited before the start";
   munmap(mem, bytes);
   return rep;
 }
@@ -401,6 +433,7 @@ Json run_cell(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& pr
               const std::vector<Stream>& streams, const std::function<void(const std::string&)>& progress,
               const std::string& label, bool* correct) {
   Params p{cfg.warmup, cfg.duration, cfg.ops, cfg.latency_every, cfg.pin, cfg.plant_fault};
+  if (!prefill.empty()) p.fault_key = key_of(prefill[0]);
   Histogram hist;
   std::vector<double> mops;
   Json reps = Json::array();

@@ -47,7 +47,10 @@ struct RunConfig {
   // Tests only: damage every map right after its prefill, to prove the checks
   // fire. 1: one key's value is replaced by another key's value (finds of it
   // fail the value check); 2: one key is erased behind the runner's back (the
-  // size check fails).
+  // size check fails); 3: the last worker process exits before the start
+  // barrier (the repetition fails, the run does not hang); 4: as 1, but the
+  // (only) worker puts the value right after the warm-up, so only warm-up
+  // reads can see it.
   unsigned plant_fault = 0;
 };
 

@@ -168,23 +168,45 @@ TEST(Runner, DurationModeStopsOnTime) {
   EXPECT_EQ(rep["per_worker_ops"].size(), 2u);
 }
 
-// The checks can fail: damage planted after the prefill is reported.
+// The checks can fail: damage planted after the prefill is reported
+// (fault 1), also when only warm-up reads can see it (fault 4: the worker
+// puts the value right after the warm-up; the warm-up's failures used to
+// be dropped).
 TEST(Runner, PlantedCorruptValueIsCaught) {
-  RunConfig c = small({"chain", "tbb"}, {"C"});
-  c.workloads[0].key_space = 64;
-  c.workloads[0].dist = Dist::uniform;
-  c.threads = {1};
+  for (unsigned fault : {1u, 4u}) {
+    RunConfig c = small({"chain", "tbb"}, {"C"});
+    c.workloads[0].key_space = 64;
+    c.workloads[0].dist = Dist::uniform;
+    c.threads = {1};
+    c.reps = 1;
+    c.warmup = 0.05;
+    c.plant_fault = fault;
+    bool correct = true;
+    Json doc = run(c, quiet, &correct);
+    EXPECT_FALSE(correct) << fault;
+    for (const char* m : {"chain", "tbb"}) {
+      const Json& rep = (*cell(doc, m, "C", "threads", 1))["reps"].elements()[0];
+      EXPECT_FALSE(rep["correct"].boolean()) << m << " fault " << fault;
+      EXPECT_GT(rep["bad_reads"].num(), 0) << m << " fault " << fault;
+      EXPECT_NE(rep["problem"].str().find("does not encode its key"), std::string::npos) << m;
+    }
+  }
+}
+
+// A worker process that dies before the start barrier fails its
+// repetition with a message; the run goes on (it used to wait for ever).
+TEST(Runner, AWorkerThatDiesEarlyIsReported) {
+  RunConfig c = small({"chain"}, {"C"});
+  c.threads = {};
+  c.procs = {2};
   c.reps = 1;
-  c.plant_fault = 1;
+  c.plant_fault = 3;
   bool correct = true;
   Json doc = run(c, quiet, &correct);
   EXPECT_FALSE(correct);
-  for (const char* m : {"chain", "tbb"}) {
-    const Json& rep = (*cell(doc, m, "C", "threads", 1))["reps"].elements()[0];
-    EXPECT_FALSE(rep["correct"].boolean()) << m;
-    EXPECT_GT(rep["bad_reads"].num(), 0) << m;
-    EXPECT_NE(rep["problem"].str().find("does not encode its key"), std::string::npos) << m;
-  }
+  const Json& rep = (*cell(doc, "chain", "C", "procs", 2))["reps"].elements()[0];
+  EXPECT_FALSE(rep["correct"].boolean());
+  EXPECT_NE(rep["problem"].str().find("exited"), std::string::npos) << rep["problem"].str();
 }
 
 TEST(Runner, PlantedLostKeyIsCaught) {

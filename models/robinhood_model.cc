@@ -30,6 +30,12 @@
 //                   throughout: the block of another key is no proof of
 //                   absence), and the value is one whole written value,
 //                   never two mixed.
+//   dead_writer_2t  the writer lock names a dead process; two writers
+//                   insert a key each: exactly one takes the lock over
+//                   (one recovery, its repair), the other waits for it,
+//                   both keys and the one before are found, verify() clean
+//                   (planted bug 22 takes the lock with a store: two
+//                   recoveries).
 //   resize_2t       a writer's insert triggers a copy-on-write resize (new
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
@@ -45,6 +51,7 @@
 #include "core/sync.h"
 #include "models/model_main.h"
 #include "variants/robinhood/rh_map.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 namespace {
 
@@ -79,10 +86,10 @@ struct RhModelBase : rl::test_suite<Derived, 2> {
   Allocator a;
   RhMap m;
 
+  u64 off = 0;  // the map header
   void setup(u64 cap = 4, unsigned flags = 0) {
     RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), rh_params(), nullptr, nullptr, &a) ==
               Status::ok);
-    u64 off = 0;
     RL_ASSERT(RhMap::create(a, cap, 7, &off, nullptr, flags) == Status::ok);
     RL_ASSERT(RhMap::join(a, off, &m) == Status::ok);
     RL_ASSERT(m.capacity() == cap);
@@ -299,6 +306,25 @@ struct BytesAssignModel : RhModelBase<BytesAssignModel> {
   }
 };
 
+// Header word 8 is the writer lock: a dead process (kModelDeadPid) holds it.
+struct DeadWriterModel : RhModelBase<DeadWriterModel> {
+  void before() {
+    setup(8);
+    RL_ASSERT(m.insert(1, 10) == Status::ok);
+    mb::sync::word(mem.base(), off + 8 * 8).store_relaxed(mb::rw_os::kModelDeadPid);
+  }
+  void thread(unsigned t) { RL_ASSERT(m.insert(100 + t, t) == Status::ok); }
+  void after() {
+    RL_ASSERT(m.recoveries() == 1);
+    check_quiescent();
+    u64 v = 0;
+    RL_ASSERT(m.find(1, &v) == Status::ok && v == 10);
+    RL_ASSERT(m.find(100, &v) == Status::ok && v == 0);
+    RL_ASSERT(m.find(101, &v) == Status::ok && v == 1);
+    RL_ASSERT(m.size() == 3);
+  }
+};
+
 // Three entries fill 3/4 of the 4-slot table: the fourth insert rebuilds it.
 struct ResizeModel : RhModelBase<ResizeModel> {
   u64 keys[4] = {};
@@ -337,6 +363,7 @@ const Model kModels[] = {
     {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
     {"multi_assign_2t", run<MultiAssignModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
+    {"dead_writer_2t", run<DeadWriterModel>, rl::sched_bound, 0},
     {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},
     {"bytes_multi_snapshot_2t", run<BytesMultiSnapshotModel>, rl::sched_bound, 0},
 };

@@ -13,6 +13,12 @@
 // Then the copy, made read-only on disk, is joined read-only: lookups and
 // verify() work, every writer returns Status::invalid, and the file's bytes
 // do not change.
+// KilledWriterIsRecovered: a child parks in the middle of an insert's
+// shift (one entry copied right, its old slot not yet overwritten) holding
+// the writer lock and is SIGKILLed; the parent's next insert takes the lock
+// over, repairs, and goes on: every key once with its value, the dead
+// insert added nothing, verify() clean (the free stack rebuilt).
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +34,7 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "variants/robinhood/rh_map.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 namespace mb {
 namespace {
@@ -189,6 +196,81 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_EQ(Region::destroy_file(path, kSpec.type), Status::ok);
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
+}
+
+// The test hook: a child parks at the shift, tells the parent through a
+// pipe, and waits to be killed.
+int g_park_fd = -1;
+void park(rw_os::HookPoint p) {
+  if (p != rw_os::HookPoint::rh_shift_half_done || g_park_fd < 0) return;
+  char c = 'p';
+  if (write(g_park_fd, &c, 1) != 1) _exit(90);
+  for (;;) pause();
+}
+
+TEST(RhFork, KilledWriterIsRecovered) {
+  Region region;
+  Allocator a;
+  RhMap m;
+  std::uint64_t off = 0;
+  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
+  ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
+  ASSERT_EQ(RhMap::create(a, 64, 7, &off), Status::ok);
+  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+  std::vector<std::uint64_t> present;
+  for (std::uint64_t k = 0; k < 40; ++k) {
+    ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+    present.push_back(k);
+  }
+  ASSERT_EQ(m.erase(3), Status::ok);  // a block on the free stack, for the next insert
+  present.erase(present.begin() + 3);
+  // Children insert new keys until one's insert shifts entries and parks
+  // (one that did not shift finished its insert: its key is in the map).
+  pid_t pid = -1;
+  std::uint64_t dead_key = 1000;
+  for (; dead_key < 1008 && pid < 0; ++dead_key) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t p = fork();
+    if (p == 0) {
+      close(fds[0]);
+      g_park_fd = fds[1];
+      rw_os::g_test_hook = park;
+      _exit(m.insert(dead_key, value_for(dead_key)) == Status::ok ? 91 : 92);
+    }
+    close(fds[1]);
+    char c = 0;
+    const bool parked = read(fds[0], &c, 1) == 1;
+    close(fds[0]);
+    if (parked) {
+      pid = p;
+      break;
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(p, &status, 0), p);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 91);
+    present.push_back(dead_key);
+  }
+  ASSERT_GT(pid, 0) << "no insert shifted an entry";
+  ASSERT_EQ(kill(pid, SIGKILL), 0);  // not reaped yet: a zombie counts as dead
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);  // the lock is held, one entry in two slots
+  ASSERT_EQ(m.insert(5000, value_for(5000)), Status::ok);  // takes the lock over, repairs
+  present.push_back(5000);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(m.recoveries(), 1u);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  for (std::uint64_t k : present) EXPECT_TRUE(m.find(k, &v) == Status::ok && v == value_for(k)) << k;
+  EXPECT_EQ(m.find(dead_key, &v), Status::not_found);  // its final store never happened
+  EXPECT_EQ(m.size(), present.size());
+  // The map goes on: more inserts (a resize among them) and erases.
+  for (std::uint64_t k = 2000; k < 2100; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+  for (std::uint64_t k : present) ASSERT_EQ(m.erase(k), Status::ok);
+  EXPECT_EQ(m.size(), 100u);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 }  // namespace

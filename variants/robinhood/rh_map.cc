@@ -10,6 +10,7 @@
 
 #include "core/internal/hash.h"
 #include "core/internal/words.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 // Planted bugs (MB_PLANT_BUG, models only, see models/BUILD):
 //   12  readers skip the slot and table rechecks after reading a block
@@ -22,6 +23,8 @@
 //       it, and the lookup says not_found for a key present throughout
 //   21  a multimap's u64 assign changes the value in place (as a plain
 //       map's does): values() can return a set of values the key never had
+//   22  a waiter takes over a dead writer's lock with a plain store instead
+//       of a CAS from the word it saw: two waiters may both take it
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -69,7 +72,7 @@ static_assert(kRhCapLog2Max < 64, "log2 field is 6 bits");
 
 // Map header words.
 constexpr unsigned kWordTable = 5, kWordSlab = 6, kWordFree = 7, kWordLock = 8, kWordLive = 9, kWordTomb = 10,
-                   kWordResizes = 11, kWordBump = 12, kWordBumpEnd = 13, kWordFreeCnt = 14;
+                   kWordResizes = 11, kWordBump = 12, kWordBumpEnd = 13, kWordFreeCnt = 14, kWordRecoveries = 15;
 constexpr u64 kHeaderBytes = 128;
 
 // u64 blocks (maps without kRhBytes) come from slabs: allocator objects of
@@ -347,13 +350,37 @@ u64 RhMap::capacity() const {
 
 // --- the writer lock ---------------------------------------------------------
 
+// The lock word holds the holder's process id. A waiter that keeps finding
+// the lock held looks at the holder now and then; once the process is gone
+// (rw_os::alive), one CAS from the word it saw to its own id takes the lock
+// over (exactly one of several waiters wins it), and the winner repairs
+// what the dead writer left half done before it goes on.
 void RhMap::lock() const {
   sync::Ref<u64> l = hdr(kWordLock);
+  const u64 me = rw_os::self_pid();
   for (unsigned spins = 0;; ++spins) {
-    u64 expected = 0;
-    // ORDER: acquire pairs with the release in unlock(): this holder sees
-    // every slot, block, count and table word the previous holder wrote.
-    if (l.load_relaxed() == 0 && l.cas_acquire(expected, 1)) return;
+    u64 w = l.load_relaxed();
+    if (w == 0) {
+      // ORDER: acquire pairs with the release in unlock(): this holder sees
+      // every slot, block, count and table word the previous holder wrote.
+      if (l.cas_acquire(w, me)) return;
+      continue;
+    }
+    if (spins >= sync::kSpin.pause_max && spins % 64 == 0 && !rw_os::alive(std::uint32_t(w))) {
+#if MB_PLANT_BUG == 22
+      l.store_relaxed(me);  // planted bug 22: no CAS, every waiter that saw it dead takes it
+      const bool won = true;
+#else
+      // ORDER: acquire, as above: we see what the dead holder stored.
+      const bool won = l.cas_acquire(w, me);
+#endif
+      if (won) {
+        hdr(kWordRecoveries).fetch_add_relaxed(1);  // a statistic
+        repair();
+        return;
+      }
+      continue;
+    }
     if (spins < sync::kSpin.pause_max) sync::pause();
     else sync::yield();
   }
@@ -563,6 +590,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb) const {
     // ORDER: release pairs with readers' acquire load of the slot (find()):
     // the block is visible wherever a reader meets the entry.
     dst.store_release(next_ver(with_dist(moved, dist_of(moved) + 1), dst.load_relaxed()));
+    if (j == q) rw_os::hook(rw_os::HookPoint::rh_shift_half_done);  // tests: a crash here
     j = prev_idx;
   }
   if (!RH_SLOT(t, p, &r)) return Status::corrupt;
@@ -1154,6 +1182,70 @@ Status RhMap::verify_free_stack(const SlabSpace& sp, const std::vector<u64>& liv
                 std::to_string(sp.blocks - free.size() - live.size()) + " handed-out blocks are neither live nor free");
   return Status::ok;
 }
+
+// After a take-over from a dead writer (lock held). The writer's stores
+// are ordered so that whatever it left is one of:
+//   - a shift that had copied an entry one slot right but not yet
+//     overwritten the entry's old slot: one block in two adjacent LIVE
+//     slots. The left one becomes a tombstone with the entry's old distance
+//     and tag: readers pass it as before (RH1 holds: the right copy's
+//     distance is one more), and the insert that died placed nothing.
+//   - a u64 block taken (free stack, bump) or unlinked and not yet linked
+//     anywhere, or a slab added before the bump words that hand it out:
+//     the bump words are set to the newest slab's start when they do not
+//     lie in it, and the free stack is rebuilt from the slabs: every
+//     handed-out block that no LIVE slot names goes on it.
+//   - counts: recounted from the table.
+// What it cannot find stays allocated, a leak, not damage: a bytes block
+// (an allocator object) the writer had taken, a new table it had not
+// published or an old one it had not freed yet. Nothing a reader could see
+// is lost: every entry linked before the crash is in the table after.
+void RhMap::repair() const {
+  Table t;
+  if (!load_table(hdr(kWordTable).load_relaxed(), &t)) return;  // verify() reports it
+  std::vector<u64> live;
+  u64 tomb = 0;
+  for (u64 i = 0; i <= t.mask; ++i) {
+    sync::Ref<u64> r(nullptr), right(nullptr);
+    if (!RH_SLOT(t, i, &r) || !RH_SLOT(t, (i + 1) & t.mask, &right)) return;
+    u64 w = r.load_relaxed();
+    const u64 wr = right.load_relaxed();
+    if (t.mask > 0 && is_live(w) && is_live(wr) && ref_of(w) == ref_of(wr)) {
+      // ORDER: release, as every slot store (readers recheck the version).
+      w = next_ver((w & (kDistMask | kTagMask)) | kTombBit, w);
+      r.store_release(w);
+    }
+    if (is_live(w)) live.push_back(ref_of(w) << 4);
+    tomb += is_tomb(w);
+  }
+  hdr(kWordLive).store_relaxed(live.size());
+  hdr(kWordTomb).store_relaxed(tomb);
+  if (bytes_) return;
+  std::vector<u64> slabs;
+  if (slab_list(&slabs, nullptr) != Status::ok || slabs.empty()) return;
+  const u64 first = slabs[0] + kSlabHead, end = first + 16 * sync::word(base_, slabs[0] + 8).load_relaxed();
+  const u64 bump = hdr(kWordBump).load_relaxed();
+  if (hdr(kWordBumpEnd).load_relaxed() != end || bump < first || bump > end || (bump - first) % 16 != 0) {
+    hdr(kWordBump).store_relaxed(first);
+    hdr(kWordBumpEnd).store_relaxed(end);
+  }
+  SlabSpace sp;
+  if (slab_space(&sp, nullptr) != Status::ok) return;
+  std::sort(live.begin(), live.end());
+  u64 top = 0, cnt = 0;
+  for (const auto& [lo, hi] : sp.used)
+    for (u64 b = lo; b < hi; b += 16) {
+      if (std::binary_search(live.begin(), live.end(), b)) continue;
+      // ORDER: release, as drop_block's link store.
+      sync::word(base_, b).store_release(top);
+      top = b;
+      ++cnt;
+    }
+  hdr(kWordFree).store_relaxed(top);
+  hdr(kWordFreeCnt).store_relaxed(cnt);
+}
+
+u64 RhMap::recoveries() const { return hdr(kWordRecoveries).load_relaxed(); }
 
 Status RhMap::verify(std::string* why) const {
   if (hdr(0).load_acquire() != kRhMagic) return fail(why, Status::corrupt, "bad magic");

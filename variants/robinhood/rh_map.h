@@ -34,13 +34,15 @@
 // region base, never pointers, so peers may join at other addresses):
 //
 //   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
-//     0 magic "MBROBIN1"  1 layout version (2)  2 seed
+//     0 magic "MBROBIN1"  1 layout version (3)  2 seed
 //     3 log2 of minimum capacity [7:0] | flags (kRhMultimap) [15:8]
 //     4 check (hash of words 1..3)          5 table word (below)
 //     6 newest slab (0: none)  7 free stack top (0: empty)
-//     8 writer lock (0 free, 1 held)  9 live entries  10 tombstones
+//     8 writer lock (0 free, else the holder's process id)
+//     9 live entries  10 tombstones
 //     11 resizes  12 bump: the newest slab's next never-used block
 //     13 the newest slab's end  14 blocks on the free stack
+//     15 writer recoveries (locks taken over from dead holders)
 //     (words 6, 7 and 9..14 are written by the lock holder only, relaxed)
 //   Table word:
 //     63            38 37      32 31                 0
@@ -175,6 +177,20 @@
 // so growing cannot help). Entries of different keys sharing a home make
 // inserts grow the table instead, up to kRhCapMax, and then return full.
 //
+// WRITER RECOVERY. The lock word holds the writer's process id. A writer
+// that waits for it looks at the holder now and then (after its spins, every
+// 64th poll); once the holder's process is gone, one CAS from the word it
+// saw to its own id takes the lock over (of several waiters exactly one
+// wins; planted bug 22 takes it with a store and the model dead_writer_2t
+// catches two winners) and the winner repairs what the dead writer left
+// before it goes on (repair() in rh_map.cc: a shift that copied an entry
+// but had not overwritten its old slot leaves the left copy a tombstone;
+// the free stack is rebuilt from the slabs; the counts are recounted).
+// Every entry linked before the crash is still found; what the repair
+// cannot see (a bytes block or a table the dead writer had allocated)
+// stays allocated, a leak. Readers never wait for the lock and are not
+// affected.
+//
 // LIMITS (checked; an operation past them returns Status::full and leaves
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
 // 0..kRhValMax bytes (else Status::invalid); a u64 map needs an allocator
@@ -184,9 +200,10 @@
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
 // that many stores, ending with the same word, could accept a stale read.
-// The writer lock is not robust: a process that dies holding it stops every
-// writer of the map for good (readers are unaffected; verify() then reports
-// "lock held"). Table segments are kRhSegSlots * 8 = 512 KiB allocator
+// The writer lock is robust (WRITER RECOVERY below), within the limits of
+// process ids: pids are compared numerically, so a recycled pid of a dead
+// holder looks alive until it exits, and the lock is for processes of one
+// pid namespace. Table segments are kRhSegSlots * 8 = 512 KiB allocator
 // objects, so the allocator's size_max() must be at least that for tables
 // past 2^16 slots (the default AllocParams give 1 MiB); otherwise growth
 // returns the allocator's status and the table stays as it is.
@@ -204,7 +221,7 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRhMagic = 0x314e49424f52424dULL;  // "MBROBIN1"
-inline constexpr std::uint64_t kRhLayoutVersion = 2;
+inline constexpr std::uint64_t kRhLayoutVersion = 3;  // 3: the lock word holds a pid
 inline constexpr unsigned kRhCapLog2Max = 26;
 inline constexpr std::uint64_t kRhCapMax = std::uint64_t{1} << kRhCapLog2Max;
 inline constexpr unsigned kRhSegLog2 = 16;
@@ -302,6 +319,8 @@ class RhMap {
   // Current table capacity in slots, and how many resizes happened.
   std::uint64_t capacity() const;
   std::uint64_t resizes() const;
+  // Writer locks taken over from dead holders (and repaired after).
+  std::uint64_t recoveries() const;
   std::uint64_t hash(std::uint64_t k) const;
 
   // Check RH1..RH3 and RH6, and RH2's block checks (quiescent map only);
@@ -326,6 +345,7 @@ class RhMap {
   Status locate(const Table& t, RhBytes key, std::uint64_t h, std::uint64_t* slot) const;
   void lock() const;
   void unlock() const;
+  void repair() const;
   sync::Ref<std::uint64_t> hdr(unsigned idx) const;
   bool load_table(std::uint64_t tw, Table* t) const;
   Status current_table(Table* t) const;

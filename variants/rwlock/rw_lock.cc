@@ -8,10 +8,6 @@
 
 namespace mb {
 
-namespace rw_os {
-Hook g_test_hook = nullptr;
-}  // namespace rw_os
-
 using rw_os::Half;
 
 RwLock::RwLock(void* base, const Words& w) : base_(base), w_(w) {

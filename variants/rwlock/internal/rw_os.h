@@ -1,5 +1,6 @@
-// What the rwlock map needs from the operating system, in one place, with a
-// model branch so the lock and the map compile under Relacy (-DMB_SYNC_MODEL=1):
+// What the rwlock map (and the robin-hood map's writer lock) needs from the
+// operating system, in one place, with a model branch so the locks and the
+// maps compile under Relacy (-DMB_SYNC_MODEL=1):
 //   - the calling process's id (cached; reset in a fork child),
 //   - whether a process id is still alive (a zombie counts as dead),
 //   - futex wait/wake on one 32-bit half of a 64-bit lock word,
@@ -55,9 +56,10 @@ enum class HookPoint : unsigned {
   put_half_done = 3, // a put has written the slot's payload, not its meta word
   move_half_done = 4, // an in-place rehash has copied an entry, not yet tombed its source
   value_half_done = 5, // a change of an arena value has written the new value, not the meta word
+  rh_shift_half_done = 6, // a robin-hood insert has copied one entry of its shift right
 };
 using Hook = void (*)(HookPoint);
-extern Hook g_test_hook;
+inline Hook g_test_hook = nullptr;  // one per process
 inline void hook(HookPoint p) {
   if (g_test_hook != nullptr) g_test_hook(p);
 }
