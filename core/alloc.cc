@@ -137,12 +137,14 @@ Status alloc_size_classes(const AllocParams& p, SizeClass* out, unsigned* cnt, s
   }
   for (unsigned i = 0; i < n; ++i) {
     SizeClass c{fp[i], 0, kVolumeParent};
-    u64 fit_last = (fp[n - 1] - kSbHdrSize) / fp[i];
+    // (0 when the largest footprint cannot even hold a superblock header:
+    // every class is then carved from volumes directly.)
+    u64 fit_last = fp[n - 1] > kSbHdrSize ? (fp[n - 1] - kSbHdrSize) / fp[i] : 0;
     u64 k = std::min<u64>(p.obj_cnt_max, fit_last);
     if (i + 1 < n && k >= 2) {
       u64 s = kSbHdrSize + k * fp[i];
       unsigned j = i + 1;
-      while (fp[j] < s) ++j;  // exists: fp[n-1] >= s
+      while (j + 1 < n && fp[j] < s) ++j;  // fp[n-1] >= s: k <= fit_last
       c.parent = j;
       c.obj_cnt = std::uint32_t(std::min<u64>(p.obj_cnt_max, (fp[j] - kSbHdrSize) / fp[i]));
     } else {
@@ -151,6 +153,10 @@ Status alloc_size_classes(const AllocParams& p, SizeClass* out, unsigned* cnt, s
         return fail(why, Status::invalid,
                     "footprint " + std::to_string(fp[i]) + " leaves < 2 slots per volume");
     }
+    // A superblock's header keeps its size in 32 bits (h0).
+    if (kSbHdrSize + u64{c.obj_cnt} * c.footprint > 0xffffffffULL)
+      return fail(why, Status::invalid,
+                  "size class " + std::to_string(i) + ": a superblock of 4 GiB or more (fewer, smaller slots)");
     out[i] = c;
   }
   *cnt = n;
@@ -287,7 +293,7 @@ Status Allocator::join(void* base, u64 hdr_off, u64 space_end, BackedFn backed_f
   for (unsigned i = 0; i < n; ++i) {
     SizeClass c = class_of_word(tw[i]);
     bool ok = c.footprint >= 32 && c.footprint % 16 == 0 && c.obj_cnt >= 2 && c.obj_cnt <= 64 &&
-              (i == 0 || c.footprint > a.szc_[i - 1].footprint);
+              (i == 0 || c.footprint > a.szc_[i - 1].footprint) && sb_size(c) <= 0xffffffffULL;
     if (c.parent == kVolumeParent) {
       ok = ok && sb_size(c) <= a.vol_sz_;
     } else {
@@ -462,10 +468,11 @@ Status Allocator::class_for(u64 align, u64 size, unsigned* szc) const {
   return Status::ok;
 }
 
-u64 Allocator::place(u64 slot, unsigned szc, unsigned idx, u64 align, u64 size, std::uint32_t tag) {
+u64 Allocator::place(u64 slot, unsigned szc, unsigned idx, u64 align, u64 size, std::uint32_t tag, u64 type) {
+  static_assert(kTypeLive == 'O', "place()'s default type");
   u64 payload = align_up(slot + kObjHdrSize, align);
   u64 pad = payload - slot;
-  u64 h0 = h0_make(kTypeLive, szc, idx, u64(__builtin_ctzll(align)), size);
+  u64 h0 = h0_make(type, szc, idx, u64(__builtin_ctzll(align)), size);
   // Whoever frees or inspects this object later is ordered after us by the
   // caller's own hand-off of the offset. Release for readers of reused
   // memory (alloc.h, REUSED MEMORY).

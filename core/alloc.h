@@ -82,7 +82,11 @@
 // that reads such a word synchronizes with the store and its re-checks see
 // whatever unlinked the object before it was freed (DESIGN.md; chain_map.h
 // READS, rh_map.h MEMORY ORDERS). On x86 and ARMv8 a release store costs what
-// a relaxed one does.
+// a relaxed one does. The other way round, a stalled pop may load a stale
+// stack link (a relaxed load whose value its CAS then discards) from memory
+// that has become an object meanwhile: users write object memory through
+// atomics (core/sync.h; the maps do, and so do this library's tests), or
+// that load is a data race by the letter of the standard.
 //
 // ERRORS. Out of space: Status::full, no live object changed (alloc trims
 // entirely free superblocks first, and the backing may have been extended).
@@ -253,8 +257,10 @@ class Allocator {
   Status claim_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask);
   Status alloc_slot(unsigned szc, unsigned cg, std::uint64_t* slot_off, unsigned* idx);
   Status class_for(std::uint64_t align, std::uint64_t size, unsigned* szc) const;
+  // type: the header's type byte, 'O' (live) unless given ('C': a slot
+  // going into an AllocCache, never visible as live to a racing free).
   std::uint64_t place(std::uint64_t slot, unsigned szc, unsigned idx, std::uint64_t align,
-                      std::uint64_t size, std::uint32_t tag);
+                      std::uint64_t size, std::uint32_t tag, std::uint64_t type = 'O');
   Status carve(unsigned szc, unsigned cg, std::uint64_t* sb_off);
   Status free_slots(unsigned szc, unsigned cg, std::uint64_t sb, std::uint64_t mask);
   Status release_sb(unsigned szc, unsigned cg, std::uint64_t sb);

@@ -47,10 +47,10 @@ Status AllocCache::refill(unsigned szc) {
   for (int i = 63; i >= 0; --i) {
     if (!(mask >> i & 1)) continue;
     u64 slot = sb + kSbHdrSize + u64(i) * c.footprint;
-    // A valid header (size 0; relaxed: the slot is ours alone) typed 'C'.
-    a_->place(slot, szc, unsigned(i), 16, 0, 0);
-    auto w = sync::word(a_->base_, slot);
-    w.store_release(with_type(w.load_relaxed(), kTypeCached));  // alloc.h, REUSED MEMORY
+    // A valid header (size 0) typed 'C' from its first store: typed 'O'
+    // first, a racing stale free() (a caller's double free) could take it
+    // to 'F' and set its bit while the slot sits in the cache.
+    a_->place(slot, szc, unsigned(i), 16, 0, 0, kTypeCached);  // alloc.h, REUSED MEMORY
     slot_[szc][cnt_[szc]++] = slot;
   }
   return Status::ok;

@@ -33,17 +33,23 @@ std::uint64_t seed_from_env() {
   return s ? std::strtoull(s, nullptr, 0) : std::random_device{}();
 }
 
-// Object contents: word 0 = stamp, then bytes derived from it.
+// Object contents: word 0 = stamp, then bytes derived from it. Written and
+// read with relaxed atomics, as alloc.h (REUSED MEMORY) asks of object
+// memory: a stalled pop may load a word of it (a stale stack link, then
+// discarded), and a plain store there would race with that load.
 void stamp(const Allocator& a, std::uint64_t off, std::uint64_t size, std::uint64_t st) {
   auto* p = a.at<unsigned char>(off);
-  if (size >= 8) std::memcpy(p, &st, 8);
-  for (std::uint64_t i = size >= 8 ? 8 : 0; i < size; ++i) p[i] = static_cast<unsigned char>(st * 31 + i);
+  if (size >= 8) std::atomic_ref<std::uint64_t>(*a.at<std::uint64_t>(off)).store(st, std::memory_order_relaxed);
+  for (std::uint64_t i = size >= 8 ? 8 : 0; i < size; ++i)
+    std::atomic_ref<unsigned char>(p[i]).store(static_cast<unsigned char>(st * 31 + i), std::memory_order_relaxed);
 }
 bool stamped(const Allocator& a, std::uint64_t off, std::uint64_t size, std::uint64_t st) {
   auto* p = a.at<unsigned char>(off);
-  if (size >= 8 && std::memcmp(p, &st, 8) != 0) return false;
+  if (size >= 8 && std::atomic_ref<std::uint64_t>(*a.at<std::uint64_t>(off)).load(std::memory_order_relaxed) != st)
+    return false;
   for (std::uint64_t i = size >= 8 ? 8 : 0; i < size; ++i)
-    if (p[i] != static_cast<unsigned char>(st * 31 + i)) return false;
+    if (std::atomic_ref<unsigned char>(p[i]).load(std::memory_order_relaxed) != static_cast<unsigned char>(st * 31 + i))
+      return false;
   return true;
 }
 

@@ -95,6 +95,43 @@ TEST(SizeClasses, RejectsBadParameters) {
   EXPECT_EQ(alloc_size_classes(p, t, &n), Status::invalid);
   p.footprints[1] = 72;  // not a multiple of 16
   EXPECT_EQ(alloc_size_classes(p, t, &n), Status::invalid);
+  // Every footprint below a superblock header (64): no class can hold a
+  // superblock of another, so each is carved from volumes (the parent
+  // search used to run past the array: a review finding, caught by ASan).
+  p.footprints[0] = 32;
+  p.footprints[1] = 48;
+  ASSERT_EQ(alloc_size_classes(p, t, &n), Status::ok);
+  EXPECT_EQ(n, 2u);
+  EXPECT_EQ(t[0].parent, kVolumeParent);
+  EXPECT_EQ(t[1].parent, kVolumeParent);
+  // A superblock of 4 GiB or more does not fit its header's 32-bit size.
+  p.vol_sz = std::uint64_t{16} << 30;
+  p.footprint_cnt = 1;
+  p.footprints[0] = std::uint32_t{1} << 31;
+  std::string why;
+  EXPECT_EQ(alloc_size_classes(p, t, &n, &why), Status::invalid);
+  EXPECT_NE(why.find("4 GiB"), std::string::npos) << why;
+  p.obj_cnt_max = 2;  // 2 x 2 GiB + 64: still too large
+  EXPECT_EQ(alloc_size_classes(p, t, &n), Status::invalid);
+  p.footprints[0] = std::uint32_t{1} << 30;  // 2 x 1 GiB + 64: fits
+  EXPECT_EQ(alloc_size_classes(p, t, &n), Status::ok);
+}
+
+// Classes carved from volumes only (footprints 32 and 48) work end to end.
+TEST(Allocator, TinyFootprintsOnly) {
+  AllocParams p;
+  p.footprint_cnt = 2;
+  p.footprints[0] = 32;
+  p.footprints[1] = 48;
+  Space s(64 * kMiB, p);
+  std::uint64_t a = 0, b = 0;
+  ASSERT_EQ(s.a.alloc(0, 16, 1, &a), Status::ok);
+  ASSERT_EQ(s.a.alloc(0, 32, 2, &b), Status::ok);
+  Status st;
+  std::string why = verify_msg(s.a, &st);
+  EXPECT_EQ(st, Status::ok) << why;
+  EXPECT_EQ(s.a.free(a), Status::ok);
+  EXPECT_EQ(s.a.free(b), Status::ok);
 }
 
 TEST(Allocator, AllocFreeRoundTrip) {

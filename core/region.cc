@@ -248,7 +248,11 @@ Status Region::create_file(const std::string& path, const RegionSpec& spec,
 Status Region::open_file(const std::string& path, const RegionSpec& spec,
                          const RegionInit& init, Region* out, std::string* why) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    if (access(path.c_str(), F_OK) == 0) return join_file(path, spec.type, spec.type_version, out, why);
+    if (access(path.c_str(), F_OK) == 0) {
+      Status s = join_file(path, spec.type, spec.type_version, out, why);
+      if (s != Status::not_found) return s;  // else: a peer destroyed it meanwhile; create it
+      continue;
+    }
     Status s = create_file(path, spec, init, out, why);
     if (s != Status::exists) return s;  // else: a peer created it first; join theirs
   }

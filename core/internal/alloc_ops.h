@@ -152,6 +152,15 @@ inline u64 bits_claim(void* base, u64 bits_off, unsigned max_n, u64* left) {
   // release keeps the claim ordered before the owner republishes the block.
   u64 old = bits.fetch_and_acq_rel(~take);
   *left = old & ~take;
+  // Only the superblock's one owner clears bits (frees only set them), so
+  // every bit we saw set is still set: unless a damaged stack (a cycle)
+  // handed the superblock to two owners at once. Then the slots the other
+  // one took are not ours: take none (the caller reports corrupt), and
+  // give back the ones that were still free.
+  if ((old & take) != take) {
+    bits.fetch_or_acq_rel(old & take);
+    return 0;
+  }
   return take;
 }
 
