@@ -371,7 +371,11 @@ void RhMap::lock() const {
       l.store_relaxed(me);  // planted bug 22: no CAS, every waiter that saw it dead takes it
       const bool won = true;
 #else
-      // ORDER: acquire, as above: we see what the dead holder stored.
+      // ORDER: acquire, as above. The dead holder published nothing with a
+      // release (it died inside its section): its stores are visible because
+      // the kernel tore its process down before alive() said so. C++ has no
+      // model of that; the crash test exercises it, and the Relacy model
+      // plants the dead pid before its threads start.
       const bool won = l.cas_acquire(w, me);
 #endif
       if (won) {

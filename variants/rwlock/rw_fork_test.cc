@@ -350,37 +350,48 @@ TEST(RwFork, KilledRehashMoveIsRepaired) {
 // back, whole, and the arena stays consistent (the key is changed and
 // removed again, verify checks the free lists).
 TEST(RwFork, KilledValueChangeIsRepaired) {
-  for (std::size_t new_len : {std::size_t{5}, std::size_t{200}}) {  // inline, another arena class
-    RwStore::Ptr st;
-    ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
-    RwMap& m = st->map();
-    const std::string key = "the key", old_val(100, 'o'), new_val(new_len, 'n');
-    auto b = [](const std::string& x) { return RwBytes{x.data(), x.size()}; };
-    auto get = [&](const std::string& k) {
-      std::string out(512, 0);
-      std::uint64_t sz = 0;
-      return m.get(b(k), out.data(), out.size(), &sz) == Status::ok ? out.substr(0, sz) : "(absent)";
-    };
-    ASSERT_EQ(m.put(b(key), b(old_val)), Status::ok);
-    pid_t pid = park_child(rw_os::HookPoint::value_half_done, [&] { m.put(b(key), b(new_val)); });
-    ASSERT_GT(pid, 0) << "the child never reached the hook";
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
-    ASSERT_EQ(m.put(b("another"), b("x")), Status::ok);  // recovers the lock, repairs
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_EQ(m.stats().write_recoveries, 1u);
-    EXPECT_EQ(m.stats().move_repairs, 1u) << new_len;
-    std::string why;
-    EXPECT_EQ(m.last_recovery(&why), Status::ok) << why;
-    EXPECT_EQ(m.verify(&why), Status::ok) << why;
-    EXPECT_EQ(get(key), old_val) << new_len;
-    ASSERT_EQ(m.put(b(key), b(new_val)), Status::ok);
-    EXPECT_EQ(get(key), new_val);
-    ASSERT_EQ(m.remove(b(key)), Status::ok);
-    for (int i = 0; i < 4; ++i) ASSERT_EQ(m.put(b(key + std::to_string(i)), b(old_val)), Status::ok);
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(get(key + std::to_string(i)), old_val);
-    EXPECT_EQ(m.verify(&why), Status::ok) << why;
-  }
+  // Parked before the meta store: the key keeps its old value. After it
+  // (the journal still open): the key has its new value, and the repair
+  // frees the old block (a later value of that size reuses it: the arena
+  // does not grow).
+  for (rw_os::HookPoint at : {rw_os::HookPoint::value_half_done, rw_os::HookPoint::value_meta_done})
+    for (std::size_t new_len : {std::size_t{5}, std::size_t{100}, std::size_t{200}}) {  // inline, same size, another class
+      const bool after = at == rw_os::HookPoint::value_meta_done;
+      RwStore::Ptr st;
+      ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+      RwMap& m = st->map();
+      const std::string key = "the key", old_val(100, 'o'), new_val(new_len, 'n');
+      auto b = [](const std::string& x) { return RwBytes{x.data(), x.size()}; };
+      auto get = [&](const std::string& k) {
+        std::string out(512, 0);
+        std::uint64_t sz = 0;
+        return m.get(b(k), out.data(), out.size(), &sz) == Status::ok ? out.substr(0, sz) : "(absent)";
+      };
+      ASSERT_EQ(m.put(b(key), b(old_val)), Status::ok);
+      pid_t pid = park_child(at, [&] { m.put(b(key), b(new_val)); });
+      ASSERT_GT(pid, 0) << "the child never reached the hook";
+      ASSERT_EQ(kill(pid, SIGKILL), 0);
+      ASSERT_EQ(m.put(b("another"), b("x")), Status::ok);  // recovers the lock, repairs
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      EXPECT_EQ(m.stats().write_recoveries, 1u);
+      EXPECT_EQ(m.stats().move_repairs, 1u) << new_len;
+      std::string why;
+      EXPECT_EQ(m.last_recovery(&why), Status::ok) << why;
+      EXPECT_EQ(m.verify(&why), Status::ok) << why;
+      EXPECT_EQ(get(key), after && new_len != 100 ? new_val : old_val) << new_len << " after " << after;
+      if (after && new_len != 100) {  // the old block was freed: a 100-byte value reuses it
+        const std::uint64_t used = m.stats().arena_used;
+        ASSERT_EQ(m.put(b("third"), b(old_val)), Status::ok);
+        EXPECT_EQ(m.stats().arena_used, used) << new_len;
+      }
+      ASSERT_EQ(m.put(b(key), b(new_val)), Status::ok);
+      EXPECT_EQ(get(key), new_val);
+      ASSERT_EQ(m.remove(b(key)), Status::ok);
+      for (int i = 0; i < 4; ++i) ASSERT_EQ(m.put(b(key + std::to_string(i)), b(old_val)), Status::ok);
+      for (int i = 0; i < 4; ++i) EXPECT_EQ(get(key + std::to_string(i)), old_val);
+      EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    }
 }
 
 std::string value_of(std::uint64_t k) {

@@ -38,7 +38,10 @@ bool RwLock::holder_dead(std::uint64_t seen, std::uint64_t* last, unsigned* wait
 // exactly one of several recoverers wins.
 bool RwLock::take_dead_writer(std::uint64_t seen) const {
   std::uint64_t mine = (seen & ~kRwPidMask) | (std::uint64_t(rw_os::self_pid()) << kRwPidShift);
-  // ORDER: acquire, as in lock_writer: we see what the dead holder stored.
+  // ORDER: acquire, as in lock_writer. The dead holder published nothing
+  // with a release (it died inside its section): its stores are visible
+  // because the kernel tore its process down before alive() said so (C++
+  // has no model of that; the crash tests exercise it).
   if (!lock().cas_acquire(seen, mine)) return false;
   counter(0).fetch_add_relaxed(1);  // a statistic: relaxed
   return true;

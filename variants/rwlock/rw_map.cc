@@ -543,14 +543,14 @@ Status RwMap::fill_slot(u64 slot, u64 h, RwBytes key, RwBytes val, bool reuse_to
 }
 
 // A new value for a full slot. An old value in the arena is replaced under
-// the value journal (words 62, 63; CRASH RECOVERY): the slot's value word
-// names the old block until the new one is written and the meta word's new
-// length goes with the new word, so a writer dying between the two must not
-// leave them disagreeing (a length of one block with the offset of another
-// would later free the wrong block). repair() points the slot back at the
-// old block (the old value is whole: nothing wrote it) when the meta word
-// still has the old length, else frees the old block, which the dead
-// writer had not freed yet.
+// the value journal (words 62, 63; CRASH RECOVERY), whatever the new size:
+// the slot's value word names the old block until the new value is written
+// and the meta word's new length goes with the new word, so a writer dying
+// between the two must not leave them disagreeing (a length of one block
+// with the offset of another would later free the wrong block). repair()
+// points the slot back at the old block (the old value is whole: nothing
+// wrote it) when the meta word still has the old length, else frees the
+// old block, which the dead writer had not freed yet.
 Status RwMap::set_value(u64 slot, u64 meta, RwBytes val) {
   const u64 old_len = vlen_of(meta);
   if (old_len <= kRwInlineMax) {  // inline: a crash may tear it, never more
@@ -559,16 +559,13 @@ Status RwMap::set_value(u64 slot, u64 meta, RwBytes val) {
     return s;
   }
   const u64 old_block = at(slot + kValW).load_acquire();
-  if (val.size == old_len) {  // the same block size: rewritten in place, as an inline value
-    write_words(old_block, val);
-    return Status::ok;
-  }
   hw(kValOld).store_release(old_block);
   hw(kValFrom).store_release(slot | old_len << kJournalLenShift);
   Status s = write_field(slot, kValW, val, old_len);  // fails before writing anything
   if (s == Status::ok) {
     rw_os::hook(rw_os::HookPoint::value_half_done);
     at(slot).store_release(meta_of(kFull, klen_of(meta), val.size));
+    rw_os::hook(rw_os::HookPoint::value_meta_done);
   }
   hw(kValFrom).store_release(0);
   if (s == Status::ok) free_bytes(old_block, old_len);  // after the journal closes: a crash leaks it, no more
@@ -1322,11 +1319,6 @@ void RwMap::repair_cb(void* ctx) { static_cast<RwMap*>(ctx)->repair(); }
 // tombstones, and a verify() whose outcome is kept (kStatRecovery: 1 clean,
 // 2 corrupt).
 void RwMap::repair() const {
-  u64 seq = hw(kSeq).load_relaxed();
-  if (seq & 1) {
-    hw(kSeq).store_release(seq + 1);
-    hw(kStatSeqRepair).fetch_add_relaxed(1);  // a statistic
-  }
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
   u64 full = 0, tomb = 0;
   bool table_ok = table_log2(tw) <= cap_max_log2_ && off + (kRwSlotSize << table_log2(tw)) <= hw(kBacked).load_acquire();
@@ -1350,13 +1342,17 @@ void RwMap::repair() const {
   if (const u64 jv = hw(kValFrom).load_acquire(); jv != 0) {
     const u64 sl = jv & (kMemMaxLimit - 1), old_len = jv >> kJournalLenShift, old_block = hw(kValOld).load_acquire();
     const u64 meta = table_ok && in_table(sl) ? at(sl).load_acquire() : 0;
-    if ((meta & kStateMask) == kFull && old_len > kRwInlineMax &&
-        block_in(old_block, old_len, hw(kTop).load_acquire())) {
-      if (vlen_of(meta) == old_len) at(sl + kValW).store_release(old_block);  // before its meta store
-      else free_bytes(old_block, old_len);                                 // after it
-      hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic: journal repairs
-    }
+    const bool fix = (meta & kStateMask) == kFull && old_len > kRwInlineMax &&
+                     block_in(old_block, old_len, hw(kTop).load_acquire());
+    // Before its meta store (also every change of a same-size value: its
+    // meta store changes nothing): the slot gets the old value back, whole,
+    // and the write is lost. After it: the old block is freed, once: the
+    // journal closes first, so a repair that dies here leaks it instead.
+    const bool restore = fix && vlen_of(meta) == old_len;
+    if (restore) at(sl + kValW).store_release(old_block);
     hw(kValFrom).store_release(0);
+    if (fix && !restore) free_bytes(old_block, old_len);
+    if (fix) hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic: journal repairs
   }
   for (u64 i = 0; table_ok && i < cap; ++i) {
     u64 state = at(off + i * kRwSlotSize).load_acquire() & kStateMask;
@@ -1366,6 +1362,14 @@ void RwMap::repair() const {
   if (table_ok) {
     hw(kSize).store_release(full);
     hw(kTomb).store_release(tomb);
+  }
+  // Last: lock-free readers keep waiting on the odd seq until every journal
+  // above is settled (a reader must never see an open value change's old
+  // length with its new value word).
+  u64 seq = hw(kSeq).load_relaxed();
+  if (seq & 1) {
+    hw(kSeq).store_release(seq + 1);
+    hw(kStatSeqRepair).fetch_add_relaxed(1);  // a statistic
   }
   std::string why;
   hw(kStatRecovery).store_release(verify_impl(&why, false) == Status::ok ? 1 : 2);

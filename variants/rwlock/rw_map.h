@@ -174,17 +174,17 @@
 // CRASH RECOVERY. A writer killed inside its section leaves the lock word
 // naming a dead pid and possibly an odd seq. The next process that waits for
 // the lock (writer or reader) takes it over (rw_lock.h) and calls repair():
-// seq is made even, size and tombstones are recounted from the slots, and
-// verify() runs; the outcome is kept in stats. Writes are ordered so that a
+// the journals below are settled, size and tombstones are recounted from the
+// slots, seq is made even (last: lock-free readers wait on the odd seq until
+// the map is whole again), and verify() runs; the outcome is kept in stats. Writes are ordered so that a
 // crash at any point leaves the structure valid (payload first, the meta word
 // last, counters after; a new table is published by one word; an in-place
 // rehash move left half done, its journal open, is ended by repair(), which
 // tombs the source when the destination holds the whole copy; a change of
-// a value in the arena to another size is journaled the same way, and
-// repair() gives the slot back its old value or frees the old block, see
-// set_value): a crash loses at most the dying write, may leak arena blocks
-// or a table, and may leave that one value torn when it was overwritten in
-// place (an inline value, or an arena value of the same size).
+// a value in the arena is journaled the same way, and repair() gives the
+// slot back its old value or frees the old block, see set_value): a crash
+// loses at most the dying write, may leak arena blocks or a table, and may
+// leave that one value torn when it was an inline one overwritten in place.
 //
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table

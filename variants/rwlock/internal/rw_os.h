@@ -56,6 +56,7 @@ enum class HookPoint : unsigned {
   put_half_done = 3, // a put has written the slot's payload, not its meta word
   move_half_done = 4, // an in-place rehash has copied an entry, not yet tombed its source
   value_half_done = 5, // a change of an arena value has written the new value, not the meta word
+  value_meta_done = 7, // ... and the meta word, its journal still open
   rh_shift_half_done = 6, // a robin-hood insert has copied one entry of its shift right
 };
 using Hook = void (*)(HookPoint);
