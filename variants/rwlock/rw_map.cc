@@ -222,9 +222,9 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   // table, the spare table and the arena's free-list heads. Damaged, they
   // would send the first writer outside the map (verify() checks the rest).
   const u64 tw = m.hw(kTable).load_acquire(), spare = m.hw(kSpare).load_acquire();
-  if (table_log2(tw) < 3 || !m.table_in_bounds(tw, top))
+  if (!m.table_word_ok(tw, top))
     return fail(why, Status::corrupt, "rwlock map table word %#" PRIx64 " out of range (damaged header)", tw);
-  if (spare != 0 && (table_log2(spare) < 3 || !m.table_in_bounds(spare, top)))
+  if (spare != 0 && !m.table_word_ok(spare, top))
     return fail(why, Status::corrupt, "rwlock map spare table word %#" PRIx64 " out of range (damaged header)", spare);
   for (unsigned c = 0; c < kRwClassCnt; ++c) {
     const u64 b = m.hw(kFree + c).load_acquire();
@@ -317,6 +317,10 @@ bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
   return log2 <= cap_max_log2_ && off >= hdr_ + kRwHeaderSize && off <= backed &&
          backed - off >= (kRwSlotSize << log2);
 }
+
+// A table (or spare table) word of a map at rest (join, verify): a table of
+// at least 8 slots below top (I1).
+bool RwMap::table_word_ok(u64 tw, u64 top) const { return table_log2(tw) >= 3 && table_in_bounds(tw, top); }
 
 // The probe both reads share (speculative): *slot and *meta receive the
 // live full slot holding key, else not_found; corrupt when the table word is
@@ -504,24 +508,18 @@ void RwMap::free_bytes(u64 off, u64 len) const {
 
 // Write b into the field at `field` (inline words, or a new arena block
 // whose offset goes into the field's first word).
-// b's bytes into the words from dst on, zero-padded: all three inline words
-// of a short field, whole words of an arena block.
-void RwMap::write_words(u64 dst, RwBytes b) {
-  auto* p = static_cast<const unsigned char*>(b.data);
-  u64 n_words = b.size > kRwInlineMax ? words_of(b.size) : kRwInlineMax / 8;
-  for (u64 i = 0; i < n_words; ++i) {
-    u64 done = 8 * i;
-    at(dst + 8 * i).store_release(done < b.size ? load_word(p + done, b.size - done) : 0);
-  }
-}
-
 Status RwMap::write_field(u64 slot, unsigned word, RwBytes b, u64) {
   u64 field = slot + word, dst = field;
   if (b.size > kRwInlineMax) {
     Status s = alloc_bytes(b.size, &dst);
     if (s != Status::ok) return s;
   }
-  write_words(dst, b);
+  auto* p = static_cast<const unsigned char*>(b.data);
+  u64 n_words = b.size > kRwInlineMax ? words_of(b.size) : kRwInlineMax / 8;
+  for (u64 i = 0; i < n_words; ++i) {
+    u64 done = 8 * i;
+    at(dst + 8 * i).store_release(done < b.size ? load_word(p + done, b.size - done) : 0);
+  }
   if (dst != field) at(field).store_release(dst);
   return Status::ok;
 }
@@ -1391,16 +1389,12 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
     if (hw(kValFrom).load_acquire() != 0) return fail(why, Status::corrupt, "a value change is open on a quiescent map");
   }
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), top = hw(kTop).load_acquire();
-  u64 backed = hw(kBacked).load_acquire(), lo = hdr_ + kRwHeaderSize;
+  u64 backed = hw(kBacked).load_acquire();
   unsigned log2 = table_log2(tw);
   if (top > backed || backed > mem_max_) return fail(why, Status::corrupt, "top/backed out of range (I1)");
-  if (log2 < 3 || log2 > cap_max_log2_ || off < lo || off + (kRwSlotSize << log2) > top)
-    return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
+  if (!table_word_ok(tw, top)) return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
   u64 cap = u64{1} << log2, mask = cap - 1, full = 0, tomb = 0;
-  auto block_ok = [&](u64 b, u64 len) { return block_in(b, len, top); };
-  if (u64 spare = hw(kSpare).load_acquire();
-      spare != 0 && (table_log2(spare) < 3 || table_log2(spare) > cap_max_log2_ || table_off(spare) < lo ||
-                     table_off(spare) + (kRwSlotSize << table_log2(spare)) > top))
+  if (u64 spare = hw(kSpare).load_acquire(); spare != 0 && !table_word_ok(spare, top))
     return fail(why, Status::corrupt, "spare table word %#" PRIx64 " out of range (I1)", spare);
   std::vector<unsigned char> key;
   for (u64 i = 0; i < cap; ++i) {
@@ -1413,9 +1407,9 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
     if (klen == 0 || klen > kRwKeyMax || vlen > kRwValMax)
       return fail(why, Status::corrupt, "slot %" PRIu64 ": lengths %" PRIu64 "/%" PRIu64 " (I4)", i, klen, vlen);
     u64 ksrc = klen > kRwInlineMax ? at(slot + kKeyW).load_acquire() : slot + kKeyW;
-    if (klen > kRwInlineMax && !block_ok(ksrc, klen))
+    if (klen > kRwInlineMax && !block_in(ksrc, klen, top))
       return fail(why, Status::corrupt, "slot %" PRIu64 ": key block out of range (I4)", i);
-    if (vlen > kRwInlineMax && !block_ok(at(slot + kValW).load_acquire(), vlen))
+    if (vlen > kRwInlineMax && !block_in(at(slot + kValW).load_acquire(), vlen, top))
       return fail(why, Status::corrupt, "slot %" PRIu64 ": value block out of range (I4)", i);
     key.assign(words_of(klen) * 8, 0);
     for (u64 j = 0; j < words_of(klen); ++j) {
@@ -1443,7 +1437,7 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   for (unsigned c = 0; c < kRwClassCnt; ++c) {
     u64 n = 0;
     for (u64 b = hw(kFree + c).load_acquire(); b != 0; b = at(b).load_acquire()) {
-      if (!block_ok(b, u64{32} << c) || ++n > top / 32)
+      if (!block_in(b, u64{32} << c, top) || ++n > top / 32)
         return fail(why, Status::corrupt, "free list %u damaged (I4)", c);
     }
   }

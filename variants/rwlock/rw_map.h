@@ -473,7 +473,6 @@ class RwMap {
   void free_bytes(std::uint64_t off, std::uint64_t len) const;
   Status ensure_backed(std::uint64_t end);
   Status alloc_table(unsigned log2, std::uint64_t* off);
-  void write_words(std::uint64_t dst, RwBytes b);
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
   Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb,
                    std::uint64_t exp);
@@ -512,6 +511,7 @@ class RwMap {
   Status read_u64(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;
   bool block_in(std::uint64_t b, std::uint64_t len, std::uint64_t top) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
+  bool table_word_ok(std::uint64_t tw, std::uint64_t top) const;
   template <class Try>  // Status(); defined and used in rw_map.cc only
   Status read_stable(Try try_once) const;
   template <class KeyEq>  // bool(slot, meta); defined and used in rw_map.cc only
