@@ -53,6 +53,15 @@
 //                   wait for the transaction's end (a review found the
 //                   first version clearing it at the erase). Every schedule
 //                   with up to 2 preemptions.
+//   dead_writer_2t  the chain is locked by a dead process (its owner index
+//                   names one) that had filled the inline slot: two writers
+//                   insert a key each; exactly one takes the lock over and
+//                   repairs the chain (one recovery; planted bug 24 takes it
+//                   with a store: two), every key is found afterwards,
+//                   the dead insert's included, verify() clean. Every
+//                   schedule with up to 2 preemptions.
+//   dead_writer_read_2t  the same with a reader (find) and one writer:
+//                   the reader may be the one that recovers.
 //
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include "core/alloc.h"
@@ -60,6 +69,7 @@
 #include "models/model_main.h"
 #include "variants/chain/chain_map.h"
 #include "variants/chain/chain_txn.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 
 namespace {
@@ -93,11 +103,11 @@ struct ChainModelBase : rl::test_suite<Derived, 2> {
   Memory mem;
   Allocator a;
   ChainMap m;
+  u64 off = 0;  // the map header
 
   void setup(u64 chains = 1) {
     RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), chain_params(), nullptr, nullptr, &a) ==
               Status::ok);
-    u64 off = 0;
     RL_ASSERT(ChainMap::create(a, chains, 7, &off) == Status::ok);
     RL_ASSERT(ChainMap::join(a, off, &m) == Status::ok);
     RL_ASSERT(m.chain_cnt() == chains);
@@ -177,6 +187,57 @@ struct TwoWritersModel : ChainModelBase<TwoWritersModel> {
       RL_ASSERT(v == (k == 100 ? 1000 : k * 10 + 1));
     }
     RL_ASSERT(m.size() == 3);
+  }
+};
+
+// A writer process died holding the only chain (its owner index names a
+// dead process; the dead writer had filled the inline slot's meta word but
+// not unlocked). Two writers (Reader = false) or a writer and a reader meet
+// the lock: exactly one takes it over and repairs the chain, the other
+// waits for it; afterwards the keys stored before, the dead insert that
+// was complete but for its unlock, and the new key are all there.
+template <bool Reader>
+struct DeadWriterModel : ChainModelBase<DeadWriterModel<Reader>> {
+  using Base = ChainModelBase<DeadWriterModel<Reader>>;
+  static constexpr unsigned kDeadOwner = 1;
+  void before() {
+    Base::setup();
+    ChainMap& m = this->m;
+    RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);  // inline
+    RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the list
+    RL_ASSERT(m.erase(u64{1}) == Status::ok);           // the slot is free again
+    void* base = this->mem.base();
+    auto hdr = [&](unsigned w) { return mb::sync::word(base, this->off + 8 * w).load_relaxed(); };
+    mb::sync::word(base, hdr(8) + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
+    auto chain = mb::sync::word(base, hdr(10));  // chain 0: segment 0's first word
+    u64 w = chain.load_relaxed();
+    // The dead writer's insert of key 3 into the slot: value, key, meta,
+    // then it died before its unlock (the count still says 1).
+    u64 key = 3, h = m.hash(Bytes{&key, 8});
+    mb::sync::word(base, hdr(10) + 24).store_relaxed(33);
+    mb::sync::word(base, hdr(10) + 16).store_relaxed(3);
+    mb::sync::word(base, hdr(10) + 8).store_relaxed((h & ~u64{0xff}) | 8 << 4 | 8);
+    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{kDeadOwner} << 45);
+  }
+  void thread(unsigned t) {
+    ChainMap& m = this->m;
+    if (Reader && t == 1) {
+      u64 v = 0;
+      RL_ASSERT(m.find(u64{2}, &v) == Status::ok && v == 22);
+      return;
+    }
+    RL_ASSERT(m.insert(u64{100 + t}, u64{t}) == Status::ok);
+  }
+  void after() {
+    ChainMap& m = this->m;
+    RL_ASSERT(m.stats().recoveries == 1);
+    this->check_quiescent();
+    u64 v = 0;
+    RL_ASSERT(m.find(u64{2}, &v) == Status::ok && v == 22);
+    RL_ASSERT(m.find(u64{3}, &v) == Status::ok && v == 33);
+    RL_ASSERT(m.find(u64{100}, &v) == Status::ok && v == 0);
+    if (!Reader) RL_ASSERT(m.find(u64{101}, &v) == Status::ok && v == 1);
+    RL_ASSERT(m.size() == (Reader ? 3u : 4u));
   }
 };
 
@@ -399,6 +460,8 @@ const Model kModels[] = {
     {"filter_publish_2t", run<FilterPublishModel>, rl::sched_bound, 0, 2},
     {"filter_erase_2t", run<FilterEraseModel>, rl::sched_bound, 0, 2},
     {"filter_txn_2t", run<FilterTxnModel>, rl::sched_bound, 0, 2},
+    {"dead_writer_2t", run<DeadWriterModel<false>>, rl::sched_bound, 0, 2},
+    {"dead_writer_read_2t", run<DeadWriterModel<true>>, rl::sched_bound, 0, 2},
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/internal/hash.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 // Planted bugs (MB_PLANT_BUG, models only, see models/BUILD):
 //   4  value words stored relaxed instead of release (M5)
@@ -16,6 +17,7 @@
 //   18 an insert sets its filter bit after the unlock instead of before (M7)
 //   19 an erase clears filter bits relaxed instead of release
 //   23 find(u64)'s common case alone skips the re-load (the loop keeps it)
+//   24 a waiter takes a dead holder's lock over with a store, not a CAS
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -36,6 +38,14 @@ constexpr u64 kVerMask = ~u64{0} << kVerShift;
 static_assert(kChainCntMax == (kCntMask >> kCntShift), "cnt field holds kChainCntMax");
 static_assert((kRefMask & kCntMask) == 0 && (kCntMask & kVerMask) == 0, "fields overlap");
 static_assert(kAllocSpaceMax >> 4 <= kRefMask + 1, "refs hold ele_off >> 4");
+// A locked word's owner index (version bits 1..8), and the version bits the
+// lock leaves alone (RECOVERY).
+constexpr unsigned kOwnerShift = kVerShift + 1;
+constexpr u64 kOwnerMask = u64{0xff} << kOwnerShift;
+constexpr u64 kVerTopUnit = u64{1} << (kOwnerShift + 8);
+constexpr u64 kVerTopMask = ~(kVerTopUnit - 1);
+static_assert(kChainOwnerMax <= (kOwnerMask >> kOwnerShift), "owner indices fit the word");
+constexpr unsigned owner_of(u64 w) { return unsigned((w & kOwnerMask) >> kOwnerShift); }
 
 constexpr u64 head_of(u64 w) { return w & kRefMask; }
 constexpr u64 cnt_of(u64 w) { return (w & kCntMask) >> kCntShift; }
@@ -48,7 +58,7 @@ constexpr u64 ele_w0(u64 next, u64 key_sz, u64 val_sz) { return next | key_sz <<
 static_assert(val_sz_of(ele_w0(0, 255, kChainValMax)) == kChainValMax, "val_sz field holds 64 KiB");
 
 // Map header words.
-constexpr unsigned kStatAgain = 6, kStatBusy = 7, kSegWord = 8;
+constexpr unsigned kStatAgain = 6, kStatBusy = 7, kOwnWord = 8, kOwnCntWord = 9, kSegWord = 10;
 
 // The inline slot: bucket word offsets and meta fields.
 constexpr u64 kMeta = 8, kInKey = 16, kInVal = 24, kInlineMax = 8;
@@ -123,9 +133,20 @@ Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, 
   Status s = a.alloc(64, 8 * (kSegWord + 2 * seg_cnt), kChainTagHeader, &hdr);
   if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
   u64 w[6] = {kChainMagic, kChainLayoutVersion, chains, seed, seg_cnt, 0};
+  // The owner table: word 0 (recoveries) and one word per owner index.
+  const u64 owners = std::min<u64>(kChainOwnerMax, a.size_max() / 8 - 1);
+  u64 own = 0;
+  if ((s = a.alloc(8, 8 * (owners + 1), kChainTagOwners, &own)) != Status::ok) {
+    a.free(hdr);
+    return fail(why, s, "cannot allocate the owner table");
+  }
+  for (u64 i = 0; i <= owners; ++i) sync::word(a.base(), own + 8 * i).store_relaxed(0);
+  sync::word(a.base(), hdr + 8 * kOwnWord).store_relaxed(own);
+  sync::word(a.base(), hdr + 8 * kOwnCntWord).store_relaxed(owners);
   auto undo = [&](u64 segs, u64 filters) {
     for (u64 j = 0; j < segs; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + j)).load_relaxed());
     for (u64 j = 0; j < filters; ++j) a.free(sync::word(a.base(), hdr + 8 * (kSegWord + seg_cnt + j)).load_relaxed());
+    a.free(own);
     a.free(hdr);
   };
   for (u64 i = 0; i < seg_cnt; ++i) {
@@ -176,8 +197,15 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
       size < 8 * (kSegWord + 2 * seg_cnt))
     return fail(why, Status::corrupt, "chain map geometry damaged");
   const u64 seg_chains = chains / seg_cnt;
+  const u64 own = sync::word(a.base(), map_off + 8 * kOwnWord).load_relaxed(),
+            owners = sync::word(a.base(), map_off + 8 * kOwnCntWord).load_relaxed();
+  if (owners == 0 || owners > kChainOwnerMax || a.info(own, &size, &tag) != Status::ok || tag != kChainTagOwners ||
+      size < 8 * (owners + 1) || own % 8 != 0)
+    return fail(why, Status::corrupt, "chain map owner table damaged");
   ChainMap m;
   m.a_ = &a;
+  m.own_off_ = own;
+  m.own_cnt_ = unsigned(owners);
   m.base_ = a.base();
   m.hdr_off_ = map_off;
   m.chain_cnt_ = chains;
@@ -216,6 +244,7 @@ Status ChainMap::destroy() {
   }
   sync::word(base_, hdr_off_).store_release(0);
   for (u64 i = 0; i < seg_cnt_; ++i) a_->free(seg_off_[i]), a_->free(flt_off_[i]);
+  a_->free(own_off_);
   a_->free(hdr_off_);
   *this = ChainMap();
   return Status::ok;
@@ -273,21 +302,172 @@ void ChainMap::filter_refresh(u64 idx, u64 w) const {
 
 Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
   auto c = chain(idx);
+  const unsigned me = owner();
+  const u64 stamp = u64{me} << kOwnerShift;
   u64 w = c.load_relaxed();
   for (u64 spins = 0;; ++spins) {
     if (spins == kChainWaitMax) return Status::again;  // see find()
-    // ORDER: acquire pairs with the release store in unlock(): we see every
-    // element write of the chain's previous holder.
-    if (!(w & kLockBit) && c.cas_acquire(w, w | kLockBit)) {
-      *word = w | kLockBit;
+    // ORDER: acq_rel. Acquire pairs with the release store in unlock(): we
+    // see every element write of the chain's previous holder. Release: a
+    // recoverer that reads our stamp (acquire) also sees our owner index's
+    // claim, so it never takes us for the dead process that held the index
+    // before (claim_owner).
+    if (!(w & kLockBit) && c.cas_acq_rel(w, (w & ~kOwnerMask) | kLockBit | stamp)) {
+      *word = w | kLockBit;  // the full version: unlock() counts from it
       return Status::ok;
     }
     if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatBusy).fetch_add_relaxed(1);
     if (flags & kChainNonBlocking) return Status::again;
-    if (spins < sync::kSpin.pause_max) sync::pause();
-    else sync::yield();
+    Status s = Status::ok;
+    if (wait_step(w, spins) && take_over(idx, w, me, word, &s)) {  // we hold it now, repaired
+      if (s != Status::ok) unlock_unchanged(idx, *word);
+      return s;
+    }
     w = c.load_relaxed();
   }
+}
+
+// --- recovery (RECOVERY in the header) -------------------------------------------
+
+unsigned ChainMap::owner() const {
+  const std::uint32_t pid = rw_os::self_pid();
+  const unsigned home = 1 + pid % own_cnt_;
+  // ORDER: acquire pairs with claim_owner's CAS (another thread of this
+  // process may have claimed the index): our stamps then carry the claim to
+  // recoverers (lock()).
+  if (owner_word(home).load_acquire() == pid) return home;
+  return claim_owner(pid);
+}
+
+// Indices are claimed in probe order from pid's home and never freed, only
+// taken over from dead processes, so a process's index comes before any free
+// one on its probe: the first index holding pid or free is the answer.
+unsigned ChainMap::claim_owner(std::uint32_t pid) const {
+  for (unsigned pass = 0; pass < 2; ++pass) {
+    for (unsigned n = 0; n < own_cnt_; ++n) {
+      const unsigned i = 1 + (pid + n) % own_cnt_;
+      u64 o = owner_word(i).load_acquire();
+      if (o == pid) return i;
+      if (pass == 0 ? o != 0 : o == 0 || o > 0xffffffffULL || rw_os::alive(std::uint32_t(o))) continue;
+      if (o != 0) {
+        // A dead process's index: first recover every chain still stamped
+        // with it (only that process stamped it, so no new stamp appears).
+        // We stamp what we take over with owner 0, not i: i still names the
+        // dead process, and another waiter would take it from us.
+        for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+          // ORDER: acquire, as the waiters' loads before take_over.
+          const u64 w = chain(idx).load_acquire();
+          u64 word = 0;
+          Status s = Status::ok;
+          if ((w & kLockBit) && owner_of(w) == i && take_over(idx, w, 0, &word, &s)) unlock_unchanged(idx, word);
+        }
+      }
+      // ORDER: acq_rel: release publishes the claim to this process's other
+      // threads (owner()'s acquire) and, through their stamps, to
+      // recoverers; acquire pairs with the previous claim.
+      if (owner_word(i).cas_acq_rel(o, pid) || o == pid) return i;
+    }
+  }
+  return 0;  // every index held by a live process: locks we take cannot be recovered
+}
+
+bool ChainMap::wait_step(u64 w, u64 spins) const {
+  if (spins < sync::kSpin.pause_max) {
+    sync::pause();
+    return false;
+  }
+  sync::yield();
+  // The model looks at every step; a process now and then (a kill() per
+  // look).
+  constexpr u64 poll = sync::kModelBuild ? 1 : kChainOwnerPoll;
+  return (w & kLockBit) && (spins - sync::kSpin.pause_max) % poll == 0;
+}
+
+bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) const {
+  const unsigned o = owner_of(seen);
+  if (o == 0 || o > own_cnt_) return false;  // unknown holder: wait
+  // ORDER: acquire pairs with the holder's claim (through its stamp, which
+  // our caller read with acquire, or which we read again in the CAS).
+  const u64 pid = owner_word(o).load_acquire();
+  if (pid == 0 || pid > 0xffffffffULL || rw_os::alive(std::uint32_t(pid))) return false;
+  const u64 mine = (seen & ~kOwnerMask) | u64{me} << kOwnerShift;
+#if MB_PLANT_BUG == 24
+  chain(idx).store_relaxed(mine);  // BUG: every waiter that saw the dead word takes it
+#else
+  // ORDER: acq_rel, as lock()'s CAS. Acquire: the dead holder's CAS
+  // continued the release sequence of the unlock before it, so we see the
+  // chain as of `seen`; what the dead process stored after its CAS we see
+  // because its death (which alive() observed through the kernel) came
+  // after it. Exactly one waiter's CAS from `seen` succeeds.
+  u64 expect = seen;
+  if (!chain(idx).cas_acq_rel(expect, mine)) return false;
+#endif
+  owner_word(0).fetch_add_relaxed(1);  // recoveries
+  *s = repair(idx, seen, word);
+  return true;
+}
+
+// Under the lock taken over from a dead holder that locked the chain at
+// `seen` (head and count as they were; the holder may have changed the
+// inline slot and the list in place since). *word: the locked word to go
+// on with, with the count of what is there now and a version no reader has
+// seen (RECOVERY).
+Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
+  const u64 ver = ((seen & kVerTopMask) + kVerTopUnit) | kLockBit;  // wraps with the top bits
+  *word = ver | (seen & (kCntMask | kRefMask));
+  const u64 b = bucket(idx);
+  // Relaxed loads: we hold the lock; the dead holder's stores are visible
+  // (take_over).
+  const u64 m = sync::word(base_, b + kMeta).load_relaxed();
+  u64 cnt = 0;
+  if (m != 0) {  // its meta word is an insert's last store: whole, or damaged
+    const u64 ks = meta_ks(m), kw = sync::word(base_, b + kInKey).load_relaxed();
+    if (!meta_ok(m) || (ks < 8 && kw >> (8 * ks) != 0)) return Status::corrupt;
+    const u64 h = hash_of(Bytes{&kw, ks});
+    if (!meta_names(m, h, ks) || (h & (chain_cnt_ - 1)) != idx) return Status::corrupt;
+    filter_add(idx, h);
+    cnt = 1;
+  }
+  u64 ref = head_of(seen);
+  for (; ref != 0; ++cnt) {
+    const u64 e = ref << 4;
+    u64 size = 0;
+    std::uint32_t tag = 0;
+    if (cnt == kChainCntMax || !ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement)
+      return Status::corrupt;  // too long (or a cycle), or not an element
+    const u64 w0 = sync::word(base_, e).load_relaxed(), h = sync::word(base_, e + 8).load_relaxed();
+    if (key_sz_of(w0) == 0 || val_sz_of(w0) > kChainValMax || ele_size(key_sz_of(w0), val_sz_of(w0)) != size ||
+        (h & (chain_cnt_ - 1)) != idx)
+      return Status::corrupt;
+    filter_add(idx, h);  // an insert that died before setting it (M7)
+    ref = next_of(w0);
+  }
+  *word = ver | cnt << kCntShift | head_of(seen);
+  return Status::ok;
+}
+
+void ChainMap::reader_wait(u64 idx, u64 w, u64 spins) const {
+  u64 word = 0;
+  Status s = Status::ok;
+  if (wait_step(w, spins) && take_over(idx, w, owner(), &word, &s))
+    unlock_unchanged(idx, word);  // recovered: release it at once
+}
+
+u64 ChainMap::recover_dead(Status* worst) const {
+  u64 n = 0;
+  if (worst != nullptr) *worst = Status::ok;
+  const unsigned me = owner();
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    // ORDER: acquire, as the waiters' loads before take_over.
+    const u64 w = chain(idx).load_acquire();
+    u64 word = 0;
+    Status s = Status::ok;
+    if (!(w & kLockBit) || !take_over(idx, w, me, &word, &s)) continue;
+    unlock_unchanged(idx, word);
+    ++n;
+    if (s != Status::ok && worst != nullptr) *worst = s;
+  }
+  return n;
 }
 
 void ChainMap::unlock(u64 idx, u64 locked, u64 head_ref, u64 cnt) const {
@@ -627,10 +807,10 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
     Status s = query_try(key, h, buf, cap, val_sz, nullptr);
     if (s != Status::again) return s;
     if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatAgain).fetch_add_relaxed(1);
-    if (spins < sync::kSpin.pause_max) sync::pause();
-    else sync::yield();
+    // ORDER: acquire, as take_over needs (RECOVERY).
+    reader_wait(h & (chain_cnt_ - 1), chain(h & (chain_cnt_ - 1)).load_acquire(), spins);
   }
-  return Status::again;  // a chain locked for this long: its writer died, or the word is damaged
+  return Status::again;  // a chain locked for this long: an unrecoverable holder, or a damaged word
 }
 
 // The u64 find: query_try's protocol (same orders, same checks, same hash)
@@ -707,8 +887,8 @@ Status ChainMap::find(u64 k, u64* v) const {
     }
     if (s != Status::again) return s;
     if (spins == 0) sync::word(base_, hdr_off_ + 8 * kStatAgain).fetch_add_relaxed(1);
-    if (spins < sync::kSpin.pause_max) sync::pause();
-    else sync::yield();
+    // ORDER: acquire, as take_over needs (RECOVERY).
+    reader_wait(h & (chain_cnt_ - 1), c.load_acquire(), spins);
   }
   return Status::again;  // as find(): a chain locked for this long
 }
@@ -801,8 +981,8 @@ Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
         break;
       }
       if (spins >= kChainWaitMax) return Status::again;  // see find()
-      if (spins < sync::kSpin.pause_max) sync::pause();
-      else sync::yield();
+      // ORDER: acquire, as take_over needs (RECOVERY).
+      reader_wait(idx, c.load_acquire(), spins);
     }
     for (const Copied& cp : got)
       visit(ctx, Bytes{cp.bytes.data(), cp.key_sz}, Bytes{cp.bytes.data() + 8 * words(cp.key_sz), cp.val_sz});
@@ -868,7 +1048,7 @@ Status ChainMap::reset() {
 
 ChainMap::Stats ChainMap::stats() const {
   return Stats{sync::word(base_, hdr_off_ + 8 * kStatAgain).load_relaxed(),
-               sync::word(base_, hdr_off_ + 8 * kStatBusy).load_relaxed()};
+               sync::word(base_, hdr_off_ + 8 * kStatBusy).load_relaxed(), owner_word(0).load_relaxed()};
 }
 
 // --- verify ----------------------------------------------------------------
@@ -880,7 +1060,14 @@ Status ChainMap::verify(std::string* why) const {
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
     u64 w = chain(idx).load_acquire();
     std::string at = "chain " + std::to_string(idx);
-    if (w & kLockBit) return fail(why, Status::corrupt, at + " is locked (not quiescent, or a writer died)");
+    if (w & kLockBit) {
+      const unsigned o = owner_of(w);
+      const u64 pid = o != 0 && o <= own_cnt_ ? owner_word(o).load_relaxed() : 0;
+      return fail(why, Status::corrupt,
+                  at + " is locked (not quiescent, or a writer died: owner " + std::to_string(o) + ", pid " +
+                      std::to_string(pid) +
+                      (pid != 0 && pid <= 0xffffffffULL && !rw_os::alive(std::uint32_t(pid)) ? ", dead: recover_dead() repairs it)" : ")"));
+    }
     u64 ref = head_of(w);
     u64 n = cnt_of(w);
     const u64 b = bucket(idx), m = sync::word(base_, b + kMeta).load_relaxed();

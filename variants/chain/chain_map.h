@@ -18,8 +18,14 @@
 //     0 magic "MBCHAIN1"  1 layout version  2 chain_cnt  3 seed
 //     4 seg_cnt           5 check (hash of words 1..4)
 //     6 query_again       7 lock_busy  (relaxed counters)
-//     8 .. 8+seg_cnt-1    segment offsets
-//     8+seg_cnt ..        filter offsets (one per segment)
+//     8 owner table offset  9 owner_cnt (1..kChainOwnerMax)
+//     10 .. 10+seg_cnt-1  segment offsets
+//     10+seg_cnt ..       filter offsets (one per segment)
+//   Owner table (an allocator object, tag kChainTagOwners): word 0 counts
+//   recoveries (relaxed); word i (1..owner_cnt) is the process id that owns
+//   owner index i, 0 = free. A process claims one index the first time it
+//   locks a chain (see RECOVERY) and stamps it into every chain word it
+//   locks.
 //   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned, so
 //   a bucket never straddles a cache line): seg_cnt (a power of two, at most
 //   kChainSegMax) segments of chain_cnt / seg_cnt buckets of 32 bytes, at
@@ -49,7 +55,11 @@
 //     |   version   |    cnt     |  head ref        |   ref = ele_off >> 4
 //     +-------------+------------+------------------+   0 = none
 //     version bit 0 (word bit 44) = locked; cnt <= kChainCntMax counts the
-//     inline element too.
+//     inline element too. While locked, version bits 1..8 (word bits
+//     45..52) hold the holder's owner index instead (0: none recorded); the
+//     holder keeps the full version in its copy of the word, and head and
+//     cnt stay as they were when it locked (it stores the new ones with the
+//     unlock), so a recoverer finds the chain as it was.
 //
 //   Element (an allocator object, tag kChainTagElement):
 //     w0  [31:0] next ref  [39:32] key_sz  [63:40] val_sz
@@ -131,6 +141,36 @@
 // holder sees every element the previous one wrote); the unlock's store is
 // release (pairs with the next lock and with readers' loads of the word).
 //
+// RECOVERY (a writer process killed while it holds a chain lock). A thread
+// that has waited on a locked chain for a while (past its pauses, then
+// every kChainOwnerPoll yields; readers as well as writers) reads the owner
+// index in the locked word and the pid the owner table names for it; if
+// that process is gone (kill() says so, or it is a zombie), one CAS from
+// the word it saw to the same word with its own owner index takes the lock
+// over (of several waiters exactly one wins; planted bug 24 takes it with a
+// store and the model dead_writer_2t catches two recoveries). The winner
+// repairs the chain (repair()): it walks the list from the head the locked
+// word kept, checks every element (M2) and the inline slot (M6), recounts
+// (an inline slot the dead writer filled completely is kept: its meta
+// word is its last store), sets the filter bits of every element it kept,
+// and goes on with a version whose top bits (word bits 53..63, which the
+// lock left alone) are one more than before, so no reader can validate a
+// copy taken before the crash. A reader that recovers releases the lock at
+// once; a writer does its own operation first. recover_dead() does the
+// same for every chain at once. What a recovery keeps: every key the dead
+// writer was not writing, whole; the key it was writing has its old value
+// or its new one (or is absent or present, for an erase or an insert),
+// except (1) a value of more than 8 bytes, or an inline value changing
+// size, overwritten in place, which can be torn; (2) a key moving from the
+// inline slot to the list (a new value over 8 bytes) or to the front, which
+// can be lost; (3) a transaction, whose chains are recovered one by one
+// (not atomic across chains). An element the dead writer had allocated and
+// not linked, or unlinked and not freed, stays allocated (a leak). A
+// process claims a free owner index, or one whose process is dead once
+// every chain still stamped with it is recovered (a full scan of the chain
+// words); with every index held by a live process it locks with owner 0,
+// which nobody can recover.
+//
 // LIMITS: keys 1..255 bytes, values 0..64 KiB, kChainCntMax elements per
 // chain (an insert beyond returns Status::full), chain versions wrap after
 // 2^19 writes to one chain (a reader stalled across exactly that many writes
@@ -148,22 +188,30 @@
 namespace mb {
 
 inline constexpr std::uint64_t kChainMagic = 0x314e49414843424dULL;  // "MBCHAIN1"
-inline constexpr std::uint64_t kChainLayoutVersion = 3;
+inline constexpr std::uint64_t kChainLayoutVersion = 4;
 inline constexpr std::uint64_t kChainKeyMax = 255;
 inline constexpr std::uint64_t kChainValMax = 65536;
 inline constexpr std::uint64_t kChainCntMax = 4095;
 inline constexpr std::uint64_t kChainSegChains = std::uint64_t{1} << 14;  // 32-byte buckets
 inline constexpr std::uint64_t kChainSegMax = 256;                        // chain_cnt <= 2^22
 inline constexpr std::uint32_t kChainTagHeader = 0x43480001, kChainTagSegment = 0x43480002,
-                                kChainTagElement = 0x43480003, kChainTagFilter = 0x43480004;
+                                kChainTagElement = 0x43480003, kChainTagFilter = 0x43480004,
+                                kChainTagOwners = 0x43480005;
+// Owner indices a map can hand out (8 bits in a locked word; fewer when the
+// allocator's largest class cannot hold the table).
+inline constexpr unsigned kChainOwnerMax = 255;
+// A waiter looks at a locked chain's owner after its pauses, then every this
+// many yields.
+inline constexpr std::uint64_t kChainOwnerPoll = 64;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
 inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
 // Use the caller's `hash` instead of hashing. Precondition: it is hash(key);
 // any other value files the element under a wrong chain (verify() reports it).
 inline constexpr unsigned kChainHashHint = 4;
 // Waiting is bounded: after this many attempts on a chain that stays locked
-// (its writer died, or the word is damaged) blocking calls and find() return
-// Status::again instead of waiting forever (seconds, with yields).
+// (a writer that died and cannot be recovered, see RECOVERY, or a damaged
+// word) blocking calls and find() return Status::again instead of waiting
+// forever (seconds, with yields).
 inline constexpr std::uint64_t kChainWaitMax = std::uint64_t{1} << 22;
 
 struct Bytes {
@@ -242,8 +290,14 @@ class ChainMap {
   struct Stats {
     std::uint64_t query_again;  // speculative reads that had to retry
     std::uint64_t lock_busy;    // lock attempts that found the chain locked
+    std::uint64_t recoveries;   // chain locks taken over from dead processes
   };
   Stats stats() const;
+  // Recover every chain whose lock holder's process is dead (RECOVERY);
+  // returns how many this call recovered. Status::corrupt in *worst when a
+  // recovered chain was damaged beyond what a dead writer leaves (it is
+  // unlocked as found; verify() names it).
+  std::uint64_t recover_dead(Status* worst = nullptr) const;
 
   // u64 -> u64 (the map concept, core/map_concept.h).
   Status insert(std::uint64_t k, std::uint64_t v) { return insert(as_bytes(k), as_bytes(v)); }
@@ -287,6 +341,20 @@ class ChainMap {
   }
   void filter_refresh(std::uint64_t idx, std::uint64_t w) const;
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
+  // RECOVERY. This process's owner index (claimed on first use; 0 when none
+  // is free), the word of owner index i (0: recoveries), one wait step of a
+  // thread that saw a chain's word w for `spins` attempts (true: time to
+  // look at its holder), and the takeover of chain idx locked at `seen` by
+  // a dead process (true: this thread holds it now, stamped with owner
+  // index me; *word: the repaired locked word, *s: ok or corrupt).
+  unsigned owner() const;
+  unsigned claim_owner(std::uint32_t pid) const;
+  sync::Ref<std::uint64_t> owner_word(unsigned i) const { return sync::word(base_, own_off_ + 8 * i); }
+  bool wait_step(std::uint64_t w, std::uint64_t spins) const;
+  bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;
+  Status repair(std::uint64_t idx, std::uint64_t seen, std::uint64_t* word) const;
+  // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
+  void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
   void unlock_unchanged(std::uint64_t idx, std::uint64_t locked) const;
   bool ele_ok(std::uint64_t ele) const;
@@ -321,6 +389,8 @@ class ChainMap {
   std::uint64_t hash8_ = 0;  // mix64(seed_ ^ 8): the hash of any 8-byte key starts from it
   std::uint64_t seg_cnt_ = 0;
   unsigned seg_shift_ = 0;  // log2(buckets per segment)
+  std::uint64_t own_off_ = 0;  // the owner table
+  unsigned own_cnt_ = 0;
   std::uint64_t seg_off_[kChainSegMax] = {};
   std::uint64_t flt_off_[kChainSegMax] = {};
 };

@@ -1,6 +1,9 @@
 #include "variants/chain/chain_map.h"
 #include "variants/chain/chain_txn.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -138,7 +141,7 @@ TEST(ChainMap, LockedChainGivesAgainToNonBlockingCallers) {
   ChainHarness h(1);
   ChainMap& m = h.m;
   ASSERT_EQ(m.insert(1, 100), Status::ok);
-  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[8];  // segment 0 (header word 8)
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[10];  // segment 0 (header word 10)
   std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
   word |= std::uint64_t{1} << 44;  // as if a writer held the lock
   std::uint64_t k = 1, v = 0, sz = 0;
@@ -157,7 +160,7 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
   ChainHarness h(1);
   ChainMap& m = h.m;
   for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.insert(k, k * 10), Status::ok);
-  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[8];  // segment 0 (header word 8)
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[10];  // segment 0 (header word 10)
   std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
   std::uint64_t saved = word, v = 0;
   std::string why;
@@ -226,10 +229,10 @@ TEST(ChainMap, DamageIsReportedAndBounded) {
 // The filter (M7): a byte per chain with a bit per element's top hash bits,
 // set by inserts, recomputed by erases, cleared by reset, checked by verify.
 TEST(ChainMap, FilterTracksTheChainsElements) {
-  ChainHarness h(1);  // one chain, one segment: the filter is header word 9
+  ChainHarness h(1);  // one chain, one segment: the filter is header word 11
   ChainMap& m = h.m;
   ASSERT_EQ(m.chain_cnt(), 1u);
-  std::uint64_t& filter = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[9]);
+  std::uint64_t& filter = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[11]);
   EXPECT_EQ(filter, 0u);
   auto bit = [&](std::uint64_t k) { return std::uint64_t{1} << (m.hash(as_u64(k)) >> 61); };
   std::uint64_t want = 0, v = 0;
@@ -257,7 +260,7 @@ TEST(ChainMap, FilterTracksTheChainsElements) {
   ASSERT_EQ(m.insert(3, 3), Status::ok);
   std::uint64_t absent = 4;
   while (bit(absent) == bit(3)) ++absent;
-  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[8];
+  std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[10];
   std::uint64_t& word = *h.a.at<std::uint64_t>(seg);
   word |= std::uint64_t{1} << 44;  // locked
   EXPECT_EQ(m.find(absent, &v), Status::not_found);
@@ -392,6 +395,52 @@ TEST(ChainMap, InlineSlotAndListTogether) {
   EXPECT_EQ(st.obj_cnt, 0u);
 }
 
+// The owner table (RECOVERY in chain_map.h), header word 8: with every
+// index held by a live process, writers lock with owner 0 and work on; an
+// index whose process died is claimed again only after the chains still
+// stamped with it are recovered.
+TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
+  ChainHarness h(1);
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.insert(1, 10), Status::ok);  // claims our index
+  std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+  const std::uint64_t owners = hdr[9];
+  ASSERT_EQ(owners, kChainOwnerMax);
+  unsigned mine = 0;
+  for (unsigned i = 1; i <= owners; ++i)
+    if (own[i] == std::uint64_t(getpid())) mine = i;
+  ASSERT_NE(mine, 0u);
+  // Every index held by a live process (pid 1): we lock with owner 0.
+  for (unsigned i = 1; i <= owners; ++i) own[i] = 1;
+  ASSERT_EQ(m.insert(2, 20), Status::ok);
+  ASSERT_EQ(m.erase(1), Status::ok);
+  ASSERT_EQ(m.verify(), Status::ok);
+  // A dead process (a reaped child) holds index 7 and left the chain
+  // locked with it.
+  pid_t dead = fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) _exit(0);
+  int st = 0;
+  ASSERT_EQ(waitpid(dead, &st, 0), dead);
+  own[7] = std::uint64_t(dead);
+  std::uint64_t& word = *h.a.at<std::uint64_t>(hdr[10]);
+  word = (word & ~(std::uint64_t{0xff} << 45)) | ChainMap::kWordLockBit | std::uint64_t{7} << 45;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("owner 7"), std::string::npos) << why;
+  // Our next lock finds no free index, takes index 7 (recovering the chain
+  // first) and works on.
+  ASSERT_EQ(m.insert(3, 30), Status::ok);
+  EXPECT_EQ(own[7], std::uint64_t(getpid()));
+  EXPECT_EQ(m.stats().recoveries, 1u);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_TRUE(m.find(2, &v) == Status::ok && v == 20);
+  ASSERT_TRUE(m.find(3, &v) == Status::ok && v == 30);
+  EXPECT_EQ(m.size(), 2u);
+}
+
 TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {
   ChainHarness h(100000);
   EXPECT_EQ(h.m.chain_cnt(), 131072u);  // power of two >= 100000: eight segments
@@ -399,6 +448,18 @@ TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {
   ChainMap other;
   std::string why;
   EXPECT_EQ(ChainMap::join(h.a, h.off + 16, &other, &why), Status::invalid);
+  ASSERT_EQ(ChainMap::join(h.a, h.off, &other, &why), Status::ok) << why;
+  // A damaged owner table reference (header words 8 and 9) is refused.
+  std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  for (int word : {8, 9}) {
+    for (std::uint64_t bad : {std::uint64_t{0}, std::uint64_t{1000}, hdr[word] + 8}) {
+      const std::uint64_t saved = hdr[word];
+      hdr[word] = bad;
+      EXPECT_EQ(ChainMap::join(h.a, h.off, &other, &why), Status::corrupt) << word << " " << bad;
+      EXPECT_NE(why.find("owner table"), std::string::npos) << why;
+      hdr[word] = saved;
+    }
+  }
   ASSERT_EQ(ChainMap::join(h.a, h.off, &other, &why), Status::ok) << why;
   std::uint64_t v = 0;
   ASSERT_EQ(other.find(999, &v), Status::ok);
@@ -494,9 +555,9 @@ TEST(ChainTxn, SpeculativeChangeFailsTheTest) {
 // chain's final state: gone when the key is gone, kept when the
 // transaction put the key back.
 TEST(ChainTxn, TestRefreshesTheFilter) {
-  ChainHarness h(1);  // one chain: the filter is header word 9
+  ChainHarness h(1);  // one chain: the filter is header word 11
   ChainMap& m = h.m;
-  std::uint64_t& filter = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[9]);
+  std::uint64_t& filter = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[11]);
   auto bit = [&](std::uint64_t k) { return std::uint64_t{1} << (m.hash(as_u64(k)) >> 61); };
   std::uint64_t other = 2;
   while (bit(other) == bit(1)) ++other;
@@ -531,7 +592,7 @@ TEST(ChainTxn, ABusySpeculativeChainFailsTheTest) {
   ChainHarness h(1);  // one chain
   ChainMap& m = h.m;
   ASSERT_EQ(m.insert(1, 1), Status::ok);
-  std::uint64_t& word = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[8]);
+  std::uint64_t& word = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[10]);
   word |= ChainMap::kWordLockBit;  // a writer holds the chain
   ChainTxn t(m);
   ASSERT_EQ(t.add(1, false), Status::ok);
@@ -547,7 +608,7 @@ TEST(ChainTxn, ABusySpeculativeChainFailsTheTest) {
   while ((h2.m.hash(as_u64(k2)) & 1023) == (h2.m.hash(as_u64(1)) & 1023)) ++k2;
   ASSERT_EQ(h2.m.insert(1, 1), Status::ok);
   ASSERT_EQ(h2.m.insert(k2, 2), Status::ok);
-  std::uint64_t seg = h2.a.at<std::uint64_t>(h2.off)[8];
+  std::uint64_t seg = h2.a.at<std::uint64_t>(h2.off)[10];
   std::uint64_t& w1 = *h2.a.at<std::uint64_t>(seg + ChainMap::kBucketBytes * (h2.m.hash(as_u64(1)) & 1023));
   w1 |= ChainMap::kWordLockBit;
   EXPECT_EQ(t2.modify_try(as_u64(1), kChainNonBlocking), Status::again);
@@ -562,7 +623,7 @@ TEST(ChainTxn, ABusySpeculativeChainFailsTheTest) {
 TEST(ChainMap, MoveToFrontMovesTheElementToTheHead) {
   ChainHarness h(1);  // one chain
   ChainMap& m = h.m;
-  std::uint64_t& word = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[8]);
+  std::uint64_t& word = *h.a.at<std::uint64_t>(h.a.at<std::uint64_t>(h.off)[10]);
   auto head_key = [&] {  // the key of the list's head element
     const std::uint64_t e = (word & 0xffffffffu) << 4;
     const std::uint64_t ks = (h.a.at<std::uint64_t>(e)[0] >> 32) & 0xff;
@@ -657,7 +718,7 @@ TEST(ChainMap, IterationResetStatsAndMoveToFront) {
   EXPECT_EQ(m.verify(), Status::ok);
   AllocStats st;
   ASSERT_EQ(h.a.verify(&st), Status::ok);
-  EXPECT_EQ(st.obj_cnt, 1u + 2u);  // the header, its one segment and its filter
+  EXPECT_EQ(st.obj_cnt, 1u + 1u + 2u);  // the header, the owner table, its one segment and its filter
 }
 
 }  // namespace
