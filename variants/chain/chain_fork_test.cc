@@ -10,16 +10,20 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <random>
+#include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/alloc.h"
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "variants/chain/chain_map.h"
 #include "variants/chain/chain_txn.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 namespace mb {
 namespace {
@@ -127,6 +131,8 @@ TEST(ChainFork, ProcessesShareOneMapFile) {
 
 // --- killed lock holders (RECOVERY in chain_map.h) ---------------------------
 
+const std::uint64_t kTwo = 2;
+
 struct Joined {
   Region r;
   Allocator a;
@@ -167,10 +173,12 @@ struct MapFile {
   Joined j;
 };
 
-// A child that locks the chains of `keys` (a transaction), assigns the first
-// key `assign` in place, tells the parent through the pipe, and waits to be
-// killed. Returns the child's pid, once it holds the locks.
-pid_t hold_and_wait(const std::string& path, std::vector<std::uint64_t> keys, std::uint64_t assign) {
+// A child that locks the chains of `keys` (a transaction), runs `work` on
+// it (by default: assigns the first key `assign`, in place), tells the
+// parent through the pipe, and waits to be killed. Returns the child's pid,
+// once it holds the locks.
+pid_t hold_and_wait(const std::string& path, std::vector<std::uint64_t> keys, std::uint64_t assign,
+                    std::function<bool(ChainTxn&)> work = nullptr) {
   int fds[2];
   if (pipe(fds) != 0) return -1;
   pid_t pid = fork();
@@ -182,7 +190,7 @@ pid_t hold_and_wait(const std::string& path, std::vector<std::uint64_t> keys, st
     for (std::uint64_t k : keys)
       if (t.add(k, true) != Status::ok) _exit(11);
     if (t.try_lock() != Status::ok) _exit(12);
-    if (t.insert_or_assign(keys[0], assign) != Status::ok) _exit(13);
+    if (work ? !work(t) : t.insert_or_assign(keys[0], assign) != Status::ok) _exit(13);
     char c = 1;
     if (write(fds[1], &c, 1) != 1) _exit(14);
     for (;;) pause();
@@ -269,16 +277,164 @@ TEST(ChainFork, LiveLockHolderIsNotTakenOver) {
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_EQ(why.find("dead"), std::string::npos) << why;
-  kill_and_reap(pid);
-  EXPECT_EQ(m.recover_dead(), 1u);
+  // A blocking find and a blocking insert wait past their pauses and look
+  // at the holder again and again (every 64 yields) for 200 ms: still its.
+  std::atomic<int> done{0};
+  std::uint64_t found = 0;
+  std::thread reader([&] {
+    if (m.find(1, &found) == Status::ok) done.fetch_add(1);
+  });
+  std::thread writer([&] {
+    if (m.insert(k2, v2) == Status::ok) done.fetch_add(1);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(m.stats().recoveries, 0u);
+  kill_and_reap(pid);  // now they take it over (one of them), and finish
+  reader.join();
+  writer.join();
+  EXPECT_EQ(done.load(), 2);
+  EXPECT_EQ(found, 11u);
+  EXPECT_EQ(m.stats().recoveries, 1u);
+  EXPECT_EQ(m.recover_dead(), 0u);
   std::uint64_t v = 0;
-  ASSERT_TRUE(m.find(1, &v) == Status::ok && v == 11);
-  EXPECT_EQ(m.insert(Bytes{&k2, 8}, Bytes{&v2, 8}, kChainNonBlocking), Status::ok);
+  ASSERT_TRUE(m.find(2, &v) == Status::ok && v == 20);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A transaction killed after it erased a key from the list's head and
+// inserted it again (into the inline slot): the recovery finds the key
+// once, with its new value (the head in memory follows every unlink), and
+// a chain damaged under a dead holder is unlocked as found and reported.
+TEST(ChainFork, KilledTransactionLeavesNoDuplicate) {
+  MapFile f("chain_txn_dead", 1);
+  ChainMap& m = f.j.m;
+  ASSERT_EQ(m.insert(1, 10), Status::ok);  // inline
+  ASSERT_EQ(m.insert(2, 20), Status::ok);  // the list's head
+  ASSERT_EQ(m.erase(1), Status::ok);       // the slot is free
+  pid_t pid = hold_and_wait(f.path, {2}, 0, [](ChainTxn& t) {
+    return t.erase(Bytes{&kTwo, 8}) == Status::ok && t.insert_or_assign(kTwo, 22) == Status::ok;
+  });
+  ASSERT_GT(pid, 0);
+  kill_and_reap(pid);
+  Status worst = Status::invalid;
+  EXPECT_EQ(m.recover_dead(&worst), 1u);
+  EXPECT_EQ(worst, Status::ok);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_TRUE(m.find(2, &v) == Status::ok && v == 22);
+  EXPECT_EQ(m.size(), 1u);
+  ASSERT_EQ(m.erase(2), Status::ok);
+  EXPECT_EQ(m.find(2, &v), Status::not_found);  // no older copy comes back
+
+  // Damage under a dead holder: its list's element is not an element.
+  ASSERT_EQ(m.insert(3, 30), Status::ok);
+  ASSERT_EQ(m.insert(4, 40), Status::ok);  // the list
+  pid = hold_and_wait(f.path, {4}, 41);
+  ASSERT_GT(pid, 0);
+  kill_and_reap(pid);
+  std::uint64_t* hdr = f.j.a.at<std::uint64_t>(f.j.r.root_off().load_acquire());
+  std::uint64_t& word = *f.j.a.at<std::uint64_t>(hdr[10]);
+  const std::uint64_t saved = word;
+  word = (word & ~0xffffffffULL) | ((word & 0xffffffffULL) + 1);  // the head ref 16 bytes on
+  EXPECT_EQ(m.recover_dead(&worst), 1u);
+  EXPECT_EQ(worst, Status::corrupt);
+  EXPECT_EQ(word & ChainMap::kWordLockBit, 0u);  // unlocked as found
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_EQ(why.find("locked"), std::string::npos) << why;
+  word = (word & ~0xffffffffULL) | (saved & 0xffffffffULL);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  ASSERT_TRUE(m.find(4, &v) == Status::ok && v == 41);
+}
+
+// The test hook: a child parks where a write has made a key's new copy
+// and not yet unlinked the old one, tells the parent, and waits to be killed.
+int g_park_fd = -1;
+void park(rw_os::HookPoint p) {
+  if (p != rw_os::HookPoint::chain_copy_made || g_park_fd < 0) return;
+  char c = 'p';
+  if (write(g_park_fd, &c, 1) != 1) _exit(90);
+  for (;;) pause();
+}
+
+// A writer killed between the two copies of the key it writes: the
+// recovery keeps one whole value, the new one where both copies were
+// linked (a move from the inline slot to the list, a move to the front),
+// the old one where the new copy was not linked yet (a copy-on-write in
+// the list's middle or at its head).
+TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
+  struct Case {
+    const char* what;
+    std::uint64_t key;    // written by the child
+    std::uint64_t words;  // of the child's new value (1: a u64)
+    unsigned flags;
+    bool new_kept;
+  };
+  const Case cases[] = {
+      {"inline slot to list", 0, 3, 0, true},
+      {"move to front", 1, 1, kChainMoveToFront, true},
+      {"copy on write, middle", 2, 3, 0, false},
+      {"copy on write, head", 3, 2, 0, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Region region;
+    Allocator a;
+    ChainMap m;
+    std::uint64_t off = 0;
+    ASSERT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
+    ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
+    ASSERT_EQ(ChainMap::create(a, 1, 7, &off), Status::ok);  // one chain
+    ASSERT_EQ(ChainMap::join(a, off, &m), Status::ok);
+    // Key 0 in the inline slot; the list is 3, 2, 1 (head first). Key 2's
+    // value is 3 words, the others' one.
+    auto old_value = [](std::uint64_t k) {
+      return std::vector<std::uint64_t>(k == 2 ? 3 : 1, k * 10 + 1);
+    };
+    for (std::uint64_t k = 0; k < 4; ++k) {
+      std::vector<std::uint64_t> v = old_value(k);
+      ASSERT_EQ(m.insert(Bytes{&k, 8}, Bytes{v.data(), 8 * v.size()}), Status::ok);
+    }
+    const std::vector<std::uint64_t> fresh(c.words, c.key * 100 + 7);
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      g_park_fd = fds[1];
+      rw_os::g_test_hook = park;
+      _exit(m.insert_or_assign(Bytes{&c.key, 8}, Bytes{fresh.data(), 8 * fresh.size()}, c.flags) == Status::ok ? 91
+                                                                                                             : 92);
+    }
+    close(fds[1]);
+    char byte = 0;
+    const bool parked = read(fds[0], &byte, 1) == 1;
+    close(fds[0]);
+    kill_and_reap(pid);
+    ASSERT_TRUE(parked) << "the write never reached the hook";
+    std::uint64_t got[4] = {}, sz = 0;
+    ASSERT_EQ(m.find(Bytes{&c.key, 8}, got, sizeof got, &sz), Status::ok);  // recovers the chain
+    EXPECT_EQ(m.stats().recoveries, 1u);
+    const std::vector<std::uint64_t> want = c.new_kept ? fresh : old_value(c.key);
+    ASSERT_EQ(sz, 8 * want.size());
+    EXPECT_EQ(std::vector<std::uint64_t>(got, got + want.size()), want);
+    std::string why;
+    ASSERT_EQ(m.verify(&why), Status::ok) << why;
+    EXPECT_EQ(m.size(), 4u);
+    for (std::uint64_t k = 0; k < 4; ++k) {
+      if (k == c.key) continue;
+      std::vector<std::uint64_t> v = old_value(k);
+      ASSERT_EQ(m.find(Bytes{&k, 8}, got, sizeof got, &sz), Status::ok) << k;
+      EXPECT_EQ(std::vector<std::uint64_t>(got, got + sz / 8), v) << k;
+    }
+  }
 }
 
 // Writers SIGKILLed at random moments: after recover_dead() the map
 // verifies, every key they did not write is intact, and each key they
-// wrote holds one of the values written to it (or is absent).
+// wrote holds one whole value written to it (or is absent).
 TEST(ChainFork, KilledWritersLoseNoOtherKey) {
   MapFile f("chain_kill", 64);
   const std::string& path = f.path;
@@ -298,11 +454,15 @@ TEST(ChainFork, KilledWritersLoseNoOtherKey) {
       if (join_map(path, &c) != Status::ok) _exit(10);
       std::mt19937_64 r(seed + round);
       for (std::uint64_t gen = 1;; ++gen) {
-        std::uint64_t k = r() % kHot, v = k << 32 | (gen & 0xffffffff);
-        switch (r() % 3) {
-          case 0: (void)c.m.insert_or_assign(k, v); break;
+        // A u64 value, or three words that must stay whole (every way a
+        // value changes: in place, slot to list, copy on write, to front).
+        std::uint64_t k = r() % kHot, v = k << 32 | (gen & 0xffffffff), big[3] = {v, gen & 0xffffffff, k ^ gen};
+        const Bytes key{&k, 8}, val = r() % 2 ? Bytes{&v, 8} : Bytes{big, 24};
+        switch (r() % 4) {
+          case 0: (void)c.m.insert_or_assign(key, val); break;
           case 1: (void)c.m.erase(k); break;
-          default: (void)c.m.insert(k, v); break;
+          case 2: (void)c.m.insert_or_assign(key, val, kChainMoveToFront); break;
+          default: (void)c.m.insert(key, val); break;
         }
       }
     }
@@ -319,11 +479,15 @@ TEST(ChainFork, KilledWritersLoseNoOtherKey) {
       ASSERT_EQ(v, stable(i) * 3);
     }
     for (std::uint64_t k = 0; k < kHot; ++k) {
-      std::uint64_t v = 0;
-      Status s = m.find(k, &v);
+      std::uint64_t v[3] = {}, sz = 0;
+      Status s = m.find(Bytes{&k, 8}, v, sizeof v, &sz);
       ASSERT_TRUE(s == Status::ok || s == Status::not_found) << k;
-      if (s == Status::ok) {
-        ASSERT_EQ(v >> 32, k) << "a value of another key";
+      if (s != Status::ok) continue;
+      ASSERT_TRUE(sz == 8 || sz == 24) << sz;
+      ASSERT_EQ(v[0] >> 32, k) << "a value of another key";
+      if (sz == 24) {
+        ASSERT_EQ(v[1], v[0] & 0xffffffff) << "a torn value";
+        ASSERT_EQ(v[2], k ^ v[1]) << "a torn value";
       }
     }
   }

@@ -331,12 +331,23 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
 
 unsigned ChainMap::owner() const {
   const std::uint32_t pid = rw_os::self_pid();
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+  // This process's answer, kept in the handle (pid << 32 | index): a fork
+  // child has another pid and asks again. ORDER: acquire pairs with the
+  // release below, after the claim: our stamps then carry the claim to
+  // recoverers (lock()). Index 0 (none free) is kept too: a process that
+  // found the table full does not scan it on every lock.
+  const u64 c = owner_cache_.a.load(std::memory_order_acquire);
+  if (c >> 32 == pid) return unsigned(c & 0xff);
+#endif
   const unsigned home = 1 + pid % own_cnt_;
   // ORDER: acquire pairs with claim_owner's CAS (another thread of this
-  // process may have claimed the index): our stamps then carry the claim to
-  // recoverers (lock()).
-  if (owner_word(home).load_acquire() == pid) return home;
-  return claim_owner(pid);
+  // process may have claimed the index), as above.
+  unsigned i = owner_word(home).load_acquire() == pid ? home : claim_owner(pid);
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+  owner_cache_.a.store(u64{pid} << 32 | i, std::memory_order_release);
+#endif
+  return i;
 }
 
 // Indices are claimed in probe order from pid's home and never freed, only
@@ -386,11 +397,13 @@ bool ChainMap::wait_step(u64 w, u64 spins) const {
 bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) const {
   const unsigned o = owner_of(seen);
   if (o == 0 || o > own_cnt_) return false;  // unknown holder: wait
-  // ORDER: acquire pairs with the holder's claim (through its stamp, which
-  // our caller read with acquire, or which we read again in the CAS).
   const u64 pid = owner_word(o).load_acquire();
   if (pid == 0 || pid > 0xffffffffULL || rw_os::alive(std::uint32_t(pid))) return false;
-  const u64 mine = (seen & ~kOwnerMask) | u64{me} << kOwnerShift;
+  if (me == kOwnerLazy) me = owner();  // only now: a reader that waits on a live holder claims nothing
+  // Our word: our stamp and the next top version, so it differs from every
+  // word a lock can leave (repair() goes on from there).
+  const u64 mine = (((seen & kVerTopMask) + kVerTopUnit) | (seen & ~kVerTopMask & ~kOwnerMask)) |
+                   u64{me} << kOwnerShift;
 #if MB_PLANT_BUG == 24
   chain(idx).store_relaxed(mine);  // BUG: every waiter that saw the dead word takes it
 #else
@@ -398,10 +411,23 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   // continued the release sequence of the unlock before it, so we see the
   // chain as of `seen`; what the dead process stored after its CAS we see
   // because its death (which alive() observed through the kernel) came
-  // after it. Exactly one waiter's CAS from `seen` succeeds.
+  // after it (repair() reads with acquire for what that leaves to the
+  // language). Exactly one waiter's CAS from `seen` succeeds.
   u64 expect = seen;
   if (!chain(idx).cas_acq_rel(expect, mine)) return false;
 #endif
+  // `seen` may have been a live holder's word, equal bit for bit to the
+  // dead one's (a locked word keeps only the top version bits): its index
+  // given to a new process, or the dead pid reused. Our CAS read that
+  // holder's CAS, so we see its claim now: look again, and give the word
+  // back if the holder lives (a store it made since, its unlock or a head
+  // with its own stamp, makes our CAS fail, and then it is its word anyway).
+  // ORDER: acquire, as above.
+  if (owner_word(o).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) {
+    u64 back = mine;
+    chain(idx).cas_acq_rel(back, seen);
+    return false;
+  }
   owner_word(0).fetch_add_relaxed(1);  // recoveries
   *s = repair(idx, seen, word);
   return true;
@@ -416,53 +442,82 @@ Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
   const u64 ver = ((seen & kVerTopMask) + kVerTopUnit) | kLockBit;  // wraps with the top bits
   *word = ver | (seen & (kCntMask | kRefMask));
   const u64 b = bucket(idx);
-  // Relaxed loads: we hold the lock; the dead holder's stores are visible
-  // (take_over).
-  const u64 m = sync::word(base_, b + kMeta).load_relaxed();
-  u64 cnt = 0;
+  // Acquire loads (off the hot path): what the dead holder stored, we
+  // see once we see its last store into a word (take_over).
+  u64 m = sync::word(base_, b + kMeta).load_acquire(), in_h = 0;
+  const u64 in_key = sync::word(base_, b + kInKey).load_acquire();
   if (m != 0) {  // its meta word is an insert's last store: whole, or damaged
-    const u64 ks = meta_ks(m), kw = sync::word(base_, b + kInKey).load_relaxed();
-    if (!meta_ok(m) || (ks < 8 && kw >> (8 * ks) != 0)) return Status::corrupt;
-    const u64 h = hash_of(Bytes{&kw, ks});
-    if (!meta_names(m, h, ks) || (h & (chain_cnt_ - 1)) != idx) return Status::corrupt;
-    filter_add(idx, h);
-    cnt = 1;
+    const u64 ks = meta_ks(m);
+    if (!meta_ok(m) || (ks < 8 && in_key >> (8 * ks) != 0)) return Status::corrupt;
+    in_h = hash_of(Bytes{&in_key, ks});
+    if (!meta_names(m, in_h, ks) || (in_h & (chain_cnt_ - 1)) != idx) return Status::corrupt;
   }
-  u64 ref = head_of(seen);
-  for (; ref != 0; ++cnt) {
+  std::vector<u64> list;  // the elements, in order
+  for (u64 ref = head_of(seen); ref != 0;) {
     const u64 e = ref << 4;
     u64 size = 0;
     std::uint32_t tag = 0;
-    if (cnt == kChainCntMax || !ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement)
+    if (list.size() == kChainCntMax || !ele_ok(e) || a_->info(e, &size, &tag) != Status::ok ||
+        tag != kChainTagElement)
       return Status::corrupt;  // too long (or a cycle), or not an element
-    const u64 w0 = sync::word(base_, e).load_relaxed(), h = sync::word(base_, e + 8).load_relaxed();
+    const u64 w0 = sync::word(base_, e).load_acquire(), h = sync::word(base_, e + 8).load_acquire();
     if (key_sz_of(w0) == 0 || val_sz_of(w0) > kChainValMax || ele_size(key_sz_of(w0), val_sz_of(w0)) != size ||
         (h & (chain_cnt_ - 1)) != idx)
       return Status::corrupt;
-    filter_add(idx, h);  // an insert that died before setting it (M7)
+    list.push_back(e);
     ref = next_of(w0);
   }
-  *word = ver | cnt << kCntShift | head_of(seen);
+  // A key in two places is a write that died between linking its new copy
+  // and unlinking the old one: the list's copy (the first) is the new one.
+  for (u64 e : list) {
+    if (m == 0) break;
+    if (sync::word(base_, e + 8).load_acquire() == in_h && key_sz_of(sync::word(base_, e).load_acquire()) == meta_ks(m) &&
+        sync::word(base_, e + 16).load_acquire() == in_key) {
+      // ORDER: release (M5), as in write_inline.
+      sync::word(base_, b + kMeta).store_release(0);
+      m = 0;
+    }
+  }
+  for (u64 i = 1; i < list.size(); ++i) {
+    const u64 e = list[i], w0 = sync::word(base_, e).load_acquire(), ks = key_sz_of(w0);
+    bool dup = false;
+    for (u64 j = 0; j < i && !dup; ++j) {
+      const u64 f = list[j];
+      dup = sync::word(base_, f + 8).load_acquire() == sync::word(base_, e + 8).load_acquire() &&
+            key_sz_of(sync::word(base_, f).load_acquire()) == ks;
+      for (u64 x = 0; x < words(ks) && dup; ++x)
+        dup = sync::word(base_, f + 16 + 8 * x).load_acquire() == sync::word(base_, e + 16 + 8 * x).load_acquire();
+    }
+    if (!dup) continue;
+    const u64 p = list[i - 1], pw0 = sync::word(base_, p).load_acquire();
+    // ORDER: release (M5), as in write_value. The old copy leaks (RECOVERY).
+    sync::word(base_, p).store_release((pw0 & ~kRefMask) | next_of(w0));
+    list.erase(list.begin() + std::ptrdiff_t(i));
+    --i;
+  }
+  if (m != 0) filter_add(idx, in_h);
+  for (u64 e : list) filter_add(idx, sync::word(base_, e + 8).load_acquire());  // an insert that died before setting it (M7)
+  if (list.size() + (m != 0) > kChainCntMax) return Status::corrupt;
+  *word = ver | (list.size() + (m != 0)) << kCntShift | head_of(seen);  // the first copy stays
   return Status::ok;
 }
 
 void ChainMap::reader_wait(u64 idx, u64 w, u64 spins) const {
   u64 word = 0;
   Status s = Status::ok;
-  if (wait_step(w, spins) && take_over(idx, w, owner(), &word, &s))
+  if (wait_step(w, spins) && take_over(idx, w, kOwnerLazy, &word, &s))
     unlock_unchanged(idx, word);  // recovered: release it at once
 }
 
 u64 ChainMap::recover_dead(Status* worst) const {
   u64 n = 0;
   if (worst != nullptr) *worst = Status::ok;
-  const unsigned me = owner();
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
     // ORDER: acquire, as the waiters' loads before take_over.
     const u64 w = chain(idx).load_acquire();
     u64 word = 0;
     Status s = Status::ok;
-    if (!(w & kLockBit) || !take_over(idx, w, me, &word, &s)) continue;
+    if (!(w & kLockBit) || !take_over(idx, w, kOwnerLazy, &word, &s)) continue;
     unlock_unchanged(idx, word);
     ++n;
     if (s != Status::ok && worst != nullptr) *worst = s;
@@ -594,6 +649,7 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
     } else {
       u64 n = 0;
       if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+      set_head_locked(h & (chain_cnt_ - 1), n >> 4);  // RECOVERY: memory names the list as it is
       *w = (*w & kVerMask) | (cnt_of(*w) + 1) << kCntShift | n >> 4;
     }
 #if MB_PLANT_BUG != 18
@@ -602,44 +658,59 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
     return Status::ok;
   }
   if (mode == Put::insert) return Status::exists;
+  const u64 idx = h & (chain_cnt_ - 1);
   if (inl) {
-    if (fits) {  // in place
+    if (fits) {  // in place (one value word; RECOVERY: a size change can tear)
       write_inline(b, h, key, val);
       return Status::ok;
     }
     u64 n = 0;  // the new value does not fit: the element moves to the list
     if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+    // Linked before the slot empties (RECOVERY: a recoverer that finds the
+    // key in both keeps the list's copy, the new one).
+    set_head_locked(idx, n >> 4);
+    rw_os::hook(rw_os::HookPoint::chain_copy_made);
     // ORDER: release (M5), as in write_inline.
     sync::word(base_, b + kMeta).store_release(0);
     *w = (*w & ~kRefMask) | n >> 4;
     return Status::ok;
   }
   u64 w0 = sync::word(base_, e).load_relaxed();
-  if (val_sz_of(w0) == val.size) {  // same size: overwrite in place
+  const bool to_front = move_to_front && prev != 0;
+  if (val_sz_of(w0) == val.size && words(val.size) <= 1 && !to_front) {  // one word: in place
     if (!a_->contains(e, ele_size(key.size, val.size))) return Status::corrupt;  // damaged sizes
     write_value(e, key.size, val);
-    if (move_to_front && prev != 0) {  // unlink, relink at the head
-      u64 pw0 = sync::word(base_, prev).load_relaxed();
-      // ORDER: release (M5), as in write_value.
-      sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next_of(w0));
-      sync::word(base_, e).store_release((w0 & ~kRefMask) | head_of(*w));
-      *w = (*w & ~kRefMask) | e >> 4;
-    }
     return Status::ok;
   }
-  // Another size: replace the element, in its place or (move_to_front) at
-  // the head.
-  const bool to_front = move_to_front && prev != 0;
+  // Copy on write: a new element replaces e, in its place or (move to
+  // front) at the head, so that a writer killed halfway leaves the old
+  // value or the new one whole (RECOVERY).
   u64 n = 0;
   if ((s = make_element(key, val, h, to_front ? head_of(*w) : next_of(w0), &n)) != Status::ok) return s;
+  if (to_front) set_head_locked(idx, n >> 4);  // both copies linked: a recoverer keeps the first
+  rw_os::hook(rw_os::HookPoint::chain_copy_made);
   if (prev != 0) {
     u64 pw0 = sync::word(base_, prev).load_relaxed();
     // ORDER: release (M5), as in write_value.
     sync::word(base_, prev).store_release((pw0 & ~kRefMask) | (to_front ? next_of(w0) : n >> 4));
+  } else {
+    set_head_locked(idx, n >> 4);  // n replaces the head: e is out
   }
   if (prev == 0 || to_front) *w = (*w & ~kRefMask) | n >> 4;
   *dead = e;
   return Status::ok;
+}
+
+// Under the lock: the head the chain word in memory names (still locked, so
+// no reader trusts it), for a recoverer if we die before the unlock stores
+// the final word (RECOVERY).
+void ChainMap::set_head_locked(u64 idx, u64 head_ref) const {
+  auto c = chain(idx);
+  // Our own stamp, whatever the word holds: a waiter that took the word
+  // over for a moment and gives it back (take_over) must not leave its
+  // stamp on our lock. ORDER: relaxed load (our own locked word); release
+  // store, as every store into chain memory (M5).
+  c.store_release((c.load_relaxed() & ~(kRefMask | kOwnerMask)) | head_ref | u64{owner()} << kOwnerShift);
 }
 
 Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh) {
@@ -656,6 +727,9 @@ Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh)
   } else {
     u64 next = next_of(sync::word(base_, e).load_relaxed());
     if (prev == 0) {
+      // In memory before the filter refresh below (RECOVERY: a recoverer
+      // must not bring back a key finds were told is absent).
+      set_head_locked(h & (chain_cnt_ - 1), next);
       *w = (*w & ~kRefMask) | next;
     } else {
       u64 pw0 = sync::word(base_, prev).load_relaxed();
@@ -816,7 +890,7 @@ Status ChainMap::find(Bytes key, void* buf, u64 cap, u64* val_sz) const {
 // The u64 find: query_try's protocol (same orders, same checks, same hash)
 // with the general key and value copies taken out. Its common case, a key in
 // the inline slot of an unlocked chain, is one straight run of loads and
-// compares with a single branch at the end; everything else (a locked or
+// compares with a branch after the filter load and one at the end; everything else (a locked or
 // changing chain, a key on the list or absent, a value of another size)
 // goes to find_u64_slow, which starts over with the full retry loop. A find
 // this short lets the processor keep the cache misses of several
@@ -1031,6 +1105,7 @@ Status ChainMap::reset() {
     Status s = lock(idx, 0, &w);
     if (s != Status::ok) return s;
     u64 ref = head_of(w), dead[kChainCntMax], n = 0;
+    set_head_locked(idx, 0);  // RECOVERY: before the filter bits go
     // ORDER: release (M5), as in write_inline.
     sync::word(base_, bucket(idx) + kMeta).store_release(0);
     filter_refresh(idx, w & kVerMask);  // no elements: every bit goes

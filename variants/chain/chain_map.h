@@ -103,9 +103,9 @@
 // for one-word keys and values (a find short enough for the processor to
 // overlap the cache misses of consecutive finds: 2x the throughput at 1M
 // keys). Its common case (the key in the inline slot of an unlocked chain)
-// is one straight run of the filter load, four loads of the bucket's line
-// and the re-load, with one branch at the end; anything else starts over in
-// the full loop. The model checks it separately (models/chain_model.cc,
+// is one straight run of the filter load (and its branch), four loads of
+// the bucket's line and the re-load, with one more branch at the end;
+// anything else starts over in the full loop. The model checks it separately (models/chain_model.cc,
 // u64_find_reuse_2t on the inline slot, where planted bug 23 drops the
 // common case's re-load alone, u64_find_reuse_heap_2t on the list).
 //
@@ -141,35 +141,52 @@
 // holder sees every element the previous one wrote); the unlock's store is
 // release (pairs with the next lock and with readers' loads of the word).
 //
-// RECOVERY (a writer process killed while it holds a chain lock). A thread
-// that has waited on a locked chain for a while (past its pauses, then
-// every kChainOwnerPoll yields; readers as well as writers) reads the owner
-// index in the locked word and the pid the owner table names for it; if
-// that process is gone (kill() says so, or it is a zombie), one CAS from
-// the word it saw to the same word with its own owner index takes the lock
-// over (of several waiters exactly one wins; planted bug 24 takes it with a
-// store and the model dead_writer_2t catches two recoveries). The winner
-// repairs the chain (repair()): it walks the list from the head the locked
-// word kept, checks every element (M2) and the inline slot (M6), recounts
-// (an inline slot the dead writer filled completely is kept: its meta
-// word is its last store), sets the filter bits of every element it kept,
-// and goes on with a version whose top bits (word bits 53..63, which the
-// lock left alone) are one more than before, so no reader can validate a
-// copy taken before the crash. A reader that recovers releases the lock at
-// once; a writer does its own operation first. recover_dead() does the
-// same for every chain at once. What a recovery keeps: every key the dead
-// writer was not writing, whole; the key it was writing has its old value
-// or its new one (or is absent or present, for an erase or an insert),
-// except (1) a value of more than 8 bytes, or an inline value changing
-// size, overwritten in place, which can be torn; (2) a key moving from the
-// inline slot to the list (a new value over 8 bytes) or to the front, which
-// can be lost; (3) a transaction, whose chains are recovered one by one
-// (not atomic across chains). An element the dead writer had allocated and
-// not linked, or unlinked and not freed, stays allocated (a leak). A
-// process claims a free owner index, or one whose process is dead once
-// every chain still stamped with it is recovered (a full scan of the chain
-// words); with every index held by a live process it locks with owner 0,
-// which nobody can recover.
+// RECOVERY (a writer process killed while it holds a chain lock). A lock
+// holder keeps the chain's list in memory as it is: every change of the
+// head goes into the locked word at once (set_head_locked), every other
+// link change is one store into an element, and a value is written in place
+// only when it is one word (a longer one, or a move to the front, makes a
+// new element: copy on write). A thread that waits on a locked chain past
+// its pauses (lock() of a blocking writer, find(), for_each_snapshot(); not
+// kChainNonBlocking writers, query_try/query_test or a transaction's
+// speculative reads, which return `again`) looks, every kChainOwnerPoll
+// yields, at the owner index in the locked word and the pid the owner table
+// names for it; if that process is gone (kill() says so, or it is a
+// zombie), one CAS from the word it saw to that word with its own stamp
+// and the next top version takes the lock over. Of several waiters exactly
+// one wins (planted bug 24 takes it with a store and the model
+// dead_writer_2t catches two recoveries). A locked word keeps only the top
+// 11 version bits, so the word seen could also be a live holder's, equal
+// bit for bit (the index handed to a new process, or the dead pid reused):
+// after its CAS the winner reads the owner's pid again and asks alive()
+// again, and gives the word back if the holder lives. The winner repairs
+// the chain (repair()): it walks the list from the head in memory, checks
+// every element's tag, sizes and chain (M2) and the inline slot (M6), drops
+// the older copy of a key found twice (a write killed between linking a
+// new copy and unlinking the old: the inline slot's copy, or the later one
+// on the list, is the old one), recounts (an inline slot the dead writer
+// filled completely is kept: its meta word is an insert's last store),
+// sets the filter bits of every element it kept, and goes on with a
+// version no reader has seen. A reader that recovers releases the lock at
+// once; a writer does its own operation first. A chain that is damaged
+// beyond what a dead writer leaves is unlocked as found (the operation, or
+// recover_dead(), returns corrupt; verify() names it). recover_dead()
+// sweeps every chain. What a recovery keeps: every key the dead writer was
+// not writing, whole; the key it was writing with its old value or its new
+// one, whole (present or absent for an insert or an erase), except an
+// inline value changing size (its value word and meta word are written in
+// place: they can tear). A transaction's chains are recovered one by one
+// (not atomic across chains); a reset() killed halfway leaves some chains
+// emptied. An element the dead writer had allocated and not linked, or
+// unlinked and not freed, stays allocated (a leak). A process claims an
+// owner index on its first lock (each handle keeps the answer): a free
+// one, or one whose process is dead once every chain still stamped with it
+// is recovered (a full scan of the chain words, stamping what it takes with
+// owner 0: a process killed during that scan leaves the chain it was
+// repairing locked for good); with every index held by a live process the
+// handle locks with owner 0, which nobody can recover. alive() knows the
+// processes of one pid namespace: every process of a map must share one
+// (a pid from another reads as dead, and its live lock would be taken).
 //
 // LIMITS: keys 1..255 bytes, values 0..64 KiB, kChainCntMax elements per
 // chain (an insert beyond returns Status::full), chain versions wrap after
@@ -178,6 +195,7 @@
 #ifndef MAPBENCH_VARIANTS_CHAIN_CHAIN_MAP_H_
 #define MAPBENCH_VARIANTS_CHAIN_CHAIN_MAP_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -352,6 +370,7 @@ class ChainMap {
   sync::Ref<std::uint64_t> owner_word(unsigned i) const { return sync::word(base_, own_off_ + 8 * i); }
   bool wait_step(std::uint64_t w, std::uint64_t spins) const;
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;
+  static constexpr unsigned kOwnerLazy = 0x100;  // take_over's me: owner(), once the holder is found dead
   Status repair(std::uint64_t idx, std::uint64_t seen, std::uint64_t* word) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
   void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;
@@ -363,6 +382,7 @@ class ChainMap {
   Status locate(std::uint64_t word, std::uint64_t h, Bytes key, std::uint64_t* prev,
                 std::uint64_t* ele, bool* inl) const;
   void write_inline(std::uint64_t b, std::uint64_t h, Bytes key, Bytes val) const;
+  void set_head_locked(std::uint64_t idx, std::uint64_t head_ref) const;
   Status make_element(Bytes key, Bytes val, std::uint64_t h, std::uint64_t next, std::uint64_t* ele);
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
@@ -391,6 +411,19 @@ class ChainMap {
   unsigned seg_shift_ = 0;  // log2(buckets per segment)
   std::uint64_t own_off_ = 0;  // the owner table
   unsigned own_cnt_ = 0;
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)  // (a model asks the table every time)
+  // owner()'s answer for this process (pid << 32 | index), per handle.
+  struct OwnerCache {
+    OwnerCache() = default;
+    OwnerCache(const OwnerCache&) {}
+    OwnerCache& operator=(const OwnerCache&) {
+      a.store(0, std::memory_order_relaxed);
+      return *this;
+    }
+    mutable std::atomic<std::uint64_t> a{0};
+  };
+  OwnerCache owner_cache_;
+#endif
   std::uint64_t seg_off_[kChainSegMax] = {};
   std::uint64_t flt_off_[kChainSegMax] = {};
 };

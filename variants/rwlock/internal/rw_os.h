@@ -1,4 +1,4 @@
-// What the rwlock map (and the robin-hood map's writer lock) needs from the
+// What the rwlock map (and the robin-hood and chain maps' recovery) needs from the
 // operating system, in one place, with a model branch so the locks and the
 // maps compile under Relacy (-DMB_SYNC_MODEL=1):
 //   - the calling process's id (cached; reset in a fork child),
@@ -58,6 +58,7 @@ enum class HookPoint : unsigned {
   value_half_done = 5, // a change of an arena value has written the new value, not the meta word
   value_meta_done = 7, // ... and the meta word, its journal still open
   rh_shift_half_done = 6, // a robin-hood insert has copied one entry of its shift right
+  chain_copy_made = 8,   // a chain write has made a key's new copy (linked first for a move), the old one still linked
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
