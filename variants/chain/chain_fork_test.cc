@@ -22,6 +22,7 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "variants/chain/chain_map.h"
+#include "variants/chain/chain_testing.h"
 #include "variants/chain/chain_txn.h"
 #include "variants/rwlock/internal/rw_os.h"
 
@@ -379,14 +380,9 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    Region region;
-    Allocator a;
-    ChainMap m;
-    std::uint64_t off = 0;
-    ASSERT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
-    ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
-    ASSERT_EQ(ChainMap::create(a, 1, 7, &off), Status::ok);  // one chain
-    ASSERT_EQ(ChainMap::join(a, off, &m), Status::ok);
+    AnonChain h(1, 7);  // one chain
+    ASSERT_EQ(h.s, Status::ok) << h.why;
+    ChainMap& m = h.m;
     // Key 0 in the inline slot; the list is 3, 2, 1 (head first). Key 2's
     // value is 3 words, the others' one.
     auto old_value = [](std::uint64_t k) {

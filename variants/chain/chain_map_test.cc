@@ -12,25 +12,18 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
+#include "variants/chain/chain_testing.h"
 
 namespace mb {
 namespace {
 
 // A fresh chain map in an anonymous region.
-struct ChainHarness {
+struct ChainHarness : AnonChain {
   using Map = ChainMap;
-  explicit ChainHarness(std::uint64_t ele_expected = 1024) {
-    std::string why;
-    EXPECT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region, &why), Status::ok) << why;
-    EXPECT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
-    EXPECT_EQ(ChainMap::create(a, ele_expected, 42, &off, &why), Status::ok) << why;
-    EXPECT_EQ(ChainMap::join(a, off, &m, &why), Status::ok) << why;
+  explicit ChainHarness(std::uint64_t ele_expected = 1024) : AnonChain(ele_expected) {
+    EXPECT_EQ(s, Status::ok) << why;
   }
   ChainMap& map() { return m; }
-  Region region;
-  Allocator a;
-  std::uint64_t off = 0;
-  ChainMap m;
 };
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Chain, MapConformance, ::testing::Types<ChainHarness>);

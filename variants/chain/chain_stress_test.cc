@@ -14,6 +14,7 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "variants/chain/chain_map.h"
+#include "variants/chain/chain_testing.h"
 #include "variants/chain/chain_txn.h"
 
 namespace mb {
@@ -31,16 +32,12 @@ TEST(ChainStress, OwnedSlicesAndAHotRange) {
   const char* env = std::getenv("MB_SEED");
   std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  Region region;
-  Allocator a;
-  ChainMap m;
-  std::uint64_t off = 0;
-  ASSERT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
   AllocParams p;
   p.cgroup_cnt = 2;
-  ASSERT_EQ(Allocator::create(region, p, &a), Status::ok);
-  ASSERT_EQ(ChainMap::create(a, 256, seed, &off), Status::ok);  // few chains: contention
-  ASSERT_EQ(ChainMap::join(a, off, &m), Status::ok);
+  AnonChain h(256, seed, p);  // few chains: contention
+  ASSERT_EQ(h.s, Status::ok) << h.why;
+  Allocator& a = h.a;
+  ChainMap& m = h.m;
 
   std::vector<std::vector<std::uint64_t>> truth(kThreads, std::vector<std::uint64_t>(kOwn, 0));
   std::vector<int> failures(kThreads, 0);
@@ -119,14 +116,9 @@ TEST(ChainStress, OwnedSlicesAndAHotRange) {
 // transaction that locks both: the total never changes, and a reader that
 // snapshots every account in one transaction (all locked) sees it whole.
 TEST(ChainStress, TransfersKeepTheTotal) {
-  Region region;
-  Allocator a;
-  ChainMap m;
-  std::uint64_t off = 0;
-  ASSERT_EQ(Region::create_anon({"mapbench.chain", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
-  ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
-  ASSERT_EQ(ChainMap::create(a, 8, 3, &off), Status::ok);  // 8 chains for 12 accounts
-  ASSERT_EQ(ChainMap::join(a, off, &m), Status::ok);
+  AnonChain h(8, 3);  // 8 chains for 12 accounts
+  ASSERT_EQ(h.s, Status::ok) << h.why;
+  ChainMap& m = h.m;
   constexpr std::uint64_t kAccounts = 12, kStart = 1000;
   for (std::uint64_t k = 0; k < kAccounts; ++k) ASSERT_EQ(m.insert(k, kStart), Status::ok);
   std::vector<int> failures(kThreads, 0);
