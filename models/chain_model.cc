@@ -67,6 +67,13 @@
 //                   schedule with up to 2 preemptions.
 //   dead_writer_read_2t  the same with a reader (find) and one writer:
 //                   the reader may be the one that recovers.
+//   dead_index_reclaim_2t  every owner index but the dead holder's is held
+//                   by a live process: a writer (which must sweep and
+//                   claim the dead index before it can lock) and a reader
+//                   (which takes the lock over, then needs an index too)
+//                   race; one recovery, the chain never held twice nor
+//                   left locked, the index ends with a live process. Every
+//                   schedule with up to 2 preemptions.
 //
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include <cstring>
@@ -252,6 +259,47 @@ struct DeadWriterModel : ChainModelBase<DeadWriterModel<Reader>> {
     RL_ASSERT(m.find(u64{100}, &v) == Status::ok && v == 0);
     if (!Reader) RL_ASSERT(m.find(u64{101}, &v) == Status::ok && v == 1);
     RL_ASSERT(m.size() == (Reader ? 3u : 4u));
+  }
+};
+
+// Every owner index is held by a live process but index 1, whose process
+// died holding the chain. A writer (whose lock needs an index: it sweeps
+// index 1's chains, then claims it) and a reader (which takes the dead
+// holder's lock over, and then needs an index too) race: the chain is
+// recovered exactly once, never held twice, never left locked, and every
+// key is there afterwards.
+struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel> {
+  static constexpr u64 kLivePid = 50;  // alive in the model (rw_os::alive)
+  void before() {
+    setup();
+    RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);  // inline
+    RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the list
+    void* base = mem.base();
+    auto hdr = [&](unsigned w) { return mb::sync::word(base, off + 8 * w).load_relaxed(); };
+    const u64 owners = hdr(9);
+    for (u64 i = 1; i <= owners; ++i)
+      mb::sync::word(base, hdr(8) + 8 * i).store_relaxed(i == 1 ? u64{mb::rw_os::kModelDeadPid} : kLivePid);
+    auto chain = mb::sync::word(base, hdr(10));
+    u64 w = chain.load_relaxed();
+    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{1} << 45);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert(u64{100}, u64{0}) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    RL_ASSERT(m.find(u64{2}, &v) == Status::ok && v == 22);
+  }
+  void after() {
+    RL_ASSERT(m.stats().recoveries == 1);
+    check_quiescent();
+    u64 v = 0;
+    RL_ASSERT(m.find(u64{1}, &v) == Status::ok && v == 11);
+    RL_ASSERT(m.find(u64{100}, &v) == Status::ok && v == 0);
+    RL_ASSERT(m.size() == 3);
+    const u64 claimed = mb::sync::word(mem.base(), mb::sync::word(mem.base(), off + 64).load_relaxed() + 8).load_relaxed();
+    RL_ASSERT(claimed == 1 || claimed == 2);  // index 1 went to a live model process
   }
 };
 
@@ -476,6 +524,7 @@ const Model kModels[] = {
     {"filter_txn_2t", run<FilterTxnModel>, rl::sched_bound, 0, 2},
     {"dead_writer_2t", run<DeadWriterModel<false>>, rl::sched_bound, 0, 2},
     {"dead_writer_read_2t", run<DeadWriterModel<true>>, rl::sched_bound, 0, 2},
+    {"dead_index_reclaim_2t", run<DeadIndexReclaimModel>, rl::sched_bound, 0, 2},
 };
 
 }  // namespace

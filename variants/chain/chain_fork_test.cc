@@ -442,6 +442,7 @@ TEST(ChainFork, KilledWritersLoseNoOtherKey) {
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   constexpr int kRounds = 30;
+  std::uint64_t swept = 0;
   for (int round = 0; round < kRounds; ++round) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -465,8 +466,9 @@ TEST(ChainFork, KilledWritersLoseNoOtherKey) {
     std::this_thread::sleep_for(std::chrono::microseconds(200 + rng() % 3000));
     kill_and_reap(pid);
     Status worst = Status::invalid;
-    m.recover_dead(&worst);
+    swept += m.recover_dead(&worst);
     ASSERT_EQ(worst, Status::ok) << "round " << round;
+    ASSERT_EQ(swept, m.stats().recoveries) << "recover_dead() counts every recovery it makes";
     std::string why;
     ASSERT_EQ(m.verify(&why), Status::ok) << "round " << round << ": " << why;
     for (std::uint64_t i = 0; i < kStable; ++i) {

@@ -17,7 +17,7 @@
 //   18 an insert sets its filter bit after the unlock instead of before (M7)
 //   19 an erase clears filter bits relaxed instead of release
 //   23 find(u64)'s common case alone skips the re-load (the loop keeps it)
-//   24 a waiter takes a dead holder's lock over with a store, not a CAS
+//   24 a waiter takes a dead holder's lock over with stores, not CASes
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -304,7 +304,9 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
   auto c = chain(idx);
   const unsigned me = owner();
   const u64 stamp = u64{me} << kOwnerShift;
-  u64 w = c.load_relaxed();
+  // ORDER: acquire (here and below): take_over reads the owner table after
+  // it, and must see the claim of whoever stamped the word.
+  u64 w = c.load_acquire();
   for (u64 spins = 0;; ++spins) {
     if (spins == kChainWaitMax) return Status::again;  // see find()
     // ORDER: acq_rel. Acquire pairs with the release store in unlock(): we
@@ -323,13 +325,13 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
       if (s != Status::ok) unlock_unchanged(idx, *word);
       return s;
     }
-    w = c.load_relaxed();
+    w = c.load_acquire();
   }
 }
 
 // --- recovery (RECOVERY in the header) -------------------------------------------
 
-unsigned ChainMap::owner() const {
+unsigned ChainMap::owner(u64* swept, Status* worst) const {
   const std::uint32_t pid = rw_os::self_pid();
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   // This process's answer, kept in the handle (pid << 32 | index): a fork
@@ -343,7 +345,7 @@ unsigned ChainMap::owner() const {
   const unsigned home = 1 + pid % own_cnt_;
   // ORDER: acquire pairs with claim_owner's CAS (another thread of this
   // process may have claimed the index), as above.
-  unsigned i = owner_word(home).load_acquire() == pid ? home : claim_owner(pid);
+  unsigned i = owner_word(home).load_acquire() == pid ? home : claim_owner(pid, swept, worst);
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   owner_cache_.a.store(u64{pid} << 32 | i, std::memory_order_release);
 #endif
@@ -353,7 +355,7 @@ unsigned ChainMap::owner() const {
 // Indices are claimed in probe order from pid's home and never freed, only
 // taken over from dead processes, so a process's index comes before any free
 // one on its probe: the first index holding pid or free is the answer.
-unsigned ChainMap::claim_owner(std::uint32_t pid) const {
+unsigned ChainMap::claim_owner(std::uint32_t pid, u64* swept, Status* worst) const {
   for (unsigned pass = 0; pass < 2; ++pass) {
     for (unsigned n = 0; n < own_cnt_; ++n) {
       const unsigned i = 1 + (pid + n) % own_cnt_;
@@ -366,11 +368,20 @@ unsigned ChainMap::claim_owner(std::uint32_t pid) const {
         // We stamp what we take over with owner 0, not i: i still names the
         // dead process, and another waiter would take it from us.
         for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-          // ORDER: acquire, as the waiters' loads before take_over.
-          const u64 w = chain(idx).load_acquire();
-          u64 word = 0;
-          Status s = Status::ok;
-          if ((w & kLockBit) && owner_of(w) == i && take_over(idx, w, 0, &word, &s)) unlock_unchanged(idx, word);
+          for (;;) {  // until no word stamped i is left: a taker's step 1 keeps the stamp
+            // ORDER: acquire, as the waiters' loads before take_over.
+            const u64 w = chain(idx).load_acquire();
+            if (!(w & kLockBit) || owner_of(w) != i) break;
+            u64 word = 0;
+            Status s = Status::ok;
+            if (take_over(idx, w, 0, &word, &s)) {
+              unlock_unchanged(idx, word);
+              if (swept != nullptr) ++*swept;
+              if (s != Status::ok && worst != nullptr) *worst = s;
+              break;
+            }
+            sync::yield();
+          }
         }
       }
       // ORDER: acq_rel: release publishes the claim to this process's other
@@ -399,45 +410,52 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   if (o == 0 || o > own_cnt_) return false;  // unknown holder: wait
   const u64 pid = owner_word(o).load_acquire();
   if (pid == 0 || pid > 0xffffffffULL || rw_os::alive(std::uint32_t(pid))) return false;
-  if (me == kOwnerLazy) me = owner();  // only now: a reader that waits on a live holder claims nothing
-  // Our word: our stamp and the next top version, so it differs from every
-  // word a lock can leave (repair() goes on from there).
-  const u64 mine = (((seen & kVerTopMask) + kVerTopUnit) | (seen & ~kVerTopMask & ~kOwnerMask)) |
-                   u64{me} << kOwnerShift;
-#if MB_PLANT_BUG == 24
-  chain(idx).store_relaxed(mine);  // BUG: every waiter that saw the dead word takes it
-#else
+  auto c = chain(idx);
+  // Step 1: the next top version, the stamp left as it is. A locked word
+  // keeps only the top 11 version bits, so `seen` could be a live holder's
+  // word, equal bit for bit to the dead one's (its index given to a new
+  // process, or the dead pid reused); this step does not change who holds
+  // it (the holder's unlock stores a whole word of its own; its
+  // set_head_locked keeps these bits), and a taker killed after it leaves
+  // a word whose stamp still names the holder.
+  u64 prov = ((seen & kVerTopMask) + kVerTopUnit) | (seen & ~kVerTopMask), expect = seen;
   // ORDER: acq_rel, as lock()'s CAS. Acquire: the dead holder's CAS
   // continued the release sequence of the unlock before it, so we see the
   // chain as of `seen`; what the dead process stored after its CAS we see
   // because its death (which alive() observed through the kernel) came
   // after it (repair() reads with acquire for what that leaves to the
-  // language). Exactly one waiter's CAS from `seen` succeeds.
-  u64 expect = seen;
-  if (!chain(idx).cas_acq_rel(expect, mine)) return false;
+  // language); and if the word was a live holder's, we now see its claim
+  // of index o (its lock CAS released it), which step 2 reads.
+#if MB_PLANT_BUG == 24
+  c.store_relaxed(prov);  // BUG: stores, not CASes: every taker that saw the dead word takes it
+#else
+  if (!c.cas_acq_rel(expect, prov)) return false;
 #endif
-  // `seen` may have been a live holder's word, equal bit for bit to the
-  // dead one's (a locked word keeps only the top version bits): its index
-  // given to a new process, or the dead pid reused. Our CAS read that
-  // holder's CAS, so we see its claim now: look again, and give the word
-  // back if the holder lives (a store it made since, its unlock or a head
-  // with its own stamp, makes our CAS fail, and then it is its word anyway).
+  // Step 2: with the word's writer now known to us, is index o still the
+  // dead process's, and is it still dead?
   // ORDER: acquire, as above.
-  if (owner_word(o).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) {
-    u64 back = mine;
-    chain(idx).cas_acq_rel(back, seen);
-    return false;
-  }
+  if (owner_word(o).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) return false;
+  // Step 3: ours. Of several takers, only the one whose step 3 follows its
+  // own step 1 with nothing between wins (another's step 1 changes the word).
+  if (me == kOwnerLazy) me = owner();  // only now: a reader that waits on a live holder claims nothing
+  const u64 mine = (prov & ~kOwnerMask) | u64{me} << kOwnerShift;
+#if MB_PLANT_BUG == 24
+  c.store_relaxed(mine);
+#else
+  expect = prov;
+  // ORDER: acq_rel, as step 1.
+  if (!c.cas_acq_rel(expect, mine)) return false;
+#endif
   owner_word(0).fetch_add_relaxed(1);  // recoveries
-  *s = repair(idx, seen, word);
+  *s = repair(idx, mine, word);
   return true;
 }
 
-// Under the lock taken over from a dead holder that locked the chain at
-// `seen` (head and count as they were; the holder may have changed the
-// inline slot and the list in place since). *word: the locked word to go
-// on with, with the count of what is there now and a version no reader has
-// seen (RECOVERY).
+// Under the lock taken over from a dead holder; `seen` is the locked word
+// as we took it: its head is the list as the dead holder left it (it kept
+// the head in memory current, set_head_locked), its count is stale. *word:
+// the locked word to go on with, with the count of what is there now and a
+// version no reader has seen (RECOVERY).
 Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
   const u64 ver = ((seen & kVerTopMask) + kVerTopUnit) | kLockBit;  // wraps with the top bits
   *word = ver | (seen & (kCntMask | kRefMask));
@@ -457,7 +475,9 @@ Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
     const u64 e = ref << 4;
     u64 size = 0;
     std::uint32_t tag = 0;
-    if (list.size() == kChainCntMax || !ele_ok(e) || a_->info(e, &size, &tag) != Status::ok ||
+    // kChainCntMax + 1: a move to the front killed between its two stores
+    // leaves the list one longer, until the older copy goes below.
+    if (list.size() == kChainCntMax + 1 || !ele_ok(e) || a_->info(e, &size, &tag) != Status::ok ||
         tag != kChainTagElement)
       return Status::corrupt;  // too long (or a cycle), or not an element
     const u64 w0 = sync::word(base_, e).load_acquire(), h = sync::word(base_, e + 8).load_acquire();
@@ -512,12 +532,14 @@ void ChainMap::reader_wait(u64 idx, u64 w, u64 spins) const {
 u64 ChainMap::recover_dead(Status* worst) const {
   u64 n = 0;
   if (worst != nullptr) *worst = Status::ok;
+  // Our index first: claiming one may itself sweep a dead process's chains.
+  const unsigned me = owner(&n, worst);
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
     // ORDER: acquire, as the waiters' loads before take_over.
     const u64 w = chain(idx).load_acquire();
     u64 word = 0;
     Status s = Status::ok;
-    if (!(w & kLockBit) || !take_over(idx, w, kOwnerLazy, &word, &s)) continue;
+    if (!(w & kLockBit) || !take_over(idx, w, me, &word, &s)) continue;
     unlock_unchanged(idx, word);
     ++n;
     if (s != Status::ok && worst != nullptr) *worst = s;

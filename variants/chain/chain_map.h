@@ -57,9 +57,10 @@
 //     version bit 0 (word bit 44) = locked; cnt <= kChainCntMax counts the
 //     inline element too. While locked, version bits 1..8 (word bits
 //     45..52) hold the holder's owner index instead (0: none recorded); the
-//     holder keeps the full version in its copy of the word, and head and
-//     cnt stay as they were when it locked (it stores the new ones with the
-//     unlock), so a recoverer finds the chain as it was.
+//     holder keeps the full version in its copy of the word. In memory the
+//     locked word's head follows the list as the holder changes it (so a
+//     recoverer finds the list as it is); its cnt is stale until the
+//     unlock, which stores the whole new word (RECOVERY).
 //
 //   Element (an allocator object, tag kChainTagElement):
 //     w0  [31:0] next ref  [39:32] key_sz  [63:40] val_sz
@@ -136,10 +137,14 @@
 // Linearization point: the unlock's release store. A new element goes to
 // the inline slot when it fits and the slot is empty (no allocation), else
 // to the head of the list; an inline element whose new value no longer fits
-// moves to the list. The
-// lock's CAS is acquire (pairs with the previous unlock's release: the new
-// holder sees every element the previous one wrote); the unlock's store is
-// release (pairs with the next lock and with readers' loads of the word).
+// moves to the list. A value is changed in place only when it is one word
+// (at most 8 bytes); a longer one, or any change with kChainMoveToFront on
+// a key not at the head, makes a new element (copy on write, RECOVERY), so
+// such an assign can fail with the allocator's Status::full. The lock's CAS
+// is acq_rel (acquire pairs with the previous unlock's release: the new
+// holder sees every element the previous one wrote; release: RECOVERY);
+// the unlock's store is release (pairs with the next lock and with
+// readers' loads of the word).
 //
 // RECOVERY (a writer process killed while it holds a chain lock). A lock
 // holder keeps the chain's list in memory as it is: every change of the
@@ -151,16 +156,21 @@
 // kChainNonBlocking writers, query_try/query_test or a transaction's
 // speculative reads, which return `again`) looks, every kChainOwnerPoll
 // yields, at the owner index in the locked word and the pid the owner table
-// names for it; if that process is gone (kill() says so, or it is a
-// zombie), one CAS from the word it saw to that word with its own stamp
-// and the next top version takes the lock over. Of several waiters exactly
-// one wins (planted bug 24 takes it with a store and the model
-// dead_writer_2t catches two recoveries). A locked word keeps only the top
-// 11 version bits, so the word seen could also be a live holder's, equal
-// bit for bit (the index handed to a new process, or the dead pid reused):
-// after its CAS the winner reads the owner's pid again and asks alive()
-// again, and gives the word back if the holder lives. The winner repairs
-// the chain (repair()): it walks the list from the head in memory, checks
+// names for it. If that process is gone (kill() says so, or it is a
+// zombie), it takes the lock over in three steps (take_over()): (1) a CAS
+// from the word it saw to the same word with the next top version, the
+// stamp left alone; (2) it reads the owner's pid and asks alive() again;
+// (3) a CAS from its step-1 word to that word with its own stamp. A locked
+// word keeps only the top 11 version bits, so the word seen could be a live
+// holder's, equal bit for bit (the index handed to a new process, or the
+// dead pid reused): step 1 does not change who holds it, and step 2, which
+// sees the holder's claim once step 1's CAS read the holder's lock CAS,
+// stops there; a taker killed after step 1 leaves a word whose stamp still
+// names its holder. Of several takers exactly one gets through step 3 (a
+// step 1 of another in between makes it fail; planted bug 24 does the
+// steps with stores and the models dead_writer_2t and
+// dead_index_reclaim_2t catch two recoveries). The winner repairs the
+// chain (repair()): it walks the list from the head in memory, checks
 // every element's tag, sizes and chain (M2) and the inline slot (M6), drops
 // the older copy of a key found twice (a write killed between linking a
 // new copy and unlinking the old: the inline slot's copy, or the later one
@@ -171,22 +181,27 @@
 // once; a writer does its own operation first. A chain that is damaged
 // beyond what a dead writer leaves is unlocked as found (the operation, or
 // recover_dead(), returns corrupt; verify() names it). recover_dead()
-// sweeps every chain. What a recovery keeps: every key the dead writer was
-// not writing, whole; the key it was writing with its old value or its new
-// one, whole (present or absent for an insert or an erase), except an
-// inline value changing size (its value word and meta word are written in
-// place: they can tear). A transaction's chains are recovered one by one
-// (not atomic across chains); a reset() killed halfway leaves some chains
-// emptied. An element the dead writer had allocated and not linked, or
-// unlinked and not freed, stays allocated (a leak). A process claims an
-// owner index on its first lock (each handle keeps the answer): a free
-// one, or one whose process is dead once every chain still stamped with it
-// is recovered (a full scan of the chain words, stamping what it takes with
-// owner 0: a process killed during that scan leaves the chain it was
-// repairing locked for good); with every index held by a live process the
-// handle locks with owner 0, which nobody can recover. alive() knows the
-// processes of one pid namespace: every process of a map must share one
-// (a pid from another reads as dead, and its live lock would be taken).
+// sweeps every chain (it claims an owner index first). What a recovery
+// keeps: every key the dead writer was not writing, whole; the key it was
+// writing with its old value or its new one, whole (present or absent for
+// an insert or an erase), except an inline value changing size (its value
+// word and meta word are written in place: they can tear). A transaction's
+// chains are recovered one by one (not atomic across chains); a reset()
+// killed halfway leaves the chains before it emptied, the one it was on
+// emptied or with its inline element alone, the rest whole. An element the
+// dead writer had allocated and not linked, or unlinked and not freed,
+// stays allocated (a leak). A process claims an owner index on its first
+// lock (each handle keeps the answer): a free one, or one whose process is
+// dead once no chain is stamped with it any more (a full scan of the chain
+// words that takes over, with owner 0, every chain still stamped with it,
+// retrying while a taker's step 1 keeps the stamp: a process killed during
+// that scan leaves the chain it was repairing locked for good); with every
+// index held by a live process the handle locks with owner 0, which nobody
+// can recover. A dead holder's pid reused by a new process makes its
+// chains look alive (the new process even adopts its index) until that
+// process exits. alive() knows the processes of one pid namespace: every
+// process of a map must share one (a pid from another reads as dead, and
+// its live lock would be taken).
 //
 // LIMITS: keys 1..255 bytes, values 0..64 KiB, kChainCntMax elements per
 // chain (an insert beyond returns Status::full), chain versions wrap after
@@ -365,8 +380,10 @@ class ChainMap {
   // look at its holder), and the takeover of chain idx locked at `seen` by
   // a dead process (true: this thread holds it now, stamped with owner
   // index me; *word: the repaired locked word, *s: ok or corrupt).
-  unsigned owner() const;
-  unsigned claim_owner(std::uint32_t pid) const;
+  // owner() and claim_owner() may recover a dead process's chains (to
+  // claim its index): *swept counts them, *worst is corrupt if one was.
+  unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr) const;
+  unsigned claim_owner(std::uint32_t pid, std::uint64_t* swept, Status* worst) const;
   sync::Ref<std::uint64_t> owner_word(unsigned i) const { return sync::word(base_, own_off_ + 8 * i); }
   bool wait_step(std::uint64_t w, std::uint64_t spins) const;
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;

@@ -413,6 +413,20 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   ASSERT_EQ(full.insert(2, 20), Status::ok);
   ASSERT_EQ(full.erase(1), Status::ok);
   ASSERT_EQ(full.verify(), Status::ok);
+  std::uint64_t& word = *h.a.at<std::uint64_t>(hdr[10]);
+  auto stamp_while_held = [&](ChainMap& map) {
+    ChainTxn t(map);
+    EXPECT_EQ(t.add(2, true), Status::ok);
+    EXPECT_EQ(t.try_lock(), Status::ok);
+    const std::uint64_t stamp = (word >> 45) & 0xff;
+    EXPECT_EQ(t.test(), Status::ok);
+    return stamp;
+  };
+  EXPECT_EQ(stamp_while_held(full), 0u);
+  own[owners] = 0;  // a free index now: the handle keeps its answer (no scan per lock)
+  EXPECT_EQ(stamp_while_held(full), 0u);
+  EXPECT_EQ(own[owners], 0u);
+  own[owners] = 1;
   // A dead process (a reaped child) holds index 7 and left the chain
   // locked with it.
   pid_t dead = fork();
@@ -421,7 +435,6 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   int st = 0;
   ASSERT_EQ(waitpid(dead, &st, 0), dead);
   own[7] = std::uint64_t(dead);
-  std::uint64_t& word = *h.a.at<std::uint64_t>(hdr[10]);
   word = (word & ~(std::uint64_t{0xff} << 45)) | ChainMap::kWordLockBit | std::uint64_t{7} << 45;
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::corrupt);

@@ -45,6 +45,11 @@ class ChainTxn {
   Status add(std::uint64_t key, bool lock) { return add(Bytes{&key, 8}, lock); }
   Status try_lock(unsigned flags = 0);
 
+  // Writes on locked keys. A transaction holds at most 2 * kKeyMax elements
+  // to free at test() (one for each erase from the list, and for each
+  // write that replaces a list element: a value of another size or over 8
+  // bytes): past that, writes return Status::full, and the transaction's
+  // earlier writes stay applied.
   Status insert(Bytes key, Bytes val);
   Status insert_or_assign(Bytes key, Bytes val);
   Status update(Bytes key, Bytes val);
