@@ -362,28 +362,7 @@ unsigned ChainMap::claim_owner(std::uint32_t pid, u64* swept, Status* worst) con
       u64 o = owner_word(i).load_acquire();
       if (o == pid) return i;
       if (pass == 0 ? o != 0 : o == 0 || o > 0xffffffffULL || rw_os::alive(std::uint32_t(o))) continue;
-      if (o != 0) {
-        // A dead process's index: first recover every chain still stamped
-        // with it (only that process stamped it, so no new stamp appears).
-        // We stamp what we take over with owner 0, not i: i still names the
-        // dead process, and another waiter would take it from us.
-        for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-          for (;;) {  // until no word stamped i is left: a taker's step 1 keeps the stamp
-            // ORDER: acquire, as the waiters' loads before take_over.
-            const u64 w = chain(idx).load_acquire();
-            if (!(w & kLockBit) || owner_of(w) != i) break;
-            u64 word = 0;
-            Status s = Status::ok;
-            if (take_over(idx, w, 0, &word, &s)) {
-              unlock_unchanged(idx, word);
-              if (swept != nullptr) ++*swept;
-              if (s != Status::ok && worst != nullptr) *worst = s;
-              break;
-            }
-            sync::yield();
-          }
-        }
-      }
+      if (o != 0 && !sweep(i, o, swept, worst)) continue;  // i went to another process meanwhile
       // ORDER: acq_rel: release publishes the claim to this process's other
       // threads (owner()'s acquire) and, through their stamps, to
       // recoverers; acquire pairs with the previous claim.
@@ -391,6 +370,35 @@ unsigned ChainMap::claim_owner(std::uint32_t pid, u64* swept, Status* worst) con
     }
   }
   return 0;  // every index held by a live process: locks we take cannot be recovered
+}
+
+// Before index i, held by dead process `pid`, is claimed again: recover
+// every chain still stamped with it (only that process stamped it; a
+// taker's step 1 keeps the stamp, so a chain is retried until it has none).
+// We stamp what we take over with owner 0, not i: i still names the dead
+// process, and another waiter would take it from us. false, at once, when
+// i no longer names a dead `pid` (another process swept and claimed it
+// first, or the pid was reused): its chains are then not ours to take.
+bool ChainMap::sweep(unsigned i, u64 pid, u64* swept, Status* worst) const {
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    for (;;) {
+      // ORDER: acquire, as the waiters' loads before take_over.
+      const u64 w = chain(idx).load_acquire();
+      if (!(w & kLockBit) || owner_of(w) != i) break;
+      u64 word = 0;
+      Status s = Status::ok;
+      if (take_over(idx, w, 0, &word, &s)) {
+        unlock_unchanged(idx, word);
+        if (swept != nullptr) ++*swept;
+        if (s != Status::ok && worst != nullptr) *worst = s;
+        break;
+      }
+      // ORDER: acquire, as take_over's.
+      if (owner_word(i).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) return false;
+      sync::yield();
+    }
+  }
+  return true;
 }
 
 bool ChainMap::wait_step(u64 w, u64 spins) const {
@@ -431,13 +439,16 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
 #else
   if (!c.cas_acq_rel(expect, prov)) return false;
 #endif
+  // Our index, before step 2 (claiming one may take a while: step 2's
+  // answer must be fresh at step 3). Only now: a reader that waits on a
+  // live holder claims nothing.
+  if (me == kOwnerLazy) me = owner();
   // Step 2: with the word's writer now known to us, is index o still the
   // dead process's, and is it still dead?
   // ORDER: acquire, as above.
   if (owner_word(o).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) return false;
-  // Step 3: ours. Of several takers, only the one whose step 3 follows its
-  // own step 1 with nothing between wins (another's step 1 changes the word).
-  if (me == kOwnerLazy) me = owner();  // only now: a reader that waits on a live holder claims nothing
+  // Step 3: ours. Of several takers, only one whose step 3 follows its own
+  // step 1 with no other step 1 between can win (all may fail, and retry).
   const u64 mine = (prov & ~kOwnerMask) | u64{me} << kOwnerShift;
 #if MB_PLANT_BUG == 24
   c.store_relaxed(mine);
@@ -535,14 +546,24 @@ u64 ChainMap::recover_dead(Status* worst) const {
   // Our index first: claiming one may itself sweep a dead process's chains.
   const unsigned me = owner(&n, worst);
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-    // ORDER: acquire, as the waiters' loads before take_over.
-    const u64 w = chain(idx).load_acquire();
-    u64 word = 0;
-    Status s = Status::ok;
-    if (!(w & kLockBit) || !take_over(idx, w, me, &word, &s)) continue;
-    unlock_unchanged(idx, word);
-    ++n;
-    if (s != Status::ok && worst != nullptr) *worst = s;
+    for (;;) {  // a lost race with a taker killed after its step 1 leaves the chain for us
+      // ORDER: acquire, as the waiters' loads before take_over.
+      const u64 w = chain(idx).load_acquire();
+      u64 word = 0;
+      Status s = Status::ok;
+      if (!(w & kLockBit)) break;
+      if (take_over(idx, w, me, &word, &s)) {
+        unlock_unchanged(idx, word);
+        ++n;
+        if (s != Status::ok && worst != nullptr) *worst = s;
+        break;
+      }
+      const unsigned o = owner_of(w);
+      // ORDER: acquire, as take_over's.
+      const u64 pid = o != 0 && o <= own_cnt_ ? owner_word(o).load_acquire() : 0;
+      if (pid == 0 || pid > 0xffffffffULL || rw_os::alive(std::uint32_t(pid))) break;  // a live holder
+      sync::yield();
+    }
   }
   return n;
 }
@@ -728,10 +749,10 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
 // the final word (RECOVERY).
 void ChainMap::set_head_locked(u64 idx, u64 head_ref) const {
   auto c = chain(idx);
-  // Our own stamp, whatever the word holds: a waiter that took the word
-  // over for a moment and gives it back (take_over) must not leave its
-  // stamp on our lock. ORDER: relaxed load (our own locked word); release
-  // store, as every store into chain memory (M5).
+  // Our own stamp, whatever the word holds (a taker's step 1 may have
+  // advanced its top version; we keep that, take_over). ORDER: relaxed
+  // load (our own locked word); release store, as every store into chain
+  // memory (M5).
   c.store_release((c.load_relaxed() & ~(kRefMask | kOwnerMask)) | head_ref | u64{owner()} << kOwnerShift);
 }
 

@@ -166,10 +166,10 @@
 // dead pid reused): step 1 does not change who holds it, and step 2, which
 // sees the holder's claim once step 1's CAS read the holder's lock CAS,
 // stops there; a taker killed after step 1 leaves a word whose stamp still
-// names its holder. Of several takers exactly one gets through step 3 (a
-// step 1 of another in between makes it fail; planted bug 24 does the
-// steps with stores and the models dead_writer_2t and
-// dead_index_reclaim_2t catch two recoveries). The winner repairs the
+// names its holder. Of several takers at most one gets through step 3 (a
+// step 1 of another in between makes it fail; all may fail, and retry;
+// planted bug 24 does the steps with stores and the models dead_writer_2t
+// and dead_index_reclaim_2t catch two recoveries). The winner repairs the
 // chain (repair()): it walks the list from the head in memory, checks
 // every element's tag, sizes and chain (M2) and the inline slot (M6), drops
 // the older copy of a key found twice (a write killed between linking a
@@ -179,8 +179,9 @@
 // sets the filter bits of every element it kept, and goes on with a
 // version no reader has seen. A reader that recovers releases the lock at
 // once; a writer does its own operation first. A chain that is damaged
-// beyond what a dead writer leaves is unlocked as found (the operation, or
-// recover_dead(), returns corrupt; verify() names it). recover_dead()
+// beyond what a dead writer leaves is unlocked as found (the operation that
+// recovered it, or recover_dead(), returns corrupt; one swept while an
+// operation claimed an owner index goes unreported; verify() names it). recover_dead()
 // sweeps every chain (it claims an owner index first). What a recovery
 // keeps: every key the dead writer was not writing, whole; the key it was
 // writing with its old value or its new one, whole (present or absent for
@@ -194,10 +195,12 @@
 // lock (each handle keeps the answer): a free one, or one whose process is
 // dead once no chain is stamped with it any more (a full scan of the chain
 // words that takes over, with owner 0, every chain still stamped with it,
-// retrying while a taker's step 1 keeps the stamp: a process killed during
-// that scan leaves the chain it was repairing locked for good); with every
-// index held by a live process the handle locks with owner 0, which nobody
-// can recover. A dead holder's pid reused by a new process makes its
+// retrying while a taker's step 1 keeps the stamp, and giving the index up
+// if another process claims it first or its pid comes back to life: a
+// process killed during that scan leaves the chain it was repairing locked
+// for good); with every index held by a live process the handle locks with
+// owner 0, which nobody can recover, for the rest of its life (a new join
+// asks again). A dead holder's pid reused by a new process makes its
 // chains look alive (the new process even adopts its index) until that
 // process exits. alive() knows the processes of one pid namespace: every
 // process of a map must share one (a pid from another reads as dead, and
@@ -384,6 +387,7 @@ class ChainMap {
   // claim its index): *swept counts them, *worst is corrupt if one was.
   unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr) const;
   unsigned claim_owner(std::uint32_t pid, std::uint64_t* swept, Status* worst) const;
+  bool sweep(unsigned i, std::uint64_t pid, std::uint64_t* swept, Status* worst) const;
   sync::Ref<std::uint64_t> owner_word(unsigned i) const { return sync::word(base_, own_off_ + 8 * i); }
   bool wait_step(std::uint64_t w, std::uint64_t spins) const;
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;
