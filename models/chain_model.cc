@@ -31,9 +31,10 @@
 //                   by random search (300k schedules), which unlike the
 //                   bounded one also lets loads return stale values.
 //   inline_resize_2t a speculative reader against a writer that changes an
-//                   inline value from 8 bytes to 4 in place: the reader gets
-//                   one of the two values whole, never the old size with the
-//                   new word. Random search (300k).
+//                   inline value from 8 bytes to 4 (a new size moves the key
+//                   to the list, copy on write): the reader gets one of the
+//                   two values whole, never the old size with the new word.
+//                   Random search (300k).
 //   u64_find_reuse_heap_2t  the same with the inline slot taken by a third
 //                   key, so the writer's keys are list elements and the
 //                   second reuses the first's freed element. Same search.

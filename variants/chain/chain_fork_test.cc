@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <random>
@@ -368,15 +369,16 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
   struct Case {
     const char* what;
     std::uint64_t key;    // written by the child
-    std::uint64_t words;  // of the child's new value (1: a u64)
+    std::uint64_t bytes;  // of the child's new value (8: a u64)
     unsigned flags;
     bool new_kept;
   };
   const Case cases[] = {
-      {"inline slot to list", 0, 3, 0, true},
-      {"move to front", 1, 1, kChainMoveToFront, true},
-      {"copy on write, middle", 2, 3, 0, false},
-      {"copy on write, head", 3, 2, 0, false},
+      {"inline slot to list", 0, 24, 0, true},
+      {"inline slot, a new size", 0, 4, 0, true},
+      {"move to front", 1, 8, kChainMoveToFront, true},
+      {"copy on write, middle", 2, 24, 0, false},
+      {"copy on write, head", 3, 16, 0, false},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -392,7 +394,7 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
       std::vector<std::uint64_t> v = old_value(k);
       ASSERT_EQ(m.insert(Bytes{&k, 8}, Bytes{v.data(), 8 * v.size()}), Status::ok);
     }
-    const std::vector<std::uint64_t> fresh(c.words, c.key * 100 + 7);
+    const std::vector<std::uint64_t> fresh((c.bytes + 7) / 8, c.key * 100 + 7);
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
     pid_t pid = fork();
@@ -401,8 +403,7 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
       close(fds[0]);
       g_park_fd = fds[1];
       rw_os::g_test_hook = park;
-      _exit(m.insert_or_assign(Bytes{&c.key, 8}, Bytes{fresh.data(), 8 * fresh.size()}, c.flags) == Status::ok ? 91
-                                                                                                             : 92);
+      _exit(m.insert_or_assign(Bytes{&c.key, 8}, Bytes{fresh.data(), c.bytes}, c.flags) == Status::ok ? 91 : 92);
     }
     close(fds[1]);
     char byte = 0;
@@ -414,8 +415,9 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
     ASSERT_EQ(m.find(Bytes{&c.key, 8}, got, sizeof got, &sz), Status::ok);  // recovers the chain
     EXPECT_EQ(m.stats().recoveries, 1u);
     const std::vector<std::uint64_t> want = c.new_kept ? fresh : old_value(c.key);
-    ASSERT_EQ(sz, 8 * want.size());
-    EXPECT_EQ(std::vector<std::uint64_t>(got, got + want.size()), want);
+    const std::uint64_t want_sz = c.new_kept ? c.bytes : 8 * want.size();
+    ASSERT_EQ(sz, want_sz);
+    EXPECT_EQ(std::memcmp(got, want.data(), want_sz), 0);
     std::string why;
     ASSERT_EQ(m.verify(&why), Status::ok) << why;
     EXPECT_EQ(m.size(), 4u);
@@ -454,7 +456,9 @@ TEST(ChainFork, KilledWritersLoseNoOtherKey) {
         // A u64 value, or three words that must stay whole (every way a
         // value changes: in place, slot to list, copy on write, to front).
         std::uint64_t k = r() % kHot, v = k << 32 | (gen & 0xffffffff), big[3] = {v, gen & 0xffffffff, k ^ gen};
-        const Bytes key{&k, 8}, val = r() % 2 ? Bytes{&v, 8} : Bytes{big, 24};
+        std::uint32_t small = std::uint32_t(k << 16 | (gen & 0xffff));  // an inline value of another size
+        const std::uint64_t pick = r() % 3;
+        const Bytes key{&k, 8}, val = pick == 0 ? Bytes{&v, 8} : pick == 1 ? Bytes{big, 24} : Bytes{&small, 4};
         switch (r() % 4) {
           case 0: (void)c.m.insert_or_assign(key, val); break;
           case 1: (void)c.m.erase(k); break;
@@ -481,7 +485,11 @@ TEST(ChainFork, KilledWritersLoseNoOtherKey) {
       Status s = m.find(Bytes{&k, 8}, v, sizeof v, &sz);
       ASSERT_TRUE(s == Status::ok || s == Status::not_found) << k;
       if (s != Status::ok) continue;
-      ASSERT_TRUE(sz == 8 || sz == 24) << sz;
+      ASSERT_TRUE(sz == 4 || sz == 8 || sz == 24) << sz;
+      if (sz == 4) {
+        ASSERT_EQ((v[0] & 0xffffffff) >> 16, k) << "a value of another key, or torn";
+        continue;
+      }
       ASSERT_EQ(v[0] >> 32, k) << "a value of another key";
       if (sz == 24) {
         ASSERT_EQ(v[1], v[0] & 0xffffffff) << "a torn value";

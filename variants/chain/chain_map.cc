@@ -703,11 +703,14 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   if (mode == Put::insert) return Status::exists;
   const u64 idx = h & (chain_cnt_ - 1);
   if (inl) {
-    if (fits) {  // in place (one value word; RECOVERY: a size change can tear)
-      write_inline(b, h, key, val);
+    if (fits && meta_vs(sync::word(base_, b + kMeta).load_relaxed()) == val.size) {
+      write_inline(b, h, key, val);  // in place: one value word, the same meta
       return Status::ok;
     }
-    u64 n = 0;  // the new value does not fit: the element moves to the list
+    // A new size (the value word and the meta word would both change: a
+    // writer killed between them would leave the old size with the new
+    // bytes), or one that does not fit: the element moves to the list.
+    u64 n = 0;
     if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
     // Linked before the slot empties (RECOVERY: a recoverer that finds the
     // key in both keeps the list's copy, the new one).

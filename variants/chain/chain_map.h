@@ -136,11 +136,12 @@
 // kChainWaitMax attempts (or `again` at once with kChainNonBlocking).
 // Linearization point: the unlock's release store. A new element goes to
 // the inline slot when it fits and the slot is empty (no allocation), else
-// to the head of the list; an inline element whose new value no longer fits
-// moves to the list. A value is changed in place only when it is one word
-// (at most 8 bytes); a longer one, or any change with kChainMoveToFront on
-// a key not at the head, makes a new element (copy on write, RECOVERY), so
-// such an assign can fail with the allocator's Status::full. The lock's CAS
+// to the head of the list; an inline element whose new value has another
+// size (or no longer fits) moves to the list. A value is changed in place
+// only when it is one word (at most 8 bytes) of the same size; a longer
+// one, a new size, or any change with kChainMoveToFront on a key not at
+// the head, makes a new element (copy on write, RECOVERY), so such an
+// assign can fail with the allocator's Status::full. The lock's CAS
 // is acq_rel (acquire pairs with the previous unlock's release: the new
 // holder sees every element the previous one wrote; release: RECOVERY);
 // the unlock's store is release (pairs with the next lock and with
@@ -150,8 +151,8 @@
 // holder keeps the chain's list in memory as it is: every change of the
 // head goes into the locked word at once (set_head_locked), every other
 // link change is one store into an element, and a value is written in place
-// only when it is one word (a longer one, or a move to the front, makes a
-// new element: copy on write). A thread that waits on a locked chain past
+// only when it is one word of the same size (anything else, and a move to
+// the front, makes a new element: copy on write). A thread that waits on a locked chain past
 // its pauses (lock() of a blocking writer, find(), for_each_snapshot(); not
 // kChainNonBlocking writers, query_try/query_test or a transaction's
 // speculative reads, which return `again`) looks, every kChainOwnerPoll
@@ -185,8 +186,7 @@
 // sweeps every chain (it claims an owner index first). What a recovery
 // keeps: every key the dead writer was not writing, whole; the key it was
 // writing with its old value or its new one, whole (present or absent for
-// an insert or an erase), except an inline value changing size (its value
-// word and meta word are written in place: they can tear). A transaction's
+// an insert or an erase). A transaction's
 // chains are recovered one by one (not atomic across chains); a reset()
 // killed halfway leaves the chains before it emptied, the one it was on
 // emptied or with its inline element alone, the rest whole. An element the
