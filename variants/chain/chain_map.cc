@@ -47,6 +47,20 @@ constexpr u64 kVerTopMask = ~(kVerTopUnit - 1);
 static_assert(kChainOwnerMax <= (kOwnerMask >> kOwnerShift), "owner indices fit the word");
 constexpr unsigned owner_of(u64 w) { return unsigned((w & kOwnerMask) >> kOwnerShift); }
 
+// An owner table word: the process's pid, and the low 32 bits of its start
+// time (0: unknown), which tell it from a later process given the same pid.
+u64 self_owner_word() { return u64{rw_os::self_pid()} | u64{rw_os::self_start_key()} << 32; }
+// Whether the process an owner word names still runs. A start time that
+// cannot be read counts as a match: a wrong "dead" would let two holders
+// in, a wrong "alive" only waits.
+bool owner_alive(u64 ow) {
+  const std::uint32_t pid = std::uint32_t(ow), key = std::uint32_t(ow >> 32);
+  if (!rw_os::alive(pid)) return false;
+  if (key == 0) return true;
+  const std::uint32_t now = rw_os::start_key(pid);
+  return now == 0 || now == key;
+}
+
 constexpr u64 head_of(u64 w) { return w & kRefMask; }
 constexpr u64 cnt_of(u64 w) { return (w & kCntMask) >> kCntShift; }
 
@@ -333,6 +347,7 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
 
 unsigned ChainMap::owner(u64* swept, Status* worst) const {
   const std::uint32_t pid = rw_os::self_pid();
+  const u64 me = self_owner_word();
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   // This process's answer, kept in the handle (pid << 32 | index): a fork
   // child has another pid and asks again. ORDER: acquire pairs with the
@@ -345,7 +360,7 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
   const unsigned home = 1 + pid % own_cnt_;
   // ORDER: acquire pairs with claim_owner's CAS (another thread of this
   // process may have claimed the index), as above.
-  unsigned i = owner_word(home).load_acquire() == pid ? home : claim_owner(pid, swept, worst);
+  unsigned i = owner_word(home).load_acquire() == me ? home : claim_owner(me, swept, worst);
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   owner_cache_.a.store(u64{pid} << 32 | i, std::memory_order_release);
 #endif
@@ -355,18 +370,19 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
 // Indices are claimed in probe order from pid's home and never freed, only
 // taken over from dead processes, so a process's index comes before any free
 // one on its probe: the first index holding pid or free is the answer.
-unsigned ChainMap::claim_owner(std::uint32_t pid, u64* swept, Status* worst) const {
+unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
+  const std::uint32_t pid = std::uint32_t(me);
   for (unsigned pass = 0; pass < 2; ++pass) {
     for (unsigned n = 0; n < own_cnt_; ++n) {
       const unsigned i = 1 + (pid + n) % own_cnt_;
       u64 o = owner_word(i).load_acquire();
-      if (o == pid) return i;
-      if (pass == 0 ? o != 0 : o == 0 || o > 0xffffffffULL || rw_os::alive(std::uint32_t(o))) continue;
+      if (o == me) return i;
+      if (pass == 0 ? o != 0 : o == 0 || owner_alive(o)) continue;
       if (o != 0 && !sweep(i, o, swept, worst)) continue;  // i went to another process meanwhile
       // ORDER: acq_rel: release publishes the claim to this process's other
       // threads (owner()'s acquire) and, through their stamps, to
       // recoverers; acquire pairs with the previous claim.
-      if (owner_word(i).cas_acq_rel(o, pid) || o == pid) return i;
+      if (owner_word(i).cas_acq_rel(o, me) || o == me) return i;
     }
   }
   return 0;  // every index held by a live process: locks we take cannot be recovered
@@ -379,7 +395,7 @@ unsigned ChainMap::claim_owner(std::uint32_t pid, u64* swept, Status* worst) con
 // process, and another waiter would take it from us. false, at once, when
 // i no longer names a dead `pid` (another process swept and claimed it
 // first, or the pid was reused): its chains are then not ours to take.
-bool ChainMap::sweep(unsigned i, u64 pid, u64* swept, Status* worst) const {
+bool ChainMap::sweep(unsigned i, u64 dead, u64* swept, Status* worst) const {
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
     for (;;) {
       // ORDER: acquire, as the waiters' loads before take_over.
@@ -394,7 +410,7 @@ bool ChainMap::sweep(unsigned i, u64 pid, u64* swept, Status* worst) const {
         break;
       }
       // ORDER: acquire, as take_over's.
-      if (owner_word(i).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) return false;
+      if (owner_word(i).load_acquire() != dead || owner_alive(dead)) return false;
       sync::yield();
     }
   }
@@ -416,8 +432,8 @@ bool ChainMap::wait_step(u64 w, u64 spins) const {
 bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) const {
   const unsigned o = owner_of(seen);
   if (o == 0 || o > own_cnt_) return false;  // unknown holder: wait
-  const u64 pid = owner_word(o).load_acquire();
-  if (pid == 0 || pid > 0xffffffffULL || rw_os::alive(std::uint32_t(pid))) return false;
+  const u64 dead = owner_word(o).load_acquire();
+  if (dead == 0 || owner_alive(dead)) return false;
   auto c = chain(idx);
   // Step 1: the next top version, the stamp left as it is. A locked word
   // keeps only the top 11 version bits, so `seen` could be a live holder's
@@ -446,7 +462,7 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   // Step 2: with the word's writer now known to us, is index o still the
   // dead process's, and is it still dead?
   // ORDER: acquire, as above.
-  if (owner_word(o).load_acquire() != pid || rw_os::alive(std::uint32_t(pid))) return false;
+  if (owner_word(o).load_acquire() != dead || owner_alive(dead)) return false;
   // Step 3: ours. Of several takers, only one whose step 3 follows its own
   // step 1 with no other step 1 between can win (all may fail, and retry).
   const u64 mine = (prov & ~kOwnerMask) | u64{me} << kOwnerShift;
@@ -560,8 +576,8 @@ u64 ChainMap::recover_dead(Status* worst) const {
       }
       const unsigned o = owner_of(w);
       // ORDER: acquire, as take_over's.
-      const u64 pid = o != 0 && o <= own_cnt_ ? owner_word(o).load_acquire() : 0;
-      if (pid == 0 || pid > 0xffffffffULL || rw_os::alive(std::uint32_t(pid))) break;  // a live holder
+      const u64 ow = o != 0 && o <= own_cnt_ ? owner_word(o).load_acquire() : 0;
+      if (ow == 0 || owner_alive(ow)) break;  // a live holder
       sync::yield();
     }
   }
@@ -1183,11 +1199,11 @@ Status ChainMap::verify(std::string* why) const {
     std::string at = "chain " + std::to_string(idx);
     if (w & kLockBit) {
       const unsigned o = owner_of(w);
-      const u64 pid = o != 0 && o <= own_cnt_ ? owner_word(o).load_relaxed() : 0;
+      const u64 ow = o != 0 && o <= own_cnt_ ? owner_word(o).load_relaxed() : 0;
       return fail(why, Status::corrupt,
                   at + " is locked (not quiescent, or a writer died: owner " + std::to_string(o) + ", pid " +
-                      std::to_string(pid) +
-                      (pid != 0 && pid <= 0xffffffffULL && !rw_os::alive(std::uint32_t(pid)) ? ", dead: recover_dead() repairs it)" : ")"));
+                      std::to_string(std::uint32_t(ow)) +
+                      (ow != 0 && !owner_alive(ow) ? ", dead: recover_dead() repairs it)" : ")"));
     }
     u64 ref = head_of(w);
     u64 n = cnt_of(w);

@@ -22,8 +22,10 @@
 //     10 .. 10+seg_cnt-1  segment offsets
 //     10+seg_cnt ..       filter offsets (one per segment)
 //   Owner table (an allocator object, tag kChainTagOwners): word 0 counts
-//   recoveries (relaxed); word i (1..owner_cnt) is the process id that owns
-//   owner index i, 0 = free. A process claims one index the first time it
+//   recoveries (relaxed); word i (1..owner_cnt) names the process that owns
+//   owner index i: its pid [31:0] and the low 32 bits of its start time
+//   [63:32] (clock ticks since boot; 0 when /proc could not tell), so a
+//   later process given the same pid is not taken for it; 0 = free. A process claims one index the first time it
 //   locks a chain (see RECOVERY) and stamps it into every chain word it
 //   locks.
 //   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned, so
@@ -200,9 +202,9 @@
 // process killed during that scan leaves the chain it was repairing locked
 // for good); with every index held by a live process the handle locks with
 // owner 0, which nobody can recover, for the rest of its life (a new join
-// asks again). A dead holder's pid reused by a new process makes its
-// chains look alive (the new process even adopts its index) until that
-// process exits. alive() knows the processes of one pid namespace: every
+// asks again). A pid is told from its reuse by the process's start time
+// (an owner table word holds both; where /proc cannot be read, by the pid
+// alone). alive() knows the processes of one pid namespace: every
 // process of a map must share one (a pid from another reads as dead, and
 // its live lock would be taken).
 //
@@ -386,8 +388,8 @@ class ChainMap {
   // owner() and claim_owner() may recover a dead process's chains (to
   // claim its index): *swept counts them, *worst is corrupt if one was.
   unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr) const;
-  unsigned claim_owner(std::uint32_t pid, std::uint64_t* swept, Status* worst) const;
-  bool sweep(unsigned i, std::uint64_t pid, std::uint64_t* swept, Status* worst) const;
+  unsigned claim_owner(std::uint64_t me, std::uint64_t* swept, Status* worst) const;
+  bool sweep(unsigned i, std::uint64_t dead, std::uint64_t* swept, Status* worst) const;
   sync::Ref<std::uint64_t> owner_word(unsigned i) const { return sync::word(base_, own_off_ + 8 * i); }
   bool wait_step(std::uint64_t w, std::uint64_t spins) const;
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;

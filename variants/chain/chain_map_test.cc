@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
 #include "variants/chain/chain_testing.h"
+#include "variants/rwlock/internal/rw_os.h"
 
 namespace mb {
 namespace {
@@ -402,7 +403,9 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   ASSERT_EQ(owners, kChainOwnerMax);
   unsigned mine = 0;
   for (unsigned i = 1; i <= owners; ++i)
-    if (own[i] == std::uint64_t(getpid())) mine = i;
+    if (std::uint32_t(own[i]) == std::uint32_t(getpid())) mine = i;
+  // The owner word holds the pid and the process's start time.
+  ASSERT_EQ(own[mine] >> 32, rw_os::self_start_key());
   ASSERT_NE(mine, 0u);
   // Every index held by a live process (pid 1): a new handle (which asks
   // the table again: a handle keeps its process's answer) locks with
@@ -444,13 +447,24 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   ChainMap again;
   ASSERT_EQ(ChainMap::join(h.a, h.off, &again), Status::ok);
   ASSERT_EQ(again.insert(3, 30), Status::ok);
-  EXPECT_EQ(own[7], std::uint64_t(getpid()));
+  EXPECT_EQ(std::uint32_t(own[7]), std::uint32_t(getpid()));
   EXPECT_EQ(m.stats().recoveries, 1u);
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
   std::uint64_t v = 0;
   ASSERT_TRUE(m.find(2, &v) == Status::ok && v == 20);
   ASSERT_TRUE(m.find(3, &v) == Status::ok && v == 30);
   EXPECT_EQ(m.size(), 2u);
+  // A reused pid: index 8 names a process with our pid but another start
+  // time (the dead holder whose pid we were given). Its chain is recovered
+  // although a process with that pid runs.
+  ASSERT_NE(rw_os::self_start_key(), 0u) << "no /proc here";
+  own[8] = std::uint64_t(getpid()) | std::uint64_t(rw_os::self_start_key() ^ 1) << 32;
+  word = (word & ~(std::uint64_t{0xff} << 45)) | ChainMap::kWordLockBit | std::uint64_t{8} << 45;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("dead"), std::string::npos) << why;
+  ASSERT_TRUE(m.find(3, &v) == Status::ok && v == 30);  // a reader recovers it
+  EXPECT_EQ(m.stats().recoveries, 2u);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {

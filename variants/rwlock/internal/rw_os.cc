@@ -21,10 +21,14 @@ namespace {
 // pid is atomic (relaxed: every thread that fills it stores the same
 // value): threads of one process may read it for the first time at once.
 std::atomic<std::uint32_t> g_pid{0};
+std::atomic<std::uint32_t> g_start{0};  // self_start_key(), 0: not read yet
 thread_local std::uint32_t t_tid = 0;
 thread_local std::uint32_t t_tid_pid = 0;  // the pid t_tid was read under
 
-void forget_pid() { g_pid.store(0, std::memory_order_relaxed); }
+void forget_pid() {
+  g_pid.store(0, std::memory_order_relaxed);
+  g_start.store(0, std::memory_order_relaxed);
+}
 const int g_atfork_registered = pthread_atfork(nullptr, nullptr, forget_pid);
 
 }  // namespace
@@ -94,6 +98,28 @@ bool alive(std::uint32_t pid) {
   char state = close_paren[2];
   if (state == 'Z') return threads_left(pid);
   return state != 'X' && state != 'x';
+}
+
+std::uint32_t start_key(std::uint32_t pid) {
+  char path[64], buf[1024];
+  std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  if (pid == 0 || !read_proc(path, buf, sizeof buf)) return 0;
+  // "pid (comm) S f4 f5 ...": field 3 follows the last ')'; skip to 22.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  ++p;
+  for (int field = 3; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');  // the space before it
+  if (p == nullptr) return 0;
+  return std::uint32_t(std::strtoull(p + 1, nullptr, 10));
+}
+
+std::uint32_t self_start_key() {
+  std::uint32_t k = g_start.load(std::memory_order_relaxed);
+  if (k == 0) {
+    k = start_key(self_pid());
+    g_start.store(k, std::memory_order_relaxed);
+  }
+  return k;
 }
 
 std::uint64_t now_ms() {

@@ -2,7 +2,8 @@
 // operating system, in one place, with a model branch so the locks and the
 // maps compile under Relacy (-DMB_SYNC_MODEL=1):
 //   - the calling process's id (cached; reset in a fork child),
-//   - whether a process id is still alive (a zombie counts as dead),
+//   - whether a process id is still alive (a zombie counts as dead), and
+//     when it started (to tell a reused pid from the process that had it),
 //   - futex wait/wake on one 32-bit half of a 64-bit lock word,
 //   - ThreadSanitizer mutex annotations (empty unless built with TSan),
 //   - a test-only hook called inside critical sections (crash tests park a
@@ -74,6 +75,8 @@ inline std::uint32_t self_tid() { return rl::thread_index() + 1; }
 // larger id (kModelDeadPid).
 inline constexpr std::uint32_t kModelDeadPid = 99;
 inline bool alive(std::uint32_t pid) { return pid != kModelDeadPid; }
+inline std::uint32_t start_key(std::uint32_t) { return 0; }  // models reuse no pid
+inline std::uint32_t self_start_key() { return 0; }
 inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
 inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
 inline std::uint64_t now_ms() { return 0; }
@@ -85,6 +88,11 @@ std::uint32_t self_pid();  // getpid(), cached per process
 std::uint32_t self_tid();  // gettid(), cached per thread
 // False once `pid` has exited (also while it is an unreaped zombie).
 bool alive(std::uint32_t pid);
+// The low 32 bits of the start time of process `pid` (clock ticks since
+// boot, /proc/PID/stat field 22), 0 when it cannot be read. With the pid
+// it names one process: a pid reused by a new process has another start.
+std::uint32_t start_key(std::uint32_t pid);
+std::uint32_t self_start_key();  // cached per process
 std::uint64_t now_ms();  // CLOCK_MONOTONIC
 // CLOCK_REALTIME seconds plus g_clock_skew_s (tests move time forward);
 // a test that compares two maps' expiries sets g_clock_frozen_s (non-zero)
