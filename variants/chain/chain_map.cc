@@ -347,7 +347,6 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
 
 unsigned ChainMap::owner(u64* swept, Status* worst) const {
   const std::uint32_t pid = rw_os::self_pid();
-  const u64 me = self_owner_word();
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   // This process's answer, kept in the handle (pid << 32 | index): a fork
   // child has another pid and asks again. ORDER: acquire pairs with the
@@ -357,6 +356,7 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
   const u64 c = owner_cache_.a.load(std::memory_order_acquire);
   if (c >> 32 == pid) return unsigned(c & 0xff);
 #endif
+  const u64 me = self_owner_word();
   const unsigned home = 1 + pid % own_cnt_;
   // ORDER: acquire pairs with claim_owner's CAS (another thread of this
   // process may have claimed the index), as above.
@@ -368,8 +368,9 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
 }
 
 // Indices are claimed in probe order from pid's home and never freed, only
-// taken over from dead processes, so a process's index comes before any free
-// one on its probe: the first index holding pid or free is the answer.
+// taken over from dead processes, so a process's index comes before any
+// free one on its probe: the first index holding our owner word (me) or
+// free is the answer.
 unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
   const std::uint32_t pid = std::uint32_t(me);
   for (unsigned pass = 0; pass < 2; ++pass) {
@@ -388,13 +389,14 @@ unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
   return 0;  // every index held by a live process: locks we take cannot be recovered
 }
 
-// Before index i, held by dead process `pid`, is claimed again: recover
-// every chain still stamped with it (only that process stamped it; a
-// taker's step 1 keeps the stamp, so a chain is retried until it has none).
-// We stamp what we take over with owner 0, not i: i still names the dead
-// process, and another waiter would take it from us. false, at once, when
-// i no longer names a dead `pid` (another process swept and claimed it
-// first, or the pid was reused): its chains are then not ours to take.
+// Before index i, whose owner word `dead` names a dead process, is claimed
+// again: recover every chain still stamped with it (only that process
+// stamped it; a taker's step 1 keeps the stamp, so a chain is retried until
+// it has none). We stamp what we take over with owner 0, not i: i still
+// names the dead process, and another waiter would take it from us. false,
+// at once, when i no longer holds `dead` (another process swept and
+// claimed it first) or `dead` reads as alive again (a pid known without a
+// start time, reused): its chains are then not ours to take.
 bool ChainMap::sweep(unsigned i, u64 dead, u64* swept, Status* worst) const {
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
     for (;;) {

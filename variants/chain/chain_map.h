@@ -204,9 +204,11 @@
 // owner 0, which nobody can recover, for the rest of its life (a new join
 // asks again). A pid is told from its reuse by the process's start time
 // (an owner table word holds both; where /proc cannot be read, by the pid
-// alone). alive() knows the processes of one pid namespace: every
-// process of a map must share one (a pid from another reads as dead, and
-// its live lock would be taken).
+// alone); a process that calls exec keeps both, so the new image is taken
+// for the old one. alive() knows the processes of one pid namespace, and
+// start times are read in one time namespace: every process of a map must
+// share both (a pid from another reads as dead, and its live lock would be
+// taken).
 //
 // LIMITS: keys 1..255 bytes, values 0..64 KiB, kChainCntMax elements per
 // chain (an insert beyond returns Status::full), chain versions wrap after

@@ -21,7 +21,7 @@ namespace {
 // pid is atomic (relaxed: every thread that fills it stores the same
 // value): threads of one process may read it for the first time at once.
 std::atomic<std::uint32_t> g_pid{0};
-std::atomic<std::uint32_t> g_start{0};  // self_start_key(), 0: not read yet
+std::atomic<std::uint64_t> g_start{0};  // 1 << 32 | self_start_key(), 0: not read yet
 thread_local std::uint32_t t_tid = 0;
 thread_local std::uint32_t t_tid_pid = 0;  // the pid t_tid was read under
 
@@ -108,18 +108,19 @@ std::uint32_t start_key(std::uint32_t pid) {
   const char* p = std::strrchr(buf, ')');
   if (p == nullptr) return 0;
   ++p;
+  if (*p != ' ') return 0;
   for (int field = 3; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');  // the space before it
   if (p == nullptr) return 0;
   return std::uint32_t(std::strtoull(p + 1, nullptr, 10));
 }
 
 std::uint32_t self_start_key() {
-  std::uint32_t k = g_start.load(std::memory_order_relaxed);
-  if (k == 0) {
-    k = start_key(self_pid());
+  std::uint64_t k = g_start.load(std::memory_order_relaxed);
+  if (k == 0) {  // read once, even when the answer is 0 (no /proc)
+    k = std::uint64_t{1} << 32 | start_key(self_pid());
     g_start.store(k, std::memory_order_relaxed);
   }
-  return k;
+  return std::uint32_t(k);
 }
 
 std::uint64_t now_ms() {
