@@ -399,24 +399,44 @@ unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
 // start time, reused): its chains are then not ours to take.
 bool ChainMap::sweep(unsigned i, u64 dead, u64* swept, Status* worst) const {
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-    for (;;) {
-      // ORDER: acquire, as the waiters' loads before take_over.
-      const u64 w = chain(idx).load_acquire();
-      if (!(w & kLockBit) || owner_of(w) != i) break;
-      u64 word = 0;
-      Status s = Status::ok;
-      if (take_over(idx, w, 0, &word, &s)) {
-        unlock_unchanged(idx, word);
-        if (swept != nullptr) ++*swept;
-        if (s != Status::ok && worst != nullptr) *worst = s;
-        break;
-      }
-      // ORDER: acquire, as take_over's.
-      if (owner_word(i).load_acquire() != dead || owner_alive(dead)) return false;
-      sync::yield();
-    }
+    // ORDER: acquire, as the waiters' loads before take_over.
+    const u64 w = chain(idx).load_acquire();
+    if (!(w & kLockBit) || owner_of(w) != i) continue;
+    recover_chain(idx, 0, swept, worst);
+    // ORDER: acquire, as take_over's.
+    if (owner_word(i).load_acquire() != dead || owner_alive(dead)) return false;
   }
   return true;
+}
+
+// Recover chain idx, stamping it with owner index me while we repair it,
+// for as long as its holder is dead (a taker that loses to another killed
+// after its step 1 finds the chain still to take). *n counts a recovery,
+// *worst is corrupt if the chain was damaged (either may be null).
+void ChainMap::recover_chain(u64 idx, unsigned me, u64* n, Status* worst) const {
+  for (;;) {
+    // ORDER: acquire, as the waiters' loads before take_over.
+    const u64 w = chain(idx).load_acquire();
+    if (!(w & kLockBit)) return;
+    const u64 ow = holder_of(w);
+    if (ow == 0 || owner_alive(ow)) return;  // an unknown or live holder
+    u64 word = 0;
+    Status s = Status::ok;
+    if (take_over(idx, w, me, &word, &s)) {
+      unlock_unchanged(idx, word);
+      if (n != nullptr) ++*n;
+      if (s != Status::ok && worst != nullptr) *worst = s;
+      return;
+    }
+    sync::yield();
+  }
+}
+
+u64 ChainMap::holder_of(u64 w) const {
+  const unsigned o = owner_of(w);
+  // ORDER: acquire pairs with the holder's claim (through its stamp, which
+  // our caller read with acquire).
+  return o != 0 && o <= own_cnt_ ? owner_word(o).load_acquire() : 0;
 }
 
 bool ChainMap::wait_step(u64 w, u64 spins) const {
@@ -433,9 +453,8 @@ bool ChainMap::wait_step(u64 w, u64 spins) const {
 
 bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) const {
   const unsigned o = owner_of(seen);
-  if (o == 0 || o > own_cnt_) return false;  // unknown holder: wait
-  const u64 dead = owner_word(o).load_acquire();
-  if (dead == 0 || owner_alive(dead)) return false;
+  const u64 dead = holder_of(seen);
+  if (dead == 0 || owner_alive(dead)) return false;  // an unknown or live holder: wait
   auto c = chain(idx);
   // Step 1: the next top version, the stamp left as it is. A locked word
   // keeps only the top 11 version bits, so `seen` could be a live holder's
@@ -563,26 +582,7 @@ u64 ChainMap::recover_dead(Status* worst) const {
   if (worst != nullptr) *worst = Status::ok;
   // Our index first: claiming one may itself sweep a dead process's chains.
   const unsigned me = owner(&n, worst);
-  for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-    for (;;) {  // a lost race with a taker killed after its step 1 leaves the chain for us
-      // ORDER: acquire, as the waiters' loads before take_over.
-      const u64 w = chain(idx).load_acquire();
-      u64 word = 0;
-      Status s = Status::ok;
-      if (!(w & kLockBit)) break;
-      if (take_over(idx, w, me, &word, &s)) {
-        unlock_unchanged(idx, word);
-        ++n;
-        if (s != Status::ok && worst != nullptr) *worst = s;
-        break;
-      }
-      const unsigned o = owner_of(w);
-      // ORDER: acquire, as take_over's.
-      const u64 ow = o != 0 && o <= own_cnt_ ? owner_word(o).load_acquire() : 0;
-      if (ow == 0 || owner_alive(ow)) break;  // a live holder
-      sync::yield();
-    }
-  }
+  for (u64 idx = 0; idx < chain_cnt_; ++idx) recover_chain(idx, me, &n, worst);
   return n;
 }
 
@@ -1200,10 +1200,9 @@ Status ChainMap::verify(std::string* why) const {
     u64 w = chain(idx).load_acquire();
     std::string at = "chain " + std::to_string(idx);
     if (w & kLockBit) {
-      const unsigned o = owner_of(w);
-      const u64 ow = o != 0 && o <= own_cnt_ ? owner_word(o).load_relaxed() : 0;
+      const u64 ow = holder_of(w);
       return fail(why, Status::corrupt,
-                  at + " is locked (not quiescent, or a writer died: owner " + std::to_string(o) + ", pid " +
+                  at + " is locked (not quiescent, or a writer died: owner " + std::to_string(owner_of(w)) + ", pid " +
                       std::to_string(std::uint32_t(ow)) +
                       (ow != 0 && !owner_alive(ow) ? ", dead: recover_dead() repairs it)" : ")"));
     }

@@ -392,6 +392,10 @@ class ChainMap {
   unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr) const;
   unsigned claim_owner(std::uint64_t me, std::uint64_t* swept, Status* worst) const;
   bool sweep(unsigned i, std::uint64_t dead, std::uint64_t* swept, Status* worst) const;
+  void recover_chain(std::uint64_t idx, unsigned me, std::uint64_t* n, Status* worst) const;
+  // The owner table word of the process whose index locked word w carries
+  // (0: none recorded, or out of range).
+  std::uint64_t holder_of(std::uint64_t w) const;
   sync::Ref<std::uint64_t> owner_word(unsigned i) const { return sync::word(base_, own_off_ + 8 * i); }
   bool wait_step(std::uint64_t w, std::uint64_t spins) const;
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;
