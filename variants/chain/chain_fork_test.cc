@@ -25,6 +25,7 @@
 #include "variants/chain/chain_map.h"
 #include "variants/chain/chain_testing.h"
 #include "variants/chain/chain_txn.h"
+#include "variants/rwlock/internal/park_testing.h"
 #include "variants/rwlock/internal/rw_os.h"
 
 namespace mb {
@@ -350,16 +351,6 @@ TEST(ChainFork, KilledTransactionLeavesNoDuplicate) {
   ASSERT_TRUE(m.find(4, &v) == Status::ok && v == 41);
 }
 
-// The test hook: a child parks where a write has made a key's new copy
-// and not yet unlinked the old one, tells the parent, and waits to be killed.
-int g_park_fd = -1;
-void park(rw_os::HookPoint p) {
-  if (p != rw_os::HookPoint::chain_copy_made || g_park_fd < 0) return;
-  char c = 'p';
-  if (write(g_park_fd, &c, 1) != 1) _exit(90);
-  for (;;) pause();
-}
-
 // A writer killed between the two copies of the key it writes: the
 // recovery keeps one whole value, the new one where both copies were
 // linked (a move from the inline slot to the list, a move to the front),
@@ -395,22 +386,13 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
       ASSERT_EQ(m.insert(Bytes{&k, 8}, Bytes{v.data(), 8 * v.size()}), Status::ok);
     }
     const std::vector<std::uint64_t> fresh((c.bytes + 7) / 8, c.key * 100 + 7);
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      close(fds[0]);
-      g_park_fd = fds[1];
-      rw_os::g_test_hook = park;
-      _exit(m.insert_or_assign(Bytes{&c.key, 8}, Bytes{fresh.data(), c.bytes}, c.flags) == Status::ok ? 91 : 92);
-    }
-    close(fds[1]);
-    char byte = 0;
-    const bool parked = read(fds[0], &byte, 1) == 1;
-    close(fds[0]);
+    // The child parks where its write has made the key's new copy and not
+    // yet unlinked the old one, and waits to be killed.
+    pid_t pid = rw_os::testing::park_child(rw_os::HookPoint::chain_copy_made, [&] {
+      (void)m.insert_or_assign(Bytes{&c.key, 8}, Bytes{fresh.data(), c.bytes}, c.flags);
+    });
+    ASSERT_GT(pid, 0) << "the write never reached the hook";
     kill_and_reap(pid);
-    ASSERT_TRUE(parked) << "the write never reached the hook";
     std::uint64_t got[4] = {}, sz = 0;
     ASSERT_EQ(m.find(Bytes{&c.key, 8}, got, sizeof got, &sz), Status::ok);  // recovers the chain
     EXPECT_EQ(m.stats().recoveries, 1u);

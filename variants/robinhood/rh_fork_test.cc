@@ -34,6 +34,7 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "variants/robinhood/rh_map.h"
+#include "variants/rwlock/internal/park_testing.h"
 #include "variants/rwlock/internal/rw_os.h"
 
 namespace mb {
@@ -198,16 +199,6 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
 }
 
-// The test hook: a child parks at the shift, tells the parent through a
-// pipe, and waits to be killed.
-int g_park_fd = -1;
-void park(rw_os::HookPoint p) {
-  if (p != rw_os::HookPoint::rh_shift_half_done || g_park_fd < 0) return;
-  char c = 'p';
-  if (write(g_park_fd, &c, 1) != 1) _exit(90);
-  for (;;) pause();
-}
-
 TEST(RhFork, KilledWriterIsRecovered) {
   Region region;
   Allocator a;
@@ -229,25 +220,16 @@ TEST(RhFork, KilledWriterIsRecovered) {
   pid_t pid = -1;
   std::uint64_t dead_key = 1000;
   for (; dead_key < 1008 && pid < 0; ++dead_key) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t p = fork();
-    if (p == 0) {
-      close(fds[0]);
-      g_park_fd = fds[1];
-      rw_os::g_test_hook = park;
+    int status = 0;
+    // The child parks at the shift (rw_os::testing::park_child) and waits
+    // to be killed.
+    pid_t p = rw_os::testing::park_child(rw_os::HookPoint::rh_shift_half_done, [&] {
       _exit(m.insert(dead_key, value_for(dead_key)) == Status::ok ? 91 : 92);
-    }
-    close(fds[1]);
-    char c = 0;
-    const bool parked = read(fds[0], &c, 1) == 1;
-    close(fds[0]);
-    if (parked) {
+    }, &status);
+    if (p > 0) {
       pid = p;
       break;
     }
-    int status = 0;
-    ASSERT_EQ(waitpid(p, &status, 0), p);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 91);
     present.push_back(dead_key);
   }

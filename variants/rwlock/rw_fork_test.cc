@@ -38,6 +38,7 @@
 
 #include "gtest/gtest.h"
 #include "variants/rwlock/rw_map.h"
+#include "variants/rwlock/internal/park_testing.h"
 #include "variants/rwlock/internal/rw_test_util.h"
 #include "variants/rwlock/rw_store.h"
 
@@ -149,38 +150,7 @@ TEST(RwFork, ExactlyOneWinner) {
   unlink(path.c_str());
 }
 
-// The test hook: a child parks at g_park_at, tells the parent through a
-// pipe, and waits to be killed.
-rw_os::HookPoint g_park_at;
-int g_park_fd = -1;
-void park(rw_os::HookPoint p) {
-  if (p != g_park_at || g_park_fd < 0) return;
-  char c = 'p';
-  if (write(g_park_fd, &c, 1) != 1) _exit(90);
-  for (;;) pause();
-}
-
-// Fork a child that runs fn() and parks inside it at `at`; returns its pid
-// once it is parked (the lock is held then).
-template <class Fn>
-pid_t park_child(rw_os::HookPoint at, Fn&& fn) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    g_park_at = at;
-    g_park_fd = fds[1];
-    RwMap::set_test_hook(park);
-    fn();
-    _exit(91);  // never parked
-  }
-  close(fds[1]);
-  char c = 0;
-  ssize_t n = read(fds[0], &c, 1);
-  close(fds[0]);
-  return n == 1 ? pid : -1;
-}
+using rw_os::testing::park_child;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

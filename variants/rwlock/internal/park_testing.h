@@ -1,0 +1,56 @@
+// Tests only: crash tests that kill a process inside a critical section.
+// park_child() forks a child that runs fn(); when fn reaches the test hook
+// point `at` (rw_os::hook), the child tells the parent through a pipe and
+// waits there to be killed. Used by the rwlock, robin-hood and chain fork
+// tests.
+#ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
+#define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "variants/rwlock/internal/rw_os.h"
+
+namespace mb::rw_os::testing {
+
+inline HookPoint g_park_at;
+inline int g_park_fd = -1;
+
+inline void park(HookPoint p) {
+  if (p != g_park_at || g_park_fd < 0) return;
+  char c = 'p';
+  if (write(g_park_fd, &c, 1) != 1) _exit(90);
+  for (;;) pause();
+}
+
+// The child's pid once it is parked (it holds whatever fn held at `at`);
+// -1 when it never parked (fn returned, or called _exit): the child is then
+// reaped and *status, if given, receives its wait status (91: fn returned).
+template <class Fn>
+pid_t park_child(HookPoint at, Fn&& fn, int* status = nullptr) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    g_park_at = at;
+    g_park_fd = fds[1];
+    g_test_hook = park;
+    fn();
+    _exit(91);  // never parked
+  }
+  close(fds[1]);
+  char c = 0;
+  const bool parked = pid > 0 && read(fds[0], &c, 1) == 1;
+  close(fds[0]);
+  if (parked) return pid;
+  int st = 0;
+  if (pid > 0) waitpid(pid, &st, 0);
+  if (status != nullptr) *status = st;
+  return -1;
+}
+
+}  // namespace mb::rw_os::testing
+
+#endif  // MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
