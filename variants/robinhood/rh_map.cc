@@ -248,10 +248,13 @@ void RhMap::free_table(u64 tw) const {
   a_->free(t.dir);
 }
 
-Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags) {
+Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags,
+                     u64 cap_max) {
   if (cap_min > kRhCapMax) return fail(why, Status::invalid, "cap_min above kRhCapMax");
+  if (cap_max > kRhCapMax) return fail(why, Status::invalid, "cap_max above kRhCapMax");
   if ((flags & ~(kRhMultimap | kRhBytes)) != 0) return fail(why, Status::invalid, "unknown flags");
-  unsigned log2 = std::max(2u, log2_for(cap_min));
+  unsigned log2 = std::max(2u, log2_for(cap_min)), log2_max = std::max(2u, log2_for(cap_max));
+  if (log2_max < log2) return fail(why, Status::invalid, "cap_max below cap_min");
   u64 h = 0;
   Status s = a.alloc(64, kHeaderBytes, kRhTagHeader, &h);
   if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
@@ -261,6 +264,7 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   m.hdr_off_ = h;
   m.seed_ = seed;
   m.log2_min_ = log2;
+  m.log2_max_ = log2_max;
   m.multi_ = (flags & kRhMultimap) != 0;
   m.bytes_ = (flags & kRhBytes) != 0;
   u64 dir = 0;
@@ -268,7 +272,7 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
     a.free(h);
     return fail(why, s, "cannot allocate the table");
   }
-  u64 w[5] = {kRhMagic, kRhLayoutVersion, seed, log2 | u64{flags} << 8, 0};
+  u64 w[5] = {kRhMagic, kRhLayoutVersion, seed, log2 | u64{flags} << 8 | u64{log2_max} << 16, 0};
   w[4] = header_check(w);
   for (unsigned i = 1; i < 5; ++i) m.hdr(i).store_relaxed(w[i]);
   for (unsigned i = 6; i < kHeaderBytes / 8; ++i) m.hdr(i).store_relaxed(0);
@@ -292,16 +296,19 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
                 "robin-hood layout version " + std::to_string(w[1]) + ", this build reads " +
                     std::to_string(kRhLayoutVersion));
   if (size < kHeaderBytes) return fail(why, Status::corrupt, "robin-hood map header too small");
-  const u64 flags = w[3] >> 8;
-  if (w[4] != header_check(w) || (w[3] & 0xff) < 2 || (w[3] & 0xff) > kRhCapLog2Max ||
-      (flags & ~u64{kRhMultimap | kRhBytes}) != 0)
+  const u64 log2_min = w[3] & 0xff, flags = (w[3] >> 8) & 0xff;
+  u64 log2_max = (w[3] >> 16) & 0xff;
+  if (log2_max == 0) log2_max = kRhCapLog2Max;  // a map made before maximum capacities
+  if (w[4] != header_check(w) || log2_min < 2 || log2_max > kRhCapLog2Max || log2_max < log2_min ||
+      (flags & ~u64{kRhMultimap | kRhBytes}) != 0 || (w[3] >> 24) != 0)
     return fail(why, Status::corrupt, "robin-hood map header damaged");
   RhMap m;
   m.a_ = &a;
   m.base_ = a.base();
   m.hdr_off_ = map_off;
   m.seed_ = w[2];
-  m.log2_min_ = unsigned(w[3] & 0xff);
+  m.log2_min_ = unsigned(log2_min);
+  m.log2_max_ = unsigned(log2_max);
   m.multi_ = (flags & kRhMultimap) != 0;
   m.bytes_ = (flags & kRhBytes) != 0;
   m.read_only_ = a.read_only();
@@ -347,6 +354,8 @@ u64 RhMap::resizes() const { return hdr(kWordResizes).load_relaxed(); }
 u64 RhMap::capacity() const {
   return u64{1} << ((hdr(kWordTable).load_acquire() >> kLog2Shift) & 63);
 }
+
+u64 RhMap::capacity_max() const { return u64{1} << log2_max_; }
 
 // --- the writer lock ---------------------------------------------------------
 
@@ -612,8 +621,15 @@ Status RhMap::rebuild(u64 need_live) {
   Table old;
   if (!load_table(old_tw, &old)) return Status::corrupt;
   unsigned log2 = std::max(log2_min_, log2_for(std::max<u64>(need_live, 1) * 2));
+  if (log2 > log2_max_) {
+    // At the maximum capacity a table of that size still clears the
+    // tombstones: worth a rebuild while it leaves room for cap/8 more
+    // entries before the next one (so rebuilds stay amortized), else full.
+    if (need_live * 8 > (u64{5} << log2_max_)) return Status::full;
+    log2 = log2_max_;
+  }
   for (;; ++log2) {
-    if (log2 > kRhCapLog2Max) return Status::full;
+    if (log2 > log2_max_) return Status::full;
     u64 dir = 0;
     Status s = make_table(log2, &dir);
     if (s != Status::ok) return s;
@@ -1259,6 +1275,8 @@ Status RhMap::verify(std::string* why) const {
   if (hdr(kWordLock).load_relaxed() != 0) return fail(why, Status::corrupt, "RH3: writer lock held");
   Table t;
   if (!load_table(hdr(kWordTable).load_acquire(), &t)) return fail(why, Status::corrupt, "bad table word");
+  if (t.log2 > log2_max_)
+    return fail(why, Status::corrupt, "table of 2^" + std::to_string(t.log2) + " slots, above the map's maximum");
   for (u64 i = 0; i < t.seg_cnt; ++i) {
     u64 seg = sync::word(base_, t.dir + 8 * i).load_relaxed(), size = 0;
     std::uint32_t tag = 0;

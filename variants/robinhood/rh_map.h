@@ -35,7 +35,9 @@
 //
 //   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
 //     0 magic "MBROBIN1"  1 layout version (3)  2 seed
-//     3 log2 of minimum capacity [7:0] | flags (kRhMultimap) [15:8]
+//     3 log2 of minimum capacity [7:0] | flags (kRhMultimap, kRhBytes)
+//       [15:8] | log2 of maximum capacity [23:16] (0, in maps made before
+//       it existed: kRhCapLog2Max)
 //     4 check (hash of words 1..3)          5 table word (below)
 //     6 newest slab (0: none)  7 free stack top (0: empty)
 //     8 writer lock (0 free, else the holder's process id)
@@ -195,7 +197,14 @@
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
 // 0..kRhValMax bytes (else Status::invalid); a u64 map needs an allocator
 // class of at least 48 bytes for its slabs (else its inserts return
-// Status::invalid); capacity <= kRhCapMax slots; probe distance <= kRhDistMax (an
+// Status::invalid); capacity <= cap_max slots (create()'s bound, at most
+// kRhCapMax): the table grows at 3/4 occupancy, tombstones counted, to at
+// most cap_max, so the map takes 3/4 cap_max entries; past that an insert
+// returns full. Once erases have left tombstones in a table of cap_max
+// slots, an insert that finds it 3/4 occupied rebuilds it at the same size
+// (clearing them) only while the live entries stay below 5/8 cap_max (so
+// that cap/8 inserts separate two such rebuilds): between 5/8 and 3/4 it
+// returns full until erases bring the entries below 5/8. Probe distance <= kRhDistMax (an
 // insert that would exceed it grows the table first); allocator space <=
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
@@ -251,8 +260,12 @@ class RhMap {
   // kRhBytes makes a map of byte strings (the RhBytes calls below; the u64
   // calls then return Status::invalid, and the other way round); both
   // flags make a multimap of byte strings.
+  // cap_max (rounded up to a power of two, at least cap_min, at most
+  // kRhCapMax) bounds the table: see LIMITS for what an insert past it
+  // returns.
   static Status create(Allocator& a, std::uint64_t cap_min, std::uint64_t seed,
-                       std::uint64_t* map_off, std::string* why = nullptr, unsigned flags = 0);
+                       std::uint64_t* map_off, std::string* why = nullptr, unsigned flags = 0,
+                       std::uint64_t cap_max = kRhCapMax);
   // Join the map whose header is at map_off; nothing is written. Joined
   // through a read-only allocator (a region joined with
   // Region::join_file_read_only), the handle only reads: find, values,
@@ -318,6 +331,7 @@ class RhMap {
   std::uint64_t size() const;
   // Current table capacity in slots, and how many resizes happened.
   std::uint64_t capacity() const;
+  std::uint64_t capacity_max() const;  // the bound given at creation
   std::uint64_t resizes() const;
   // Writer locks taken over from dead holders (and repaired after).
   std::uint64_t recoveries() const;
@@ -374,6 +388,7 @@ class RhMap {
   std::uint64_t hdr_off_ = 0;
   std::uint64_t seed_ = 0;
   unsigned log2_min_ = 0;
+  unsigned log2_max_ = kRhCapLog2Max;
   bool multi_ = false;
   bool bytes_ = false;
   bool read_only_ = false;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/alloc.h"
+#include "core/internal/hash.h"
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
@@ -19,12 +20,12 @@ namespace {
 // A fresh robin-hood map in an anonymous region.
 struct RhHarness {
   using Map = RhMap;
-  explicit RhHarness(std::uint64_t cap_min = 4, unsigned flags = 0) {
+  explicit RhHarness(std::uint64_t cap_min = 4, unsigned flags = 0, std::uint64_t cap_max = kRhCapMax) {
     std::string why;
     EXPECT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0}, {}, &region, &why),
               Status::ok) << why;
     EXPECT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
-    EXPECT_EQ(RhMap::create(a, cap_min, 42, &off, &why, flags), Status::ok) << why;
+    EXPECT_EQ(RhMap::create(a, cap_min, 42, &off, &why, flags, cap_max), Status::ok) << why;
     EXPECT_EQ(RhMap::join(a, off, &m, &why), Status::ok) << why;
   }
   RhMap& map() { return m; }
@@ -97,6 +98,134 @@ TEST(RhMap, TombstonesAreReusedWithoutGrowing) {
   EXPECT_EQ(m.size(), 0u);
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A map created with a maximum capacity grows to it and no further: it
+// takes 3/4 of it, then inserts say full and every entry stays, with its
+// value, changeable in place. After erases, inserts say full while the
+// live entries stay at 5/8 of the maximum or more (the tombstones would
+// need a same-size rebuild too soon after the last), and go in again below
+// that. A joined handle reads the bound from the header. Plain, byte-string
+// and multimap maps alike.
+TEST(RhMap, MaximumCapacityGivesFullAndKeepsEveryEntry) {
+  constexpr std::uint64_t kMax = 1024, kMost = kMax * 3 / 4;
+  for (unsigned flags : {0u, kRhBytes, kRhMultimap, kRhMultimap | kRhBytes}) {
+    SCOPED_TRACE(flags);
+    RhHarness h(4, flags, kMax - 100);  // rounded up to kMax
+    RhMap& m = h.m;
+    EXPECT_EQ(m.capacity_max(), kMax);
+    std::unordered_map<std::uint64_t, std::uint64_t> want;
+    auto key_of = [](std::uint64_t k) { return "key-" + std::to_string(k); };
+    auto val_of = [](std::uint64_t v) { return "value-" + std::to_string(v); };
+    auto put = [&](std::uint64_t k, std::uint64_t v, bool assign) {
+      if (!(flags & kRhBytes)) return assign ? m.insert_or_assign(k, v) : m.insert(k, v);
+      const std::string kb = key_of(k), vb = val_of(v);
+      const RhBytes kr{kb.data(), kb.size()}, vr{vb.data(), vb.size()};
+      return assign ? m.insert_or_assign(kr, vr) : m.insert(kr, vr);
+    };
+    auto erase = [&](std::uint64_t k) {
+      const std::string kb = key_of(k);
+      return flags & kRhBytes ? m.erase(RhBytes{kb.data(), kb.size()}) : m.erase(k);
+    };
+    auto check = [&](const RhMap& r) {
+      ASSERT_EQ(r.size(), want.size());
+      for (auto [k, v] : want) {
+        if (flags & kRhBytes) {
+          const std::string kb = key_of(k), vb = val_of(v);
+          char buf[64];
+          std::uint64_t sz = 0;
+          ASSERT_EQ(r.find(RhBytes{kb.data(), kb.size()}, buf, sizeof buf, &sz), Status::ok) << k;
+          ASSERT_EQ(std::string(buf, sz), vb);
+        } else {
+          std::uint64_t got = 0;
+          ASSERT_EQ(r.find(k, &got), Status::ok) << k;
+          ASSERT_EQ(got, v);
+        }
+      }
+      std::string why;
+      ASSERT_EQ(r.verify(&why), Status::ok) << why;
+    };
+    std::uint64_t next = 0;
+    Status s = Status::ok;
+    for (; next < 10 * kMax && (s = put(next * 7919, next, false)) == Status::ok; ++next) want[next * 7919] = next;
+    EXPECT_EQ(s, Status::full);
+    EXPECT_EQ(want.size(), kMost);
+    EXPECT_EQ(m.capacity(), kMax);
+    EXPECT_EQ(put(next * 7919, next, true), Status::full);  // a new key by assign: full too
+    ASSERT_NO_FATAL_FAILURE(check(m));
+    for (std::uint64_t i = 0; i < 50; ++i) {  // present keys change at full
+      ASSERT_EQ(put(i * 7919, i + 100000, true), Status::ok);
+      want[i * 7919] = i + 100000;
+    }
+    EXPECT_EQ(put(0, 1, false), Status::exists);
+    RhMap joined;
+    ASSERT_EQ(RhMap::join(h.a, h.off, &joined), Status::ok);
+    EXPECT_EQ(joined.capacity_max(), kMax);
+    ASSERT_NO_FATAL_FAILURE(check(joined));
+    // Erase down to just above 5/8: still full, nothing lost.
+    std::uint64_t gone = 0;
+    for (; want.size() > kMax * 5 / 8; ++gone) {
+      ASSERT_EQ(erase(gone * 7919), Status::ok);
+      want.erase(gone * 7919);
+    }
+    EXPECT_EQ(put(next * 7919, next, false), Status::full);
+    EXPECT_EQ(joined.insert_or_assign(next * 7919, next), flags & kRhBytes ? Status::invalid : Status::full);
+    ASSERT_NO_FATAL_FAILURE(check(m));
+    // One more erase: the next insert rebuilds at the same size, clearing
+    // the tombstones, and inserts go in again up to 3/4.
+    ASSERT_EQ(erase(gone * 7919), Status::ok);
+    want.erase(gone * 7919);
+    const std::uint64_t rebuilt = m.resizes();
+    for (; (s = put(next * 7919, next, false)) == Status::ok; ++next) want[next * 7919] = next;
+    EXPECT_EQ(s, Status::full);
+    EXPECT_EQ(want.size(), kMost);
+    EXPECT_EQ(m.resizes(), rebuilt + 1);
+    EXPECT_EQ(m.capacity(), kMax);
+    ASSERT_NO_FATAL_FAILURE(check(m));
+  }
+}
+
+// Bad bounds are refused at creation; a header whose bound is damaged (below
+// the minimum, above kRhCapMax) is refused at join.
+TEST(RhMap, MaximumCapacityIsChecked) {
+  Region region;
+  Allocator a;
+  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
+  ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
+  std::uint64_t off = 0;
+  std::string why;
+  EXPECT_EQ(RhMap::create(a, 1024, 1, &off, &why, 0, 512), Status::invalid);
+  EXPECT_NE(why.find("cap_max"), std::string::npos) << why;
+  EXPECT_EQ(RhMap::create(a, 4, 1, &off, &why, 0, kRhCapMax * 2), Status::invalid);
+  ASSERT_EQ(RhMap::create(a, 64, 1, &off, &why, 0, 64), Status::ok) << why;
+  RhMap m;
+  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+  EXPECT_EQ(m.capacity(), 64u);
+  EXPECT_EQ(m.capacity_max(), 64u);
+  auto w3 = sync::word(a.base(), off + 24), w4 = sync::word(a.base(), off + 32);
+  const std::uint64_t good3 = w3.load_relaxed(), good4 = w4.load_relaxed();
+  // Re-sealed with a consistent check, so that only the bound is wrong.
+  auto reseal = [&](std::uint64_t v3) {
+    std::uint64_t w[5];
+    for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
+    w[3] = v3;
+    w3.store_relaxed(v3);
+    w4.store_relaxed(internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic));
+  };
+  for (std::uint64_t bad_log2 : {std::uint64_t{5}, std::uint64_t{kRhCapLog2Max + 1}}) {
+    reseal((good3 & ~(std::uint64_t{0xff} << 16)) | bad_log2 << 16);
+    RhMap other;
+    EXPECT_EQ(RhMap::join(a, off, &other, &why), Status::corrupt) << bad_log2;
+    EXPECT_NE(why.find("header damaged"), std::string::npos) << why;
+  }
+  reseal(good3 & ~(std::uint64_t{0xff} << 16));  // 0: a map from before bounds, kRhCapMax
+  RhMap old;
+  ASSERT_EQ(RhMap::join(a, off, &old), Status::ok);
+  EXPECT_EQ(old.capacity_max(), kRhCapMax);
+  w3.store_relaxed(good3);
+  w4.store_relaxed(good4);
+  ASSERT_EQ(RhMap::join(a, off, &old), Status::ok);
+  EXPECT_EQ(old.capacity_max(), 64u);
 }
 
 TEST(RhMap, JoinRejectsAForeignOffsetAndSeesTheSameMap) {
