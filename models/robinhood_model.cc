@@ -36,6 +36,11 @@
 //                   both keys and the one before are found, verify() clean
 //                   (planted bug 22 takes the lock with a store: two
 //                   recoveries).
+//   replaced_writer_2t  dead_writer_2t where the dead holder's pid (1) now
+//                   names a later process, thread 0 (another start key):
+//                   the lock word's start key tells them apart, and the
+//                   take-over CAS changes the word even for thread 0.
+//                   Planted bug 22 fails it too (two recoveries).
 //   resize_2t       a writer's insert triggers a copy-on-write resize (new
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
@@ -88,6 +93,7 @@ struct RhModelBase : rl::test_suite<Derived, 2> {
 
   u64 off = 0;  // the map header
   void setup(u64 cap = 4, unsigned flags = 0) {
+    for (auto& k : mb::rw_os::g_model_start_key) k = 0;  // no start keys unless a model sets them
     RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), rh_params(), nullptr, nullptr, &a) ==
               Status::ok);
     RL_ASSERT(RhMap::create(a, cap, 7, &off, nullptr, flags) == Status::ok);
@@ -307,21 +313,38 @@ struct BytesAssignModel : RhModelBase<BytesAssignModel> {
 };
 
 // Header word 8 is the writer lock: a dead process (kModelDeadPid) holds it.
-struct DeadWriterModel : RhModelBase<DeadWriterModel> {
+template <class Derived>
+struct DeadWriterBase : RhModelBase<Derived> {
+  using RhModelBase<Derived>::m;
+  using RhModelBase<Derived>::mem;
+  using RhModelBase<Derived>::off;
   void before() {
-    setup(8);
+    this->setup(8);
     RL_ASSERT(m.insert(1, 10) == Status::ok);
     mb::sync::word(mem.base(), off + 8 * 8).store_relaxed(mb::rw_os::kModelDeadPid);
   }
   void thread(unsigned t) { RL_ASSERT(m.insert(100 + t, t) == Status::ok); }
   void after() {
     RL_ASSERT(m.recoveries() == 1);
-    check_quiescent();
+    this->check_quiescent();
     u64 v = 0;
     RL_ASSERT(m.find(1, &v) == Status::ok && v == 10);
     RL_ASSERT(m.find(100, &v) == Status::ok && v == 0);
     RL_ASSERT(m.find(101, &v) == Status::ok && v == 1);
     RL_ASSERT(m.size() == 3);
+  }
+};
+
+struct DeadWriterModel : DeadWriterBase<DeadWriterModel> {};
+
+// The writer lock names a dead process by pid 1 and start key 7; pid 1 is
+// now thread 0's (start key 11): a later process given the dead one's pid.
+struct ReplacedWriterModel : DeadWriterBase<ReplacedWriterModel> {
+  void before() {
+    DeadWriterBase<ReplacedWriterModel>::before();
+    mb::rw_os::g_model_start_key[1] = 11;
+    mb::rw_os::g_model_start_key[2] = 12;
+    mb::sync::word(mem.base(), off + 8 * 8).store_relaxed(1 | u64{7} << 32);
   }
 };
 
@@ -364,6 +387,7 @@ const Model kModels[] = {
     {"multi_assign_2t", run<MultiAssignModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
     {"dead_writer_2t", run<DeadWriterModel>, rl::sched_bound, 0},
+    {"replaced_writer_2t", run<ReplacedWriterModel>, rl::sched_bound, 0},
     {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},
     {"bytes_multi_snapshot_2t", run<BytesMultiSnapshotModel>, rl::sched_bound, 0},
 };

@@ -35,6 +35,16 @@
 //                each reader sees 0 or 1, every slot and bit is free
 //                afterwards. Planted bug 17 frees a slot before clearing
 //                its bit. Random search (200k schedules).
+//   replaced_writer_2t  the write lock is held by a dead process whose pid
+//                (1) a later process has: thread 0 plays it (pid 1, another
+//                start key); the stamp word names the dead one (planted in
+//                before()). Both threads take the write lock and increment
+//                a plain counter: exactly one takes the lock over (through
+//                the stamp, S2), no data race, the counter is 2, the stamp
+//                and the word are clear afterwards. Planted bug 25 takes
+//                it over by the lock word CAS alone (thread 0's leaves the
+//                word unchanged: two holders). Random search (100k schedules;
+//                a full search does not finish).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -53,8 +63,9 @@ using mb::RwMap;
 using mb::Status;
 using u64 = std::uint64_t;
 
-// A lock on its own: word 0 the lock, words 8..9 two reader slots, words
-// 16..18 the counters.
+// A lock on its own: word 0 the lock, word 1 the stamp, words 8..9 two
+// reader slots, words 16..18 the counters. Processes have no start keys
+// (0: unknown) unless a model gives them some.
 template <class Derived, int Threads = 2>
 struct LockModelBase : rl::test_suite<Derived, Threads> {
   mb::sync::ModelMemory<24> mem;
@@ -67,8 +78,10 @@ struct LockModelBase : rl::test_suite<Derived, Threads> {
     w.slots_off = 64;
     w.slot_cnt = 2;
     w.counters_off = 128;
+    w.stamp_off = 8;
     lock = RwLock(mem.base(), w);
     data($) = 0;
+    for (auto& k : mb::rw_os::g_model_start_key) k = 0;
   }
 };
 
@@ -82,6 +95,29 @@ struct WritersModel : LockModelBase<WritersModel> {
   void after() {
     RL_ASSERT(data($) == 2);
     RL_ASSERT(lock.word() == 0);
+  }
+};
+
+// Pid 1 was a writer's that died holding the lock; thread 0 is the later
+// process given pid 1 (start key 11, the dead one's 7), thread 1 is pid 2.
+struct ReplacedWriterModel : LockModelBase<ReplacedWriterModel> {
+  void before() {
+    LockModelBase<ReplacedWriterModel>::before();
+    mb::rw_os::g_model_start_key[1] = 11;
+    mb::rw_os::g_model_start_key[2] = 12;
+    mb::sync::word(mem.base(), 0).store_relaxed(u64{1} << mb::kRwPidShift);
+    mb::sync::word(mem.base(), 8).store_relaxed(1 | u64{7} << 32);
+  }
+  void thread(unsigned) {
+    lock.write_lock();
+    data($) = data($) + 1;
+    lock.write_unlock();
+  }
+  void after() {
+    RL_ASSERT(data($) == 2);
+    RL_ASSERT(lock.word() == 0);
+    RL_ASSERT(mb::sync::word(mem.base(), 8).load_relaxed() == 0);
+    RL_ASSERT(lock.write_recoveries() == 1);
   }
 };
 
@@ -148,6 +184,7 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
     RL_ASSERT(m.put(mb::RwBytes{&kKey, 8}, mb::RwBytes{v, 16}) == Status::ok);
   }
   void setup() {
+    for (auto& k : mb::rw_os::g_model_start_key) k = 0;
     mb::RwParams p;
     p.cap_init = 8;
     p.cap_max = 8;
@@ -267,6 +304,7 @@ const Model kModels[] = {
     {"rwlock_2t", run<ReadWriteLockModel>, rl::sched_full, 0},
     {"readers_writer_3t", run<ReadersWriterModel>, rl::sched_random, 100000},
     {"recovery_2t", run<RecoveryModel>, rl::sched_random, 20000},
+    {"replaced_writer_2t", run<ReplacedWriterModel>, rl::sched_random, 100000},
     {"seqlock_2t", run<SeqlockModel>, rl::sched_random, 200000},
     {"dead_readers_3t", run<DeadReadersModel>, rl::sched_random, 200000},
     {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},

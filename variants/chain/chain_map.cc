@@ -50,16 +50,8 @@ constexpr unsigned owner_of(u64 w) { return unsigned((w & kOwnerMask) >> kOwnerS
 // An owner table word: the process's pid, and the low 32 bits of its start
 // time (0: unknown), which tell it from a later process given the same pid.
 u64 self_owner_word() { return u64{rw_os::self_pid()} | u64{rw_os::self_start_key()} << 32; }
-// Whether the process an owner word names still runs. A start time that
-// cannot be read counts as a match: a wrong "dead" would let two holders
-// in, a wrong "alive" only waits.
-bool owner_alive(u64 ow) {
-  const std::uint32_t pid = std::uint32_t(ow), key = std::uint32_t(ow >> 32);
-  if (!rw_os::alive(pid)) return false;
-  if (key == 0) return true;
-  const std::uint32_t now = rw_os::start_key(pid);
-  return now == 0 || now == key;
-}
+// Whether the process an owner word names still runs (rw_os::alive_as).
+bool owner_alive(u64 ow) { return rw_os::alive_as(std::uint32_t(ow), std::uint32_t(ow >> 32)); }
 
 constexpr u64 head_of(u64 w) { return w & kRefMask; }
 constexpr u64 cnt_of(u64 w) { return (w & kCntMask) >> kCntShift; }

@@ -18,16 +18,24 @@
 // the writer lock and is SIGKILLed; the parent's next insert takes the lock
 // over, repairs, and goes on: every key once with its value, the dead
 // insert added nothing, verify() clean (the free stack rebuilt).
+// ReusedPidIsToldFromTheDeadWriter: the lock word names a writer that died
+// holding it, by this process's own pid with another start key (a later
+// process was given the dead one's pid): the next insert takes it over
+// (before, it waited for itself forever). A live child named with its own
+// start key is waited for until the word names its pid with another key.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/alloc.h"
@@ -199,15 +207,27 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
 }
 
-TEST(RhFork, KilledWriterIsRecovered) {
+// A map (cap_min 64) in an anonymous shared region, which fork children
+// share.
+struct AnonRh {
+  AnonRh() {
+    ok = Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region) == Status::ok &&
+         Allocator::create(region, AllocParams(), &a) == Status::ok &&
+         RhMap::create(a, 64, 7, &off) == Status::ok && RhMap::join(a, off, &m) == Status::ok;
+  }
   Region region;
   Allocator a;
   RhMap m;
   std::uint64_t off = 0;
-  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
-  ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
-  ASSERT_EQ(RhMap::create(a, 64, 7, &off), Status::ok);
-  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+  bool ok = false;
+};
+
+TEST(RhFork, KilledWriterIsRecovered) {
+  AnonRh h;
+  ASSERT_TRUE(h.ok);
+  Allocator& a = h.a;
+  RhMap& m = h.m;
+  const std::uint64_t off = h.off;
   std::vector<std::uint64_t> present;
   for (std::uint64_t k = 0; k < 40; ++k) {
     ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
@@ -265,6 +285,48 @@ TEST(RhFork, KilledWriterIsRecovered) {
   for (std::uint64_t k : present) ASSERT_EQ(m.erase(k), Status::ok);
   EXPECT_EQ(m.size(), 100u);
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+TEST(RhFork, ReusedPidIsToldFromTheDeadWriter) {
+  const std::uint64_t me = rw_os::self_pid(), my_key = rw_os::self_start_key();
+  if (my_key == 0) GTEST_SKIP() << "no /proc here: a pid's reuse cannot be told";
+  alarm(60);  // the old lock waited for itself forever here: fail, do not hang
+  AnonRh h;
+  ASSERT_TRUE(h.ok);
+  Allocator& a = h.a;
+  RhMap& m = h.m;
+  const std::uint64_t off = h.off;
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+  auto lock_word = sync::word(a.base(), off + 8 * 8);
+  lock_word.store_release(me | (my_key ^ 1) << 32);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(m.insert(100, value_for(100)), Status::ok);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+  EXPECT_EQ(m.recoveries(), 1u);
+  int release = -1;
+  const pid_t child = rw_os::testing::idle_child(&release);
+  ASSERT_GT(child, 0);
+  const std::uint64_t child_key = rw_os::start_key(std::uint32_t(child));
+  ASSERT_NE(child_key, 0u);
+  lock_word.store_release(std::uint64_t(child) | child_key << 32);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    EXPECT_EQ(m.insert(101, value_for(101)), Status::ok);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(done.load()) << "a live holder's lock was taken over";
+  lock_word.store_release(std::uint64_t(child) | (child_key ^ 1) << 32);
+  writer.join();
+  EXPECT_EQ(m.recoveries(), 2u);
+  rw_os::testing::end_idle_child(child, release);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  for (std::uint64_t k : {std::uint64_t{0}, std::uint64_t{9}, std::uint64_t{100}, std::uint64_t{101}})
+    EXPECT_TRUE(m.find(k, &v) == Status::ok && v == value_for(k)) << k;
+  EXPECT_EQ(m.size(), 12u);
+  alarm(0);
 }
 
 }  // namespace

@@ -359,14 +359,17 @@ u64 RhMap::capacity_max() const { return u64{1} << log2_max_; }
 
 // --- the writer lock ---------------------------------------------------------
 
-// The lock word holds the holder's process id. A waiter that keeps finding
-// the lock held looks at the holder now and then; once the process is gone
-// (rw_os::alive), one CAS from the word it saw to its own id takes the lock
-// over (exactly one of several waiters wins it), and the winner repairs
-// what the dead writer left half done before it goes on.
+// The lock word names the holder: its process id and start key. A waiter
+// that keeps finding the lock held looks at the holder now and then; once
+// that process is gone (rw_os::alive_as: its pid is dead, or now names a
+// later process with another start key), one CAS from the word it saw to
+// its own takes the lock over (exactly one of several waiters wins it: the
+// word changes even when the waiter is the later process, its start key
+// differs), and the winner repairs what the dead writer left half done
+// before it goes on.
 void RhMap::lock() const {
   sync::Ref<u64> l = hdr(kWordLock);
-  const u64 me = rw_os::self_pid();
+  const u64 me = u64{rw_os::self_pid()} | u64{rw_os::self_start_key()} << 32;
   for (unsigned spins = 0;; ++spins) {
     u64 w = l.load_relaxed();
     if (w == 0) {
@@ -375,7 +378,7 @@ void RhMap::lock() const {
       if (l.cas_acquire(w, me)) return;
       continue;
     }
-    if (spins >= sync::kSpin.pause_max && spins % 64 == 0 && !rw_os::alive(std::uint32_t(w))) {
+    if (spins >= sync::kSpin.pause_max && spins % 64 == 0 && !rw_os::alive_as(std::uint32_t(w), std::uint32_t(w >> 32))) {
 #if MB_PLANT_BUG == 22
       l.store_relaxed(me);  // planted bug 22: no CAS, every waiter that saw it dead takes it
       const bool won = true;

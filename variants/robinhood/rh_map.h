@@ -40,7 +40,8 @@
 //       it existed: kRhCapLog2Max)
 //     4 check (hash of words 1..3)          5 table word (below)
 //     6 newest slab (0: none)  7 free stack top (0: empty)
-//     8 writer lock (0 free, else the holder's process id)
+//     8 writer lock (0 free, else the holder's process id [31:0] | its
+//       start key [63:32], rw_os::start_key, 0 when unknown)
 //     9 live entries  10 tombstones
 //     11 resizes  12 bump: the newest slab's next never-used block
 //     13 the newest slab's end  14 blocks on the free stack
@@ -179,10 +180,11 @@
 // so growing cannot help). Entries of different keys sharing a home make
 // inserts grow the table instead, up to kRhCapMax, and then return full.
 //
-// WRITER RECOVERY. The lock word holds the writer's process id. A writer
-// that waits for it looks at the holder now and then (after its spins, every
-// 64th poll); once the holder's process is gone, one CAS from the word it
-// saw to its own id takes the lock over (of several waiters exactly one
+// WRITER RECOVERY. The lock word holds the writer's process id and start
+// key. A writer that waits for it looks at the holder now and then (after
+// its spins, every 64th poll); once the holder's process is gone (or its
+// pid names a later process: another start key), one CAS from the word it
+// saw to its own takes the lock over (of several waiters exactly one
 // wins; planted bug 22 takes it with a store and the model dead_writer_2t
 // catches two winners) and the winner repairs what the dead writer left
 // before it goes on (repair() in rh_map.cc: a shift that copied an entry
@@ -210,9 +212,10 @@
 // versions after 128 stores to one slot: a reader stalled across exactly
 // that many stores, ending with the same word, could accept a stale read.
 // The writer lock is robust (WRITER RECOVERY below), within the limits of
-// process ids: pids are compared numerically, so a recycled pid of a dead
-// holder looks alive until it exits, and the lock is for processes of one
-// pid namespace. Table segments are kRhSegSlots * 8 = 512 KiB allocator
+// process ids: the lock word names the holder by pid and start key, so a
+// pid that a later process was given is told from the dead holder's
+// (except where /proc cannot be read: then pids alone); the lock is for
+// processes of one pid namespace. Table segments are kRhSegSlots * 8 = 512 KiB allocator
 // objects, so the allocator's size_max() must be at least that for tables
 // past 2^16 slots (the default AllocParams give 1 MiB); otherwise growth
 // returns the allocator's status and the table stays as it is.

@@ -6,6 +6,15 @@
 //                            SIGKILLed; a reader and a writer get through
 //                            within 2 s, the odd seq is repaired, verify ok.
 //   KilledReaderIsRecovered  same for a child holding the read lock.
+//   ReusedPidIsToldFromTheDeadHolder  the lock word and the stamp name a
+//                            writer that died inside a write and whose pid
+//                            a later process has (this one: without the
+//                            stamp it waited for itself forever): a reader
+//                            and a writer get through within 2 s. A live
+//                            child named with its own start key is waited
+//                            for, until the stamp's key says another
+//                            process; a reader slot naming a live child
+//                            with another start key is reclaimed.
 //   RecoveryReportsADamagedMap  the killed writer had damaged the map:
 //                            last_recovery() and verify() say corrupt.
 //   KilledRehashMoveIsRepaired  a child killed inside an in-place rehash,
@@ -156,6 +165,21 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Past a writer that died inside a write (seq odd, lock held): in round 0 a
+// lock-free reader gets key 5, in round 1 a writer puts 55 there. Returns
+// the seconds it took.
+double get_through(RwMap& m, int round) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::uint64_t v = 0;
+  if (round == 0) {
+    EXPECT_EQ(m.get(5, &v), Status::ok);
+    EXPECT_EQ(v, 5u);
+  } else {
+    EXPECT_EQ(m.put(5, 55), Status::ok);
+  }
+  return seconds_since(t0);
+}
+
 TEST(RwFork, KilledWriterIsRecovered) {
   RwStore::Ptr st;
   ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
@@ -167,15 +191,7 @@ TEST(RwFork, KilledWriterIsRecovered) {
     ASSERT_GT(pid, 0);
     EXPECT_NE(m.lock().word() & kRwPidMask, 0u);
     ASSERT_EQ(kill(pid, SIGKILL), 0);  // not reaped yet: a zombie must count as dead
-    auto t0 = std::chrono::steady_clock::now();
-    std::uint64_t v = 0;
-    if (round == 0) {
-      ASSERT_EQ(m.get(5, &v), Status::ok);
-      EXPECT_EQ(v, 5u);
-    } else {
-      ASSERT_EQ(m.put(5, 55), Status::ok);
-    }
-    double took = seconds_since(t0);
+    double took = get_through(m, round);
     std::printf("round %d: recovered in %.3f s\n", round, took);
     EXPECT_LT(took, 2.0);
     int status = 0;
@@ -257,6 +273,72 @@ TEST(RwFork, KilledReaderIsRecovered) {
   std::uint64_t v = 0;
   ASSERT_EQ(m.get(3, &v), Status::ok);
   EXPECT_EQ(v, 33u);
+}
+
+// The writer that died holding the lock had pid `pid`, which a later
+// process now has (start key `key` is the dead one's): as a writer leaves
+// the map when killed inside a write (seq odd).
+void plant_dead_writer(RwStore& st, std::uint32_t pid, std::uint32_t key) {
+  auto word = [&](std::uint64_t i) { return sync::word(st.region().base(), st.region().user_off() + 8 * i); };
+  word(kRwSeqWord).store_release(word(kRwSeqWord).load_acquire() + 1);
+  word(kRwStampWord).store_release(std::uint64_t{pid} | std::uint64_t{key} << 32);
+  word(kRwLockWord).store_release(std::uint64_t{pid} << kRwPidShift);
+}
+
+TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
+  const std::uint32_t me = rw_os::self_pid(), my_key = rw_os::self_start_key();
+  if (my_key == 0) GTEST_SKIP() << "no /proc here: a pid's reuse cannot be told";
+  alarm(60);  // without the stamp, round 0 waits for itself forever: fail, do not hang
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  auto word = [&](std::uint64_t i) { return sync::word(st->region().base(), st->region().user_off() + 8 * i); };
+  // Round 0: a lock-free reader meets the odd seq; round 1: a writer. The
+  // dead holder had our pid, with another start key.
+  for (int round = 0; round < 2; ++round) {
+    plant_dead_writer(*st, me, my_key ^ 1);
+    EXPECT_LT(get_through(m, round), 2.0);
+    EXPECT_EQ(m.stats().write_recoveries, round + 1u);
+  }
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;  // the stamp is clear again
+  // A live holder, named with its own start key, is waited for; once the
+  // stamp names its pid with another key it is a dead one's pid reused.
+  int release = -1;
+  const pid_t child = rw_os::testing::idle_child(&release);
+  ASSERT_GT(child, 0);
+  const std::uint32_t child_key = rw_os::start_key(std::uint32_t(child));
+  ASSERT_NE(child_key, 0u);
+  plant_dead_writer(*st, std::uint32_t(child), child_key);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    EXPECT_EQ(m.put(6, 66), Status::ok);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(done.load()) << "a live holder's lock was taken over";
+  auto t0 = std::chrono::steady_clock::now();
+  word(kRwStampWord).store_release(std::uint64_t(child) | std::uint64_t{child_key ^ 1} << 32);
+  writer.join();
+  EXPECT_LT(seconds_since(t0), 2.0);
+  EXPECT_EQ(m.stats().write_recoveries, 3u);
+  // A reader slot (and its bit) naming the live child with another start
+  // key is a dead reader's: the next writer reclaims it.
+  word(64).store_release(std::uint64_t(child) << 32 | (child_key ^ 1));
+  word(kRwLockWord).store_release(1);
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(m.put(7, 77), Status::ok);
+  EXPECT_LT(seconds_since(t0), 2.0);
+  EXPECT_EQ(m.stats().read_recoveries, 1u);
+  rw_os::testing::end_idle_child(child, release);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.get(6, &v), Status::ok);
+  EXPECT_EQ(v, 66u);
+  ASSERT_EQ(m.get(7, &v), Status::ok);
+  EXPECT_EQ(v, 77u);
+  alarm(0);
 }
 
 TEST(RwFork, KilledRehashMoveIsRepaired) {

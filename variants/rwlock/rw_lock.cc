@@ -10,6 +10,22 @@ namespace mb {
 
 using rw_os::Half;
 
+namespace {
+
+// This process as the stamp word names it: pid [31:0] | start key [63:32].
+std::uint64_t self_stamp() {
+  return std::uint64_t{rw_os::self_pid()} | std::uint64_t{rw_os::self_start_key()} << 32;
+}
+
+// This thread as a reader slot names it: pid << 32 | start key, a key equal
+// to the reclaiming mark counting as unknown (0).
+std::uint64_t self_reader() {
+  const std::uint32_t key = rw_os::self_start_key();
+  return std::uint64_t{rw_os::self_pid()} << 32 | (key == kSlotReclaiming ? 0 : key);
+}
+
+}  // namespace
+
 RwLock::RwLock(void* base, const Words& w) : base_(base), w_(w) {
   MB_RW_TSAN_CALL(__tsan_mutex_create(tsan_addr(), __tsan_mutex_linker_init));
 }
@@ -22,16 +38,44 @@ void* RwLock::tsan_addr() const {
 #endif
 }
 
-// True when the writer named in `seen` has been seen on two waits in a row
-// and its process is gone.
-bool RwLock::holder_dead(std::uint64_t seen, std::uint64_t* last, unsigned* waits) const {
-  std::uint64_t holder = seen & kRwPidMask;
+// What a waiter can tell of the writer named in `seen`, once it has seen it
+// on two waits in a row: gone (its pid is dead), replaced (its pid now
+// names a later process: the stamp word names the pid with another start
+// key; *stamp_seen receives it), or neither.
+RwLock::Holder RwLock::holder_state(std::uint64_t seen, std::uint64_t* last, unsigned* waits,
+                                    std::uint64_t* stamp_seen) const {
+  const std::uint64_t holder = seen & kRwPidMask;
   if (holder != *last) {
     *last = holder;
     *waits = 0;
-    return false;
+    return Holder::running;
   }
-  return ++*waits >= 2 && !rw_os::alive(std::uint32_t(holder >> kRwPidShift));
+  if (++*waits < 2) return Holder::running;
+  return classify(seen, stamp_seen);
+}
+
+// holder_state's check, once.
+RwLock::Holder RwLock::classify(std::uint64_t seen, std::uint64_t* stamp_seen) const {
+  const std::uint64_t holder = seen & kRwPidMask;
+  const auto pid = std::uint32_t(holder >> kRwPidShift);
+  if (!rw_os::alive(pid)) return Holder::dead;
+  if (w_.stamp_off == 0) return Holder::running;
+  // ORDER: acquire, then acquire. Every change of the lock word is a
+  // read-modify-write, so a word naming this holder continues the release
+  // sequence of the unlock before the holder's CAS: loading it, we see that
+  // unlock's stamp clear (S1), and the stamp we load is 0, this holder's,
+  // or a later one's; never that of an earlier holder with the same pid.
+  if ((lock().load_acquire() & kRwPidMask) != holder) return Holder::running;
+  const std::uint64_t st = stamp().load_acquire();
+  if (std::uint32_t(st) != pid || rw_os::alive_as(pid, std::uint32_t(st >> 32))) return Holder::running;
+  *stamp_seen = st;
+  return Holder::replaced;
+}
+
+bool RwLock::writer_gone() const {
+  const std::uint64_t w = lock().load_acquire();
+  std::uint64_t st = 0;
+  return (w & kRwPidMask) != 0 && classify(w, &st) != Holder::running;
 }
 
 // Replace a dead writer by ourselves: one CAS from the exact word seen, so
@@ -43,6 +87,36 @@ bool RwLock::take_dead_writer(std::uint64_t seen) const {
   // because the kernel tore its process down before alive() said so (C++
   // has no model of that; the crash tests exercise it).
   if (!lock().cas_acquire(seen, mine)) return false;
+  counter(0).fetch_add_relaxed(1);  // a statistic: relaxed
+  return true;
+}
+
+// Replace a writer whose pid a later process was given (the stamp `st`
+// names the pid with the dead process's start key). The pid bits alone
+// cannot be CASed away (the later process may be us: the word would not
+// change), so the stamp decides: one CAS from the exact stamp seen, which
+// only the dead process wrote and no one writes again, so exactly one
+// waiter wins it; the winner then moves the lock word to itself while it
+// still names that pid (S2). A winner that finds another pid there lost to
+// a recoverer that saw the pid die meanwhile (that one stores its own
+// stamp before it unlocks, S3).
+bool RwLock::take_replaced_writer(std::uint64_t seen, std::uint64_t st) const {
+  const std::uint64_t holder = seen & kRwPidMask, me = std::uint64_t{rw_os::self_pid()} << kRwPidShift;
+#if MB_PLANT_BUG == 25
+  // Planted bug 25: no stamp CAS, the lock word CAS alone; a waiter whose
+  // pid is the replaced one's leaves the word as it was, so another waiter's
+  // CAS succeeds too: two holders.
+  (void)st;
+#else
+  // ORDER: acq_rel: acquire, as take_dead_writer's CAS; release orders the
+  // new stamp before our lock word CAS for whoever acquires that word.
+  if (!stamp().cas_acq_rel(st, self_stamp())) return false;
+#endif
+  for (std::uint64_t w = seen;;) {
+    if ((w & kRwPidMask) != holder) return false;
+    // ORDER: acquire, as in take_dead_writer. On failure w is reloaded.
+    if (lock().cas_acquire(w, (w & ~kRwPidMask) | me)) break;
+  }
   counter(0).fetch_add_relaxed(1);  // a statistic: relaxed
   return true;
 }
@@ -74,13 +148,18 @@ RwLock::Acquired RwLock::lock_writer(bool annotate) const {
       if (lock().cas_acquire(w, w | me)) break;
       continue;
     }
-    if (holder_dead(w, &last, &waits) && take_dead_writer(w)) {
+    std::uint64_t st = 0;
+    const Holder h = holder_state(w, &last, &waits, &st);
+    if ((h == Holder::dead && take_dead_writer(w)) || (h == Holder::replaced && take_replaced_writer(w, st))) {
       r.recovered = true;
       break;
     }
     sleep_on_writer(w);
     w = lock().load_relaxed();
   }
+  // S1: the stamp names the holder from here to its unlock (relaxed: the
+  // lock word's acquire loads in holder_state order what waiters see).
+  if (w_.stamp_off != 0) stamp().store_relaxed(self_stamp());
   // Drain the readers that held the lock before our CAS (L1).
   unsigned drain_waits = 0;
   for (;;) {
@@ -98,6 +177,9 @@ RwLock::Acquired RwLock::lock_writer(bool annotate) const {
 
 void RwLock::unlock_writer(bool annotate) const {
   if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), 0));
+  // S1: the stamp is cleared before the word is (relaxed: the release below
+  // orders it for whoever acquires the word).
+  if (w_.stamp_off != 0) stamp().store_relaxed(0);
 #if MB_PLANT_BUG == 9
   // Planted bug 9: a relaxed unlock publishes nothing to the next holder.
   std::uint64_t old = lock().load_relaxed();
@@ -119,7 +201,7 @@ void RwLock::write_unlock() const { unlock_writer(true); }
 // One scan: kNoSlot when every slot is taken.
 unsigned RwLock::scan_slots() const {
   const std::uint32_t tid = rw_os::self_tid();
-  const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | tid;
+  const std::uint64_t me = self_reader();
   for (unsigned n = 0, i = tid % w_.slot_cnt; n < w_.slot_cnt; ++n, i = i + 1 == w_.slot_cnt ? 0 : i + 1) {
     std::uint64_t free = 0;
     // Relaxed: the slot is published by the acq_rel fetch_or that sets its bit.
@@ -173,7 +255,8 @@ unsigned RwLock::lock_reader(unsigned i, Repair repair, void* ctx) const {
       rw_os::wake(lock(), Half::low, 1);
       continue;
     }
-    if (holder_dead(w, &last, &waits)) {
+    std::uint64_t st = 0;
+    if (holder_state(w, &last, &waits, &st) != Holder::running) {
       // Recover the dead writer through the write lock, then retry.
       Acquired a = lock_writer(false);
       if (a.recovered && repair != nullptr) repair(ctx);
@@ -205,7 +288,8 @@ unsigned RwLock::reclaim_dead_readers() const {
   for (unsigned i = 0; i < w_.slot_cnt; ++i) {
     // ORDER: acquire pairs with the slot's release store (L3).
     std::uint64_t s = slot(i).load_acquire();
-    if (s == 0 || rw_os::alive(std::uint32_t(s >> 32))) continue;
+    const auto key = std::uint32_t(s);
+    if (s == 0 || rw_os::alive_as(std::uint32_t(s >> 32), key == kSlotReclaiming ? 0 : key)) continue;
     // Exactly one recoverer wins the slot; a dead recoverer's claim is
     // itself a dead slot and is reclaimed the same way.
     if (!slot(i).cas_acquire(s, me)) continue;

@@ -16,9 +16,18 @@
 //   sleep on the high half (it changes when the writer leaves), a writer
 //   waiting for readers to drain sleeps on the low half.
 //
+// STAMP WORD (u64, optional: Words::stamp_off 0 = none): 0, or the write
+//   lock holder's pid [31:0] | start key [63:32] (rw_os::start_key: with the
+//   pid it names one process; 0 = unknown). The pid in the lock word alone
+//   cannot tell a dead holder from a later process given its pid (that
+//   process, or a waiter that is that process, would wait forever); the
+//   stamp can.
+//
 // READER SLOTS (slot_cnt <= 32 u64 words): 0 = free, else
-//   pid << 32 | tid of the thread that holds or is taking a read lock, or
-//   pid << 32 | kSlotReclaiming while a recoverer clears a dead reader.
+//   pid << 32 | start key of the process whose thread holds or is taking a
+//   read lock (a key equal to kSlotReclaiming is stored as 0, unknown), or
+//   pid << 32 | kSlotReclaiming while a recoverer clears a dead reader. A
+//   slot whose pid is dead, or alive with another start key, is dead.
 //
 // INVARIANTS:
 //   L1  writer pid != 0 and a reader bit set at once only while that writer
@@ -35,6 +44,24 @@
 //   L3  A slot is freed (stored 0) only after its bit is clear (planted bug
 //       17 breaks it in the dead-reader reclaim; the Relacy model
 //       dead_readers_3t catches it).
+//   S1  The stamp is 0 or names the holder from the holder's store after
+//       its CAS to its clear before its unlock; a holder that died between
+//       those leaves its own stamp. A waiter that acquire-loads a word naming
+//       pid P and then loads the stamp never reads an earlier holder's
+//       stamp (the unlock before P's CAS cleared it, and every later change
+//       of the lock word is an RMW, continuing that unlock's release
+//       sequence). So a stamp naming P with another start key than P's now
+//       is the dead holder's own: P was given to a later process.
+//   S2  Of several waiters that find a holder replaced, exactly one wins the
+//       CAS from that stamp (no one writes it again); only the winner moves
+//       the lock word, and only while it still names P (planted bug 25
+//       skips the stamp CAS: a waiter that is the later process leaves the
+//       word unchanged, another waiter's CAS succeeds too, and the model
+//       replaced_writer_2t finds two holders).
+//   S3  A winner of S2 that finds the lock word naming another pid lost to
+//       a recoverer of the dead pid (the later process exited meanwhile);
+//       that recoverer stores its own stamp before it unlocks, so the
+//       winner's stamp does not outlive its claim.
 //
 // OPERATIONS (all blocking; waits sleep at most kRwWaitSliceNs at a time and
 // then check whether the process they wait for is alive):
@@ -43,8 +70,11 @@
 //                  A holder found dead is replaced by one CAS from the dead
 //                  word to self: exactly one waiter recovers; it is told so
 //                  (Acquired::recovered) and must repair what the dead
-//                  writer left (the map does, see rw_map.h).
-//   write_unlock   fetch_and the word down to its reader bits (release;
+//                  writer left (the map does, see rw_map.h). A holder whose
+//                  pid a later process has is replaced through the stamp
+//                  (S2). Then the holder stores its stamp (S1).
+//   write_unlock   clear the stamp (S1), then
+//                  fetch_and the word down to its reader bits (release;
 //                  pairs with the next writer's acquire CAS and the readers'
 //                  acq_rel fetch_or), wake sleepers if S.
 //   read_lock      claim a free slot (CAS 0 -> pid|tid, scanning from a
@@ -61,9 +91,13 @@
 // writer, a reader finding no free slot): CAS slot dead -> reclaiming
 // (exactly one recoverer), clear its bit, free it. Counted in stats.
 //
-// LIMITS: one read lock per thread at a time (not re-entrant); pids are
-// compared numerically, so a recycled pid of a dead holder looks alive until
-// it exits; the lock is for processes of one pid namespace.
+// LIMITS: one read lock per thread at a time (not re-entrant); a holder
+// that dies between its lock CAS and its stamp store, or a process whose
+// start key cannot be read (no /proc), is told dead by its pid alone, so
+// a recycled pid of such a holder looks alive until that process exits;
+// a replaced holder's pid given to two later processes within one
+// recovery (between S2's two CASes) could defeat S2; the lock is for
+// processes of one pid namespace.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_
 
@@ -102,6 +136,7 @@ class RwLock {
     std::uint64_t slots_off = 0;
     std::uint32_t slot_cnt = 0;  // 1..kRwSlotMax
     std::uint64_t counters_off = 0;
+    std::uint64_t stamp_off = 0;  // 0: no stamp (pids alone tell liveness)
   };
 
   RwLock() = default;
@@ -122,6 +157,9 @@ class RwLock {
 
   // The current word (tests, verify).
   std::uint64_t word() const { return lock().load_acquire(); }
+  // Whether the word names a writer whose process is gone, or whose pid a
+  // later process has (the stamp says so): a write_lock would take it over.
+  bool writer_gone() const;
   std::uint64_t write_recoveries() const { return counter(0).load_relaxed(); }
   std::uint64_t read_recoveries() const { return counter(1).load_relaxed(); }
 
@@ -135,8 +173,12 @@ class RwLock {
   void* tsan_addr() const;
   Acquired lock_writer(bool annotate) const;
   void unlock_writer(bool annotate) const;
+  sync::Ref<std::uint64_t> stamp() const { return sync::word(base_, w_.stamp_off); }
+  enum class Holder { running, dead, replaced };
   bool take_dead_writer(std::uint64_t seen) const;
-  bool holder_dead(std::uint64_t seen, std::uint64_t* last, unsigned* waits) const;
+  bool take_replaced_writer(std::uint64_t seen, std::uint64_t stamp_seen) const;
+  Holder classify(std::uint64_t seen, std::uint64_t* stamp_seen) const;
+  Holder holder_state(std::uint64_t seen, std::uint64_t* last, unsigned* waits, std::uint64_t* stamp_seen) const;
   void sleep_on_writer(std::uint64_t seen) const;
   static constexpr unsigned kNoSlot = ~0u;
   unsigned scan_slots() const;

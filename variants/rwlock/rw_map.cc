@@ -148,6 +148,7 @@ void RwMap::attach(void* base, u64 hdr_off, RwGrow grow, void* grow_ctx) {
   w.slots_off = hdr_off + 8 * kSlots;
   w.slot_cnt = std::uint32_t(hw(kSlotCnt).load_relaxed());
   w.counters_off = hdr_off + 8 * kStatWriteRec;
+  w.stamp_off = hdr_off + 8 * kRwStampWord;
   lock_ = RwLock(base, w);
 }
 
@@ -366,9 +367,7 @@ void RwMap::wait_seq_odd(unsigned* spins) const {
   }
   sync::yield();
   if (*spins % (sync::kModelBuild ? 8 : 4096) != 0) return;  // models: check soon
-  u64 w = lock_.word();
-  auto pid = std::uint32_t((w & kRwPidMask) >> kRwPidShift);
-  if (pid == 0 || !rw_os::alive(pid)) lock_for_write();
+  if ((lock_.word() & kRwPidMask) == 0 || lock_.writer_gone()) lock_for_write();
 }
 
 void RwMap::lock_for_write() const { Writer w(*this); }
@@ -1385,6 +1384,8 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
     if (lw & (kRwPidMask | kRwReaderMask))
       return fail(why, Status::corrupt, "lock held (word %#" PRIx64 ") on a quiescent map", lw);
     if (seq & 1) return fail(why, Status::corrupt, "seq %" PRIu64 " is odd on a quiescent map", seq);
+    if (u64 st = hw(kRwStampWord).load_acquire(); st != 0)
+      return fail(why, Status::corrupt, "write lock stamp %#" PRIx64 " left on a quiescent map (S1)", st);
     if (hw(kMoveFrom).load_acquire() != 0) return fail(why, Status::corrupt, "a rehash move is open on a quiescent map");
     if (hw(kValFrom).load_acquire() != 0) return fail(why, Status::corrupt, "a value change is open on a quiescent map");
   }

@@ -31,6 +31,9 @@
 //      increments), 3 runs each, 2 cores: 15.3 M gets/s with seq at 9,
 //      16.3 with seq at 16, within this machine's noise; 2-process writes
 //      gained about 30%.
+//   10 the write lock's stamp (rw_lock.h: the holder's pid and start key;
+//      layout version 4, unused before), in the lock word's line: its
+//      stores cost a write nothing more than the lock word's
 //   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
 //   25 size (full slots)   26 tombstones   27 top (bump pointer, bytes)
 //   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
@@ -207,9 +210,9 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRwMagic = 0x3150414d5752424dULL;  // "MBRWMAP1"
-inline constexpr std::uint64_t kRwLayoutVersion = 3;
+inline constexpr std::uint64_t kRwLayoutVersion = 4;  // 4: the write lock's stamp (word 10)
 inline constexpr std::uint64_t kRwHeaderSize = 1024;
-inline constexpr std::uint64_t kRwLockWord = 8, kRwSeqWord = 9;  // header words (LAYOUT)
+inline constexpr std::uint64_t kRwLockWord = 8, kRwSeqWord = 9, kRwStampWord = 10;  // header words (LAYOUT)
 inline constexpr std::uint64_t kRwSlotSize = 64;
 inline constexpr std::uint64_t kRwInlineMax = 24;
 inline constexpr std::uint64_t kRwKeyMax = 65535;

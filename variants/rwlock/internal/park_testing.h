@@ -1,8 +1,9 @@
 // Tests only: crash tests that kill a process inside a critical section.
 // park_child() forks a child that runs fn(); when fn reaches the test hook
 // point `at` (rw_os::hook), the child tells the parent through a pipe and
-// waits there to be killed. Used by the rwlock, robin-hood and chain fork
-// tests.
+// waits there to be killed. idle_child() forks a live process that holds
+// nothing (a lock word can name it). Used by the rwlock, robin-hood and
+// chain fork tests.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
 #define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
 
@@ -49,6 +50,31 @@ pid_t park_child(HookPoint at, Fn&& fn, int* status = nullptr) {
   if (pid > 0) waitpid(pid, &st, 0);
   if (status != nullptr) *status = st;
   return -1;
+}
+
+// A child that does nothing, alive until the parent closes *release (the
+// write end of a pipe the child reads: end_idle_child() does, and reaps
+// it). Its pid, or -1 when pipe or fork fails.
+inline pid_t idle_child(int* release) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[1]);
+    char c;
+    (void)!read(fds[0], &c, 1);  // returns at EOF, when the parent closes its end
+    _exit(0);
+  }
+  close(fds[0]);
+  *release = fds[1];
+  if (pid < 0) close(fds[1]);
+  return pid;
+}
+
+inline void end_idle_child(pid_t pid, int release) {
+  close(release);
+  int st = 0;
+  waitpid(pid, &st, 0);
 }
 
 }  // namespace mb::rw_os::testing

@@ -75,8 +75,11 @@ inline std::uint32_t self_tid() { return rl::thread_index() + 1; }
 // larger id (kModelDeadPid).
 inline constexpr std::uint32_t kModelDeadPid = 99;
 inline bool alive(std::uint32_t pid) { return pid != kModelDeadPid; }
-inline std::uint32_t start_key(std::uint32_t) { return 0; }  // models reuse no pid
-inline std::uint32_t self_start_key() { return 0; }
+// Start keys (0: unknown) of processes 1..3; a model that plays a reused pid
+// sets them in before() (and every other rwlock model clears them there).
+inline std::uint32_t g_model_start_key[4] = {};
+inline std::uint32_t start_key(std::uint32_t pid) { return pid < 4 ? g_model_start_key[pid] : 0; }
+inline std::uint32_t self_start_key() { return start_key(self_pid()); }
 inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
 inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
 inline std::uint64_t now_ms() { return 0; }
@@ -112,6 +115,18 @@ inline void wake(sync::Ref<std::uint64_t> w, Half h, int waiters) {
 }
 
 #endif
+
+// Whether the process named by `pid` and start key `key` (0: unknown) still
+// runs: `pid` is alive and, when both start keys can be told, it is the
+// same process, not a later one given the same pid. A key that cannot be
+// read counts as a match: a wrong "dead" would let two holders in, a wrong
+// "alive" only waits.
+inline bool alive_as(std::uint32_t pid, std::uint32_t key) {
+  if (!alive(pid)) return false;
+  if (key == 0) return true;
+  const std::uint32_t now = start_key(pid);
+  return now == 0 || now == key;
+}
 
 }  // namespace mb::rw_os
 
