@@ -23,6 +23,7 @@ struct Model {
   rl::scheduler_type_e sched;
   rl::iteration_t iterations;  // random search only
   unsigned context_bound = 0;  // context-bound search only: preemptions per schedule (0: Relacy's 1)
+  unsigned depth_limit = 0;    // steps one execution may take before Relacy calls it a livelock (0: its 2000)
 };
 
 template <class T>
@@ -50,6 +51,7 @@ int model_main(int argc, char** argv, const Model (&models)[N]) {
     p.search_type = m.sched;
     if (m.iterations) p.iteration_count = m.iterations;
     if (m.context_bound) p.context_bound = m.context_bound;
+    if (m.depth_limit) p.execution_depth_limit = m.depth_limit;
     p.output_history = false;
     bool ok = m.run(p);
     std::printf("model %-17s %s  (%s, %llu iterations)\n", m.name, ok ? "PASSED" : "FAILED",

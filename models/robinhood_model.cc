@@ -45,6 +45,13 @@
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
 //                   clean afterwards.
+//   shrink_compact_2t  a writer's erase shrinks the table and, the slabs
+//                   being far larger than the one entry left, moves that
+//                   entry into a new slab and frees the old slabs, while a
+//                   reader looks the entry up: always found with its value,
+//                   verify() clean, one slab left (planted bug 26 keeps the
+//                   old blocks in the new table: verify() finds them outside
+//                   the map's slabs).
 //
 // Every model runs Relacy's context-bound scheduler (one forced preemption
 // anywhere, every interleaving of that shape): a random schedule almost never
@@ -377,6 +384,36 @@ struct ResizeModel : RhModelBase<ResizeModel> {
   }
 };
 
+// Eleven keys fill two slabs (10 blocks each) and a 16-slot table; nine
+// are erased before the threads start. Thread 0 erases one more: the table
+// shrinks to 4 slots and, the slabs holding 20 blocks for one entry, the
+// shrink moves that entry into a new slab and frees both old ones, while
+// thread 1 looks it up.
+struct ShrinkCompactModel : RhModelBase<ShrinkCompactModel> {
+  void before() {
+    setup();
+    for (u64 k = 1; k <= 11; ++k) RL_ASSERT(m.insert(k, k * 10) == Status::ok);
+    RL_ASSERT(m.capacity() == 16 && m.slab_count() == 2);
+    for (u64 k = 1; k <= 9; ++k) RL_ASSERT(m.erase(k) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.erase(10) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    RL_ASSERT(m.find(11, &v) == Status::ok);
+    RL_ASSERT(v == 110);
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 4 && m.slab_count() == 1);
+    u64 v = 0;
+    RL_ASSERT(m.find(11, &v) == Status::ok && v == 110);
+    RL_ASSERT(m.find(10, &v) == Status::not_found);
+  }
+};
+
 using mb::models::Model;
 using mb::models::run;
 
@@ -386,6 +423,9 @@ const Model kModels[] = {
     {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
     {"multi_assign_2t", run<MultiAssignModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
+    // Eleven inserts and nine erases before the threads, and a verify after
+    // them, take more than Relacy's default 2000 steps.
+    {"shrink_compact_2t", run<ShrinkCompactModel>, rl::sched_bound, 0, 0, 20000},
     {"dead_writer_2t", run<DeadWriterModel>, rl::sched_bound, 0},
     {"replaced_writer_2t", run<ReplacedWriterModel>, rl::sched_bound, 0},
     {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},

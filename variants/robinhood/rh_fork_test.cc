@@ -18,6 +18,12 @@
 // the writer lock and is SIGKILLed; the parent's next insert takes the lock
 // over, repairs, and goes on: every key once with its value, the dead
 // insert added nothing, verify() clean (the free stack rebuilt).
+// KilledCompactionIsRecovered: a child's erase starts a shrink that
+// compacts the blocks into a new slab; the child is SIGKILLed at each of
+// the compaction's three steps in turn (new slabs listed, new table
+// published, old slabs cut off): the next writer repairs, verify() is
+// clean, every entry keeps its value, the erase that started the shrink
+// holds, and the map goes on.
 // ReusedPidIsToldFromTheDeadWriter: the lock word names a writer that died
 // holding it, by this process's own pid with another start key (a later
 // process was given the dead one's pid): the next insert takes it over
@@ -287,10 +293,48 @@ TEST(RhFork, KilledWriterIsRecovered) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+TEST(RhFork, KilledCompactionIsRecovered) {
+  for (auto at : {rw_os::HookPoint::rh_compact_linked, rw_os::HookPoint::rh_compact_published,
+                  rw_os::HookPoint::rh_compact_cut}) {
+    SCOPED_TRACE(static_cast<int>(at));
+    AnonRh h;
+    ASSERT_TRUE(h.ok);
+    RhMap& m = h.m;
+    constexpr std::uint64_t kKeys = 40000;  // 3 slabs, a table of 65536 slots
+    for (std::uint64_t k = 0; k < kKeys; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+    ASSERT_EQ(m.capacity(), 65536u);
+    ASSERT_GE(m.slab_count(), 3u);
+    // Down to the last size before a shrink: the next erase shrinks, and
+    // with 3 slabs for 8191 entries the shrink compacts.
+    std::uint64_t k = 0;
+    for (; m.size() > m.capacity() / 8; ++k) ASSERT_EQ(m.erase(k), Status::ok);
+    const std::uint64_t last = k;  // the child's erase
+    pid_t pid = rw_os::testing::park_child(at, [&] { m.erase(last); });
+    ASSERT_GT(pid, 0) << "the erase did not compact";
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_EQ(m.insert(kKeys, value_for(kKeys)), Status::ok);  // takes the lock over, repairs
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_EQ(m.recoveries(), 1u);
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    std::uint64_t v = 0;
+    EXPECT_EQ(m.find(last, &v), Status::not_found);  // the erase linearized before the shrink
+    for (std::uint64_t j = last + 1; j <= kKeys; ++j)
+      ASSERT_TRUE(m.find(j, &v) == Status::ok && v == value_for(j)) << j;
+    EXPECT_EQ(m.size(), kKeys - last);
+    // The map goes on: the shrink it missed, then growth again.
+    for (std::uint64_t j = last + 1; j < kKeys - 100; ++j) ASSERT_EQ(m.erase(j), Status::ok);
+    EXPECT_LE(m.slab_count(), 2u);
+    for (std::uint64_t j = 0; j < 20000; ++j) ASSERT_EQ(m.insert(kKeys + 1 + j, j), Status::ok);
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  }
+}
+
 TEST(RhFork, ReusedPidIsToldFromTheDeadWriter) {
   const std::uint64_t me = rw_os::self_pid(), my_key = rw_os::self_start_key();
   if (my_key == 0) GTEST_SKIP() << "no /proc here: a pid's reuse cannot be told";
-  alarm(60);  // the old lock waited for itself forever here: fail, do not hang
+  rw_os::testing::AlarmGuard alarm_guard(60);  // the old lock waited for itself forever here
   AnonRh h;
   ASSERT_TRUE(h.ok);
   Allocator& a = h.a;
@@ -326,7 +370,6 @@ TEST(RhFork, ReusedPidIsToldFromTheDeadWriter) {
   for (std::uint64_t k : {std::uint64_t{0}, std::uint64_t{9}, std::uint64_t{100}, std::uint64_t{101}})
     EXPECT_TRUE(m.find(k, &v) == Status::ok && v == value_for(k)) << k;
   EXPECT_EQ(m.size(), 12u);
-  alarm(0);
 }
 
 }  // namespace

@@ -74,6 +74,9 @@ static_assert(kRhCapLog2Max < 64, "log2 field is 6 bits");
 constexpr unsigned kWordTable = 5, kWordSlab = 6, kWordFree = 7, kWordLock = 8, kWordLive = 9, kWordTomb = 10,
                    kWordResizes = 11, kWordBump = 12, kWordBumpEnd = 13, kWordFreeCnt = 14, kWordRecoveries = 15;
 constexpr u64 kHeaderBytes = 128;
+// A shrink moves a u64 map's entries into new slabs when its slabs hold at
+// least this many times the blocks its entries need (compact_blocks()).
+constexpr u64 kCompactRatio = 4;
 
 // u64 blocks (maps without kRhBytes) come from slabs: allocator objects of
 // at most kSlabMax bytes (256 KiB: the standard ladder has a class of
@@ -357,6 +360,11 @@ u64 RhMap::capacity() const {
 
 u64 RhMap::capacity_max() const { return u64{1} << log2_max_; }
 
+u64 RhMap::slab_count() const {
+  std::vector<u64> slabs;
+  return bytes_ || slab_list(&slabs, nullptr) != Status::ok ? 0 : slabs.size();
+}
+
 // --- the writer lock ---------------------------------------------------------
 
 // The lock word names the holder: its process id and start key. A waiter
@@ -631,11 +639,34 @@ Status RhMap::rebuild(u64 need_live) {
     if (need_live * 8 > (u64{5} << log2_max_)) return Status::full;
     log2 = log2_max_;
   }
+  // A u64 map shrinking with slabs far larger than its entries need moves
+  // them into new slabs (moved: old block -> new block, sorted).
+  std::vector<u64> old_slabs;
+  std::vector<std::pair<u64, u64>> moved;
+  NewSlabs fresh;
+  if (log2 < old.log2 && !bytes_) {
+    Status s = compact_blocks(old, &old_slabs, &moved, &fresh);
+    if (s != Status::ok) return s;
+  }
+  auto new_ref = [&](u64 ref) {
+#if MB_PLANT_BUG == 26
+    return ref;  // planted bug 26: the new table keeps naming the old blocks, whose slabs are freed
+#endif
+    if (moved.empty()) return ref;
+    auto it = std::lower_bound(moved.begin(), moved.end(), std::pair<u64, u64>(ref << 4, 0));
+    return it != moved.end() && it->first == ref << 4 ? it->second >> 4 : ref;
+  };
   for (;; ++log2) {
-    if (log2 > log2_max_) return Status::full;
+    if (log2 > log2_max_) {
+      drop_new_slabs(fresh);
+      return Status::full;
+    }
     u64 dir = 0;
     Status s = make_table(log2, &dir);
-    if (s != Status::ok) return s;
+    if (s != Status::ok) {
+      drop_new_slabs(fresh);
+      return s;
+    }
     Table nt;
     load_table(table_word(dir, log2, 0), &nt);
     bool ok = true;
@@ -649,10 +680,11 @@ Status RhMap::rebuild(u64 need_live) {
       } else if (!a_->contains(ref_of(w) << 4, 16)) {
         s = Status::corrupt;  // a damaged slot: report it, read nothing there
       } else {
-        s = place(nt, ref_of(w), block_hash(ref_of(w) << 4), &tomb);
+        s = place(nt, new_ref(ref_of(w)), block_hash(ref_of(w) << 4), &tomb);
       }
       if (s == Status::corrupt) {
         free_table(table_word(dir, log2, 0));  // the old table stays current
+        drop_new_slabs(fresh);
         return s;
       }
       ok = s == Status::ok;
@@ -662,14 +694,112 @@ Status RhMap::rebuild(u64 need_live) {
       continue;
     }
     const u64 gen = (old_tw >> kGenShift) + 1;
+    // Compaction, step 1: the new slabs join the list in front of the old
+    // ones (a writer that dies from here on leaves every slab listed; the
+    // repair puts unnamed blocks on the free stack).
+    if (fresh.newest != 0) {
+      // ORDER: release, as every store into map memory (slab links included).
+      sync::word(base_, fresh.oldest).store_release(hdr(kWordSlab).load_relaxed());
+      hdr(kWordSlab).store_relaxed(fresh.newest);
+      hdr(kWordBump).store_relaxed(fresh.bump);
+      hdr(kWordBumpEnd).store_relaxed(fresh.end);
+      rw_os::hook(rw_os::HookPoint::rh_compact_linked);  // tests: a crash here
+    }
     // ORDER: release pairs with the acquire loads of the table word in
     // find(): the complete new table is visible to a reader that sees it.
     hdr(kWordTable).store_release(table_word(dir, log2, gen));
     hdr(kWordTomb).store_relaxed(0);
     hdr(kWordResizes).store_relaxed(hdr(kWordResizes).load_relaxed() + 1);
+    if (!old_slabs.empty()) {
+      rw_os::hook(rw_os::HookPoint::rh_compact_published);  // tests: a crash here
+      // Step 2, after the publish: no current slot names an old block. Cut
+      // the old slabs off the list (a writer that dies after the cut leaks
+      // them, nothing worse: the repair rebuilds the free stack, which
+      // names only old blocks, from the slabs listed), then free them. A
+      // reader still in the old table may read their memory after it is
+      // reused; its table word recheck rejects what it read (the old
+      // table's own memory is freed just the same). With no entries left
+      // there are no new slabs: the list becomes empty (bump words first,
+      // which the repair resets if it finds the list still there).
+      hdr(kWordFree).store_relaxed(0);
+      hdr(kWordFreeCnt).store_relaxed(0);
+      if (fresh.newest != 0) {
+        sync::word(base_, fresh.oldest).store_release(0);
+      } else {
+        hdr(kWordBump).store_relaxed(0);
+        hdr(kWordBumpEnd).store_relaxed(0);
+        hdr(kWordSlab).store_relaxed(0);
+      }
+      rw_os::hook(rw_os::HookPoint::rh_compact_cut);  // tests: a crash here
+      for (u64 slab : old_slabs) a_->free(slab);
+    }
     free_table(old_tw);
     return Status::ok;
   }
+}
+
+// Compaction for a shrink (lock held, u64 map): when the listed slabs hold
+// at least kCompactRatio times the blocks the live entries need, and more
+// than one slab, copy every live entry's block into new slabs (not yet
+// listed: *fresh), recording old -> new in *moved (sorted) and the old
+// slabs in *old_slabs. Anything else (too little to gain, a damaged slab
+// list) leaves all three empty and returns ok: the shrink goes on without
+// compacting. Status::corrupt for a damaged slot, an allocation failure's
+// status otherwise (nothing allocated is kept).
+Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std::vector<std::pair<u64, u64>>* moved,
+                             NewSlabs* fresh) {
+  const u64 payload = slab_payload(*a_), per_slab = payload > kSlabHead ? (payload - kSlabHead) / 16 : 0;
+  const u64 live = hdr(kWordLive).load_relaxed();
+  if (per_slab == 0 || slab_list(old_slabs, nullptr) != Status::ok || old_slabs->size() < 2 ||
+      old_slabs->size() * per_slab < kCompactRatio * std::max<u64>(live, 1)) {
+    old_slabs->clear();
+    return Status::ok;
+  }
+  for (u64 i = 0; i <= old.mask; ++i) {
+    sync::Ref<u64> r(nullptr);
+    if (!RH_SLOT(old, i, &r)) return Status::corrupt;
+    const u64 w = r.load_relaxed();
+    if (!is_live(w)) continue;
+    const u64 blk = ref_of(w) << 4;
+    if (!a_->contains(blk, 16)) {
+      drop_new_slabs(*fresh);
+      return Status::corrupt;
+    }
+    if (fresh->bump == fresh->end) {
+      u64 slab = 0;
+      Status s = a_->alloc(16, payload, kRhTagSlab, &slab);
+      if (s != Status::ok) {
+        drop_new_slabs(*fresh);
+        return s;
+      }
+      // ORDER: release, as every store into map memory.
+      sync::word(base_, slab).store_release(fresh->newest);
+      sync::word(base_, slab + 8).store_release(per_slab);
+      if (fresh->oldest == 0) fresh->oldest = slab;
+      fresh->newest = slab;
+      fresh->bump = slab + kSlabHead;
+      fresh->end = fresh->bump + 16 * per_slab;
+    }
+    const u64 nb = fresh->bump;
+    fresh->bump += 16;
+    // ORDER: release, as every block store; acquire loads of a block
+    // nobody writes meanwhile (lock held).
+    sync::word(base_, nb).store_release(sync::word(base_, blk).load_acquire());
+    sync::word(base_, nb + 8).store_release(sync::word(base_, blk + 8).load_acquire());
+    moved->emplace_back(blk, nb);
+  }
+  std::sort(moved->begin(), moved->end());
+  return Status::ok;
+}
+
+// Free slabs compact_blocks() made that never joined the list.
+void RhMap::drop_new_slabs(NewSlabs& fresh) {
+  for (u64 slab = fresh.newest; slab != 0;) {
+    const u64 prev = slab == fresh.oldest ? 0 : sync::word(base_, slab).load_relaxed();
+    a_->free(slab);
+    slab = prev;
+  }
+  fresh = NewSlabs();
 }
 
 // --- blocks ------------------------------------------------------------------

@@ -155,9 +155,20 @@
 // is range-checked, so that load cannot fault, and the slot/table rechecks
 // make it discard what it read: no reader ever returns data from a block
 // that was not linked for the whole of its read. Slabs go back to the
-// allocator only in destroy(): after a mass erase the table shrinks, but a
-// u64 map keeps its blocks' memory (16 bytes per entry it once held) for
-// its next inserts.
+// allocator when a shrink compacts (a u64 map whose listed slabs hold at
+// least 4 times the blocks its entries need, and more than one slab): the
+// rebuild copies every live entry's block into new slabs and names the
+// copies in the new table; the new slabs join the slab list in front of
+// the old ones before the new table is published (a writer that dies then
+// leaves every slab listed, and the repair puts unnamed blocks on the free
+// stack); after the publish the old slabs are cut off the list, the free
+// stack (which named only old blocks) emptied, and the old slabs freed. A
+// reader still in the old table reads old blocks as it reads the old
+// table itself: memory that may be freed and reused, which its table word
+// recheck rejects (the same argument as the old table's). A writer that
+// dies after the cut leaks the old slabs. Model shrink_compact_2t; planted
+// bug 26 keeps the old blocks in the new table. Otherwise (and in destroy())
+// blocks stay with the map for its next inserts.
 //
 // MEMORY (u64 maps): 8 bytes per slot plus 16 per entry, plus the unused
 // rest of the newest slab and the blocks on the free stack (those of
@@ -215,7 +226,8 @@
 // process ids: the lock word names the holder by pid and start key, so a
 // pid that a later process was given is told from the dead holder's
 // (except where /proc cannot be read: then pids alone); the lock is for
-// processes of one pid namespace. Table segments are kRhSegSlots * 8 = 512 KiB allocator
+// processes of one pid namespace and one time namespace (start times are
+// read through /proc, relative to the reader's time namespace). Table segments are kRhSegSlots * 8 = 512 KiB allocator
 // objects, so the allocator's size_max() must be at least that for tables
 // past 2^16 slots (the default AllocParams give 1 MiB); otherwise growth
 // returns the allocator's status and the table stays as it is.
@@ -224,6 +236,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/alloc.h"
@@ -335,6 +348,9 @@ class RhMap {
   // Current table capacity in slots, and how many resizes happened.
   std::uint64_t capacity() const;
   std::uint64_t capacity_max() const;  // the bound given at creation
+  // The slabs a u64 map's blocks come from (quiescent map; 0 for a bytes
+  // map or a damaged slab list). See RECLAMATION for when they are freed.
+  std::uint64_t slab_count() const;
   std::uint64_t resizes() const;
   // Writer locks taken over from dead holders (and repaired after).
   std::uint64_t recoveries() const;
@@ -369,6 +385,12 @@ class RhMap {
   Status locate(const Table& t, std::uint64_t k, std::uint64_t h, std::uint64_t* slot) const;
   Status place(const Table& t, std::uint64_t ref, std::uint64_t h, bool* took_tomb) const;
   Status rebuild(std::uint64_t need_live);
+  struct NewSlabs {  // slabs made by compact_blocks(), not yet listed
+    std::uint64_t newest = 0, oldest = 0, bump = 0, end = 0;
+  };
+  Status compact_blocks(const Table& old, std::vector<std::uint64_t>* old_slabs,
+                        std::vector<std::pair<std::uint64_t, std::uint64_t>>* moved, NewSlabs* fresh);
+  void drop_new_slabs(NewSlabs& fresh);
   void erase_slot(const Table& t, std::uint64_t slot);
   void maybe_shrink(const Table& t);
   template <class IsEntry>

@@ -87,6 +87,52 @@ TEST(RhMap, GrowsFromTinyToManyThenShrinks) {
   }
 }
 
+// After a mass erase the shrinks move the entries left into new slabs and
+// free the old ones: the allocator's live bytes fall back near what the
+// entries need, every entry keeps its value, and the map goes on (grows,
+// erases down to nothing, which leaves at most one slab).
+TEST(RhMap, MassEraseFreesSlabs) {
+  RhHarness h;
+  RhMap& m = h.m;
+  auto live_bytes = [&] {
+    AllocStats st{};
+    EXPECT_EQ(h.a.verify(&st), Status::ok);
+    return st.obj_bytes;
+  };
+  const std::uint64_t empty = live_bytes(), n = 300000;
+  for (std::uint64_t k = 0; k < n; ++k) ASSERT_EQ(m.insert(k * 7919, k), Status::ok);
+  const std::uint64_t full = live_bytes(), slabs = m.slab_count();
+  EXPECT_GE(slabs, 10u);  // 16 bytes a block, 256 KiB slabs
+  for (std::uint64_t k = 0; k < n; ++k)
+    if (k % 300 != 0) ASSERT_EQ(m.erase(k * 7919), Status::ok);
+  EXPECT_EQ(m.size(), n / 300);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_LE(m.slab_count(), 1u);
+  EXPECT_LT(live_bytes() - empty, (full - empty) / 20) << "after the erase " << live_bytes() << ", full " << full;
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < n; k += 300) {
+    ASSERT_EQ(m.find(k * 7919, &v), Status::ok) << k;
+    ASSERT_EQ(v, k);
+  }
+  // The map goes on: grow again, update in place, erase everything.
+  for (std::uint64_t k = n; k < 2 * n; ++k) ASSERT_EQ(m.insert(k * 7919, k), Status::ok);
+  for (std::uint64_t k = 0; k < 2 * n; k += 300) ASSERT_EQ(m.insert_or_assign(k * 7919, k + 1), Status::ok);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < 2 * n; ++k) {
+    if (k < n && k % 300 != 0) continue;
+    ASSERT_EQ(m.find(k * 7919, &v), Status::ok) << k;
+    ASSERT_EQ(v, k % 300 == 0 ? k + 1 : k);
+    ASSERT_EQ(m.erase(k * 7919), Status::ok);
+  }
+  EXPECT_EQ(m.size(), 0u);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_LE(m.slab_count(), 1u);  // one slab may stay, as the minimum capacity's table does
+  EXPECT_LT(live_bytes() - empty, std::uint64_t{320} << 10);
+  ASSERT_EQ(m.insert(1, 2), Status::ok);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RhMap, TombstonesAreReusedWithoutGrowing) {
   RhHarness h(64);
   RhMap& m = h.m;

@@ -14,7 +14,9 @@
 //                            child named with its own start key is waited
 //                            for, until the stamp's key says another
 //                            process; a reader slot naming a live child
-//                            with another start key is reclaimed.
+//                            with another start key is reclaimed; a child
+//                            holding the lock stamps its own key and is
+//                            waited for until killed.
 //   RecoveryReportsADamagedMap  the killed writer had damaged the map:
 //                            last_recovery() and verify() say corrupt.
 //   KilledRehashMoveIsRepaired  a child killed inside an in-place rehash,
@@ -288,7 +290,7 @@ void plant_dead_writer(RwStore& st, std::uint32_t pid, std::uint32_t key) {
 TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
   const std::uint32_t me = rw_os::self_pid(), my_key = rw_os::self_start_key();
   if (my_key == 0) GTEST_SKIP() << "no /proc here: a pid's reuse cannot be told";
-  alarm(60);  // without the stamp, round 0 waits for itself forever: fail, do not hang
+  rw_os::testing::AlarmGuard alarm_guard(60);  // without the stamp, round 0 waits for itself forever
   RwStore::Ptr st;
   ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
   RwMap& m = st->map();
@@ -333,12 +335,30 @@ TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
   EXPECT_EQ(m.stats().read_recoveries, 1u);
   rw_os::testing::end_idle_child(child, release);
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  // A child that takes the lock itself stamps it with its own start key
+  // (its cached key was reset at fork): a waiter does not take it over
+  // while it lives, and does once it is killed.
+  const pid_t holder = park_child(rw_os::HookPoint::write_locked, [&] { m.put(8, 88); });
+  ASSERT_GT(holder, 0);
+  EXPECT_EQ(word(kRwStampWord).load_acquire(),
+            std::uint64_t(holder) | std::uint64_t{rw_os::start_key(std::uint32_t(holder))} << 32);
+  std::atomic<bool> put_done{false};
+  std::thread waiter([&] {
+    EXPECT_EQ(m.put(9, 99), Status::ok);
+    put_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(put_done.load()) << "a live holder's lock was taken over";
+  ASSERT_EQ(kill(holder, SIGKILL), 0);
+  waiter.join();
+  int status = 0;
+  ASSERT_EQ(waitpid(holder, &status, 0), holder);
+  EXPECT_EQ(m.stats().write_recoveries, 4u);
   std::uint64_t v = 0;
   ASSERT_EQ(m.get(6, &v), Status::ok);
   EXPECT_EQ(v, 66u);
   ASSERT_EQ(m.get(7, &v), Status::ok);
   EXPECT_EQ(v, 77u);
-  alarm(0);
 }
 
 TEST(RwFork, KilledRehashMoveIsRepaired) {

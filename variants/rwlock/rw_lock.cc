@@ -79,14 +79,29 @@ bool RwLock::writer_gone() const {
 }
 
 // Replace a dead writer by ourselves: one CAS from the exact word seen, so
-// exactly one of several recoverers wins.
+// exactly one of several recoverers wins. The stamp names us first (S4), so
+// that a recoverer killed right after its lock CAS leaves its own stamp,
+// not the dead holder's; a recoverer that loses the lock CAS puts back the
+// stamp it replaced, unless it changed meanwhile.
 bool RwLock::take_dead_writer(std::uint64_t seen) const {
   std::uint64_t mine = (seen & ~kRwPidMask) | (std::uint64_t(rw_os::self_pid()) << kRwPidShift);
+  std::uint64_t st = 0;
+  const std::uint64_t me = self_stamp();
+  if (w_.stamp_off != 0) {
+    // ORDER: acq_rel, as take_replaced_writer's stamp CAS.
+    st = stamp().load_acquire();
+    if (!stamp().cas_acq_rel(st, me)) return false;  // another recoverer is at it
+  }
   // ORDER: acquire, as in lock_writer. The dead holder published nothing
   // with a release (it died inside its section): its stores are visible
   // because the kernel tore its process down before alive() said so (C++
   // has no model of that; the crash tests exercise it).
-  if (!lock().cas_acquire(seen, mine)) return false;
+  if (!lock().cas_acquire(seen, mine)) {
+    std::uint64_t back = me;
+    // Relaxed: only a hint that no holder's stamp is lost (S4).
+    if (w_.stamp_off != 0) stamp().cas_relaxed(back, st);
+    return false;
+  }
   counter(0).fetch_add_relaxed(1);  // a statistic: relaxed
   return true;
 }

@@ -62,6 +62,12 @@
 //       a recoverer of the dead pid (the later process exited meanwhile);
 //       that recoverer stores its own stamp before it unlocks, so the
 //       winner's stamp does not outlive its claim.
+//   S4  A recoverer of a dead holder (pid gone) CASes the stamp to itself
+//       before its lock CAS, and puts the old stamp back if that CAS fails:
+//       a recoverer killed between its lock CAS and its stamp store would
+//       otherwise leave the dead holder's stamp under its own pid's word,
+//       and once the dead holder's pid were reused, that stamp could make
+//       a later holder with that pid look replaced while it stores its own.
 //
 // OPERATIONS (all blocking; waits sleep at most kRwWaitSliceNs at a time and
 // then check whether the process they wait for is alive):
@@ -77,7 +83,7 @@
 //                  fetch_and the word down to its reader bits (release;
 //                  pairs with the next writer's acquire CAS and the readers'
 //                  acq_rel fetch_or), wake sleepers if S.
-//   read_lock      claim a free slot (CAS 0 -> pid|tid, scanning from a
+//   read_lock      claim a free slot (CAS 0 -> pid|start key, scanning from a
 //                  slot the thread id picks), then fetch_or its bit into the
 //                  word (acq_rel; acquire pairs with write_unlock's release).
 //                  Linearization: that fetch_or, when its old word has
@@ -87,17 +93,28 @@
 //                  writer's acquire drain load, so the reader's loads happen
 //                  before the writer's stores), wake a draining writer, free
 //                  the slot (release).
-// A slot whose pid is dead is reclaimed by whoever needs it (a draining
+// A slot whose pid is dead, or alive with another start key, is reclaimed
+// by whoever needs it (a draining
 // writer, a reader finding no free slot): CAS slot dead -> reclaiming
 // (exactly one recoverer), clear its bit, free it. Counted in stats.
 //
 // LIMITS: one read lock per thread at a time (not re-entrant); a holder
-// that dies between its lock CAS and its stamp store, or a process whose
-// start key cannot be read (no /proc), is told dead by its pid alone, so
-// a recycled pid of such a holder looks alive until that process exits;
-// a replaced holder's pid given to two later processes within one
-// recovery (between S2's two CASes) could defeat S2; the lock is for
-// processes of one pid namespace.
+// that dies between its lock CAS and its stamp store or between its stamp
+// clear and its unlock, a reclaimer of a reader slot that dies holding it
+// (its mark carries no start key), or a process whose start key cannot be
+// read (no /proc), is told dead by its pid alone, so a recycled pid of
+// such a process looks alive until that process exits. Windows of a few
+// instructions that need a crash inside them and the pid reused before
+// the next check remain: a replaced holder's pid given to two later
+// processes within one recovery (between S2's two CASes) could defeat S2;
+// a recoverer killed between its stamp CAS and its lock CAS leaves its
+// stamp, which, were its pid then reused by a holder, a waiter could take
+// for that holder's while that holder is between its lock CAS and its
+// stamp store; a waiter that saw a pid dead and stalls before its CAS
+// could find the same word again once the pid is reused by a new holder
+// (the word holds no start key). Every process of a map must share one
+// pid namespace and one time namespace (start times are read through
+// /proc, which shows them relative to the reader's time namespace).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_
 

@@ -71,6 +71,16 @@ inline pid_t idle_child(int* release) {
   return pid;
 }
 
+// SIGALRM (which ends the test binary) unless the scope ends first: a test
+// that would otherwise wait forever fails instead, and a failed ASSERT that
+// leaves the scope early disarms it.
+struct AlarmGuard {
+  explicit AlarmGuard(unsigned seconds) { alarm(seconds); }
+  ~AlarmGuard() { alarm(0); }
+  AlarmGuard(const AlarmGuard&) = delete;
+  AlarmGuard& operator=(const AlarmGuard&) = delete;
+};
+
 inline void end_idle_child(pid_t pid, int release) {
   close(release);
   int st = 0;

@@ -60,6 +60,9 @@ enum class HookPoint : unsigned {
   value_meta_done = 7, // ... and the meta word, its journal still open
   rh_shift_half_done = 6, // a robin-hood insert has copied one entry of its shift right
   chain_copy_made = 8,   // a chain write has made a key's new copy (linked first for a move), the old one still linked
+  rh_compact_linked = 9,     // a robin-hood shrink's new slabs are listed, its new table not yet published
+  rh_compact_published = 10, // ... the new table is published, the old slabs still listed
+  rh_compact_cut = 11,       // ... the old slabs are cut off the list, not yet freed
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
