@@ -294,14 +294,14 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   if (sync::word(a.base(), map_off).load_acquire() != kRhMagic)
     return fail(why, Status::invalid, "not a robin-hood map (bad magic)");
   for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
-  if (w[1] != kRhLayoutVersion)
+  if (w[1] != kRhLayoutVersion && w[1] != 3)  // 3: no maximum capacity (word 3 bits 23:16 zero)
     return fail(why, Status::invalid,
-                "robin-hood layout version " + std::to_string(w[1]) + ", this build reads " +
+                "robin-hood layout version " + std::to_string(w[1]) + ", this build reads 3 and " +
                     std::to_string(kRhLayoutVersion));
   if (size < kHeaderBytes) return fail(why, Status::corrupt, "robin-hood map header too small");
   const u64 log2_min = w[3] & 0xff, flags = (w[3] >> 8) & 0xff;
   u64 log2_max = (w[3] >> 16) & 0xff;
-  if (log2_max == 0) log2_max = kRhCapLog2Max;  // a map made before maximum capacities
+  if (w[1] == 3 && log2_max == 0) log2_max = kRhCapLog2Max;  // a map made before maximum capacities
   if (w[4] != header_check(w) || log2_min < 2 || log2_max > kRhCapLog2Max || log2_max < log2_min ||
       (flags & ~u64{kRhMultimap | kRhBytes}) != 0 || (w[3] >> 24) != 0)
     return fail(why, Status::corrupt, "robin-hood map header damaged");
@@ -743,9 +743,9 @@ Status RhMap::rebuild(u64 need_live) {
 // than one slab, copy every live entry's block into new slabs (not yet
 // listed: *fresh), recording old -> new in *moved (sorted) and the old
 // slabs in *old_slabs. Anything else (too little to gain, a damaged slab
-// list) leaves all three empty and returns ok: the shrink goes on without
-// compacting. Status::corrupt for a damaged slot, an allocation failure's
-// status otherwise (nothing allocated is kept).
+// list, an allocation that fails) leaves all three empty and returns ok:
+// the shrink goes on without compacting. Status::corrupt for a damaged
+// slot (nothing allocated is kept).
 Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std::vector<std::pair<u64, u64>>* moved,
                              NewSlabs* fresh) {
   const u64 payload = slab_payload(*a_), per_slab = payload > kSlabHead ? (payload - kSlabHead) / 16 : 0;
@@ -757,7 +757,10 @@ Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std:
   }
   for (u64 i = 0; i <= old.mask; ++i) {
     sync::Ref<u64> r(nullptr);
-    if (!RH_SLOT(old, i, &r)) return Status::corrupt;
+    if (!RH_SLOT(old, i, &r)) {
+      drop_new_slabs(*fresh);
+      return Status::corrupt;
+    }
     const u64 w = r.load_relaxed();
     if (!is_live(w)) continue;
     const u64 blk = ref_of(w) << 4;
@@ -767,10 +770,12 @@ Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std:
     }
     if (fresh->bump == fresh->end) {
       u64 slab = 0;
-      Status s = a_->alloc(16, payload, kRhTagSlab, &slab);
-      if (s != Status::ok) {
+      if (a_->alloc(16, payload, kRhTagSlab, &slab) != Status::ok) {
+        // Short of memory: shrink without compacting (a shrink needs less).
         drop_new_slabs(*fresh);
-        return s;
+        old_slabs->clear();
+        moved->clear();
+        return Status::ok;
       }
       // ORDER: release, as every store into map memory.
       sync::word(base_, slab).store_release(fresh->newest);

@@ -25,7 +25,8 @@
 // a per-slot write version) and the header's table word: if either changed,
 // they retry. Resizing (grow at 3/4 occupancy counting tombstones, shrink
 // below 1/8 live) is copy-on-write: the writer, holding the lock, builds a
-// new table that references the same blocks, publishes it in the table word
+// new table that references the same blocks (or, when a shrink compacts,
+// copies of them in new slabs: RECLAMATION), publishes it in the table word
 // and then frees the old table; readers keep reading the old, frozen table
 // and never wait; their table-word recheck rejects a read that overlapped a
 // publish.
@@ -34,14 +35,15 @@
 // region base, never pointers, so peers may join at other addresses):
 //
 //   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
-//     0 magic "MBROBIN1"  1 layout version (3)  2 seed
+//     0 magic "MBROBIN1"  1 layout version (4; 3 is read too)  2 seed
 //     3 log2 of minimum capacity [7:0] | flags (kRhMultimap, kRhBytes)
-//       [15:8] | log2 of maximum capacity [23:16] (0, in maps made before
-//       it existed: kRhCapLog2Max)
+//       [15:8] | log2 of maximum capacity [23:16] (layout version 4; a
+//       version 3 map has 0 there and reads as kRhCapLog2Max)
 //     4 check (hash of words 1..3)          5 table word (below)
 //     6 newest slab (0: none)  7 free stack top (0: empty)
 //     8 writer lock (0 free, else the holder's process id [31:0] | its
-//       start key [63:32], rw_os::start_key, 0 when unknown)
+//       start key [63:32], rw_os::start_key, 0 when unknown: always 0 in a
+//       lock taken by a layout version 3 build)
 //     9 live entries  10 tombstones
 //     11 resizes  12 bump: the newest slab's next never-used block
 //     13 the newest slab's end  14 blocks on the free stack
@@ -167,8 +169,13 @@
 // table itself: memory that may be freed and reused, which its table word
 // recheck rejects (the same argument as the old table's). A writer that
 // dies after the cut leaks the old slabs. Model shrink_compact_2t; planted
-// bug 26 keeps the old blocks in the new table. Otherwise (and in destroy())
-// blocks stay with the map for its next inserts.
+// bug 26 keeps the old blocks in the new table. A writer that dies before
+// the new slabs are listed leaks them; one that dies after they are listed
+// but before the cut leaves old and new slabs listed (nothing leaks; the
+// next compacting shrink frees them). Without a compaction (too little to
+// gain, or no memory for the new slabs: the shrink goes on without it),
+// blocks stay with the map for its next inserts; destroy() frees every
+// slab.
 //
 // MEMORY (u64 maps): 8 bytes per slot plus 16 per entry, plus the unused
 // rest of the newest slab and the blocks on the free stack (those of
@@ -202,8 +209,9 @@
 // but had not overwritten its old slot leaves the left copy a tombstone;
 // the free stack is rebuilt from the slabs; the counts are recounted).
 // Every entry linked before the crash is still found; what the repair
-// cannot see (a bytes block or a table the dead writer had allocated)
-// stays allocated, a leak. Readers never wait for the lock and are not
+// cannot see (a bytes block or a table the dead writer had allocated, a
+// compaction's slabs not yet listed, or old slabs already cut off the list:
+// RECLAMATION) stays allocated, a leak. Readers never wait for the lock and are not
 // affected.
 //
 // LIMITS (checked; an operation past them returns Status::full and leaves
@@ -246,7 +254,9 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRhMagic = 0x314e49424f52424dULL;  // "MBROBIN1"
-inline constexpr std::uint64_t kRhLayoutVersion = 3;  // 3: the lock word holds a pid
+// 3: the lock word holds a pid; 4: and a start key, and word 3 a maximum
+// capacity (a version 3 map reads as bounded by kRhCapMax).
+inline constexpr std::uint64_t kRhLayoutVersion = 4;
 inline constexpr unsigned kRhCapLog2Max = 26;
 inline constexpr std::uint64_t kRhCapMax = std::uint64_t{1} << kRhCapLog2Max;
 inline constexpr unsigned kRhSegLog2 = 16;

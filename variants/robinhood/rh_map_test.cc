@@ -231,8 +231,9 @@ TEST(RhMap, MaximumCapacityGivesFullAndKeepsEveryEntry) {
   }
 }
 
-// Bad bounds are refused at creation; a header whose bound is damaged (below
-// the minimum, above kRhCapMax) is refused at join.
+// Bad bounds are refused at creation; a header whose bound is damaged (0,
+// below the minimum, above kRhCapMax) is refused at join; a layout version
+// 3 map (no bound) reads as bounded by kRhCapMax.
 TEST(RhMap, MaximumCapacityIsChecked) {
   Region region;
   Allocator a;
@@ -248,26 +249,35 @@ TEST(RhMap, MaximumCapacityIsChecked) {
   ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
   EXPECT_EQ(m.capacity(), 64u);
   EXPECT_EQ(m.capacity_max(), 64u);
-  auto w3 = sync::word(a.base(), off + 24), w4 = sync::word(a.base(), off + 32);
+  auto w1 = sync::word(a.base(), off + 8), w3 = sync::word(a.base(), off + 24), w4 = sync::word(a.base(), off + 32);
   const std::uint64_t good3 = w3.load_relaxed(), good4 = w4.load_relaxed();
-  // Re-sealed with a consistent check, so that only the bound is wrong.
-  auto reseal = [&](std::uint64_t v3) {
+  // Re-sealed with a consistent check, so that only the bound (or the
+  // layout version) is wrong.
+  auto reseal = [&](std::uint64_t v3, std::uint64_t version = kRhLayoutVersion) {
     std::uint64_t w[5];
     for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
+    w[1] = version;
     w[3] = v3;
+    w1.store_relaxed(version);
     w3.store_relaxed(v3);
     w4.store_relaxed(internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic));
   };
-  for (std::uint64_t bad_log2 : {std::uint64_t{5}, std::uint64_t{kRhCapLog2Max + 1}}) {
+  for (std::uint64_t bad_log2 : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{kRhCapLog2Max + 1}}) {
     reseal((good3 & ~(std::uint64_t{0xff} << 16)) | bad_log2 << 16);
     RhMap other;
     EXPECT_EQ(RhMap::join(a, off, &other, &why), Status::corrupt) << bad_log2;
     EXPECT_NE(why.find("header damaged"), std::string::npos) << why;
   }
-  reseal(good3 & ~(std::uint64_t{0xff} << 16));  // 0: a map from before bounds, kRhCapMax
+  // Layout version 3 (before bounds) reads as kRhCapMax; version 5 is
+  // refused as another layout, not as damage.
+  reseal(good3 & ~(std::uint64_t{0xff} << 16), 3);
   RhMap old;
   ASSERT_EQ(RhMap::join(a, off, &old), Status::ok);
   EXPECT_EQ(old.capacity_max(), kRhCapMax);
+  reseal(good3, kRhLayoutVersion + 1);
+  EXPECT_EQ(RhMap::join(a, off, &old, &why), Status::invalid);
+  EXPECT_NE(why.find("layout version"), std::string::npos) << why;
+  w1.store_relaxed(kRhLayoutVersion);
   w3.store_relaxed(good3);
   w4.store_relaxed(good4);
   ASSERT_EQ(RhMap::join(a, off, &old), Status::ok);
