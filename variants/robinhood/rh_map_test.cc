@@ -133,6 +133,50 @@ TEST(RhMap, MassEraseFreesSlabs) {
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// A compacting shrink that cannot get its new slabs shrinks without
+// compacting (it used to fail, and the table never shrank): the allocator
+// is filled with slab-sized objects but one, so the compaction's first new
+// slab comes and its second does not.
+TEST(RhMap, ShrinkWithoutMemoryForSlabsStillShrinks) {
+  Region region;
+  Allocator a;
+  std::string why;
+  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{64} << 20, 0}, {}, &region, &why),
+            Status::ok) << why;
+  ASSERT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
+  std::uint64_t off = 0;
+  RhMap m;
+  ASSERT_EQ(RhMap::create(a, 4, 42, &off, &why), Status::ok) << why;
+  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+  constexpr std::uint64_t kKeys = 140000;  // 9 slabs (the 4x rule needs 9 at the first shrink), 262144 slots
+  for (std::uint64_t k = 0; k < kKeys; ++k) ASSERT_EQ(m.insert(k, k + 1), Status::ok);
+  ASSERT_EQ(m.capacity(), 262144u);
+  const std::uint64_t slabs = m.slab_count();
+  ASSERT_GE(slabs, 9u);
+  std::uint64_t k = 0;
+  for (; m.size() > m.capacity() / 8; ++k) ASSERT_EQ(m.erase(k), Status::ok);
+  // The next erase shrinks; 32767 entries need 3 new slabs. Fill the slab
+  // size class, then give one object back.
+  std::vector<std::uint64_t> fill;
+  for (std::uint64_t o = 0; a.alloc(16, std::uint64_t{256} << 10, 0x7e570001, &o) == Status::ok;) fill.push_back(o);
+  ASSERT_GT(fill.size(), 0u);
+  ASSERT_EQ(a.free(fill.back()), Status::ok);
+  fill.pop_back();
+  ASSERT_EQ(m.erase(k++), Status::ok);
+  EXPECT_EQ(m.capacity(), 65536u);  // shrank
+  EXPECT_EQ(m.slab_count(), slabs);  // without compacting
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  for (std::uint64_t j = k; j < kKeys; ++j) ASSERT_TRUE(m.find(j, &v) == Status::ok && v == j + 1) << j;
+  // With the memory back, the next shrink compacts.
+  for (std::uint64_t o : fill) ASSERT_EQ(a.free(o), Status::ok);
+  for (const std::uint64_t cap = m.capacity(); m.capacity() == cap && k < kKeys; ++k) ASSERT_EQ(m.erase(k), Status::ok);
+  EXPECT_EQ(m.capacity(), 16384u);
+  EXPECT_EQ(m.slab_count(), 1u);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t j = k; j < kKeys; ++j) ASSERT_TRUE(m.find(j, &v) == Status::ok && v == j + 1) << j;
+}
+
 TEST(RhMap, TombstonesAreReusedWithoutGrowing) {
   RhHarness h(64);
   RhMap& m = h.m;
