@@ -47,11 +47,10 @@ constexpr u64 kVerTopMask = ~(kVerTopUnit - 1);
 static_assert(kChainOwnerMax <= (kOwnerMask >> kOwnerShift), "owner indices fit the word");
 constexpr unsigned owner_of(u64 w) { return unsigned((w & kOwnerMask) >> kOwnerShift); }
 
-// An owner table word: the process's pid, and the low 32 bits of its start
-// time (0: unknown), which tell it from a later process given the same pid.
-u64 self_owner_word() { return u64{rw_os::self_pid()} | u64{rw_os::self_start_key()} << 32; }
-// Whether the process an owner word names still runs (rw_os::alive_as).
-bool owner_alive(u64 ow) { return rw_os::alive_as(std::uint32_t(ow), std::uint32_t(ow >> 32)); }
+// An owner table word is rw_os::self_ident() of the owning process: its
+// pid and the low 32 bits of its start time (0: unknown), which tell it
+// from a later process given the same pid; rw_os::alive_ident says whether
+// it still runs.
 
 constexpr u64 head_of(u64 w) { return w & kRefMask; }
 constexpr u64 cnt_of(u64 w) { return (w & kCntMask) >> kCntShift; }
@@ -348,7 +347,7 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
   const u64 c = owner_cache_.a.load(std::memory_order_acquire);
   if (c >> 32 == pid) return unsigned(c & 0xff);
 #endif
-  const u64 me = self_owner_word();
+  const u64 me = rw_os::self_ident();
   const unsigned home = 1 + pid % own_cnt_;
   // ORDER: acquire pairs with claim_owner's CAS (another thread of this
   // process may have claimed the index), as above.
@@ -370,7 +369,7 @@ unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
       const unsigned i = 1 + (pid + n) % own_cnt_;
       u64 o = owner_word(i).load_acquire();
       if (o == me) return i;
-      if (pass == 0 ? o != 0 : o == 0 || owner_alive(o)) continue;
+      if (pass == 0 ? o != 0 : o == 0 || rw_os::alive_ident(o)) continue;
       if (o != 0 && !sweep(i, o, swept, worst)) continue;  // i went to another process meanwhile
       // ORDER: acq_rel: release publishes the claim to this process's other
       // threads (owner()'s acquire) and, through their stamps, to
@@ -396,7 +395,7 @@ bool ChainMap::sweep(unsigned i, u64 dead, u64* swept, Status* worst) const {
     if (!(w & kLockBit) || owner_of(w) != i) continue;
     recover_chain(idx, 0, swept, worst);
     // ORDER: acquire, as take_over's.
-    if (owner_word(i).load_acquire() != dead || owner_alive(dead)) return false;
+    if (owner_word(i).load_acquire() != dead || rw_os::alive_ident(dead)) return false;
   }
   return true;
 }
@@ -411,7 +410,7 @@ void ChainMap::recover_chain(u64 idx, unsigned me, u64* n, Status* worst) const 
     const u64 w = chain(idx).load_acquire();
     if (!(w & kLockBit)) return;
     const u64 ow = holder_of(w);
-    if (ow == 0 || owner_alive(ow)) return;  // an unknown or live holder
+    if (ow == 0 || rw_os::alive_ident(ow)) return;  // an unknown or live holder
     u64 word = 0;
     Status s = Status::ok;
     if (take_over(idx, w, me, &word, &s)) {
@@ -446,7 +445,7 @@ bool ChainMap::wait_step(u64 w, u64 spins) const {
 bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) const {
   const unsigned o = owner_of(seen);
   const u64 dead = holder_of(seen);
-  if (dead == 0 || owner_alive(dead)) return false;  // an unknown or live holder: wait
+  if (dead == 0 || rw_os::alive_ident(dead)) return false;  // an unknown or live holder: wait
   auto c = chain(idx);
   // Step 1: the next top version, the stamp left as it is. A locked word
   // keeps only the top 11 version bits, so `seen` could be a live holder's
@@ -475,7 +474,7 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   // Step 2: with the word's writer now known to us, is index o still the
   // dead process's, and is it still dead?
   // ORDER: acquire, as above.
-  if (owner_word(o).load_acquire() != dead || owner_alive(dead)) return false;
+  if (owner_word(o).load_acquire() != dead || rw_os::alive_ident(dead)) return false;
   // Step 3: ours. Of several takers, only one whose step 3 follows its own
   // step 1 with no other step 1 between can win (all may fail, and retry).
   const u64 mine = (prov & ~kOwnerMask) | u64{me} << kOwnerShift;
@@ -1196,7 +1195,7 @@ Status ChainMap::verify(std::string* why) const {
       return fail(why, Status::corrupt,
                   at + " is locked (not quiescent, or a writer died: owner " + std::to_string(owner_of(w)) + ", pid " +
                       std::to_string(std::uint32_t(ow)) +
-                      (ow != 0 && !owner_alive(ow) ? ", dead: recover_dead() repairs it)" : ")"));
+                      (ow != 0 && !rw_os::alive_ident(ow) ? ", dead: recover_dead() repairs it)" : ")"));
     }
     u64 ref = head_of(w);
     u64 n = cnt_of(w);

@@ -33,7 +33,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -41,7 +40,6 @@
 #include <iterator>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/alloc.h"
@@ -353,13 +351,8 @@ TEST(RhFork, ReusedPidIsToldFromTheDeadWriter) {
   const std::uint64_t child_key = rw_os::start_key(std::uint32_t(child));
   ASSERT_NE(child_key, 0u);
   lock_word.store_release(std::uint64_t(child) | child_key << 32);
-  std::atomic<bool> done{false};
-  std::thread writer([&] {
-    EXPECT_EQ(m.insert(101, value_for(101)), Status::ok);
-    done = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_FALSE(done.load()) << "a live holder's lock was taken over";
+  rw_os::testing::BlockedCall writer([&] { EXPECT_EQ(m.insert(101, value_for(101)), Status::ok); });
+  EXPECT_TRUE(writer.waited(std::chrono::milliseconds(500))) << "a live holder's lock was taken over";
   lock_word.store_release(std::uint64_t(child) | (child_key ^ 1) << 32);
   writer.join();
   EXPECT_EQ(m.recoveries(), 2u);

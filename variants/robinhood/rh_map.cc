@@ -377,7 +377,7 @@ u64 RhMap::slab_count() const {
 // before it goes on.
 void RhMap::lock() const {
   sync::Ref<u64> l = hdr(kWordLock);
-  const u64 me = u64{rw_os::self_pid()} | u64{rw_os::self_start_key()} << 32;
+  const u64 me = rw_os::self_ident();
   for (unsigned spins = 0;; ++spins) {
     u64 w = l.load_relaxed();
     if (w == 0) {
@@ -386,7 +386,7 @@ void RhMap::lock() const {
       if (l.cas_acquire(w, me)) return;
       continue;
     }
-    if (spins >= sync::kSpin.pause_max && spins % 64 == 0 && !rw_os::alive_as(std::uint32_t(w), std::uint32_t(w >> 32))) {
+    if (spins >= sync::kSpin.pause_max && spins % 64 == 0 && !rw_os::alive_ident(w)) {
 #if MB_PLANT_BUG == 22
       l.store_relaxed(me);  // planted bug 22: no CAS, every waiter that saw it dead takes it
       const bool won = true;
@@ -770,20 +770,15 @@ Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std:
     }
     if (fresh->bump == fresh->end) {
       u64 slab = 0;
-      if (a_->alloc(16, payload, kRhTagSlab, &slab) != Status::ok) {
+      if (make_slab(fresh->newest, &slab, &fresh->bump, &fresh->end) != Status::ok) {
         // Short of memory: shrink without compacting (a shrink needs less).
         drop_new_slabs(*fresh);
         old_slabs->clear();
         moved->clear();
         return Status::ok;
       }
-      // ORDER: release, as every store into map memory.
-      sync::word(base_, slab).store_release(fresh->newest);
-      sync::word(base_, slab + 8).store_release(per_slab);
       if (fresh->oldest == 0) fresh->oldest = slab;
       fresh->newest = slab;
-      fresh->bump = slab + kSlabHead;
-      fresh->end = fresh->bump + 16 * per_slab;
     }
     const u64 nb = fresh->bump;
     fresh->bump += 16;
@@ -794,6 +789,23 @@ Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std:
     moved->emplace_back(blk, nb);
   }
   std::sort(moved->begin(), moved->end());
+  return Status::ok;
+}
+
+// A new slab (lock held): an allocator object of slab_payload() bytes whose
+// w0 links `prev` and w1 counts its blocks, which lie in [*first, *end).
+// Status::invalid when the allocator has no class that holds a slab.
+Status RhMap::make_slab(u64 prev, u64* slab, u64* first, u64* end) {
+  const u64 payload = slab_payload(*a_);
+  if (payload == 0) return Status::invalid;
+  Status s = a_->alloc(16, payload, kRhTagSlab, slab);
+  if (s != Status::ok) return s;
+  const u64 n = (payload - kSlabHead) / 16;
+  // ORDER: release, as every store into map memory.
+  sync::word(base_, *slab).store_release(prev);
+  sync::word(base_, *slab + 8).store_release(n);
+  *first = *slab + kSlabHead;
+  *end = *first + 16 * n;
   return Status::ok;
 }
 
@@ -836,17 +848,11 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
       (bump != bump_end && !a_->contains(bump, 16)))
     return Status::corrupt;
   if (bump == bump_end) {
-    const u64 payload = slab_payload(*a_);
-    if (payload == 0) return Status::invalid;  // the allocator holds no slab
-    u64 slab = 0;
-    Status s = a_->alloc(16, payload, kRhTagSlab, &slab);
+    u64 slab = 0, end = 0;
+    Status s = make_slab(hdr(kWordSlab).load_relaxed(), &slab, &bump, &end);
     if (s != Status::ok) return s;
-    const u64 n = (payload - kSlabHead) / 16;
-    sync::word(base_, slab).store_release(hdr(kWordSlab).load_relaxed());
-    sync::word(base_, slab + 8).store_release(n);
     hdr(kWordSlab).store_relaxed(slab);
-    bump = slab + kSlabHead;
-    hdr(kWordBumpEnd).store_relaxed(bump + 16 * n);
+    hdr(kWordBumpEnd).store_relaxed(end);
   }
   hdr(kWordBump).store_relaxed(bump + 16);
   *blk = bump;

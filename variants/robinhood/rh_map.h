@@ -401,6 +401,7 @@ class RhMap {
   Status compact_blocks(const Table& old, std::vector<std::uint64_t>* old_slabs,
                         std::vector<std::pair<std::uint64_t, std::uint64_t>>* moved, NewSlabs* fresh);
   void drop_new_slabs(NewSlabs& fresh);
+  Status make_slab(std::uint64_t prev, std::uint64_t* slab, std::uint64_t* first, std::uint64_t* end);
   void erase_slot(const Table& t, std::uint64_t slot);
   void maybe_shrink(const Table& t);
   template <class IsEntry>

@@ -20,9 +20,10 @@ namespace {
 // A fresh robin-hood map in an anonymous region.
 struct RhHarness {
   using Map = RhMap;
-  explicit RhHarness(std::uint64_t cap_min = 4, unsigned flags = 0, std::uint64_t cap_max = kRhCapMax) {
+  explicit RhHarness(std::uint64_t cap_min = 4, unsigned flags = 0, std::uint64_t cap_max = kRhCapMax,
+                     std::uint64_t region_bytes = std::uint64_t{1} << 31) {
     std::string why;
-    EXPECT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0}, {}, &region, &why),
+    EXPECT_EQ(Region::create_anon({"mapbench.robinhood", 1, region_bytes, 0}, {}, &region, &why),
               Status::ok) << why;
     EXPECT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
     EXPECT_EQ(RhMap::create(a, cap_min, 42, &off, &why, flags, cap_max), Status::ok) << why;
@@ -138,16 +139,10 @@ TEST(RhMap, MassEraseFreesSlabs) {
 // is filled with slab-sized objects but one, so the compaction's first new
 // slab comes and its second does not.
 TEST(RhMap, ShrinkWithoutMemoryForSlabsStillShrinks) {
-  Region region;
-  Allocator a;
+  RhHarness h(4, 0, kRhCapMax, std::uint64_t{64} << 20);
+  Allocator& a = h.a;
+  RhMap& m = h.m;
   std::string why;
-  ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{64} << 20, 0}, {}, &region, &why),
-            Status::ok) << why;
-  ASSERT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
-  std::uint64_t off = 0;
-  RhMap m;
-  ASSERT_EQ(RhMap::create(a, 4, 42, &off, &why), Status::ok) << why;
-  ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
   constexpr std::uint64_t kKeys = 140000;  // 9 slabs (the 4x rule needs 9 at the first shrink), 262144 slots
   for (std::uint64_t k = 0; k < kKeys; ++k) ASSERT_EQ(m.insert(k, k + 1), Status::ok);
   ASSERT_EQ(m.capacity(), 262144u);

@@ -44,7 +44,6 @@
 #include <cstdio>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -313,13 +312,8 @@ TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
   const std::uint32_t child_key = rw_os::start_key(std::uint32_t(child));
   ASSERT_NE(child_key, 0u);
   plant_dead_writer(*st, std::uint32_t(child), child_key);
-  std::atomic<bool> done{false};
-  std::thread writer([&] {
-    EXPECT_EQ(m.put(6, 66), Status::ok);
-    done = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_FALSE(done.load()) << "a live holder's lock was taken over";
+  rw_os::testing::BlockedCall writer([&] { EXPECT_EQ(m.put(6, 66), Status::ok); });
+  EXPECT_TRUE(writer.waited(std::chrono::milliseconds(500))) << "a live holder's lock was taken over";
   auto t0 = std::chrono::steady_clock::now();
   word(kRwStampWord).store_release(std::uint64_t(child) | std::uint64_t{child_key ^ 1} << 32);
   writer.join();
@@ -342,13 +336,8 @@ TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
   ASSERT_GT(holder, 0);
   EXPECT_EQ(word(kRwStampWord).load_acquire(),
             std::uint64_t(holder) | std::uint64_t{rw_os::start_key(std::uint32_t(holder))} << 32);
-  std::atomic<bool> put_done{false};
-  std::thread waiter([&] {
-    EXPECT_EQ(m.put(9, 99), Status::ok);
-    put_done = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_FALSE(put_done.load()) << "a live holder's lock was taken over";
+  rw_os::testing::BlockedCall waiter([&] { EXPECT_EQ(m.put(9, 99), Status::ok); });
+  EXPECT_TRUE(waiter.waited(std::chrono::milliseconds(500))) << "a live holder's lock was taken over";
   ASSERT_EQ(kill(holder, SIGKILL), 0);
   waiter.join();
   int status = 0;

@@ -12,11 +12,6 @@ using rw_os::Half;
 
 namespace {
 
-// This process as the stamp word names it: pid [31:0] | start key [63:32].
-std::uint64_t self_stamp() {
-  return std::uint64_t{rw_os::self_pid()} | std::uint64_t{rw_os::self_start_key()} << 32;
-}
-
 // This thread as a reader slot names it: pid << 32 | start key, a key equal
 // to the reclaiming mark counting as unknown (0).
 std::uint64_t self_reader() {
@@ -67,7 +62,7 @@ RwLock::Holder RwLock::classify(std::uint64_t seen, std::uint64_t* stamp_seen) c
   // or a later one's; never that of an earlier holder with the same pid.
   if ((lock().load_acquire() & kRwPidMask) != holder) return Holder::running;
   const std::uint64_t st = stamp().load_acquire();
-  if (std::uint32_t(st) != pid || rw_os::alive_as(pid, std::uint32_t(st >> 32))) return Holder::running;
+  if (std::uint32_t(st) != pid || rw_os::alive_ident(st)) return Holder::running;
   *stamp_seen = st;
   return Holder::replaced;
 }
@@ -86,7 +81,7 @@ bool RwLock::writer_gone() const {
 bool RwLock::take_dead_writer(std::uint64_t seen) const {
   std::uint64_t mine = (seen & ~kRwPidMask) | (std::uint64_t(rw_os::self_pid()) << kRwPidShift);
   std::uint64_t st = 0;
-  const std::uint64_t me = self_stamp();
+  const std::uint64_t me = rw_os::self_ident();
   if (w_.stamp_off != 0) {
     // ORDER: acq_rel, as take_replaced_writer's stamp CAS.
     st = stamp().load_acquire();
@@ -125,7 +120,7 @@ bool RwLock::take_replaced_writer(std::uint64_t seen, std::uint64_t st) const {
 #else
   // ORDER: acq_rel: acquire, as take_dead_writer's CAS; release orders the
   // new stamp before our lock word CAS for whoever acquires that word.
-  if (!stamp().cas_acq_rel(st, self_stamp())) return false;
+  if (!stamp().cas_acq_rel(st, rw_os::self_ident())) return false;
 #endif
   for (std::uint64_t w = seen;;) {
     if ((w & kRwPidMask) != holder) return false;
@@ -174,7 +169,7 @@ RwLock::Acquired RwLock::lock_writer(bool annotate) const {
   }
   // S1: the stamp names the holder from here to its unlock (relaxed: the
   // lock word's acquire loads in holder_state order what waiters see).
-  if (w_.stamp_off != 0) stamp().store_relaxed(self_stamp());
+  if (w_.stamp_off != 0) stamp().store_relaxed(rw_os::self_ident());
   // Drain the readers that held the lock before our CAS (L1).
   unsigned drain_waits = 0;
   for (;;) {

@@ -11,6 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "variants/rwlock/internal/rw_os.h"
 
 namespace mb::rw_os::testing {
@@ -79,6 +83,30 @@ struct AlarmGuard {
   ~AlarmGuard() { alarm(0); }
   AlarmGuard(const AlarmGuard&) = delete;
   AlarmGuard& operator=(const AlarmGuard&) = delete;
+};
+
+// fn() on a thread of its own, for a test that something waits: waited()
+// sleeps `ms` and says whether fn has not returned yet (it waits, as it
+// should for a live holder); join() waits for it once the test let it go.
+class BlockedCall {
+ public:
+  template <class Fn>
+  explicit BlockedCall(Fn fn) : t_([this, fn] {
+    fn();
+    done_ = true;
+  }) {}
+  ~BlockedCall() {
+    if (t_.joinable()) t_.join();
+  }
+  bool waited(std::chrono::milliseconds ms) {
+    std::this_thread::sleep_for(ms);
+    return !done_.load();
+  }
+  void join() { t_.join(); }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread t_;  // after done_: it may set done_ at once
 };
 
 inline void end_idle_child(pid_t pid, int release) {

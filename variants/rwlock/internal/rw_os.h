@@ -131,6 +131,11 @@ inline bool alive_as(std::uint32_t pid, std::uint32_t key) {
   return now == 0 || now == key;
 }
 
+// One process as a word: pid [31:0] | start key [63:32]. The chain map's
+// owner table, the robin-hood writer lock and the rwlock's stamp hold it.
+inline std::uint64_t self_ident() { return std::uint64_t{self_pid()} | std::uint64_t{self_start_key()} << 32; }
+inline bool alive_ident(std::uint64_t id) { return alive_as(std::uint32_t(id), std::uint32_t(id >> 32)); }
+
 }  // namespace mb::rw_os
 
 #endif  // MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
