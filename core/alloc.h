@@ -116,6 +116,13 @@ inline constexpr unsigned kCgroupMax = 64;       // concurrency groups at most
 inline constexpr std::uint64_t kAlignMax = 4096;  // largest alignment alloc() takes
 inline constexpr std::uint64_t kSbHdrSize = 64;
 inline constexpr std::uint64_t kObjHdrSize = 16;
+// Model builds (MB_SYNC_MODEL) only: what free() writes over the first
+// kModelPoisonBytes of the payload it frees (alloc.cc, Allocator::free_in):
+// all of a u64 chain element, of a robin-hood bytes block with short key
+// and value, of a model's four-slot table segment; a robin-hood slab's
+// link words and first block.
+inline constexpr std::uint64_t kModelPoison = 0xdeadbeefdeadbeefULL;
+inline constexpr std::uint64_t kModelPoisonBytes = 32;
 // The standard ladder's slack at powers of two (see AllocParams): the object
 // header (16) plus up to 48 bytes of padding to a 64-byte alignment.
 inline constexpr std::uint64_t kPow2Slack = 64;

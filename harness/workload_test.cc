@@ -183,7 +183,7 @@ TEST(Workload, LatestReadsRecentInserts) {
   std::unordered_set<u64> new0, new1;
   Stream s0 = make_stream(w, 2, 0, 2, 100000, pre), s1 = make_stream(w, 2, 1, 2, 100000, pre);
   for (u64 i = 0; i < s0.keys.size(); ++i)
-    if (s0.ops[i] == Op::insert) EXPECT_TRUE(new0.insert(s0.keys[i]).second);
+    if (s0.ops[i] == Op::insert) { EXPECT_TRUE(new0.insert(s0.keys[i]).second); }
   for (u64 i = 0; i < s1.keys.size(); ++i)
     if (s1.ops[i] == Op::insert) new1.insert(s1.keys[i]);
   for (u64 k : new0) {

@@ -84,7 +84,9 @@ TYPED_TEST_P(MapConformance, RandomOpsMatchStdUnorderedMap) {
         break;
       default:
         ASSERT_EQ(m.find(k, &got), present ? Status::ok : Status::not_found) << "seed " << seed;
-        if (present) ASSERT_EQ(got, ref[k]) << "seed " << seed;
+        if (present) {
+          ASSERT_EQ(got, ref[k]) << "seed " << seed;
+        }
     }
     if (step % 10000 == 0) {
       ASSERT_EQ(m.size(), ref.size()) << "seed " << seed;

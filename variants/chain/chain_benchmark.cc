@@ -8,6 +8,10 @@
 //   find100/<map>        1 thread, 100% find over the key space (about half
 //                        of the keys present): ChainMap
 //                        against absl::flat_hash_map with no synchronization.
+//   find100/<map>/present, /absent: the same finds split in two, every key
+//                        present (drawn from the prefill) or every key absent
+//                        (drawn from the rest of the space): where the
+//                        uniform figure's time goes.
 // Every thread's key and op streams are generated before timing starts;
 // values encode their keys and each find checks it (a failed check aborts).
 #include <benchmark/benchmark.h>
@@ -98,6 +102,27 @@ const std::vector<u64>& prefill_keys() {
     return out;
   }();
   return keys;
+}
+
+// kStream keys drawn uniformly from the prefill (present) or from the rest
+// of the key space (absent).
+const std::vector<u64>& split_stream(bool present) {
+  static std::vector<u64> out[2];
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const auto& keys = prefill_keys();
+    std::vector<char> taken(kSpace, 0);
+    for (u64 k : keys) taken[k] = 1;
+    std::mt19937_64 rng(7);
+    for (int p = 0; p < 2; ++p) {
+      out[p].resize(kStream);
+      for (u64& k : out[p]) {
+        k = p == 1 ? keys[rng() % keys.size()] : rng() % kSpace;
+        while (p == 0 && taken[k]) k = rng() % kSpace;
+      }
+    }
+  });
+  return out[present];
 }
 
 // --- maps --------------------------------------------------------------------
@@ -193,6 +218,21 @@ void mix(benchmark::State& state, bool zipf, int write_pct) {
   state.counters["hit_rate"] = benchmark::Counter(double(hits), benchmark::Counter::kAvgIterations);
 }
 
+// find100/<map>/present or /absent: each find must hit (with the key's
+// value) or miss, else the run aborts.
+template <class M>
+void find_split(benchmark::State& state, bool present) {
+  M& m = prefilled<M>();
+  const std::vector<u64>& keys = split_stream(present);
+  u64 i = 0;
+  for (auto _ : state) {
+    u64 k = keys[i], v = 0;
+    if (m.find(k, &v) != present || (present && v != value_of(k))) std::abort();
+    i = (i + 1) & (kStream - 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // thread_safe = false (absl): 1 thread only, it has no synchronization.
 template <class M>
 void register_map(bool thread_safe) {
@@ -205,6 +245,11 @@ void register_map(bool thread_safe) {
   std::string name = std::string("find100/") + M::name() + "/uniform";
   benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& st) { mix<M>(st, false, 0); })
       ->Threads(1)->UseRealTime();
+  for (bool present : {true, false}) {
+    name = std::string("find100/") + M::name() + (present ? "/present" : "/absent");
+    benchmark::RegisterBenchmark(name.c_str(), [present](benchmark::State& st) { find_split<M>(st, present); })
+        ->Threads(1)->UseRealTime();
+  }
 }
 
 }  // namespace

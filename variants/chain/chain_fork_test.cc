@@ -122,7 +122,9 @@ TEST(ChainFork, ProcessesShareOneMapFile) {
       std::uint64_t k = std::uint64_t(id) << 24 | n, got = 0;
       auto it = ref.find(k);
       ASSERT_EQ(m.find(k, &got), it == ref.end() ? Status::not_found : Status::ok) << k;
-      if (it != ref.end()) ASSERT_EQ(got, it->second) << k;
+      if (it != ref.end()) {
+        ASSERT_EQ(got, it->second) << k;
+      }
     }
     expect_cnt += ref.size();
   }
@@ -240,7 +242,9 @@ TEST(ChainFork, KilledLockHolderIsRecovered) {
   ASSERT_EQ(m.find(3, &v), Status::ok);
   EXPECT_EQ(v, 333u);
   for (std::uint64_t k = 0; k < 10; ++k)
-    if (k != 3) ASSERT_TRUE(m.find(k, &v) == Status::ok && v == k * 10) << k;
+    if (k != 3) {
+      ASSERT_TRUE(m.find(k, &v) == Status::ok && v == k * 10) << k;
+    }
 
   // 2. A writer meets it: it recovers the chain and does its own write.
   pid = hold_and_wait(path, {9}, 99);

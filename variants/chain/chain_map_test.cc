@@ -71,7 +71,7 @@ TEST(ChainMap, U64FindAgreesWithTheGeneralFind) {
     Status fast = m.find(k, &v);
     if (general == Status::ok && sz != 8) general = Status::invalid;
     EXPECT_EQ(fast, general) << k;
-    if (fast == Status::ok) EXPECT_EQ(v, buf[0]) << k;
+    if (fast == Status::ok) { EXPECT_EQ(v, buf[0]) << k; }
   }
   EXPECT_EQ(m.find(100, &v), Status::invalid);  // present, but not a u64 value
   EXPECT_EQ(m.find(101, &v), Status::invalid);

@@ -137,7 +137,7 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   for (int round = 0; round < 3; ++round) {
     for (std::uint64_t n = 0; n < kMoving; ++n) ASSERT_EQ(w.m.insert_or_assign(moving_key(n), value_for(moving_key(n))), Status::ok);
     for (std::uint64_t n = 0; n < kMoving; ++n)
-      if (n % 4 != 0 || round < 2) ASSERT_EQ(w.m.erase(moving_key(n)), Status::ok);
+      if (n % 4 != 0 || round < 2) { ASSERT_EQ(w.m.erase(moving_key(n)), Status::ok); }
   }
   ASSERT_EQ(w.m.insert(3ull << 40, 1), Status::ok);  // the children's stop marker
   EXPECT_GT(w.m.resizes(), resizes + 4);  // the children read across grows and shrinks

@@ -694,6 +694,17 @@ Status RhMap::rebuild(u64 need_live) {
       continue;
     }
     const u64 gen = (old_tw >> kGenShift) + 1;
+    // Give the old slabs back (compaction, step 3). A model build's free
+    // writes over their blocks (core/alloc.cc), so a reader that trusts a
+    // block of a freed slab reads a wrong key or value (planted bug 27).
+    auto free_old_slabs = [&] {
+      for (u64 slab : old_slabs) a_->free(slab);
+    };
+#if MB_PLANT_BUG == 27
+    // BUG 27: the old slabs go back before the new table is published,
+    // while readers still find their blocks through the current table.
+    free_old_slabs();
+#endif
     // Compaction, step 1: the new slabs join the list in front of the old
     // ones (a writer that dies from here on leaves every slab listed; the
     // repair puts unnamed blocks on the free stack).
@@ -731,7 +742,9 @@ Status RhMap::rebuild(u64 need_live) {
         hdr(kWordSlab).store_relaxed(0);
       }
       rw_os::hook(rw_os::HookPoint::rh_compact_cut);  // tests: a crash here
-      for (u64 slab : old_slabs) a_->free(slab);
+#if MB_PLANT_BUG != 27
+      free_old_slabs();
+#endif
     }
     free_table(old_tw);
     return Status::ok;

@@ -169,7 +169,10 @@
 // table itself: memory that may be freed and reused, which its table word
 // recheck rejects (the same argument as the old table's). A writer that
 // dies after the cut leaks the old slabs. Model shrink_compact_2t; planted
-// bug 26 keeps the old blocks in the new table. A writer that dies before
+// bug 26 keeps the old blocks in the new table, planted bug 27 frees the
+// old slabs before the publish (a model build's free() writes over the
+// start of what it frees, as the memory's next owner would: a reader that
+// trusts a block of a freed slab then reads the wrong key or value). A writer that dies before
 // the new slabs are listed leaks them; one that dies after they are listed
 // but before the cut leaves old and new slabs listed (nothing leaks; the
 // next compacting shrink frees them). Without a compaction (too little to

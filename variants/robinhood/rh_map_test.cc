@@ -105,7 +105,7 @@ TEST(RhMap, MassEraseFreesSlabs) {
   const std::uint64_t full = live_bytes(), slabs = m.slab_count();
   EXPECT_GE(slabs, 10u);  // 16 bytes a block, 256 KiB slabs
   for (std::uint64_t k = 0; k < n; ++k)
-    if (k % 300 != 0) ASSERT_EQ(m.erase(k * 7919), Status::ok);
+    if (k % 300 != 0) { ASSERT_EQ(m.erase(k * 7919), Status::ok); }
   EXPECT_EQ(m.size(), n / 300);
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
@@ -553,7 +553,8 @@ TEST(RhMultimap, BasicsAndPlainMapsRefuseIt) {
   EXPECT_EQ(m.values(5, vals, 2, &n), Status::invalid);  // buffer too small
   EXPECT_EQ(n, 4u);
   ASSERT_EQ(m.values(5, vals, 8, &n), Status::ok);
-  std::sort(vals, vals + n);
+  ASSERT_LE(n, 8u);
+  std::sort(vals, vals + std::min<std::uint64_t>(n, 8));
   EXPECT_EQ(std::vector<std::uint64_t>(vals, vals + n), (std::vector<std::uint64_t>{50, 51, 51, 52}));
   EXPECT_EQ(m.erase_one(5, 51), Status::ok);
   EXPECT_EQ(m.erase_one(5, 99), Status::not_found);
@@ -706,7 +707,7 @@ TEST(RhMultimap, RandomOpsMatchStdUnorderedMultimap) {
         ASSERT_EQ(std::vector<std::uint64_t>(buf.begin(), buf.begin() + n), want) << "seed " << seed;
       }
     }
-    if (step % 5000 == 0) ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
+    if (step % 5000 == 0) { ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed)); }
   }
   ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
 }
@@ -772,7 +773,7 @@ TEST(RhBytesMultimap, RandomOpsMatchStdUnorderedMultimap) {
         std::uint64_t sz = 0;
         Status s = m.find(bytes(k), buf.data(), buf.size(), &sz);  // the first value
         ASSERT_EQ(s, want.empty() ? Status::not_found : Status::ok) << "seed " << seed;
-        if (s == Status::ok) ASSERT_TRUE(std::binary_search(want.begin(), want.end(), buf.substr(0, sz)));
+        if (s == Status::ok) { ASSERT_TRUE(std::binary_search(want.begin(), want.end(), buf.substr(0, sz))); }
         break;
       }
       default: {
@@ -782,7 +783,7 @@ TEST(RhBytesMultimap, RandomOpsMatchStdUnorderedMultimap) {
         ASSERT_EQ(got, want) << "seed " << seed;
       }
     }
-    if (step % 3000 == 0) ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
+    if (step % 3000 == 0) { ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed)); }
   }
   ASSERT_NO_FATAL_FAILURE(check_map(m, ref.size(), seed));
 }

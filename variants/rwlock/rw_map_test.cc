@@ -724,7 +724,9 @@ TEST(RwMap, FlushExpiredResumesAtItsCursor) {
     ASSERT_EQ(m.flush_expired(limit, &removed), Status::ok);
     ASSERT_LE(removed, limit);
     total += removed;
-    if (calls == 0) EXPECT_LT(total, 100u);
+    if (calls == 0) {
+      EXPECT_LT(total, 100u);
+    }
   }
   EXPECT_EQ(total, 100u);  // one sweep, in cap / limit calls
   EXPECT_EQ(m.size(), 100u);
@@ -750,14 +752,14 @@ TEST(RwMap, CursorToleratesRemoval) {
     ASSERT_EQ(v, k * 2);
     ++seen[k];
     // Remove keys as we go: this one and one that may lie ahead.
-    if (++steps % 3 == 0) ASSERT_EQ(m.remove(k), Status::ok);
+    if (++steps % 3 == 0) { ASSERT_EQ(m.remove(k), Status::ok); }
     if (k % 2 == 0) m.remove(999 - k);
   }
   ASSERT_EQ(s, Status::not_found);
   for (auto& [key, n] : seen) ASSERT_EQ(n, 1) << key;  // never twice
   // Every key that was never removed was visited.
   for (std::uint64_t key = 0; key < 1000; ++key)
-    if (m.exists(key)) ASSERT_EQ(seen.count(key), 1u) << key;
+    if (m.exists(key)) { ASSERT_EQ(seen.count(key), 1u) << key; }
   // Removals that take a grown table below 25% load do not disturb a walk
   // either (the shrink waits for an insert); that insert is reported.
   {
@@ -769,7 +771,7 @@ TEST(RwMap, CursorToleratesRemoval) {
     std::map<std::uint64_t, int> visited;
     while ((s = n.next(&cg, &k, 8, &ksz, &v, 8, &vsz)) == Status::ok) {
       ++visited[k];
-      if (k % 10 != 0) ASSERT_EQ(n.remove(k), Status::ok);
+      if (k % 10 != 0) { ASSERT_EQ(n.remove(k), Status::ok); }
     }
     ASSERT_EQ(s, Status::not_found);
     EXPECT_EQ(visited.size(), 1000u);  // every key once, though the load fell to 5%
@@ -1068,7 +1070,7 @@ TEST(RwMap, ShrinksBelowQuarterLoad) {
   for (std::uint64_t j = 0; j < 100; ++j) {
     std::uint64_t v = 0;
     ASSERT_EQ(m.get(j, &v), j < 90 ? Status::not_found : Status::ok) << j;
-    if (j >= 90) ASSERT_EQ(v, j);
+    if (j >= 90) { ASSERT_EQ(v, j); }
   }
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;

@@ -75,8 +75,12 @@ TEST(RwShards, BytesGetAndPutHashOnce) {
   std::uint64_t sz = 0;
   for (int i = 0; i < 2000; ++i) {
     const std::string k = "key:" + std::to_string(i), v = "val:" + std::to_string(i * 7);
-    if (i % 2 == 0) ASSERT_EQ(s.put(RwBytes{k.data(), k.size()}, RwBytes{v.data(), v.size()}), Status::ok);
-    else ASSERT_EQ(s.map_for(RwBytes{k.data(), k.size()}).put(RwBytes{k.data(), k.size()}, RwBytes{v.data(), v.size()}), Status::ok);
+    if (i % 2 == 0) {
+      ASSERT_EQ(s.put(RwBytes{k.data(), k.size()}, RwBytes{v.data(), v.size()}), Status::ok);
+    } else {
+      ASSERT_EQ(s.map_for(RwBytes{k.data(), k.size()}).put(RwBytes{k.data(), k.size()}, RwBytes{v.data(), v.size()}),
+                Status::ok);
+    }
   }
   for (int i = 0; i < 2000; ++i) {
     const std::string k = "key:" + std::to_string(i), v = "val:" + std::to_string(i * 7);
