@@ -25,6 +25,10 @@
 //       map's does): values() can return a set of values the key never had
 //   22  a waiter takes over a dead writer's lock with a plain store instead
 //       of a CAS from the word it saw: two waiters may both take it
+//   26  a compacting shrink's new table keeps naming the old blocks, whose
+//       slabs it then frees
+//   27  a compacting shrink frees the old slabs before it publishes the new
+//       table, while readers still reach their blocks through the old one
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -1454,12 +1458,12 @@ Status RhMap::verify(std::string* why) const {
     if (!RH_SLOT(t, s, &r) || !RH_SLOT(t, (s - 1) & t.mask, &rp))
       return fail(why, Status::corrupt, "segment out of range");
     const u64 w = r.load_relaxed(), pw = rp.load_relaxed();
-    const std::string at = "slot " + std::to_string(s) + ": ";
+    auto at = [s] { return "slot " + std::to_string(s) + ": "; };  // built on failure only
     if (w == 0) continue;
-    if (is_tomb(w) ? ref_of(w) != 0 : ref_of(w) == 0) return fail(why, Status::corrupt, at + "bad state bits");
-    if (dist_of(w) > kRhDistMax) return fail(why, Status::corrupt, at + "distance past kRhDistMax");
+    if (is_tomb(w) ? ref_of(w) != 0 : ref_of(w) == 0) return fail(why, Status::corrupt, at() + "bad state bits");
+    if (dist_of(w) > kRhDistMax) return fail(why, Status::corrupt, at() + "distance past kRhDistMax");
     if (dist_of(w) > 0 && (pw == 0 || dist_of(pw) + 1 < dist_of(w)))
-      return fail(why, Status::corrupt, at + "RH1: robin-hood order broken");
+      return fail(why, Status::corrupt, at() + "RH1: robin-hood order broken");
     if (is_tomb(w)) { ++tomb; continue; }
     ++live;
     const u64 blk = ref_of(w) << 4;
@@ -1467,19 +1471,19 @@ Status RhMap::verify(std::string* why) const {
     std::uint32_t tag = 0;
     if (bytes_ ? a_->info(blk, &size, &tag) != Status::ok || tag != kRhTagBytes || size < 16
                : !slabs.holds(blk))
-      return fail(why, Status::corrupt, at + "RH2: not a live block");
+      return fail(why, Status::corrupt, at() + "RH2: not a live block");
     if (bytes_) {
       const u64 lens = sync::word(base_, blk + 8).load_relaxed(), klen = lens & 0xffffffffULL, vlen = lens >> 32;
       if (klen == 0 || klen > kRhKeyMax || vlen > kRhValMax || size < bytes_block_size(klen, vlen))
-        return fail(why, Status::corrupt, at + "RH2: block sizes out of range");
+        return fail(why, Status::corrupt, at() + "RH2: block sizes out of range");
       std::string key(klen, '\0');
       internal::copy_words(base_, blk + kBytesHead, klen, key.data());
       const u64 last = sync::word(base_, blk + kBytesHead + 8 * ((klen - 1) / 8)).load_relaxed();
       if (klen % 8 != 0 && (last >> (8 * (klen % 8))) != 0)
-        return fail(why, Status::corrupt, at + "RH2: key padding is not zero");
+        return fail(why, Status::corrupt, at() + "RH2: key padding is not zero");
       h = hash(RhBytes{key.data(), klen});
       if (sync::word(base_, blk).load_relaxed() != h)
-        return fail(why, Status::corrupt, at + "RH2: stored hash is not the key's");
+        return fail(why, Status::corrupt, at() + "RH2: stored hash is not the key's");
       skeys.push_back(std::move(key));
     } else {
       const u64 k = sync::word(base_, blk).load_relaxed();
@@ -1487,7 +1491,7 @@ Status RhMap::verify(std::string* why) const {
       keys.push_back(k);
     }
     if (((s - (h & t.mask)) & t.mask) != dist_of(w) || hash_tag(h) != tag_of(w))
-      return fail(why, Status::corrupt, at + "RH2: key does not hash to this slot");
+      return fail(why, Status::corrupt, at() + "RH2: key does not hash to this slot");
     blocks.push_back(blk);
   }
   std::sort(keys.begin(), keys.end());
