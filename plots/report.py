@@ -32,6 +32,8 @@ def fmt(v, digits=2):
         return "yes" if v else "NO"
     if isinstance(v, float):
         return f"{v:.{digits}f}"
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return "[" + ", ".join(fmt(x, digits) for x in v) + "]"  # a [min, max] range
     return str(v)
 
 
