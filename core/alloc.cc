@@ -421,10 +421,16 @@ Status Allocator::carve(unsigned szc, unsigned cg, u64* sb_off) {
 Status Allocator::alloc_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb_off, u64* mask) {
   Status s = claim_slots(szc, cg, max_n, sb_off, mask);
   if (s == Status::full && trim() > 0) s = claim_slots(szc, cg, max_n, sb_off, mask);
+  // Before saying full: another group's active superblock of this class may
+  // have free slots (left there by a thread that ran on another CPU, or
+  // freed into since). Taking it is what that group's own threads do (an
+  // exchange makes it ours alone), so the protocol is unchanged.
+  for (unsigned i = 1; s == Status::full && i <= cgroup_mask_; ++i)
+    s = claim_slots(szc, (cg + i) & cgroup_mask_, max_n, sb_off, mask, false);
   return s;
 }
 
-Status Allocator::claim_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb_off, u64* mask) {
+Status Allocator::claim_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb_off, u64* mask, bool carve_ok) {
   const u64 slot = active_off(cg, szc);
   u64 sb = ops::active_take(base_, slot);
   Status s;
@@ -435,6 +441,7 @@ Status Allocator::claim_slots(unsigned szc, unsigned cg, unsigned max_n, u64* sb
     sb = item << 4;
   }
   if (sb == 0) {
+    if (!carve_ok) return Status::full;
     if ((s = carve(szc, cg, &sb)) != Status::ok) return s;
   } else if (check_sb(sb, szc) != Status::ok) {
     return Status::corrupt;  // damaged superblock: left out of circulation

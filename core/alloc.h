@@ -10,7 +10,9 @@
 // versioned lock-free stack of inactive superblocks. A thread allocating in
 // class c takes the active slot's superblock by atomic exchange (so it owns it
 // alone), else pops one from the inactive stack, else carves a new one out of
-// the parent class (recursively) or a volume. It claims a free bit and, if
+// the parent class (recursively) or a volume; with no volume left either, it
+// takes the other groups' active superblocks of class c in turn before it
+// returns full (free slots there are not stranded). It claims a free bit and, if
 // bits remain, exchanges the superblock back into the active slot (pushing
 // whatever it displaced onto the inactive stack). A superblock whose last free
 // bit was claimed leaves circulation; the free() that sets its first bit again
@@ -261,7 +263,10 @@ class Allocator {
   sync::Ref<std::uint64_t> hdr_word(unsigned idx) const;
   friend class AllocCache;
   Status alloc_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask);
-  Status claim_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask);
+  // carve = false: only a superblock already in circulation (group cg's
+  // active one, or an inactive one), never a new one; Status::full if none.
+  Status claim_slots(unsigned szc, unsigned cg, unsigned max_n, std::uint64_t* sb, std::uint64_t* mask,
+                     bool carve = true);
   Status alloc_slot(unsigned szc, unsigned cg, std::uint64_t* slot_off, unsigned* idx);
   Status class_for(std::uint64_t align, std::uint64_t size, unsigned* szc) const;
   // type: the header's type byte, 'O' (live) unless given ('C': a slot

@@ -250,6 +250,34 @@ TEST(Allocator, ExhaustionReturnsFullAndRecovers) {
   EXPECT_EQ((verify_msg(s.a, &st), st), Status::ok);
 }
 
+// Free slots in another concurrency group's active superblock are not
+// stranded: once its own group's superblocks and the volumes are used up, an
+// allocation takes them before it says full (it used to say full while
+// group 1's superblock held free slots).
+TEST(Allocator, FullOnlyWhenNoGroupHasAFreeSlot) {
+  Space s(2 * kMiB, small_params());  // 2 groups
+  std::uint64_t first = 0, off = 0;
+  ASSERT_EQ(s.a.alloc_in(1, 0, 200, 0, &first), Status::ok);  // group 1's active superblock: one slot used
+  std::vector<std::uint64_t> offs{first};
+  Status r;
+  while ((r = s.a.alloc_in(0, 0, 200, 0, &off)) == Status::ok) offs.push_back(off);
+  EXPECT_EQ(r, Status::full);
+  EXPECT_EQ(s.a.alloc_in(1, 0, 200, 0, &off), Status::full) << "group 1 still had a free slot";
+  Status st;
+  AllocStats stats;
+  std::string why = verify_msg(s.a, &st, &stats);
+  ASSERT_EQ(st, Status::ok) << why;
+  EXPECT_EQ(stats.obj_cnt, offs.size());
+  // A slot freed into either group's superblock is found from the other.
+  ASSERT_EQ(s.a.free_in(1, first), Status::ok);
+  ASSERT_EQ(s.a.alloc_in(0, 0, 200, 0, &off), Status::ok);
+  EXPECT_EQ(s.a.alloc_in(1, 0, 200, 0, &off), Status::full);
+  for (std::uint64_t o : offs)
+    if (o != first) ASSERT_EQ(s.a.free(o), Status::ok);
+  why = verify_msg(s.a, &st, &stats);
+  ASSERT_EQ(st, Status::ok) << why;
+}
+
 TEST(Allocator, AddVolumesWhileInUse) {
   Space s(8 * kMiB, small_params());
   std::uint64_t off = 0;
