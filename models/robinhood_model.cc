@@ -51,10 +51,11 @@
 //                   reader looks the entry up: always found with its value,
 //                   verify() clean, one slab left (planted bug 26 keeps the
 //                   old blocks in the new table: the reader, in the new
-//                   table, reads a freed block; planted bug 27 frees the old slabs
-//                   before the publish: the reader, still in the current
-//                   table, reads a block the model's build wrote over as the
-//                   memory's next owner would, and its rechecks pass).
+//                   table, reads a freed block; planted bug 27 frees the
+//                   old slabs before the publish: the reader, still in the
+//                   current table, reads a block the model's build wrote
+//                   over as the memory's next owner would, and its rechecks
+//                   pass).
 //
 // Every model runs Relacy's context-bound scheduler (one forced preemption
 // anywhere, every interleaving of that shape): a random schedule almost never

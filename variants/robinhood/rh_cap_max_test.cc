@@ -10,9 +10,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/alloc.h"
-#include "core/region.h"
 #include "variants/robinhood/rh_map.h"
+#include "variants/robinhood/rh_testing.h"
 
 namespace mb {
 namespace {
@@ -22,18 +21,12 @@ using u64 = std::uint64_t;
 u64 value_of(u64 k) { return k * 7 + 3; }
 
 TEST(RhCapMax, FullAtThreeQuartersOfTheBoundKeepsEveryEntry) {
-  Region region;
-  Allocator a;
-  RhMap m;
-  u64 off = 0;
-  std::string why;
   // Slabs for 3/4 * 2^26 entries (768 MiB) and, during the last growth,
   // the old and the new table (256 + 512 MiB): 3 GiB is room enough.
-  ASSERT_EQ(Region::create_anon({"mapbench.rh_cap_max", 1, u64{3} << 30, 0}, {}, &region, &why), Status::ok)
-      << why;
-  ASSERT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
-  ASSERT_EQ(RhMap::create(a, 4, 42, &off, &why, 0, kRhCapMax), Status::ok) << why;
-  ASSERT_EQ(RhMap::join(a, off, &m, &why), Status::ok) << why;
+  RhHarness h(4, 0, kRhCapMax, u64{3} << 30);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  RhMap& m = h.m;
+  std::string why;
 
   const u64 most = kRhCapMax / 4 * 3;
   u64 n = 0;

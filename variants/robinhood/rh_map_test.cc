@@ -13,28 +13,10 @@
 #include "core/region.h"
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
+#include "variants/robinhood/rh_testing.h"
 
 namespace mb {
 namespace {
-
-// A fresh robin-hood map in an anonymous region.
-struct RhHarness {
-  using Map = RhMap;
-  explicit RhHarness(std::uint64_t cap_min = 4, unsigned flags = 0, std::uint64_t cap_max = kRhCapMax,
-                     std::uint64_t region_bytes = std::uint64_t{1} << 31) {
-    std::string why;
-    EXPECT_EQ(Region::create_anon({"mapbench.robinhood", 1, region_bytes, 0}, {}, &region, &why),
-              Status::ok) << why;
-    EXPECT_EQ(Allocator::create(region, AllocParams(), &a, &why), Status::ok) << why;
-    EXPECT_EQ(RhMap::create(a, cap_min, 42, &off, &why, flags, cap_max), Status::ok) << why;
-    EXPECT_EQ(RhMap::join(a, off, &m, &why), Status::ok) << why;
-  }
-  RhMap& map() { return m; }
-  Region region;
-  Allocator a;
-  std::uint64_t off = 0;
-  RhMap m;
-};
 
 INSTANTIATE_TYPED_TEST_SUITE_P(RobinHood, MapConformance, ::testing::Types<RhHarness>);
 
