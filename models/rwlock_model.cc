@@ -45,6 +45,23 @@
 //                it over by the lock word CAS alone (thread 0's leaves the
 //                word unchanged: two holders). Random search (100k schedules;
 //                a full search does not finish).
+//   dead_mover_2t  a writer died in the first move of an in-place rehash
+//                (the entry copied, its source not yet tombed: in two
+//                slots; played through the test hook, see Crash); one
+//                thread inserts a key (recovering the lock, repairing, then
+//                rehashing in place again) while a lock-free reader reads
+//                the moved key: never missed, its value intact; afterwards
+//                every key is there once, one move repaired. Planted bug 28
+//                tombs the source before the copy. Random search (100k
+//                schedules).
+//   dead_value_half_2t, dead_value_meta_2t  a writer died changing a
+//                32-byte arena value to a 40-byte one, before (half) or
+//                after (meta) its meta store; another key's writer recovers
+//                while a lock-free reader reads the value: the old one whole
+//                (half: the write is lost) or the new one (meta: and the
+//                old block is freed). Planted bug 29 opens the value journal
+//                late (half fails), 30 keeps the old block (meta fails).
+//                Random search (100k schedules each).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -167,9 +184,11 @@ struct DeadReadersModel : ReadersWriterBase<DeadReadersModel, 3> {
   }
 };
 
-// The map in model memory: header at byte 64, one 8-slot table.
+// The map in model memory: header at byte 64, one 8-slot table, and (in
+// the value journal models) a few hundred bytes of arena.
 constexpr u64 kHdrOff = 64;
-using MapMemory = mb::sync::ModelMemory<256>;
+constexpr unsigned kMapWords = 320;
+using MapMemory = mb::sync::ModelMemory<kMapWords>;
 
 // A map with one 8-slot table holding key kKey -> {1, 1} (16 bytes, inline),
 // or kKey -> 5 (8 bytes: a counter) with setup_counter().
@@ -178,6 +197,7 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
   static constexpr u64 kKey = 5;
   MapMemory mem;
   RwMap m;
+  u64 arena_max = 0;
 
   void put(u64 x) {
     u64 v[2] = {x, x};
@@ -188,7 +208,7 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
     mb::RwParams p;
     p.cap_init = 8;
     p.cap_max = 8;
-    p.arena_max = 0;
+    p.arena_max = arena_max;
     p.reader_slots = 2;
     RL_ASSERT(RwMap::format(mem.base(), kHdrOff, MapMemory::size(), p, nullptr, nullptr, &m) == Status::ok);
     put(1);
@@ -296,6 +316,141 @@ struct RecoveryModel : MapModelBase<RecoveryModel> {
   }
 };
 
+// A writer that dies inside its section, played in before(): the test hook
+// copies the map's memory the first time the write reaches `at`, the write
+// runs on to its end, and the copy is put back: the memory as the writer
+// left it when it died there (seq odd, journals as they were). The lock word
+// and the stamp then name a dead process.
+struct Crash {
+  static inline MapMemory* mem = nullptr;
+  static inline mb::rw_os::HookPoint at{};
+  static inline bool taken = false;
+  static inline u64 words[kMapWords];
+  static void hook(mb::rw_os::HookPoint p) {
+    if (taken || p != at) return;
+    taken = true;
+    for (u64 i = 0; i < kMapWords; ++i) words[i] = mb::sync::word(mem->base(), 8 * i).load_relaxed();
+  }
+  template <class Write>
+  static void inside(MapMemory& m, mb::rw_os::HookPoint point, Write write) {
+    mem = &m;
+    at = point;
+    taken = false;
+    RwMap::set_test_hook(&Crash::hook);
+    write();
+    RwMap::set_test_hook(nullptr);
+    RL_ASSERT(taken);
+    for (u64 i = 0; i < kMapWords; ++i) mb::sync::word(m.base(), 8 * i).store_relaxed(words[i]);
+    mb::sync::word(m.base(), kHdrOff + 8 * mb::kRwLockWord).store_relaxed(u64{mb::rw_os::kModelDeadPid} << mb::kRwPidShift);
+    mb::sync::word(m.base(), kHdrOff + 8 * mb::kRwStampWord).store_relaxed(mb::rw_os::kModelDeadPid);
+    RL_ASSERT(mb::sync::word(m.base(), kHdrOff + 8 * mb::kRwSeqWord).load_relaxed() & 1);
+  }
+};
+
+// An in-place rehash whose writer died in its first move (the entry copied
+// into the tombstone before it, the source not yet tombed): key B is in two
+// slots. Thread 0 inserts N (recovering the lock, which repairs the map, then
+// rehashing in place again, moving entries while thread 1 reads); thread 1
+// reads B with no lock: B is never missed and keeps its value; afterwards
+// every key is there once and verify() is clean. Planted bug 28 tombs the
+// source before copying it (the entry is in neither slot at the crash).
+struct DeadMoverModel : MapModelBase<DeadMoverModel> {
+  u64 a = 0, b = 0, fill[3] = {}, n = 0;
+  u64 home(u64 k) { return m.hash(mb::RwBytes{&k, 8}) & 7; }
+  void before() {
+    setup();  // kKey -> {1, 1}
+    // A and B share a home: B sits after A, and A's removal leaves a
+    // tombstone on B's probe path (the next slot is full).
+    u64 k = 100;
+    a = k++;
+    while (home(k) != home(a)) ++k;
+    b = k++;
+    for (u64& f : fill) f = k++;
+    n = k;
+    RL_ASSERT(m.put(a, 10) == Status::ok && m.put(b, 11) == Status::ok);
+    for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.put(fill[i], 20 + i) == Status::ok);
+    RL_ASSERT(m.remove(a) == Status::ok);
+    RL_ASSERT(m.stats().rehashes == 0);
+    // 5 entries and a tombstone in 8 slots: one more key rehashes in place.
+    Crash::inside(mem, mb::rw_os::HookPoint::move_half_done, [&] { RL_ASSERT(m.put(n, 30) == Status::ok); });
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.put(n, 30) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    RL_ASSERT(m.get(b, &v) == Status::ok);
+    RL_ASSERT(v == 11);
+  }
+  void after() {
+    u64 v = 0;
+    RL_ASSERT(m.get(b, &v) == Status::ok && v == 11);
+    RL_ASSERT(m.get(n, &v) == Status::ok && v == 30);
+    for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.get(fill[i], &v) == Status::ok && v == 20 + i);
+    RL_ASSERT(m.get(a, &v) == Status::not_found);
+    RL_ASSERT(m.size() == 6);
+    RwMap::Stats st = m.stats();
+    RL_ASSERT(st.write_recoveries == 1 && st.move_repairs == 1 && st.rehashes >= 1);
+    check_quiescent();
+  }
+};
+
+// A change of key V's 32-byte value (in the arena) to a 40-byte one whose
+// writer died at `At`: value_half_done (the slot names the new block, its
+// meta word still the old length) or value_meta_done (the meta word too,
+// the journal still open, the old block not freed). Thread 0 writes another
+// key (recovering the lock: the repair settles the journal); thread 1 reads
+// V with no lock: the old value, whole, after a death before the meta store
+// (the write is lost), the new one after it. Afterwards verify() is clean,
+// and after value_meta_done the old block is back on its free list (a
+// 32-byte value for another key takes it: no new arena bytes). Planted bug
+// 29 opens the journal only after the new value is written (nothing tells
+// the repair of the change: V reads the new block at the old length);
+// planted bug 30 leaves the old block allocated.
+template <class Derived, mb::rw_os::HookPoint At>
+struct DeadValueModel : MapModelBase<Derived> {
+  static constexpr u64 kV = 7, kX = 8, kY = 9;
+  static constexpr bool kMetaDone = At == mb::rw_os::HookPoint::value_meta_done;
+  u64 old_val[4] = {0x11, 0x11, 0x11, 0x11}, new_val[5] = {0x22, 0x22, 0x22, 0x22, 0x22};
+  void before() {
+    this->arena_max = 512;
+    this->setup();
+    RL_ASSERT(this->m.put(mb::RwBytes{&kV, 8}, mb::RwBytes{old_val, sizeof old_val}) == Status::ok);
+    Crash::inside(this->mem, At, [&] {
+      RL_ASSERT(this->m.put(mb::RwBytes{&kV, 8}, mb::RwBytes{new_val, sizeof new_val}) == Status::ok);
+    });
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(this->m.put(kX, 1) == Status::ok);
+      return;
+    }
+    u64 got[5] = {}, sz = 0;
+    RL_ASSERT(this->m.get(mb::RwBytes{&kV, 8}, got, sizeof got, &sz) == Status::ok);
+    check_value(got, sz);
+  }
+  void check_value(const u64* got, u64 sz) {
+    RL_ASSERT(sz == (kMetaDone ? sizeof new_val : sizeof old_val));
+    for (u64 i = 0; i < sz / 8; ++i) RL_ASSERT(got[i] == (kMetaDone ? 0x22 : 0x11));
+  }
+  void after() {
+    u64 got[5] = {}, sz = 0;
+    RL_ASSERT(this->m.get(mb::RwBytes{&kV, 8}, got, sizeof got, &sz) == Status::ok);
+    check_value(got, sz);
+    RwMap::Stats st = this->m.stats();
+    RL_ASSERT(st.write_recoveries == 1 && st.move_repairs == 1);
+    this->check_quiescent();
+    if (kMetaDone) {
+      RL_ASSERT(this->m.put(mb::RwBytes{&kY, 8}, mb::RwBytes{old_val, sizeof old_val}) == Status::ok);
+      RL_ASSERT(this->m.stats().arena_used == st.arena_used);
+    }
+  }
+};
+
+struct DeadValueHalfModel : DeadValueModel<DeadValueHalfModel, mb::rw_os::HookPoint::value_half_done> {};
+struct DeadValueMetaModel : DeadValueModel<DeadValueMetaModel, mb::rw_os::HookPoint::value_meta_done> {};
+
 using mb::models::Model;
 using mb::models::run;
 
@@ -309,6 +464,9 @@ const Model kModels[] = {
     {"dead_readers_3t", run<DeadReadersModel>, rl::sched_random, 200000},
     {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},
     {"counters_3t", run<CountersModel>, rl::sched_random, 50000},
+    {"dead_mover_2t", run<DeadMoverModel>, rl::sched_random, 100000, 0, 10000},
+    {"dead_value_half_2t", run<DeadValueHalfModel>, rl::sched_random, 100000},
+    {"dead_value_meta_2t", run<DeadValueMetaModel>, rl::sched_random, 100000},
 };
 
 }  // namespace

@@ -557,10 +557,20 @@ Status RwMap::set_value(u64 slot, u64 meta, RwBytes val) {
   }
   const u64 old_block = at(slot + kValW).load_acquire();
   hw(kValOld).store_release(old_block);
+#if MB_PLANT_BUG == 29
+  // Planted bug 29: the journal opens after the new value is written, so a
+  // writer that dies before its meta store leaves the old length with the
+  // new block and nothing for repair() to settle (model dead_value_half_2t).
+  Status s = write_field(slot, kValW, val, old_len);
+  if (s == Status::ok) {
+    rw_os::hook(rw_os::HookPoint::value_half_done);
+    hw(kValFrom).store_release(slot | old_len << kJournalLenShift);
+#else
   hw(kValFrom).store_release(slot | old_len << kJournalLenShift);
   Status s = write_field(slot, kValW, val, old_len);  // fails before writing anything
   if (s == Status::ok) {
     rw_os::hook(rw_os::HookPoint::value_half_done);
+#endif
     at(slot).store_release(meta_of(kFull, klen_of(meta), val.size));
     rw_os::hook(rw_os::HookPoint::value_meta_done);
   }
@@ -629,9 +639,19 @@ Status RwMap::rebuild(unsigned log2) {
 void RwMap::move_slot(u64 from, u64 to) {
   hw(kMoveTo).store_release(to);
   hw(kMoveFrom).store_release(from);
+#if MB_PLANT_BUG == 28
+  // Planted bug 28: the source is tombed before the copy, so a writer that
+  // dies between the two leaves the entry in neither slot (model
+  // dead_mover_2t).
+  const u64 meta = at(from).load_acquire();
+  at(from).store_release(meta_of(kTombState, 0, 0));
+  rw_os::hook(rw_os::HookPoint::move_half_done);
+  copy_slot(from, to, meta);
+#else
   copy_slot(from, to, at(from).load_acquire());
   rw_os::hook(rw_os::HookPoint::move_half_done);
   at(from).store_release(meta_of(kTombState, 0, 0));
+#endif
   hw(kMoveFrom).store_release(0);
 }
 
@@ -1348,7 +1368,14 @@ void RwMap::repair() const {
     const bool restore = fix && vlen_of(meta) == old_len;
     if (restore) at(sl + kValW).store_release(old_block);
     hw(kValFrom).store_release(0);
-    if (fix && !restore) free_bytes(old_block, old_len);
+#if MB_PLANT_BUG == 30
+    // Planted bug 30: the old block of a change that got past its meta
+    // store stays allocated, a leak (model dead_value_meta_2t).
+    const bool free_old = false;
+#else
+    const bool free_old = fix && !restore;
+#endif
+    if (free_old) free_bytes(old_block, old_len);
     if (fix) hw(kStatMoveRepair).fetch_add_relaxed(1);  // a statistic: journal repairs
   }
   for (u64 i = 0; table_ok && i < cap; ++i) {

@@ -188,6 +188,10 @@
 // slot back its old value or frees the old block, see set_value): a crash
 // loses at most the dying write, may leak arena blocks or a table, and may
 // leave that one value torn when it was an inline one overwritten in place.
+// Relacy models (models/rwlock_model.cc) start from the memory a writer
+// left when it died inside a rehash move (dead_mover_2t) or a value change
+// (dead_value_half_2t, dead_value_meta_2t), with a recovering writer and a
+// lock-free reader racing; planted bugs 28-30 break the journals' order.
 //
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
