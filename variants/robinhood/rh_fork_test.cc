@@ -24,6 +24,14 @@
 // published, old slabs cut off): the next writer repairs, verify() is
 // clean, every entry keeps its value, the erase that started the shrink
 // holds, and the map goes on.
+// KilledWriterLeaksNothing: a child is SIGKILLed at each point where it
+// holds memory that neither the table nor the slab list names (a bytes
+// insert's new block during its shift, an assign's replaced block, a
+// resize's new table before its publish and its old table after, a
+// compacting shrink's new slabs before they are listed and its old slabs
+// after they are cut off); after the next writer's repair, destroy() gives
+// every allocator object back (layout version 5's journal; without it
+// each case leaks).
 // ReusedPidIsToldFromTheDeadWriter: the lock word names a writer that died
 // holding it, by this process's own pid with another start key (a later
 // process was given the dead one's pid): the next insert takes it over
@@ -326,6 +334,79 @@ TEST(RhFork, KilledCompactionIsRecovered) {
     EXPECT_LE(m.slab_count(), 2u);
     for (std::uint64_t j = 0; j < 20000; ++j) ASSERT_EQ(m.insert(kKeys + 1 + j, j), Status::ok);
     EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  }
+}
+
+// Live objects in the allocator.
+std::uint64_t live_objects(const Allocator& a) {
+  AllocStats st{};
+  EXPECT_EQ(a.verify(&st), Status::ok);
+  return st.obj_cnt;
+}
+
+std::string bytes_key(std::uint64_t k) { return "key-" + std::to_string(k); }
+
+TEST(RhFork, KilledWriterLeaksNothing) {
+  using rw_os::HookPoint;
+  struct Case {
+    const char* what;
+    HookPoint at;
+    bool bytes;
+    bool compact;  // a u64 map of 40000 keys whose next erase compacts
+  };
+  const Case cases[] = {
+      {"bytes insert, mid-shift", HookPoint::rh_shift_half_done, true, false},
+      {"bytes assign, old block unlinked", HookPoint::rh_assign_linked, true, false},
+      {"grow, new table built", HookPoint::rh_table_built, false, false},
+      {"grow, new table published", HookPoint::rh_table_published, false, false},
+      {"compacting shrink, new slabs made", HookPoint::rh_table_built, false, true},
+      {"compacting shrink, old slabs cut", HookPoint::rh_compact_cut, false, true},
+      {"compacting shrink, old table left", HookPoint::rh_table_published, false, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Region region;
+    Allocator a;
+    ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
+    ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
+    const std::uint64_t before = live_objects(a);
+    std::uint64_t off = 0;
+    RhMap m;
+    ASSERT_EQ(RhMap::create(a, 64, 7, &off, nullptr, c.bytes ? kRhBytes : 0), Status::ok);
+    ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+    auto put_bytes = [&](std::uint64_t k, const std::string& v) {
+      const std::string key = bytes_key(k);
+      return m.insert_or_assign(RhBytes{key.data(), key.size()}, RhBytes{v.data(), v.size()});
+    };
+    pid_t pid = -1;
+    if (c.bytes) {
+      for (std::uint64_t k = 0; k < 40; ++k) ASSERT_EQ(put_bytes(k, "value"), Status::ok);
+      // Until a child parks (an insert that shifts nothing just finishes).
+      for (std::uint64_t k = 1000; k < 1040 && pid < 0; ++k)
+        pid = rw_os::testing::park_child(c.at, [&] { put_bytes(c.at == HookPoint::rh_assign_linked ? 5 : k, "v2"); });
+    } else if (!c.compact) {
+      for (std::uint64_t k = 0; k < 40; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+      pid = rw_os::testing::park_child(c.at, [&] {
+        for (std::uint64_t k = 40; k < 1000; ++k) m.insert(k, value_for(k));
+      });
+    } else {
+      constexpr std::uint64_t kKeys = 40000;  // 3 slabs; an erase down to 8191 entries compacts
+      for (std::uint64_t k = 0; k < kKeys; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+      std::uint64_t k = 0;
+      for (; m.size() > m.capacity() / 8; ++k) ASSERT_EQ(m.erase(k), Status::ok);
+      pid = rw_os::testing::park_child(c.at, [&] { m.erase(k); });
+    }
+    ASSERT_GT(pid, 0) << "no child reached the hook";
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    // The next write takes the lock over and repairs.
+    ASSERT_EQ(c.bytes ? put_bytes(5000, "recovered") : m.insert(1u << 30, 1), Status::ok);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_EQ(m.recoveries(), 1u);
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    ASSERT_EQ(m.destroy(), Status::ok);
+    EXPECT_EQ(live_objects(a), before) << "objects the dead writer held leaked";
   }
 }
 

@@ -77,7 +77,11 @@ static_assert(kRhCapLog2Max < 64, "log2 field is 6 bits");
 // Map header words.
 constexpr unsigned kWordTable = 5, kWordSlab = 6, kWordFree = 7, kWordLock = 8, kWordLive = 9, kWordTomb = 10,
                    kWordResizes = 11, kWordBump = 12, kWordBumpEnd = 13, kWordFreeCnt = 14, kWordRecoveries = 15;
-constexpr u64 kHeaderBytes = 128;
+// Layout version 5: the writer's allocation journal (rh_map.h, WRITER
+// RECOVERY), in a third header line.
+constexpr unsigned kWordNewBlock = 16, kWordOldBlock = 17, kWordNewTable = 18, kWordOldTable = 19,
+                   kWordFreshSlabs = 20, kWordCutSlabs = 21, kJournalFirst = 16, kJournalEnd = 22;
+constexpr u64 kHeaderBytes = 8 * kJournalEnd, kHeaderBytesV4 = 128;  // versions 3 and 4: no journal
 // A shrink moves a u64 map's entries into new slabs when its slabs hold at
 // least this many times the blocks its entries need (compact_blocks()).
 constexpr u64 kCompactRatio = 4;
@@ -141,6 +145,14 @@ struct RhMap::Table {
 };
 
 sync::Ref<u64> RhMap::hdr(unsigned idx) const { return sync::word(base_, hdr_off_ + 8 * idx); }
+
+// A journal word (lock holder; relaxed like the counts: the next holder
+// reads it after its acquire of the lock, or, after a death, as it reads
+// every header word the dead writer left). A no-op in a layout version 3
+// or 4 map, whose header has no room for it.
+void RhMap::journal(unsigned idx, u64 v) const {
+  if (journaled_) hdr(idx).store_relaxed(v);
+}
 
 // Decode a table word; false when it cannot name a table (damage, or a
 // reader's stale view of reused memory).
@@ -221,18 +233,26 @@ bool RhMap::load_table(u64 tw, Table* t) const { return decode_table(tw, Space(*
 
 // --- lifecycle -------------------------------------------------------------
 
-Status RhMap::make_table(unsigned log2, u64* dir_out) const {
+Status RhMap::make_table(unsigned log2, u64* dir_out, bool journaled) const {
   u64 cap = u64{1} << log2;
   u64 seg_slots = std::min(cap, kRhSegSlots), seg_cnt = cap / seg_slots;
   u64 dir = 0;
   Status s = a_->alloc(16, 8 * seg_cnt, kRhTagDir, &dir);
   if (s != Status::ok) return s;
+  if (journaled) {
+    // A writer that dies from here on leaves the table in the journal, its
+    // directory naming the segments made so far (zero: none yet), for
+    // repair() to free. ORDER: release, as every store into map memory.
+    for (u64 i = 0; i < seg_cnt; ++i) sync::word(base_, dir + 8 * i).store_release(0);
+    journal(kWordNewTable, table_word(dir, log2, 0));
+  }
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
     // 16-aligned, not 64: a cache line holds 8 slots either way, and a
     // 512 KiB segment then fits the allocator's class of exactly that plus
     // its header (64-aligned, it took the next class, 25% larger).
     if ((s = a_->alloc(16, 8 * seg_slots, kRhTagSegment, &seg)) != Status::ok) {
+      if (journaled) journal(kWordNewTable, 0);  // closed before the frees: a crash leaks, never frees twice
       for (u64 j = 0; j < i; ++j) a_->free(sync::word(base_, dir + 8 * j).load_relaxed());
       a_->free(dir);
       return s;
@@ -248,11 +268,33 @@ Status RhMap::make_table(unsigned log2, u64* dir_out) const {
   return Status::ok;
 }
 
+// Free a table's segments and directory. A directory entry that is 0 (a
+// table make_table() had not finished) or names no segment object is
+// skipped, and so is a directory that is not one: repair() frees tables
+// the journal names.
 void RhMap::free_table(u64 tw) const {
   Table t;
   if (!load_table(tw, &t)) return;
-  for (u64 i = 0; i < t.seg_cnt; ++i) a_->free(sync::word(base_, t.dir + 8 * i).load_relaxed());
+  if (!object_is(t.dir, kRhTagDir)) return;
+  for (u64 i = 0; i < t.seg_cnt; ++i) {
+    const u64 seg = sync::word(base_, t.dir + 8 * i).load_relaxed();
+    if (object_is(seg, kRhTagSegment)) a_->free(seg);
+  }
   a_->free(t.dir);
+}
+
+// Whether `off` is a live allocator object tagged `tag`.
+bool RhMap::object_is(u64 off, std::uint32_t tag) const {
+  u64 size = 0;
+  std::uint32_t got = 0;
+  return off != 0 && a_->info(off, &size, &got) == Status::ok && got == tag;
+}
+
+// A new table that will not be published (lock held): out of the journal,
+// then freed.
+void RhMap::drop_new_table(u64 tw) const {
+  journal(kWordNewTable, 0);
+  free_table(tw);
 }
 
 Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags,
@@ -263,7 +305,11 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   unsigned log2 = std::max(2u, log2_for(cap_min)), log2_max = std::max(2u, log2_for(cap_max));
   if (log2_max < log2) return fail(why, Status::invalid, "cap_max below cap_min");
   u64 h = 0;
+  // 64-aligned (the lines of LAYOUT) where the allocator has a class for
+  // that, as every standard ladder does; else 16 (the Relacy models' small
+  // ladder, whose 192-byte slots hold 128 bytes 64-aligned).
   Status s = a.alloc(64, kHeaderBytes, kRhTagHeader, &h);
+  if (s != Status::ok) s = a.alloc(16, kHeaderBytes, kRhTagHeader, &h);
   if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
   RhMap m;
   m.a_ = &a;
@@ -274,8 +320,9 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   m.log2_max_ = log2_max;
   m.multi_ = (flags & kRhMultimap) != 0;
   m.bytes_ = (flags & kRhBytes) != 0;
+  m.journaled_ = true;
   u64 dir = 0;
-  if ((s = m.make_table(log2, &dir)) != Status::ok) {
+  if ((s = m.make_table(log2, &dir, false)) != Status::ok) {
     a.free(h);
     return fail(why, s, "cannot allocate the table");
   }
@@ -298,11 +345,13 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   if (sync::word(a.base(), map_off).load_acquire() != kRhMagic)
     return fail(why, Status::invalid, "not a robin-hood map (bad magic)");
   for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), map_off + 8 * i).load_relaxed();
-  if (w[1] != kRhLayoutVersion && w[1] != 3)  // 3: no maximum capacity (word 3 bits 23:16 zero)
+  // 3: no maximum capacity (word 3 bits 23:16 zero); 3 and 4: no journal.
+  if (w[1] < 3 || w[1] > kRhLayoutVersion)
     return fail(why, Status::invalid,
-                "robin-hood layout version " + std::to_string(w[1]) + ", this build reads 3 and " +
+                "robin-hood layout version " + std::to_string(w[1]) + ", this build reads 3 to " +
                     std::to_string(kRhLayoutVersion));
-  if (size < kHeaderBytes) return fail(why, Status::corrupt, "robin-hood map header too small");
+  if (size < (w[1] >= 5 ? kHeaderBytes : kHeaderBytesV4))
+    return fail(why, Status::corrupt, "robin-hood map header too small");
   const u64 log2_min = w[3] & 0xff, flags = (w[3] >> 8) & 0xff;
   u64 log2_max = (w[3] >> 16) & 0xff;
   if (w[1] == 3 && log2_max == 0) log2_max = kRhCapLog2Max;  // a map made before maximum capacities
@@ -319,6 +368,7 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   m.multi_ = (flags & kRhMultimap) != 0;
   m.bytes_ = (flags & kRhBytes) != 0;
   m.read_only_ = a.read_only();
+  m.journaled_ = w[1] >= 5;
   Table t;
   // ORDER: acquire pairs with the release publishing a table in rebuild().
   if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t))
@@ -666,7 +716,7 @@ Status RhMap::rebuild(u64 need_live) {
       return Status::full;
     }
     u64 dir = 0;
-    Status s = make_table(log2, &dir);
+    Status s = make_table(log2, &dir, true);
     if (s != Status::ok) {
       drop_new_slabs(fresh);
       return s;
@@ -687,28 +737,35 @@ Status RhMap::rebuild(u64 need_live) {
         s = place(nt, new_ref(ref_of(w)), block_hash(ref_of(w) << 4), &tomb);
       }
       if (s == Status::corrupt) {
-        free_table(table_word(dir, log2, 0));  // the old table stays current
+        drop_new_table(table_word(dir, log2, 0));  // the old table stays current
         drop_new_slabs(fresh);
         return s;
       }
       ok = s == Status::ok;
     }
     if (!ok) {  // a probe grew past kRhDistMax: try twice the capacity
-      free_table(table_word(dir, log2, 0));
+      drop_new_table(table_word(dir, log2, 0));
       continue;
     }
     const u64 gen = (old_tw >> kGenShift) + 1;
     // Give the old slabs back (compaction, step 3). A model build's free
     // writes over their blocks (core/alloc.cc), so a reader that trusts a
     // block of a freed slab reads a wrong key or value (planted bug 27).
+    // Each leaves the journal (word 22 names the next one) before it is
+    // freed: a writer that dies here leaks one slab at most, never frees
+    // one twice (repair() frees the rest from the journal).
     auto free_old_slabs = [&] {
-      for (u64 slab : old_slabs) a_->free(slab);
+      for (std::size_t i = 0; i < old_slabs.size(); ++i) {
+        journal(kWordCutSlabs, i + 1 < old_slabs.size() ? old_slabs[i + 1] : 0);
+        a_->free(old_slabs[i]);
+      }
     };
 #if MB_PLANT_BUG == 27
     // BUG 27: the old slabs go back before the new table is published,
     // while readers still find their blocks through the current table.
     free_old_slabs();
 #endif
+    rw_os::hook(rw_os::HookPoint::rh_table_built);  // tests: a crash here
     // Compaction, step 1: the new slabs join the list in front of the old
     // ones (a writer that dies from here on leaves every slab listed; the
     // repair puts unnamed blocks on the free stack).
@@ -718,11 +775,18 @@ Status RhMap::rebuild(u64 need_live) {
       hdr(kWordSlab).store_relaxed(fresh.newest);
       hdr(kWordBump).store_relaxed(fresh.bump);
       hdr(kWordBumpEnd).store_relaxed(fresh.end);
+      // Listed: out of the journal (repair() tells a death before this
+      // from one after by the list's head).
+      journal(kWordFreshSlabs, 0);
       rw_os::hook(rw_os::HookPoint::rh_compact_linked);  // tests: a crash here
     }
+    // The old table goes into the journal before the publish: repair()
+    // frees whichever of the two tables the table word does not name.
+    journal(kWordOldTable, old_tw);
     // ORDER: release pairs with the acquire loads of the table word in
     // find(): the complete new table is visible to a reader that sees it.
     hdr(kWordTable).store_release(table_word(dir, log2, gen));
+    journal(kWordNewTable, 0);
     hdr(kWordTomb).store_relaxed(0);
     hdr(kWordResizes).store_relaxed(hdr(kWordResizes).load_relaxed() + 1);
     if (!old_slabs.empty()) {
@@ -738,6 +802,7 @@ Status RhMap::rebuild(u64 need_live) {
       // which the repair resets if it finds the list still there).
       hdr(kWordFree).store_relaxed(0);
       hdr(kWordFreeCnt).store_relaxed(0);
+      journal(kWordCutSlabs, old_slabs[0]);  // before the cut: repair() frees them once they are off the list
       if (fresh.newest != 0) {
         sync::word(base_, fresh.oldest).store_release(0);
       } else {
@@ -748,8 +813,12 @@ Status RhMap::rebuild(u64 need_live) {
       rw_os::hook(rw_os::HookPoint::rh_compact_cut);  // tests: a crash here
 #if MB_PLANT_BUG != 27
       free_old_slabs();
+#else
+      journal(kWordCutSlabs, 0);  // freed above already
 #endif
     }
+    rw_os::hook(rw_os::HookPoint::rh_table_published);  // tests: a crash here
+    journal(kWordOldTable, 0);  // closed before the frees: a crash leaks, never frees twice
     free_table(old_tw);
     return Status::ok;
   }
@@ -796,6 +865,9 @@ Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std:
       }
       if (fresh->oldest == 0) fresh->oldest = slab;
       fresh->newest = slab;
+      // Unlisted slabs are in the journal (the newest; each links the one
+      // before, the oldest 0) until the list names them or they are dropped.
+      journal(kWordFreshSlabs, slab);
     }
     const u64 nb = fresh->bump;
     fresh->bump += 16;
@@ -828,6 +900,7 @@ Status RhMap::make_slab(u64 prev, u64* slab, u64* first, u64* end) {
 
 // Free slabs compact_blocks() made that never joined the list.
 void RhMap::drop_new_slabs(NewSlabs& fresh) {
+  journal(kWordFreshSlabs, 0);  // out of the journal before the frees: a crash leaks, never frees twice
   for (u64 slab = fresh.newest; slab != 0;) {
     const u64 prev = slab == fresh.oldest ? 0 : sync::word(base_, slab).load_relaxed();
     a_->free(slab);
@@ -947,11 +1020,12 @@ Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
     }
     u64 blk = 0;
     if ((s = new_block(blk_size, tag, &blk)) != Status::ok) return s;
+    if (bytes_) journal(kWordNewBlock, blk);  // a u64 block is the repair's anyway (RH6)
     fill(blk);
     bool took_tomb = false;
     s = place(t, blk >> 4, h, &took_tomb);
     if (s == Status::full) {  // a probe distance would pass kRhDistMax: grow
-      drop_block(blk);
+      drop_new_block(blk);
       // Unless the entries of this very hash fill the distances by
       // themselves (a multimap key's kRhDistMax + 1 values): they share a
       // home at every capacity, so growing cannot make room (it used to
@@ -961,9 +1035,10 @@ Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
       continue;
     }
     if (s != Status::ok) {
-      drop_block(blk);
+      drop_new_block(blk);
       return s;
     }
+    if (bytes_) journal(kWordNewBlock, 0);  // linked
     hdr(kWordLive).store_relaxed(live + 1);
     if (took_tomb) hdr(kWordTomb).store_relaxed(tomb - 1);
     return Status::ok;
@@ -976,10 +1051,21 @@ void RhMap::replace_block(const Table& t, u64 slot, u64 blk) {
   sync::Ref<u64> r(nullptr);
   RH_SLOT(t, slot, &r);
   const u64 w = r.load_relaxed();
+  if (bytes_) journal(kWordOldBlock, ref_of(w) << 4);
   // ORDER: release pairs with find()'s acquire load of the slot: the new
   // block is visible to a reader that meets it. Linearization point.
   r.store_release(next_ver((w & ~kRefMask) | blk >> 4, w));
+  if (bytes_) journal(kWordNewBlock, 0);  // linked
+  rw_os::hook(rw_os::HookPoint::rh_assign_linked);  // tests: a crash here
+  if (bytes_) journal(kWordOldBlock, 0);  // closed before the free: a crash leaks, never frees twice
   drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+}
+
+// A new block that will not be linked (lock held): out of the journal,
+// then dropped.
+void RhMap::drop_new_block(u64 blk) {
+  if (bytes_) journal(kWordNewBlock, 0);
+  drop_block(blk);
 }
 
 Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
@@ -1047,6 +1133,7 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
     if (mode == Put::insert) {
       s = Status::exists;
     } else if ((s = new_block(size, kRhTagBytes, &blk)) == Status::ok) {  // else the old value stays
+      journal(kWordNewBlock, blk);
       fill(blk);
       replace_block(t, slot, blk);
     }
@@ -1088,9 +1175,11 @@ void RhMap::erase_slot(const Table& t, u64 slot) {
   sync::Ref<u64> r(nullptr);
   if (!RH_SLOT(t, slot, &r)) return;
   const u64 w = r.load_relaxed();
+  if (bytes_) journal(kWordOldBlock, ref_of(w) << 4);
   // ORDER: release pairs with find()'s acquire loads (the recheck sees the
   // change before the block can be reused). Linearization point.
   r.store_release(next_ver((w & (kDistMask | kTagMask)) | kTombBit, w));
+  if (bytes_) journal(kWordOldBlock, 0);  // closed before the free: a crash leaks, never frees twice
   drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
   hdr(kWordLive).store_relaxed(hdr(kWordLive).load_relaxed() - 1);
   hdr(kWordTomb).store_relaxed(hdr(kWordTomb).load_relaxed() + 1);
@@ -1401,6 +1490,8 @@ void RhMap::repair() const {
   }
   hdr(kWordLive).store_relaxed(live.size());
   hdr(kWordTomb).store_relaxed(tomb);
+  std::sort(live.begin(), live.end());
+  if (journaled_) settle_journal(t, live);
   if (bytes_) return;
   std::vector<u64> slabs;
   if (slab_list(&slabs, nullptr) != Status::ok || slabs.empty()) return;
@@ -1412,7 +1503,6 @@ void RhMap::repair() const {
   }
   SlabSpace sp;
   if (slab_space(&sp, nullptr) != Status::ok) return;
-  std::sort(live.begin(), live.end());
   u64 top = 0, cnt = 0;
   for (const auto& [lo, hi] : sp.used)
     for (u64 b = lo; b < hi; b += 16) {
@@ -1426,6 +1516,54 @@ void RhMap::repair() const {
   hdr(kWordFreeCnt).store_relaxed(cnt);
 }
 
+// The allocation journal a dead writer left (repair(), layout version 5;
+// rh_map.h, WRITER RECOVERY): what it had allocated and not linked, or
+// unlinked and not freed, is freed. Each word leaves the journal before
+// what it names is freed (a chain of slabs: one slab at a time), so a
+// repair that dies here leaks what it had not freed yet, never frees
+// anything twice. `live`: the blocks the table names, sorted.
+void RhMap::settle_journal(const Table& t, const std::vector<u64>& live) const {
+  for (unsigned w : {kWordNewBlock, kWordOldBlock}) {  // bytes blocks: free unless a slot names it
+    const u64 blk = hdr(w).load_relaxed();
+    if (blk == 0) continue;
+    journal(w, 0);
+    if (bytes_ && !std::binary_search(live.begin(), live.end(), blk) && object_is(blk, kRhTagBytes)) a_->free(blk);
+  }
+  for (unsigned w : {kWordNewTable, kWordOldTable}) {  // tables: free unless the table word names it
+    const u64 tw = hdr(w).load_relaxed();
+    if (tw == 0) continue;
+    journal(w, 0);
+    if ((tw & kDirMask) != (t.word & kDirMask)) free_table(tw);
+  }
+  const u64 bound = (a_->space_end() - a_->space_begin()) / kObjHdrSize + 1;  // more slabs than fit: damage
+  // A compaction's new slabs, newest to oldest, unless the list names them.
+  // The oldest links 0, or (a death between the two stores that list
+  // them) the list's head, which is where the walk stops.
+  const u64 head = hdr(kWordSlab).load_relaxed();
+  if (const u64 newest = hdr(kWordFreshSlabs).load_relaxed(); newest != 0 && newest != head) {
+    for (u64 slab = newest, n = 0; slab != 0 && slab != head && n < bound && object_is(slab, kRhTagSlab); ++n) {
+      const u64 next = sync::word(base_, slab).load_relaxed();
+      journal(kWordFreshSlabs, next == head ? 0 : next);
+      a_->free(slab);
+      slab = next;
+    }
+  }
+  journal(kWordFreshSlabs, 0);
+  // A compaction's old slabs, once cut off the list: the rest of the chain.
+  if (const u64 cut = hdr(kWordCutSlabs).load_relaxed(); cut != 0) {
+    std::vector<u64> listed;
+    if (slab_list(&listed, nullptr) == Status::ok && std::find(listed.begin(), listed.end(), cut) == listed.end()) {
+      for (u64 slab = cut, n = 0; slab != 0 && n < bound && object_is(slab, kRhTagSlab); ++n) {
+        const u64 next = sync::word(base_, slab).load_relaxed();
+        journal(kWordCutSlabs, next);
+        a_->free(slab);
+        slab = next;
+      }
+    }
+    journal(kWordCutSlabs, 0);
+  }
+}
+
 u64 RhMap::recoveries() const { return hdr(kWordRecoveries).load_relaxed(); }
 
 Status RhMap::verify(std::string* why) const {
@@ -1434,6 +1572,9 @@ Status RhMap::verify(std::string* why) const {
   for (unsigned i = 0; i < 5; ++i) w5[i] = hdr(i).load_relaxed();
   if (w5[4] != header_check(w5)) return fail(why, Status::corrupt, "header check mismatch");
   if (hdr(kWordLock).load_relaxed() != 0) return fail(why, Status::corrupt, "RH3: writer lock held");
+  for (unsigned i = kJournalFirst; journaled_ && i < kJournalEnd; ++i)
+    if (hdr(i).load_relaxed() != 0)
+      return fail(why, Status::corrupt, "journal word " + std::to_string(i) + " open (a writer died; no writer repaired since)");
   Table t;
   if (!load_table(hdr(kWordTable).load_acquire(), &t)) return fail(why, Status::corrupt, "bad table word");
   if (t.log2 > log2_max_)

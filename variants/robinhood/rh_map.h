@@ -34,8 +34,10 @@
 // LAYOUT (u64 words, accessed only through core/sync.h; offsets from the
 // region base, never pointers, so peers may join at other addresses):
 //
-//   Map header (allocator object, tag kRhTagHeader, 64-aligned, 2 lines):
-//     0 magic "MBROBIN1"  1 layout version (4; 3 is read too)  2 seed
+//   Map header (allocator object, tag kRhTagHeader, 176 bytes, 64-aligned
+//   where the allocator has a class for that, as every standard ladder
+//   does; layout versions 3 and 4: 128 bytes, words 0..15):
+//     0 magic "MBROBIN1"  1 layout version (5; 3 and 4 are read too)  2 seed
 //     3 log2 of minimum capacity [7:0] | flags (kRhMultimap, kRhBytes)
 //       [15:8] | log2 of maximum capacity [23:16] (layout version 4; a
 //       version 3 map has 0 there and reads as kRhCapLog2Max)
@@ -48,7 +50,15 @@
 //     11 resizes  12 bump: the newest slab's next never-used block
 //     13 the newest slab's end  14 blocks on the free stack
 //     15 writer recoveries (locks taken over from dead holders)
-//     (words 6, 7 and 9..14 are written by the lock holder only, relaxed)
+//     16..21 the writer's allocation journal (layout version 5; WRITER
+//       RECOVERY): 16 a bytes block allocated and not yet linked, 17 a
+//       bytes block being unlinked (an assign's old one, an erased one),
+//       18 a table being built (its table word), 19 the table a resize
+//       replaces, 20 the newest of a compaction's new slabs not yet listed
+//       (each links the one made before it, the first 0), 21 the next of a
+//       compaction's old slabs to free once they are cut off the list
+//       (each links the next). 0: none. All 0 between writers.
+//     (words 6, 7 and 9..21 are written by the lock holder only, relaxed)
 //   Table word:
 //     63            38 37      32 31                 0
 //     +----------------+----------+-------------------+
@@ -168,12 +178,14 @@
 // reader still in the old table reads old blocks as it reads the old
 // table itself: memory that may be freed and reused, which its table word
 // recheck rejects (the same argument as the old table's). A writer that
-// dies after the cut leaks the old slabs. Model shrink_compact_2t; planted
+// dies after the cut leaves the rest of the old slabs in its journal (the
+// repair frees them: WRITER RECOVERY). Model shrink_compact_2t; planted
 // bug 26 keeps the old blocks in the new table, planted bug 27 frees the
 // old slabs before the publish (a model build's free() writes over the
 // start of what it frees, as the memory's next owner would: a reader that
-// trusts a block of a freed slab then reads the wrong key or value). A writer that dies before
-// the new slabs are listed leaks them; one that dies after they are listed
+// trusts a block of a freed slab then reads the wrong key or value). A
+// writer that dies before the new slabs are listed leaves them in its
+// journal (the repair frees them); one that dies after they are listed
 // but before the cut leaves old and new slabs listed (nothing leaks; the
 // next compacting shrink frees them). Without a compaction (too little to
 // gain, or no memory for the new slabs: the shrink goes on without it),
@@ -211,11 +223,23 @@
 // before it goes on (repair() in rh_map.cc: a shift that copied an entry
 // but had not overwritten its old slot leaves the left copy a tombstone;
 // the free stack is rebuilt from the slabs; the counts are recounted).
-// Every entry linked before the crash is still found; what the repair
-// cannot see (a bytes block or a table the dead writer had allocated, a
-// compaction's slabs not yet listed, or old slabs already cut off the list:
-// RECLAMATION) stays allocated, a leak. Readers never wait for the lock and are not
-// affected.
+// Every entry linked before the crash is still found. What the dead writer
+// held that neither the table nor the slab list names is named by its
+// allocation journal (header words 16..21, layout version 5), which the
+// repair settles: a journaled bytes block that no slot names is freed
+// (an insert's unlinked new block, or an assign's or erase's unlinked old
+// one), a journaled table that the table word does not name is freed (the
+// new one before the publish, the old one after), and a compaction's
+// unlisted new slabs, or its old slabs once cut off the list, are freed.
+// The writer puts an object into the journal right after allocating it
+// and takes it out before freeing it (a chain of slabs one slab at a
+// time), and the repair does the same, so a death leaks at most what lies
+// in those windows of a few instructions (one object, or one slab's
+// free), and nothing is freed twice (`KilledWriterLeaksNothing` kills a
+// writer at each journaled point and finds every object back after
+// destroy()). A layout version 3 or 4 map has no room for the journal: it
+// is written without one, and leaks what a version 4 build leaked (the
+// objects above). Readers never wait for the lock and are not affected.
 //
 // LIMITS (checked; an operation past them returns Status::full and leaves
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
@@ -258,8 +282,10 @@ namespace mb {
 
 inline constexpr std::uint64_t kRhMagic = 0x314e49424f52424dULL;  // "MBROBIN1"
 // 3: the lock word holds a pid; 4: and a start key, and word 3 a maximum
-// capacity (a version 3 map reads as bounded by kRhCapMax).
-inline constexpr std::uint64_t kRhLayoutVersion = 4;
+// capacity (a version 3 map reads as bounded by kRhCapMax); 5: a third
+// header line, the writer's allocation journal (3 and 4 are read, and
+// written without one).
+inline constexpr std::uint64_t kRhLayoutVersion = 5;
 inline constexpr unsigned kRhCapLog2Max = 26;
 inline constexpr std::uint64_t kRhCapMax = std::uint64_t{1} << kRhCapLog2Max;
 inline constexpr unsigned kRhSegLog2 = 16;
@@ -413,7 +439,12 @@ class RhMap {
   Status erase_bytes(RhBytes key, const RhBytes* only, std::uint64_t* erased);
   template <class Begin, class Take>
   Status collect(std::uint64_t h, Begin begin, Take take, std::uint64_t* n) const;
-  Status make_table(unsigned log2, std::uint64_t* dir) const;
+  Status make_table(unsigned log2, std::uint64_t* dir, bool journaled) const;
+  void drop_new_table(std::uint64_t tw) const;
+  void drop_new_block(std::uint64_t blk);
+  bool object_is(std::uint64_t off, std::uint32_t tag) const;
+  void journal(unsigned idx, std::uint64_t v) const;
+  void settle_journal(const Table& t, const std::vector<std::uint64_t>& live) const;
   Status new_block(std::uint64_t size, std::uint32_t tag, std::uint64_t* blk);
   void drop_block(std::uint64_t blk);
   Status slab_list(std::vector<std::uint64_t>* out, std::string* why) const;
@@ -431,6 +462,7 @@ class RhMap {
   bool multi_ = false;
   bool bytes_ = false;
   bool read_only_ = false;
+  bool journaled_ = false;  // layout version 5: header words 16..22 (WRITER RECOVERY)
 };
 
 }  // namespace mb

@@ -305,6 +305,46 @@ TEST(RhMap, MaximumCapacityIsChecked) {
   EXPECT_EQ(old.capacity_max(), 64u);
 }
 
+// A layout version 4 map has a two-line header and no journal: this build
+// reads and writes it without touching the words past the header's 16
+// (another object's memory in a real version 4 map: here sentinels).
+TEST(RhMap, LayoutVersion4IsWrittenWithoutAJournal) {
+  for (unsigned flags : {0u, kRhBytes}) {
+    SCOPED_TRACE(flags);
+    RhHarness h(4, flags);
+    Allocator& a = h.a;
+    const std::uint64_t off = h.off;
+    std::uint64_t w[5];
+    for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
+    w[1] = 4;
+    sync::word(a.base(), off + 8).store_relaxed(4);
+    sync::word(a.base(), off + 32).store_relaxed(internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic));
+    constexpr std::uint64_t kSentinel = 0x5e5e5e5e5e5e5e5eULL;
+    for (unsigned i = 16; i < 22; ++i) sync::word(a.base(), off + 8 * i).store_relaxed(kSentinel + i);
+    RhMap m;
+    std::string why;
+    ASSERT_EQ(RhMap::join(a, off, &m, &why), Status::ok) << why;
+    auto key = [](std::uint64_t k) { return "k" + std::to_string(k); };
+    for (std::uint64_t k = 0; k < 3000; ++k) {  // grows, assigns, erases, shrinks (compacting for u64)
+      const std::string s = key(k);
+      if (flags == 0) {
+        ASSERT_EQ(m.insert(k, k), Status::ok);
+        ASSERT_EQ(m.insert_or_assign(k, k + 1), Status::ok);
+      } else {
+        ASSERT_EQ(m.insert(RhBytes{s.data(), s.size()}, RhBytes{s.data(), s.size()}), Status::ok);
+        ASSERT_EQ(m.insert_or_assign(RhBytes{s.data(), s.size()}, RhBytes{"v", 1}), Status::ok);
+      }
+    }
+    for (std::uint64_t k = 0; k < 2990; ++k) {
+      const std::string s = key(k);
+      ASSERT_EQ(flags == 0 ? m.erase(k) : m.erase(RhBytes{s.data(), s.size()}), Status::ok);
+    }
+    EXPECT_GT(m.resizes(), 4u);
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    for (unsigned i = 16; i < 22; ++i) EXPECT_EQ(sync::word(a.base(), off + 8 * i).load_relaxed(), kSentinel + i) << i;
+  }
+}
+
 TEST(RhMap, JoinRejectsAForeignOffsetAndSeesTheSameMap) {
   RhHarness h;
   ASSERT_EQ(h.m.insert(1, 2), Status::ok);

@@ -63,6 +63,9 @@ enum class HookPoint : unsigned {
   rh_compact_linked = 9,     // a robin-hood shrink's new slabs are listed, its new table not yet published
   rh_compact_published = 10, // ... the new table is published, the old slabs still listed
   rh_compact_cut = 11,       // ... the old slabs are cut off the list, not yet freed
+  rh_table_built = 12,       // a robin-hood resize's new table is filled (a shrink's new slabs too), neither listed nor published
+  rh_table_published = 13,   // ... published, the old table not yet freed
+  rh_assign_linked = 14,     // a robin-hood assign's new block is in the slot, the old one not yet freed
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
