@@ -354,6 +354,8 @@ struct Crash {
 // reads B with no lock: B is never missed and keeps its value; afterwards
 // every key is there once and verify() is clean. Planted bug 28 tombs the
 // source before copying it (the entry is in neither slot at the crash).
+constexpr u64 kMoveFromWord = 58;  // header word: the source of an open rehash move (rw_map.h, LAYOUT)
+
 struct DeadMoverModel : MapModelBase<DeadMoverModel> {
   u64 a = 0, b = 0, fill[3] = {}, n = 0;
   u64 home(u64 k) { return m.hash(mb::RwBytes{&k, 8}) & 7; }
@@ -373,6 +375,9 @@ struct DeadMoverModel : MapModelBase<DeadMoverModel> {
     RL_ASSERT(m.stats().rehashes == 0);
     // 5 entries and a tombstone in 8 slots: one more key rehashes in place.
     Crash::inside(mem, mb::rw_os::HookPoint::move_half_done, [&] { RL_ASSERT(m.put(n, 30) == Status::ok); });
+    // The move that died is B's (its source slot holds B's key, words 2..4).
+    const u64 from = mb::sync::word(mem.base(), kHdrOff + 8 * kMoveFromWord).load_relaxed();
+    RL_ASSERT(from != 0 && mb::sync::word(mem.base(), from + 16).load_relaxed() == b);
   }
   void thread(unsigned t) {
     if (t == 0) {
@@ -402,7 +407,8 @@ struct DeadMoverModel : MapModelBase<DeadMoverModel> {
 // the journal still open, the old block not freed). Thread 0 writes another
 // key (recovering the lock: the repair settles the journal); thread 1 reads
 // V with no lock: the old value, whole, after a death before the meta store
-// (the write is lost), the new one after it. Afterwards verify() is clean,
+// (the write is lost, and the new block it had allocated leaks, as
+// rw_map.h's CRASH RECOVERY says), the new one after it. Afterwards verify() is clean,
 // and after value_meta_done the old block is back on its free list (a
 // 32-byte value for another key takes it: no new arena bytes). Planted bug
 // 29 opens the journal only after the new value is written (nothing tells
@@ -442,8 +448,13 @@ struct DeadValueModel : MapModelBase<Derived> {
     RL_ASSERT(st.write_recoveries == 1 && st.move_repairs == 1);
     this->check_quiescent();
     if (kMetaDone) {
+      // The freed block is on its free list once: the first 32-byte value
+      // takes it, the second needs new arena bytes.
+      static constexpr u64 kZ = 10;
       RL_ASSERT(this->m.put(mb::RwBytes{&kY, 8}, mb::RwBytes{old_val, sizeof old_val}) == Status::ok);
       RL_ASSERT(this->m.stats().arena_used == st.arena_used);
+      RL_ASSERT(this->m.put(mb::RwBytes{&kZ, 8}, mb::RwBytes{old_val, sizeof old_val}) == Status::ok);
+      RL_ASSERT(this->m.stats().arena_used == st.arena_used + 32);
     }
   }
 };

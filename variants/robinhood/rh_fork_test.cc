@@ -26,12 +26,14 @@
 // holds, and the map goes on.
 // KilledWriterLeaksNothing: a child is SIGKILLed at each point where it
 // holds memory that neither the table nor the slab list names (a bytes
-// insert's new block during its shift, an assign's replaced block, a
-// resize's new table before its publish and its old table after, a
-// compacting shrink's new slabs before they are listed and its old slabs
-// after they are cut off); after the next writer's repair, destroy() gives
-// every allocator object back (layout version 5's journal; without it
-// each case leaks).
+// insert's new block during its shift, an assign's replaced block, an
+// erase's block, a resize's new table before its publish and its old
+// table after, a compacting shrink's new slabs before and while they are
+// listed and its old slabs after they are cut off); the journal word that
+// names it is checked; objects of the same kinds allocated before the
+// repair must survive it; after the repair, destroy() gives every
+// allocator object back (layout version 5's journal; without it each case
+// leaks).
 // ReusedPidIsToldFromTheDeadWriter: the lock word names a writer that died
 // holding it, by this process's own pid with another start key (a later
 // process was given the dead one's pid): the next insert takes it over
@@ -48,6 +50,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/alloc.h"
@@ -348,23 +351,28 @@ std::string bytes_key(std::uint64_t k) { return "key-" + std::to_string(k); }
 
 TEST(RhFork, KilledWriterLeaksNothing) {
   using rw_os::HookPoint;
+  enum class Op { bytes_insert, bytes_assign, bytes_erase, grow, compact };
   struct Case {
     const char* what;
     HookPoint at;
-    bool bytes;
-    bool compact;  // a u64 map of 40000 keys whose next erase compacts
+    Op op;
+    unsigned journal_word;  // the header word that names what the writer holds there
+    std::uint64_t slabs_after;  // slab_count() after the repair (0: not checked)
   };
   const Case cases[] = {
-      {"bytes insert, mid-shift", HookPoint::rh_shift_half_done, true, false},
-      {"bytes assign, old block unlinked", HookPoint::rh_assign_linked, true, false},
-      {"grow, new table built", HookPoint::rh_table_built, false, false},
-      {"grow, new table published", HookPoint::rh_table_published, false, false},
-      {"compacting shrink, new slabs made", HookPoint::rh_table_built, false, true},
-      {"compacting shrink, old slabs cut", HookPoint::rh_compact_cut, false, true},
-      {"compacting shrink, old table left", HookPoint::rh_table_published, false, true},
+      {"bytes insert, mid-shift", HookPoint::rh_shift_half_done, Op::bytes_insert, 16, 0},
+      {"bytes assign, old block unlinked", HookPoint::rh_assign_linked, Op::bytes_assign, 17, 0},
+      {"bytes erase, block unlinked", HookPoint::rh_erase_unlinked, Op::bytes_erase, 17, 0},
+      {"grow, new table built", HookPoint::rh_table_built, Op::grow, 18, 0},
+      {"grow, new table published", HookPoint::rh_table_published, Op::grow, 19, 0},
+      {"compacting shrink, new slabs made", HookPoint::rh_table_built, Op::compact, 20, 3},
+      {"compacting shrink, new slabs half linked", HookPoint::rh_compact_linking, Op::compact, 20, 3},
+      {"compacting shrink, old slabs cut", HookPoint::rh_compact_cut, Op::compact, 21, 1},
+      {"compacting shrink, old table left", HookPoint::rh_table_published, Op::compact, 19, 1},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
+    const bool bytes = c.op == Op::bytes_insert || c.op == Op::bytes_assign || c.op == Op::bytes_erase;
     Region region;
     Allocator a;
     ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
@@ -372,41 +380,68 @@ TEST(RhFork, KilledWriterLeaksNothing) {
     const std::uint64_t before = live_objects(a);
     std::uint64_t off = 0;
     RhMap m;
-    ASSERT_EQ(RhMap::create(a, 64, 7, &off, nullptr, c.bytes ? kRhBytes : 0), Status::ok);
+    ASSERT_EQ(RhMap::create(a, 64, 7, &off, nullptr, bytes ? kRhBytes : 0), Status::ok);
     ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
     auto put_bytes = [&](std::uint64_t k, const std::string& v) {
       const std::string key = bytes_key(k);
       return m.insert_or_assign(RhBytes{key.data(), key.size()}, RhBytes{v.data(), v.size()});
     };
     pid_t pid = -1;
-    if (c.bytes) {
+    if (bytes) {
       for (std::uint64_t k = 0; k < 40; ++k) ASSERT_EQ(put_bytes(k, "value"), Status::ok);
+      const std::string five = bytes_key(5);
       // Until a child parks (an insert that shifts nothing just finishes).
       for (std::uint64_t k = 1000; k < 1040 && pid < 0; ++k)
-        pid = rw_os::testing::park_child(c.at, [&] { put_bytes(c.at == HookPoint::rh_assign_linked ? 5 : k, "v2"); });
-    } else if (!c.compact) {
+        pid = rw_os::testing::park_child(c.at, [&] {
+          if (c.op == Op::bytes_erase) m.erase(RhBytes{five.data(), five.size()});
+          else put_bytes(c.op == Op::bytes_assign ? 5 : k, "v2");
+        });
+    } else if (c.op == Op::grow) {
       for (std::uint64_t k = 0; k < 40; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
       pid = rw_os::testing::park_child(c.at, [&] {
         for (std::uint64_t k = 40; k < 1000; ++k) m.insert(k, value_for(k));
       });
     } else {
-      constexpr std::uint64_t kKeys = 40000;  // 3 slabs; an erase down to 8191 entries compacts
+      constexpr std::uint64_t kKeys = 40000;  // 3 slabs; an erase down to 8191 entries compacts into 1
       for (std::uint64_t k = 0; k < kKeys; ++k) ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+      ASSERT_EQ(m.slab_count(), 3u);
       std::uint64_t k = 0;
       for (; m.size() > m.capacity() / 8; ++k) ASSERT_EQ(m.erase(k), Status::ok);
       pid = rw_os::testing::park_child(c.at, [&] { m.erase(k); });
     }
     ASSERT_GT(pid, 0) << "no child reached the hook";
     ASSERT_EQ(kill(pid, SIGKILL), 0);
+    EXPECT_NE(sync::word(a.base(), off + 8 * c.journal_word).load_relaxed(), 0u) << "journal word " << c.journal_word;
+    // Bystanders of the map's own kinds and sizes, allocated before the
+    // repair (they may take memory the dead writer freed): a repair that
+    // freed anything the journal should not name would take one of them.
+    const std::pair<std::uint64_t, std::uint32_t> kinds[] = {
+        {32, kRhTagBytes},   {32, kRhTagBytes},       {512, kRhTagSegment}, {1024, kRhTagSegment},
+        {8, kRhTagDir},      {8, kRhTagDir},          {131072, kRhTagSegment}, {524288, kRhTagSegment},
+        {(256 << 10) - 64, kRhTagSlab}};
+    std::vector<std::uint64_t> bystanders;
+    for (const auto& [size, tag] : kinds) {
+      std::uint64_t b = 0;
+      ASSERT_EQ(a.alloc(16, size, tag, &b), Status::ok);
+      bystanders.push_back(b);
+    }
     // The next write takes the lock over and repairs.
-    ASSERT_EQ(c.bytes ? put_bytes(5000, "recovered") : m.insert(1u << 30, 1), Status::ok);
+    ASSERT_EQ(bytes ? put_bytes(5000, "recovered") : m.insert(1u << 30, 1), Status::ok);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     EXPECT_EQ(m.recoveries(), 1u);
     std::string why;
     EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    if (c.slabs_after != 0) EXPECT_EQ(m.slab_count(), c.slabs_after);
     ASSERT_EQ(m.destroy(), Status::ok);
-    EXPECT_EQ(live_objects(a), before) << "objects the dead writer held leaked";
+    EXPECT_EQ(live_objects(a), before + bystanders.size()) << "objects the dead writer held leaked, or a bystander went";
+    for (std::size_t i = 0; i < bystanders.size(); ++i) {
+      std::uint64_t size = 0;
+      std::uint32_t tag = 0;
+      EXPECT_TRUE(a.info(bystanders[i], &size, &tag) == Status::ok && tag == kinds[i].second) << i;
+      EXPECT_EQ(a.free(bystanders[i]), Status::ok);
+    }
+    EXPECT_EQ(live_objects(a), before);
   }
 }
 

@@ -239,30 +239,30 @@ Status RhMap::make_table(unsigned log2, u64* dir_out, bool journaled) const {
   u64 dir = 0;
   Status s = a_->alloc(16, 8 * seg_cnt, kRhTagDir, &dir);
   if (s != Status::ok) return s;
-  if (journaled) {
-    // A writer that dies from here on leaves the table in the journal, its
-    // directory naming the segments made so far (zero: none yet), for
-    // repair() to free. ORDER: release, as every store into map memory.
-    for (u64 i = 0; i < seg_cnt; ++i) sync::word(base_, dir + 8 * i).store_release(0);
-    journal(kWordNewTable, table_word(dir, log2, 0));
-  }
+  // The directory names no segment until one is made (free_table() skips
+  // 0), and, journaled, a writer that dies from here on leaves the table in
+  // the journal for repair() to free. ORDER: release, as every store into
+  // map memory.
+  for (u64 i = 0; i < seg_cnt; ++i) sync::word(base_, dir + 8 * i).store_release(0);
+  const unsigned jword = journaled ? kWordNewTable : 0;
+  if (journaled) journal(kWordNewTable, table_word(dir, log2, 0));
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
     // 16-aligned, not 64: a cache line holds 8 slots either way, and a
     // 512 KiB segment then fits the allocator's class of exactly that plus
     // its header (64-aligned, it took the next class, 25% larger).
     if ((s = a_->alloc(16, 8 * seg_slots, kRhTagSegment, &seg)) != Status::ok) {
-      if (journaled) journal(kWordNewTable, 0);  // closed before the frees: a crash leaks, never frees twice
-      for (u64 j = 0; j < i; ++j) a_->free(sync::word(base_, dir + 8 * j).load_relaxed());
-      a_->free(dir);
+      free_table(table_word(dir, log2, 0), jword);
       return s;
     }
+    // Named first (the table is not published yet), so that a writer that
+    // dies while zeroing it leaves it to the journal.
+    // ORDER: release pairs with the acquire load in slot_at().
+    sync::word(base_, dir + 8 * i).store_release(seg);
     // ORDER: release, as every store into map memory (rh_map.h, MEMORY
     // ORDERS): a reader's acquire load that reads it from reused memory
     // synchronizes with this writer and its rechecks then fail.
     for (u64 j = 0; j < seg_slots; ++j) sync::word(base_, seg + 8 * j).store_release(0);
-    // ORDER: release pairs with the acquire load in slot_at().
-    sync::word(base_, dir + 8 * i).store_release(seg);
   }
   *dir_out = dir;
   return Status::ok;
@@ -270,16 +270,29 @@ Status RhMap::make_table(unsigned log2, u64* dir_out, bool journaled) const {
 
 // Free a table's segments and directory. A directory entry that is 0 (a
 // table make_table() had not finished) or names no segment object is
-// skipped, and so is a directory that is not one: repair() frees tables
-// the journal names.
-void RhMap::free_table(u64 tw) const {
+// skipped, and so is a directory that is not one (repair() frees tables
+// the journal names). Each segment leaves the directory (its entry zeroed)
+// before it is freed, and the directory is freed after the journal word
+// `jword` that names the table (0: none) is closed: a writer or a repair
+// that dies in here leaks one segment or the directory at most, and frees
+// nothing twice. A reader still in the table (one a resize retired, or
+// never published) meets a 0 segment like an out-of-range one: slot_in()
+// refuses it and the reader's table word recheck sends it to the current
+// table.
+void RhMap::free_table(u64 tw, unsigned jword) const {
   Table t;
-  if (!load_table(tw, &t)) return;
-  if (!object_is(t.dir, kRhTagDir)) return;
-  for (u64 i = 0; i < t.seg_cnt; ++i) {
-    const u64 seg = sync::word(base_, t.dir + 8 * i).load_relaxed();
-    if (object_is(seg, kRhTagSegment)) a_->free(seg);
+  if (!load_table(tw, &t) || !object_is(t.dir, kRhTagDir)) {
+    if (jword != 0) journal(jword, 0);
+    return;
   }
+  for (u64 i = 0; i < t.seg_cnt; ++i) {
+    sync::Ref<u64> e = sync::word(base_, t.dir + 8 * i);
+    const u64 seg = e.load_relaxed();
+    if (!object_is(seg, kRhTagSegment)) continue;
+    e.store_release(0);  // ORDER: release, as every store into map memory
+    a_->free(seg);
+  }
+  if (jword != 0) journal(jword, 0);
   a_->free(t.dir);
 }
 
@@ -292,10 +305,7 @@ bool RhMap::object_is(u64 off, std::uint32_t tag) const {
 
 // A new table that will not be published (lock held): out of the journal,
 // then freed.
-void RhMap::drop_new_table(u64 tw) const {
-  journal(kWordNewTable, 0);
-  free_table(tw);
-}
+void RhMap::drop_new_table(u64 tw) const { free_table(tw, kWordNewTable); }
 
 Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::string* why, unsigned flags,
                      u64 cap_max) {
@@ -751,7 +761,7 @@ Status RhMap::rebuild(u64 need_live) {
     // Give the old slabs back (compaction, step 3). A model build's free
     // writes over their blocks (core/alloc.cc), so a reader that trusts a
     // block of a freed slab reads a wrong key or value (planted bug 27).
-    // Each leaves the journal (word 22 names the next one) before it is
+    // Each leaves the journal (word 21 names the next one) before it is
     // freed: a writer that dies here leaks one slab at most, never frees
     // one twice (repair() frees the rest from the journal).
     auto free_old_slabs = [&] {
@@ -772,6 +782,7 @@ Status RhMap::rebuild(u64 need_live) {
     if (fresh.newest != 0) {
       // ORDER: release, as every store into map memory (slab links included).
       sync::word(base_, fresh.oldest).store_release(hdr(kWordSlab).load_relaxed());
+      rw_os::hook(rw_os::HookPoint::rh_compact_linking);  // tests: a crash here
       hdr(kWordSlab).store_relaxed(fresh.newest);
       hdr(kWordBump).store_relaxed(fresh.bump);
       hdr(kWordBumpEnd).store_relaxed(fresh.end);
@@ -792,9 +803,10 @@ Status RhMap::rebuild(u64 need_live) {
     if (!old_slabs.empty()) {
       rw_os::hook(rw_os::HookPoint::rh_compact_published);  // tests: a crash here
       // Step 2, after the publish: no current slot names an old block. Cut
-      // the old slabs off the list (a writer that dies after the cut leaks
-      // them, nothing worse: the repair rebuilds the free stack, which
-      // names only old blocks, from the slabs listed), then free them. A
+      // the old slabs off the list (a writer that dies after the cut leaves
+      // them to its journal, which the repair frees; the repair rebuilds
+      // the free stack, which names only old blocks, from the slabs
+      // listed), then free them. A
       // reader still in the old table may read their memory after it is
       // reused; its table word recheck rejects what it read (the old
       // table's own memory is freed just the same). With no entries left
@@ -818,8 +830,7 @@ Status RhMap::rebuild(u64 need_live) {
 #endif
     }
     rw_os::hook(rw_os::HookPoint::rh_table_published);  // tests: a crash here
-    journal(kWordOldTable, 0);  // closed before the frees: a crash leaks, never frees twice
-    free_table(old_tw);
+    free_table(old_tw, kWordOldTable);
     return Status::ok;
   }
 }
@@ -900,9 +911,9 @@ Status RhMap::make_slab(u64 prev, u64* slab, u64* first, u64* end) {
 
 // Free slabs compact_blocks() made that never joined the list.
 void RhMap::drop_new_slabs(NewSlabs& fresh) {
-  journal(kWordFreshSlabs, 0);  // out of the journal before the frees: a crash leaks, never frees twice
   for (u64 slab = fresh.newest; slab != 0;) {
     const u64 prev = slab == fresh.oldest ? 0 : sync::word(base_, slab).load_relaxed();
+    journal(kWordFreshSlabs, prev);  // out of the journal before its free: a crash leaks it, never frees it twice
     a_->free(slab);
     slab = prev;
   }
@@ -1179,6 +1190,7 @@ void RhMap::erase_slot(const Table& t, u64 slot) {
   // ORDER: release pairs with find()'s acquire loads (the recheck sees the
   // change before the block can be reused). Linearization point.
   r.store_release(next_ver((w & (kDistMask | kTagMask)) | kTombBit, w));
+  rw_os::hook(rw_os::HookPoint::rh_erase_unlinked);  // tests: a crash here
   if (bytes_) journal(kWordOldBlock, 0);  // closed before the free: a crash leaks, never frees twice
   drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
   hdr(kWordLive).store_relaxed(hdr(kWordLive).load_relaxed() - 1);
@@ -1466,9 +1478,11 @@ Status RhMap::verify_free_stack(const SlabSpace& sp, const std::vector<u64>& liv
 //     lie in it, and the free stack is rebuilt from the slabs: every
 //     handed-out block that no LIVE slot names goes on it.
 //   - counts: recounted from the table.
-// What it cannot find stays allocated, a leak, not damage: a bytes block
-// (an allocator object) the writer had taken, a new table it had not
-// published or an old one it had not freed yet. Nothing a reader could see
+//   - the allocation journal (layout version 5, settle_journal()): bytes
+//     blocks, tables and slabs the writer held that nothing else names.
+// What none of these can find (a layout version 3 or 4 map has no
+// journal; an object in the window between its allocation and its journal
+// store) stays allocated, a leak, not damage. Nothing a reader could see
 // is lost: every entry linked before the crash is in the table after.
 void RhMap::repair() const {
   Table t;
@@ -1532,8 +1546,8 @@ void RhMap::settle_journal(const Table& t, const std::vector<u64>& live) const {
   for (unsigned w : {kWordNewTable, kWordOldTable}) {  // tables: free unless the table word names it
     const u64 tw = hdr(w).load_relaxed();
     if (tw == 0) continue;
-    journal(w, 0);
-    if ((tw & kDirMask) != (t.word & kDirMask)) free_table(tw);
+    if ((tw & kDirMask) != (t.word & kDirMask)) free_table(tw, w);
+    else journal(w, 0);
   }
   const u64 bound = (a_->space_end() - a_->space_begin()) / kObjHdrSize + 1;  // more slabs than fit: damage
   // A compaction's new slabs, newest to oldest, unless the list names them.

@@ -233,11 +233,12 @@
 // unlisted new slabs, or its old slabs once cut off the list, are freed.
 // The writer puts an object into the journal right after allocating it
 // and takes it out before freeing it (a chain of slabs one slab at a
-// time), and the repair does the same, so a death leaks at most what lies
-// in those windows of a few instructions (one object, or one slab's
-// free), and nothing is freed twice (`KilledWriterLeaksNothing` kills a
-// writer at each journaled point and finds every object back after
-// destroy()). A layout version 3 or 4 map has no room for the journal: it
+// time; a table's segments leave its directory one by one, the directory
+// last), and the repair does the same, so a death leaks at most what lies
+// in those windows of a few instructions (one object), and nothing is
+// freed twice (`KilledWriterLeaksNothing` kills a writer at each
+// journaled point and finds every object back after destroy(), and the
+// objects allocated before the repair untouched). A layout version 3 or 4 map has no room for the journal: it
 // is written without one, and leaks what a version 4 build leaked (the
 // objects above). Readers never wait for the lock and are not affected.
 //
@@ -451,7 +452,7 @@ class RhMap {
   struct SlabSpace;
   Status slab_space(SlabSpace* sp, std::string* why) const;
   Status verify_free_stack(const SlabSpace& sp, const std::vector<std::uint64_t>& live, std::string* why) const;
-  void free_table(std::uint64_t tw) const;
+  void free_table(std::uint64_t tw, unsigned jword = 0) const;
 
   Allocator* a_ = nullptr;
   void* base_ = nullptr;
@@ -462,7 +463,7 @@ class RhMap {
   bool multi_ = false;
   bool bytes_ = false;
   bool read_only_ = false;
-  bool journaled_ = false;  // layout version 5: header words 16..22 (WRITER RECOVERY)
+  bool journaled_ = false;  // layout version 5: header words 16..21 (WRITER RECOVERY)
 };
 
 }  // namespace mb

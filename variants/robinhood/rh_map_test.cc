@@ -314,6 +314,7 @@ TEST(RhMap, LayoutVersion4IsWrittenWithoutAJournal) {
     RhHarness h(4, flags);
     Allocator& a = h.a;
     const std::uint64_t off = h.off;
+    EXPECT_EQ(off % 64, 0u) << "a standard ladder gives the header whole lines (LAYOUT)";
     std::uint64_t w[5];
     for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
     w[1] = 4;

@@ -66,6 +66,8 @@ enum class HookPoint : unsigned {
   rh_table_built = 12,       // a robin-hood resize's new table is filled (a shrink's new slabs too), neither listed nor published
   rh_table_published = 13,   // ... published, the old table not yet freed
   rh_assign_linked = 14,     // a robin-hood assign's new block is in the slot, the old one not yet freed
+  rh_erase_unlinked = 15,    // a robin-hood erase's tombstone is stored, its block not yet freed
+  rh_compact_linking = 16,   // a shrink's oldest new slab links the list's head, the list not yet its newest
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
