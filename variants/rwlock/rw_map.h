@@ -4,7 +4,9 @@
 // core (shared/seeds/003); nothing is copied.
 //
 // ALGORITHM. One power-of-two table of 64-byte slots, linear probing, a
-// tombstone for a removed key. Every write takes the write lock (rw_lock.h:
+// tombstone for a removed key. A slot keeps the low 32 bits of its key's
+// hash (word 1), compared before the key: the filter a tag byte would be,
+// in the slot's own cache line (a separate tag array would add a line). Every write takes the write lock (rw_lock.h:
 // its word carries the holder's pid, so a holder that died is detected and
 // replaced), makes the map's sequence word odd, changes the table, and makes
 // the sequence even again. A single-key read takes no lock: it loads the
