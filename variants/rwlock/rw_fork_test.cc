@@ -1,7 +1,11 @@
 // Cross-process tests of RwMap: forked processes share one map (anonymous
 // shared memory or a file), each joined at its own address where it matters.
 //   CountersSumExactly       N processes incr shared counters; sums exact.
-//   ExactlyOneWinner         processes race add / cas on one key, rounds.
+//   ExactlyOneWinner         processes, started together (a barrier in
+//                            shared memory), race add / cas on 256 keys a
+//                            round: one winner per key.
+//   CreateOrOpenRacesToOneMap  processes, started together, create-or-open
+//                            one new file: all get one map.
 //   KilledWriterIsRecovered  a child parked inside a write (test hook) is
 //                            SIGKILLed; a reader and a writer get through
 //                            within 2 s, the odd seq is repaired, verify ok.
@@ -42,6 +46,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -122,6 +127,9 @@ TEST(RwFork, CountersSumExactly) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// Start together: each child joins the file, then waits at a barrier in
+// shared memory until all have joined, and races add and cas on kKeys keys
+// (a fresh pair per round), recording what it won there.
 TEST(RwFork, ExactlyOneWinner) {
   std::string path = temp_path("rw_race");
   unlink(path.c_str());
@@ -129,35 +137,94 @@ TEST(RwFork, ExactlyOneWinner) {
   ASSERT_EQ(RwStore::create_file(path, params(), &st), Status::ok);
   RwMap& m = st->map();
   constexpr int kProcs = 4;
-  for (std::uint64_t round = 0; round < 20; ++round) {
-    ASSERT_EQ(m.put(1000 + round, 0), Status::ok);
-    // Exit code bit 0: won the add; bit 1: won the cas.
+  constexpr std::uint64_t kKeys = 256, kCasBase = 1u << 20;
+  struct Shared {
+    std::atomic<int> ready;
+    std::atomic<int> add_wins[kKeys], cas_wins[kKeys];
+  };
+  void* mem = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* sh = new (mem) Shared();
+  for (std::uint64_t round = 0; round < 5; ++round) {
+    sh->ready.store(0);
+    for (std::uint64_t k = 0; k < kKeys; ++k) {
+      sh->add_wins[k].store(0);
+      sh->cas_wins[k].store(0);
+      ASSERT_EQ(m.put(kCasBase + round * kKeys + k, 0), Status::ok);
+    }
     auto codes = run_children(kProcs, [&](int id) {
       RwStore::Ptr mine;  // its own mapping of the file
       if (RwStore::join_file(path, &mine) != Status::ok) return 100;
-      Status a = mine->map().add(round, std::uint64_t(id));
-      Status c = mine->map().cas(1000 + round, 0, std::uint64_t(id) + 1);
-      if ((a != Status::ok && a != Status::exists) || (c != Status::ok && c != Status::exists)) return 101;
-      return (a == Status::ok ? 1 : 0) | (c == Status::ok ? 2 : 0);
+      sh->ready.fetch_add(1);
+      while (sh->ready.load() < kProcs) {
+      }
+      for (std::uint64_t k = 0; k < kKeys; ++k) {
+        const std::uint64_t key = round * kKeys + k;
+        Status a = mine->map().add(key, std::uint64_t(id));
+        Status c = mine->map().cas(kCasBase + key, 0, std::uint64_t(id) + 1);
+        if ((a != Status::ok && a != Status::exists) || (c != Status::ok && c != Status::exists)) return 101;
+        if (a == Status::ok) sh->add_wins[k].fetch_add(1);
+        if (c == Status::ok) sh->cas_wins[k].fetch_add(1);
+      }
+      return 0;
     });
-    int add_winner = -1, cas_winner = -1, adds = 0, cases = 0;
-    for (int id = 0; id < kProcs; ++id) {
-      ASSERT_LT(codes[id], 4) << "child error " << codes[id];
-      if (codes[id] & 1) ++adds, add_winner = id;
-      if (codes[id] & 2) ++cases, cas_winner = id;
+    for (int id = 0; id < kProcs; ++id) ASSERT_EQ(codes[id], 0) << "child " << id;
+    for (std::uint64_t k = 0; k < kKeys; ++k) {
+      const std::uint64_t key = round * kKeys + k;
+      ASSERT_EQ(sh->add_wins[k].load(), 1) << key;
+      ASSERT_EQ(sh->cas_wins[k].load(), 1) << key;
+      std::uint64_t v = 0, w = 0;
+      ASSERT_EQ(m.get(key, &v), Status::ok);
+      EXPECT_LT(v, std::uint64_t(kProcs));
+      ASSERT_EQ(m.get(kCasBase + key, &w), Status::ok);
+      EXPECT_TRUE(w >= 1 && w <= std::uint64_t(kProcs)) << w;
     }
-    ASSERT_EQ(adds, 1) << round;
-    ASSERT_EQ(cases, 1) << round;
-    std::uint64_t v = 0;
-    ASSERT_EQ(m.get(round, &v), Status::ok);
-    EXPECT_EQ(v, std::uint64_t(add_winner));
-    ASSERT_EQ(m.get(1000 + round, &v), Status::ok);
-    EXPECT_EQ(v, std::uint64_t(cas_winner) + 1);
   }
+  munmap(mem, sizeof(Shared));
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
   st.reset();
   unlink(path.c_str());
+}
+
+// Processes that start together and all create-or-open one new file
+// (O_CREAT|O_EXCL for the first, a join for the others, which wait for
+// the creator's flock) all get the same map: each puts its id, and the
+// parent finds every one.
+TEST(RwFork, CreateOrOpenRacesToOneMap) {
+  constexpr int kProcs = 4;
+  for (int round = 0; round < 5; ++round) {
+    std::string path = temp_path("rw_open_race");
+    unlink(path.c_str());
+    void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mem, MAP_FAILED);
+    auto* ready = new (mem) std::atomic<int>(0);
+    auto codes = run_children(kProcs, [&](int id) {
+      ready->fetch_add(1);
+      while (ready->load() < kProcs) {
+      }
+      RwStore::Ptr mine;
+      std::string why;
+      if (RwStore::open_file(path, params(), &mine, &why) != Status::ok) {
+        std::fprintf(stderr, "child %d: %s\n", id, why.c_str());
+        return 100;
+      }
+      return mine->map().put(std::uint64_t(id), std::uint64_t(id) * 7) == Status::ok ? 0 : 101;
+    });
+    for (int id = 0; id < kProcs; ++id) EXPECT_EQ(codes[id], 0) << "child " << id;
+    RwStore::Ptr st;
+    ASSERT_EQ(RwStore::join_file(path, &st), Status::ok);
+    EXPECT_EQ(st->map().size(), std::uint64_t(kProcs));
+    for (int id = 0; id < kProcs; ++id) {
+      std::uint64_t v = 0;
+      EXPECT_TRUE(st->map().get(std::uint64_t(id), &v) == Status::ok && v == std::uint64_t(id) * 7) << id;
+    }
+    std::string why;
+    EXPECT_EQ(st->map().verify(&why), Status::ok) << why;
+    st.reset();
+    munmap(mem, 4096);
+    unlink(path.c_str());
+  }
 }
 
 using rw_os::testing::park_child;
@@ -339,7 +406,9 @@ TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
   rw_os::testing::BlockedCall waiter([&] { EXPECT_EQ(m.put(9, 99), Status::ok); });
   EXPECT_TRUE(waiter.waited(std::chrono::milliseconds(500))) << "a live holder's lock was taken over";
   ASSERT_EQ(kill(holder, SIGKILL), 0);
-  waiter.join();
+  t0 = std::chrono::steady_clock::now();
+  waiter.join();  // a waiter already asleep when the holder died: within 2 s too
+  EXPECT_LT(seconds_since(t0), 2.0);
   int status = 0;
   ASSERT_EQ(waitpid(holder, &status, 0), holder);
   EXPECT_EQ(m.stats().write_recoveries, 4u);

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "models/map_conformance.h"
@@ -64,6 +66,43 @@ TEST(RwShards, KeysSpreadOverShards) {
   ASSERT_EQ(s.shard(0).put(k, 1), Status::ok);  // k belongs to another shard
   EXPECT_EQ(s.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("another shard"), std::string::npos) << why;
+}
+
+// pop and drain over 4 shards: every key comes out exactly once, with its
+// value, and then not_found.
+TEST(RwShards, PopAndDrainTakeEveryKeyOnce) {
+  RwShardsHarness h;
+  RwShards& s = h.map();
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(s.insert_or_assign(k, k * 5), Status::ok);
+  std::vector<int> seen(1000, 0);
+  std::uint64_t k = 0, v = 0;
+  for (int n = 0; n < 300; ++n) {
+    ASSERT_EQ(s.pop(&k, &v), Status::ok);
+    ASSERT_LT(k, 1000u);
+    EXPECT_EQ(v, k * 5);
+    ++seen[k];
+  }
+  struct Ctx {
+    std::vector<int>* seen;
+    bool bad = false;
+  } ctx{&seen};
+  std::uint64_t removed = 0;
+  ASSERT_EQ(s.drain(2000, [](void* c, RwBytes key, RwBytes val) {
+    auto* x = static_cast<Ctx*>(c);
+    std::uint64_t kk = 0, vv = 0;
+    if (key.size != 8 || val.size != 8) { x->bad = true; return; }
+    std::memcpy(&kk, key.data, 8);
+    std::memcpy(&vv, val.data, 8);
+    if (kk >= 1000 || vv != kk * 5) { x->bad = true; return; }
+    ++(*x->seen)[kk];
+  }, &ctx, &removed), Status::ok);
+  EXPECT_FALSE(ctx.bad);
+  EXPECT_EQ(removed, 700u);
+  for (std::uint64_t i = 0; i < 1000; ++i) EXPECT_EQ(seen[i], 1) << i;
+  EXPECT_EQ(s.size(), 0u);
+  EXPECT_EQ(s.pop(&k, &v), Status::not_found);
+  std::string why;
+  EXPECT_EQ(s.verify(&why), Status::ok) << why;
 }
 
 // get / put of byte strings hash the key once; they reach the same entries
