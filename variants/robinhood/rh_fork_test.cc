@@ -24,6 +24,9 @@
 // published, old slabs cut off): the next writer repairs, verify() is
 // clean, every entry keeps its value, the erase that started the shrink
 // holds, and the map goes on.
+// BytesMultimapSavedAndJoinedReadOnly: the same for a multimap of byte
+// strings (values() and count() of every key against an oracle; every
+// writer of the read-only join returns invalid; the file is unchanged).
 // KilledWriterLeaksNothing: a child is SIGKILLed at each point where it
 // holds memory that neither the table nor the slab list names (a bytes
 // insert's new block during its shift, an assign's replaced block, an
@@ -48,6 +51,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <random>
 #include <string>
 #include <utility>
@@ -109,22 +114,29 @@ int child(const std::string& path, int id, int ready_fd) {
   }
 }
 
+// A file region holding an allocator and a map (cap_min 4) named by the
+// region's root word.
+Status create_map_file(const std::string& path, std::uint64_t seed, unsigned flags) {
+  Region r;
+  Status s = Region::create_file(path, kSpec, [&](Region& reg) {
+    Allocator a;
+    std::uint64_t off = 0;
+    Status st = Allocator::create(reg, AllocParams(), &a);
+    if (st == Status::ok) st = RhMap::create(a, 4, seed, &off, nullptr, flags);
+    if (st == Status::ok) reg.root_off().store_release(off);
+    return st;
+  }, &r);
+  if (s == Status::ok) r.leave();
+  return s;
+}
+
 TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   const char* dir = std::getenv("TEST_TMPDIR");
   std::string path = std::string(dir ? dir : "/tmp") + "/rh_fork." + std::to_string(getpid());
   std::string copy = path + ".saved";
   unlink(path.c_str());
   unlink(copy.c_str());
-  Region r;
-  ASSERT_EQ(Region::create_file(path, kSpec, [](Region& reg) {
-              Allocator a;
-              std::uint64_t off = 0;
-              Status s = Allocator::create(reg, AllocParams(), &a);
-              if (s == Status::ok) s = RhMap::create(a, 4, 11, &off);
-              if (s == Status::ok) reg.root_off().store_release(off);
-              return s;
-            }, &r), Status::ok);
-  r.leave();
+  ASSERT_EQ(create_map_file(path, 11, 0), Status::ok);
   Joined w;
   ASSERT_EQ(w.join(path), Status::ok);
   for (std::uint64_t n = 0; n < kStable; ++n) ASSERT_EQ(w.m.insert(stable_key(n), value_for(stable_key(n))), Status::ok);
@@ -215,6 +227,78 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
     EXPECT_NE(why.find("read-only"), std::string::npos) << why;
     ASSERT_EQ(ro.m.find(stable_key(0), &v), Status::ok);
     EXPECT_EQ(v, value_for(stable_key(0)));
+  }
+  EXPECT_EQ(bytes_of(copy), before);
+  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(Region::destroy_file(path, kSpec.type), Status::ok);
+  EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
+}
+
+// A multimap of byte strings in a file: saved (copied), loaded, and the
+// copy joined read-only: values() and count() give every key's values,
+// every writer returns invalid, and the file's bytes do not change.
+TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(dir ? dir : "/tmp") + "/rh_multi." + std::to_string(getpid());
+  std::string copy = path + ".saved";
+  unlink(path.c_str());
+  unlink(copy.c_str());
+  ASSERT_EQ(create_map_file(path, 13, kRhBytes | kRhMultimap), Status::ok);
+  auto b = [](const std::string& s) { return RhBytes{s.data(), s.size()}; };
+  auto key = [](std::uint64_t k) { return "key-" + std::to_string(k); };
+  auto val = [](std::uint64_t k, std::uint64_t j) { return std::string(1 + (k * 7 + j) % 90, char('a' + j)); };
+  std::map<std::string, std::multiset<std::string>> oracle;
+  {
+    Joined w;
+    ASSERT_EQ(w.join(path), Status::ok);
+    ASSERT_TRUE(w.m.bytes() && w.m.multimap());
+    for (std::uint64_t k = 0; k < 300; ++k)
+      for (std::uint64_t j = 0; j <= k % 4; ++j) {
+        ASSERT_EQ(w.m.insert_multi(b(key(k)), b(val(k, j))), Status::ok);
+        oracle[key(k)].insert(val(k, j));
+      }
+    for (std::uint64_t k = 0; k < 300; k += 5) {  // some values and keys go
+      ASSERT_EQ(w.m.erase_one(b(key(k)), b(val(k, 0))), Status::ok);
+      oracle[key(k)].erase(oracle[key(k)].find(val(k, 0)));
+    }
+    for (std::uint64_t k = 3; k < 300; k += 50) {
+      ASSERT_EQ(w.m.erase_all(b(key(k))), Status::ok);
+      oracle.erase(key(k));
+    }
+    std::string why;
+    ASSERT_EQ(w.m.verify(&why), Status::ok) << why;
+    w.r.leave();
+  }
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
+  auto bytes_of = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = bytes_of(copy);
+  {
+    Joined ro;
+    ASSERT_EQ(ro.join(copy, true), Status::ok);
+    EXPECT_TRUE(ro.m.read_only() && ro.m.bytes() && ro.m.multimap());
+    std::string why;
+    ASSERT_EQ(ro.m.verify(&why), Status::ok) << why;
+    for (std::uint64_t k = 0; k < 300; ++k) {
+      std::vector<std::string> got;
+      std::uint64_t n = 0;
+      const auto it = oracle.find(key(k));
+      const std::uint64_t want = it == oracle.end() ? 0 : it->second.size();
+      EXPECT_EQ(ro.m.values(b(key(k)), &got), want ? Status::ok : Status::not_found) << k;
+      EXPECT_EQ(ro.m.count(b(key(k)), &n), want ? Status::ok : Status::not_found) << k;
+      EXPECT_EQ(n, want) << k;
+      if (want) EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()), it->second) << k;
+    }
+    EXPECT_EQ(ro.m.insert_multi(b(key(1)), b("x")), Status::invalid);
+    EXPECT_EQ(ro.m.insert(b(key(1000)), b("x")), Status::invalid);
+    EXPECT_EQ(ro.m.insert_or_assign(b(key(1)), b("x")), Status::invalid);
+    EXPECT_EQ(ro.m.update(b(key(1)), b("x")), Status::invalid);
+    EXPECT_EQ(ro.m.erase_one(b(key(1)), b(val(1, 0))), Status::invalid);
+    EXPECT_EQ(ro.m.erase_all(b(key(1))), Status::invalid);
+    EXPECT_EQ(ro.m.erase(b(key(1))), Status::invalid);
   }
   EXPECT_EQ(bytes_of(copy), before);
   std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);

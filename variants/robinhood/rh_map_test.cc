@@ -386,6 +386,18 @@ TEST(RhMap, VerifyCatchesDamage) {
   std::uint64_t v = 0;
   for (std::uint64_t k = 0; k < 10; ++k) m.find(k, &v);  // bounded, no crash
   restore();
+  // 1b. RH1 alone: a live entry moved one slot right into an EMPTY slot,
+  // its distance one more (home and tag still right: RH2 holds), the slot
+  // it left EMPTY, so it follows an EMPTY slot with a distance above 0.
+  int moved = -1;
+  for (int i = 0; i < 15 && moved < 0; ++i)
+    if (saved[i] != 0 && (saved[i] >> 63) == 0 && saved[i + 1] == 0) moved = i;
+  ASSERT_GE(moved, 0) << "no live slot followed by an empty one";
+  sync::word(h.a.base(), seg + 8 * moved).store_relaxed(0);
+  sync::word(h.a.base(), seg + 8 * (moved + 1)).store_relaxed(saved[moved] + (std::uint64_t{1} << 32));
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("RH1"), std::string::npos) << why;
+  restore();
   // 2. a reference to something that is not a block (the map header).
   sync::word(h.a.base(), seg + 8 * live_idx)
       .store_relaxed((saved[live_idx] & ~0xffffffffULL) | (h.off >> 4));

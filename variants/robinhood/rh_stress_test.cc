@@ -13,7 +13,8 @@
 // Writers know their slices exactly; verify() and the allocator's object
 // count are checked at the end (no block leaked, none freed twice), and
 // the slab count (the last shrinks compacted the blocks into one slab,
-// under the readers).
+// under the readers). GrowShrinkToMillionsUnderReaders runs the same with
+// two slices of 2^20 keys, once (optimized builds only).
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -77,7 +78,9 @@ void run_threads(Fns&&... fns) {
   for (auto& th : threads) th.join();
 }
 
-TEST(RhStress, GrowShrinkUnderReaders) {
+// The body of GrowShrinkUnderReaders (and ToMillions): each writer's slice
+// holds `slice` keys, grown and emptied `rounds` times.
+void grow_shrink_under_readers(std::uint64_t slice, int rounds) {
   const char* env = std::getenv("MB_SEED");
   std::uint64_t seed = env ? std::strtoull(env, nullptr, 0) : std::random_device{}();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
@@ -92,17 +95,17 @@ TEST(RhStress, GrowShrinkUnderReaders) {
   std::vector<std::uint64_t> reads(kReaders, 0);
   auto writer = [&](int t) {
     std::mt19937_64 rng(seed + t);
-    std::vector<std::uint64_t> mine(kSlice, 0);  // 0 = absent, else the value
+    std::vector<std::uint64_t> mine(slice, 0);  // 0 = absent, else the value
     auto key = [&](std::uint64_t n) { return std::uint64_t(t + 1) << 32 | n; };
-    for (int round = 0; round < kRounds; ++round) {
-      for (std::uint64_t n = 0; n < kSlice; ++n) {  // grow
+    for (int round = 0; round < rounds; ++round) {
+      for (std::uint64_t n = 0; n < slice; ++n) {  // grow
         std::uint64_t v = value_for(key(n), round * 4 + 1);
         Status s = rng() % 2 ? m.insert(key(n), v) : m.insert_or_assign(key(n), v);
         if (s != Status::ok) failures[t]++;
         mine[n] = v;
       }
-      for (std::uint64_t i = 0; i < kSlice; ++i) {  // mixed ops on the full slice
-        std::uint64_t n = rng() % kSlice, v = 0;
+      for (std::uint64_t i = 0; i < slice; ++i) {  // mixed ops on the full slice
+        std::uint64_t n = rng() % slice, v = 0;
         Status s;
         switch (rng() % 4) {
           case 0:
@@ -121,7 +124,7 @@ TEST(RhStress, GrowShrinkUnderReaders) {
             if (s != (mine[n] ? Status::ok : Status::not_found) || (mine[n] && v != mine[n])) failures[t]++;
         }
       }
-      for (std::uint64_t n = 0; n < kSlice; ++n) {  // shrink
+      for (std::uint64_t n = 0; n < slice; ++n) {  // shrink
         Status s = m.erase(key(n));
         if (s != (mine[n] ? Status::ok : Status::not_found)) failures[t]++;
         mine[n] = 0;
@@ -136,7 +139,7 @@ TEST(RhStress, GrowShrinkUnderReaders) {
       for (int i = 0; i < 256; ++i) {
         std::uint64_t v = 0, k = 3ull << 40 | rng() % kPermanent;
         if (m.find(k, &v) != Status::ok || v != value_for(k, 7)) ++f;
-        k = std::uint64_t(rng() % kWriters + 1) << 32 | rng() % kSlice;
+        k = std::uint64_t(rng() % kWriters + 1) << 32 | rng() % slice;
         Status s = m.find(k, &v);
         if (s == Status::ok ? (v >> 20) != k : s != Status::not_found) ++f;
         reads[r] += 2;
@@ -148,7 +151,7 @@ TEST(RhStress, GrowShrinkUnderReaders) {
   run_threads([&] { writer(0); }, [&] { writer(1); }, [&] { reader(0); }, [&] { reader(1); });
   for (int t = 0; t < kWriters + kReaders; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t << " seed " << seed;
   for (int r = 0; r < kReaders; ++r) EXPECT_GT(reads[r], 0u);
-  EXPECT_GT(m.resizes(), 2u * kRounds);  // grew and shrank each round
+  EXPECT_GT(m.resizes(), 2u * rounds);  // grew and shrank each round
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why << " seed " << seed;
   EXPECT_EQ(m.size(), kPermanent);
@@ -164,6 +167,16 @@ TEST(RhStress, GrowShrinkUnderReaders) {
   ASSERT_EQ(a.verify(&st, &why), Status::ok) << why;
   EXPECT_EQ(st.obj_cnt, 0u);
 }
+
+TEST(RhStress, GrowShrinkUnderReaders) { grow_shrink_under_readers(kSlice, kRounds); }
+
+#if !defined(__SANITIZE_THREAD__) && !defined(MB_SANITIZER)
+// Growth to millions of keys under readers (optimized builds only: the
+// sanitizers' slices stay below one 64K-slot segment): two slices of 2^20
+// keys, a table of 2^22 slots in 64 segments whose directory every grow
+// and shrink rebuilds while the readers read.
+TEST(RhStress, GrowShrinkToMillionsUnderReaders) { grow_shrink_under_readers(std::uint64_t{1} << 20, 1); }
+#endif
 
 // A small hot key range: writers insert, overwrite and erase the same keys,
 // so blocks are freed and reused at once while readers hold their
