@@ -290,7 +290,9 @@ TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
       EXPECT_EQ(ro.m.values(b(key(k)), &got), want ? Status::ok : Status::not_found) << k;
       EXPECT_EQ(ro.m.count(b(key(k)), &n), want ? Status::ok : Status::not_found) << k;
       EXPECT_EQ(n, want) << k;
-      if (want) EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()), it->second) << k;
+      if (want) {
+        EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()), it->second) << k;
+      }
     }
     EXPECT_EQ(ro.m.insert_multi(b(key(1)), b("x")), Status::invalid);
     EXPECT_EQ(ro.m.insert(b(key(1000)), b("x")), Status::invalid);
@@ -516,7 +518,9 @@ TEST(RhFork, KilledWriterLeaksNothing) {
     EXPECT_EQ(m.recoveries(), 1u);
     std::string why;
     EXPECT_EQ(m.verify(&why), Status::ok) << why;
-    if (c.slabs_after != 0) EXPECT_EQ(m.slab_count(), c.slabs_after);
+    if (c.slabs_after != 0) {
+      EXPECT_EQ(m.slab_count(), c.slabs_after);
+    }
     ASSERT_EQ(m.destroy(), Status::ok);
     EXPECT_EQ(live_objects(a), before + bystanders.size()) << "objects the dead writer held leaked, or a bystander went";
     for (std::size_t i = 0; i < bystanders.size(); ++i) {

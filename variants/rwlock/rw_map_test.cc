@@ -1028,7 +1028,9 @@ TEST(RwMap, ArenaBlocksComeBack) {
       case 2:
         s = m.take(str(key), buf.data(), buf.size(), &sz);
         ASSERT_EQ(s, oracle.count(key) ? Status::ok : Status::not_found);
-        if (s == Status::ok) ASSERT_EQ(std::string(buf.data(), sz), oracle[key]);
+        if (s == Status::ok) {
+          ASSERT_EQ(std::string(buf.data(), sz), oracle[key]);
+        }
         oracle.erase(key);
         break;
       case 3:
