@@ -346,6 +346,37 @@ TEST(RhMap, LayoutVersion4IsWrittenWithoutAJournal) {
   }
 }
 
+// A real version 4 header: a 128-byte object (two lines) holding a map's
+// words 0..15, relabelled version 4. join() takes it (and the map works
+// through it); labelled version 5, the same object is too small.
+TEST(RhMap, A128ByteVersion4HeaderJoins) {
+  RhHarness h(4);
+  Allocator& a = h.a;
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(h.m.insert(k, k * 2), Status::ok);
+  std::uint64_t old4 = 0;
+  ASSERT_EQ(a.alloc(64, 128, kRhTagHeader, &old4), Status::ok);
+  std::uint64_t w[16];
+  for (unsigned i = 0; i < 16; ++i) w[i] = sync::word(a.base(), h.off + 8 * i).load_relaxed();
+  auto seal = [&](std::uint64_t version) {
+    w[1] = version;
+    w[4] = internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic);
+    for (unsigned i = 0; i < 16; ++i) sync::word(a.base(), old4 + 8 * i).store_relaxed(w[i]);
+  };
+  seal(kRhLayoutVersion);
+  RhMap m;
+  std::string why;
+  EXPECT_EQ(RhMap::join(a, old4, &m, &why), Status::corrupt);
+  EXPECT_NE(why.find("too small"), std::string::npos) << why;
+  seal(4);
+  ASSERT_EQ(RhMap::join(a, old4, &m, &why), Status::ok) << why;
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_TRUE(m.find(k, &v) == Status::ok && v == k * 2) << k;
+  for (std::uint64_t k = 100; k < 1000; ++k) ASSERT_EQ(m.insert(k, k * 2), Status::ok);  // grows
+  for (std::uint64_t k = 0; k < 990; ++k) ASSERT_EQ(m.erase(k), Status::ok);              // shrinks
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.size(), 10u);
+}
+
 TEST(RhMap, JoinRejectsAForeignOffsetAndSeesTheSameMap) {
   RhHarness h;
   ASSERT_EQ(h.m.insert(1, 2), Status::ok);
