@@ -235,26 +235,25 @@ bool RhMap::load_table(u64 tw, Table* t) const { return decode_table(tw, Space(*
 
 // --- lifecycle -------------------------------------------------------------
 
-Status RhMap::make_table(unsigned log2, u64* dir_out, bool journaled) const {
+Status RhMap::make_table(unsigned log2, u64* dir_out) const {
   u64 cap = u64{1} << log2;
   u64 seg_slots = std::min(cap, kRhSegSlots), seg_cnt = cap / seg_slots;
   u64 dir = 0;
   Status s = a_->alloc(16, 8 * seg_cnt, kRhTagDir, &dir);
   if (s != Status::ok) return s;
   // The directory names no segment until one is made (free_table() skips
-  // 0), and, journaled, a writer that dies from here on leaves the table in
-  // the journal for repair() to free. ORDER: release, as every store into
-  // map memory.
+  // 0), and a writer that dies from here on leaves the table in the journal
+  // for repair() to free (create() writes the word too, before it zeroes
+  // the header). ORDER: release, as every store into map memory.
   for (u64 i = 0; i < seg_cnt; ++i) sync::word(base_, dir + 8 * i).store_release(0);
-  const unsigned jword = journaled ? kWordNewTable : 0;
-  if (journaled) journal(kWordNewTable, table_word(dir, log2, 0));
+  journal(kWordNewTable, table_word(dir, log2, 0));
   for (u64 i = 0; i < seg_cnt; ++i) {
     u64 seg = 0;
     // 16-aligned, not 64: a cache line holds 8 slots either way, and a
     // 512 KiB segment then fits the allocator's class of exactly that plus
     // its header (64-aligned, it took the next class, 25% larger).
     if ((s = a_->alloc(16, 8 * seg_slots, kRhTagSegment, &seg)) != Status::ok) {
-      free_table(table_word(dir, log2, 0), jword);
+      free_table(table_word(dir, log2, 0), kWordNewTable);
       return s;
     }
     // Named first (the table is not published yet), so that a writer that
@@ -334,7 +333,7 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   m.bytes_ = (flags & kRhBytes) != 0;
   m.journaled_ = true;
   u64 dir = 0;
-  if ((s = m.make_table(log2, &dir, false)) != Status::ok) {
+  if ((s = m.make_table(log2, &dir)) != Status::ok) {
     a.free(h);
     return fail(why, s, "cannot allocate the table");
   }
@@ -728,7 +727,7 @@ Status RhMap::rebuild(u64 need_live) {
       return Status::full;
     }
     u64 dir = 0;
-    Status s = make_table(log2, &dir, true);
+    Status s = make_table(log2, &dir);
     if (s != Status::ok) {
       drop_new_slabs(fresh);
       return s;
@@ -763,14 +762,10 @@ Status RhMap::rebuild(u64 need_live) {
     // Give the old slabs back (compaction, step 3). A model build's free
     // writes over their blocks (core/alloc.cc), so a reader that trusts a
     // block of a freed slab reads a wrong key or value (planted bug 27).
-    // Each leaves the journal (word 21 names the next one) before it is
-    // freed: a writer that dies here leaks one slab at most, never frees
-    // one twice (repair() frees the rest from the journal).
+    // They are a chain from the newest (the list's order, its oldest
+    // linking 0), freed through the journal's word 21 (free_slab_chain()).
     auto free_old_slabs = [&] {
-      for (std::size_t i = 0; i < old_slabs.size(); ++i) {
-        journal(kWordCutSlabs, i + 1 < old_slabs.size() ? old_slabs[i + 1] : 0);
-        a_->free(old_slabs[i]);
-      }
+      if (!old_slabs.empty()) free_slab_chain(kWordCutSlabs, old_slabs[0], 0);
     };
 #if MB_PLANT_BUG == 27
     // BUG 27: the old slabs go back before the new table is published,
@@ -911,15 +906,29 @@ Status RhMap::make_slab(u64 prev, u64* slab, u64* first, u64* end) {
   return Status::ok;
 }
 
-// Free slabs compact_blocks() made that never joined the list.
+// Free slabs compact_blocks() made that never joined the list (a chain
+// from the newest; the oldest links 0 until the list takes it).
 void RhMap::drop_new_slabs(NewSlabs& fresh) {
-  for (u64 slab = fresh.newest; slab != 0;) {
-    const u64 prev = slab == fresh.oldest ? 0 : sync::word(base_, slab).load_relaxed();
-    journal(kWordFreshSlabs, prev);  // out of the journal before its free: a crash leaks it, never frees it twice
-    a_->free(slab);
-    slab = prev;
-  }
+  free_slab_chain(kWordFreshSlabs, fresh.newest, 0);
   fresh = NewSlabs();
+}
+
+// Free a chain of slabs (each links the next in its word 0) from `first`
+// up to `stop` or 0, whichever comes first (lock held). Each slab leaves
+// the journal word `jword`, which then names the next one (0 at the end),
+// before it is freed: a writer or a repair that dies in here leaks one
+// slab at most and frees none twice; the next repair goes on from the
+// journal. A link to something that is not a slab object, or more slabs
+// than the allocator's space could hold (a cycle), ends the walk: damage
+// that verify() reports, never followed.
+void RhMap::free_slab_chain(unsigned jword, u64 first, u64 stop) const {
+  const u64 bound = (a_->space_end() - a_->space_begin()) / kObjHdrSize + 1;
+  for (u64 slab = first, n = 0; slab != 0 && slab != stop && n < bound && object_is(slab, kRhTagSlab); ++n) {
+    const u64 next = sync::word(base_, slab).load_relaxed();
+    journal(jword, next == stop ? 0 : next);
+    a_->free(slab);
+    slab = next;
+  }
 }
 
 // --- blocks ------------------------------------------------------------------
@@ -1557,31 +1566,18 @@ void RhMap::settle_journal(const Table& t, const std::vector<u64>& live) const {
     if ((tw & kDirMask) != (t.word & kDirMask)) free_table(tw, w);
     else journal(w, 0);
   }
-  const u64 bound = (a_->space_end() - a_->space_begin()) / kObjHdrSize + 1;  // more slabs than fit: damage
   // A compaction's new slabs, newest to oldest, unless the list names them.
   // The oldest links 0, or (a death between the two stores that list
   // them) the list's head, which is where the walk stops.
   const u64 head = hdr(kWordSlab).load_relaxed();
-  if (const u64 newest = hdr(kWordFreshSlabs).load_relaxed(); newest != 0 && newest != head) {
-    for (u64 slab = newest, n = 0; slab != 0 && slab != head && n < bound && object_is(slab, kRhTagSlab); ++n) {
-      const u64 next = sync::word(base_, slab).load_relaxed();
-      journal(kWordFreshSlabs, next == head ? 0 : next);
-      a_->free(slab);
-      slab = next;
-    }
-  }
+  if (const u64 newest = hdr(kWordFreshSlabs).load_relaxed(); newest != 0 && newest != head)
+    free_slab_chain(kWordFreshSlabs, newest, head);
   journal(kWordFreshSlabs, 0);
   // A compaction's old slabs, once cut off the list: the rest of the chain.
   if (const u64 cut = hdr(kWordCutSlabs).load_relaxed(); cut != 0) {
     std::vector<u64> listed;
-    if (slab_list(&listed, nullptr) == Status::ok && std::find(listed.begin(), listed.end(), cut) == listed.end()) {
-      for (u64 slab = cut, n = 0; slab != 0 && n < bound && object_is(slab, kRhTagSlab); ++n) {
-        const u64 next = sync::word(base_, slab).load_relaxed();
-        journal(kWordCutSlabs, next);
-        a_->free(slab);
-        slab = next;
-      }
-    }
+    if (slab_list(&listed, nullptr) == Status::ok && std::find(listed.begin(), listed.end(), cut) == listed.end())
+      free_slab_chain(kWordCutSlabs, cut, 0);
     journal(kWordCutSlabs, 0);
   }
 }

@@ -432,6 +432,7 @@ class RhMap {
   Status compact_blocks(const Table& old, std::vector<std::uint64_t>* old_slabs,
                         std::vector<std::pair<std::uint64_t, std::uint64_t>>* moved, NewSlabs* fresh);
   void drop_new_slabs(NewSlabs& fresh);
+  void free_slab_chain(unsigned jword, std::uint64_t first, std::uint64_t stop) const;
   Status make_slab(std::uint64_t prev, std::uint64_t* slab, std::uint64_t* first, std::uint64_t* end);
   void erase_slot(const Table& t, std::uint64_t slot);
   void maybe_shrink(const Table& t);
@@ -441,7 +442,7 @@ class RhMap {
   Status erase_bytes(RhBytes key, const RhBytes* only, std::uint64_t* erased);
   template <class Begin, class Take>
   Status collect(std::uint64_t h, Begin begin, Take take, std::uint64_t* n) const;
-  Status make_table(unsigned log2, std::uint64_t* dir, bool journaled) const;
+  Status make_table(unsigned log2, std::uint64_t* dir) const;
   void drop_new_table(std::uint64_t tw) const;
   void drop_new_block(std::uint64_t blk);
   bool object_is(std::uint64_t off, std::uint32_t tag) const;
