@@ -114,29 +114,47 @@ int child(const std::string& path, int id, int ready_fd) {
   }
 }
 
-// A file region holding an allocator and a map (cap_min 4) named by the
-// region's root word.
-Status create_map_file(const std::string& path, std::uint64_t seed, unsigned flags) {
-  Region r;
-  Status s = Region::create_file(path, kSpec, [&](Region& reg) {
-    Allocator a;
-    std::uint64_t off = 0;
-    Status st = Allocator::create(reg, AllocParams(), &a);
-    if (st == Status::ok) st = RhMap::create(a, 4, seed, &off, nullptr, flags);
-    if (st == Status::ok) reg.root_off().store_release(off);
-    return st;
-  }, &r);
-  if (s == Status::ok) r.leave();
-  return s;
+// A new file region (TEST_TMPDIR/<name>.<pid>) holding an allocator and a
+// map (cap_min 4) named by the region's root word, and the path its saved
+// copy will have (<path>.saved); `made` says how the creation went.
+struct MapFile {
+  MapFile(const char* name, std::uint64_t seed, unsigned flags) {
+    const char* dir = std::getenv("TEST_TMPDIR");
+    path = std::string(dir ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid());
+    copy = path + ".saved";
+    unlink(path.c_str());
+    unlink(copy.c_str());
+    Region r;
+    made = Region::create_file(path, kSpec, [&](Region& reg) {
+      Allocator a;
+      std::uint64_t off = 0;
+      Status st = Allocator::create(reg, AllocParams(), &a);
+      if (st == Status::ok) st = RhMap::create(a, 4, seed, &off, nullptr, flags);
+      if (st == Status::ok) reg.root_off().store_release(off);
+      return st;
+    }, &r);
+    if (made == Status::ok) r.leave();
+  }
+  std::string path, copy;
+  Status made;
+};
+
+std::string file_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A file without (or again with) its owner's write permission.
+void set_writable(const std::string& p, bool writable) {
+  using std::filesystem::perms;
+  std::filesystem::permissions(p, writable ? perms::owner_read | perms::owner_write : perms::owner_read | perms::group_read);
 }
 
 TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  std::string path = std::string(dir ? dir : "/tmp") + "/rh_fork." + std::to_string(getpid());
-  std::string copy = path + ".saved";
-  unlink(path.c_str());
-  unlink(copy.c_str());
-  ASSERT_EQ(create_map_file(path, 11, 0), Status::ok);
+  const MapFile file("rh_fork", 11, 0);
+  ASSERT_EQ(file.made, Status::ok);
+  const std::string& path = file.path;
+  const std::string& copy = file.copy;
   Joined w;
   ASSERT_EQ(w.join(path), Status::ok);
   for (std::uint64_t n = 0; n < kStable; ++n) ASSERT_EQ(w.m.insert(stable_key(n), value_for(stable_key(n))), Status::ok);
@@ -194,12 +212,8 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
   l.r.leave();
 
   // Read-only: the copy loses its write permission and is joined read-only.
-  auto bytes_of = [](const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
-  const std::string before = bytes_of(copy);
+  set_writable(copy, false);
+  const std::string before = file_bytes(copy);
   {
     Joined ro;
     ASSERT_EQ(ro.join(copy, true), Status::ok);
@@ -228,8 +242,8 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
     ASSERT_EQ(ro.m.find(stable_key(0), &v), Status::ok);
     EXPECT_EQ(v, value_for(stable_key(0)));
   }
-  EXPECT_EQ(bytes_of(copy), before);
-  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(file_bytes(copy), before);
+  set_writable(copy, true);
   EXPECT_EQ(Region::destroy_file(path, kSpec.type), Status::ok);
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
 }
@@ -238,12 +252,10 @@ TEST(RhFork, ReadersInOtherProcessesAndASavedCopy) {
 // copy joined read-only: values() and count() give every key's values,
 // every writer returns invalid, and the file's bytes do not change.
 TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  std::string path = std::string(dir ? dir : "/tmp") + "/rh_multi." + std::to_string(getpid());
-  std::string copy = path + ".saved";
-  unlink(path.c_str());
-  unlink(copy.c_str());
-  ASSERT_EQ(create_map_file(path, 13, kRhBytes | kRhMultimap), Status::ok);
+  const MapFile file("rh_multi", 13, kRhBytes | kRhMultimap);
+  ASSERT_EQ(file.made, Status::ok);
+  const std::string& path = file.path;
+  const std::string& copy = file.copy;
   auto b = [](const std::string& s) { return RhBytes{s.data(), s.size()}; };
   auto key = [](std::uint64_t k) { return "key-" + std::to_string(k); };
   auto val = [](std::uint64_t k, std::uint64_t j) { return std::string(1 + (k * 7 + j) % 90, char('a' + j)); };
@@ -270,12 +282,8 @@ TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
     w.r.leave();
   }
   std::filesystem::copy_file(path, copy);
-  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
-  auto bytes_of = [](const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  const std::string before = bytes_of(copy);
+  set_writable(copy, false);
+  const std::string before = file_bytes(copy);
   {
     Joined ro;
     ASSERT_EQ(ro.join(copy, true), Status::ok);
@@ -302,8 +310,8 @@ TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
     EXPECT_EQ(ro.m.erase_all(b(key(1))), Status::invalid);
     EXPECT_EQ(ro.m.erase(b(key(1))), Status::invalid);
   }
-  EXPECT_EQ(bytes_of(copy), before);
-  std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(file_bytes(copy), before);
+  set_writable(copy, true);
   EXPECT_EQ(Region::destroy_file(path, kSpec.type), Status::ok);
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
 }

@@ -255,6 +255,18 @@ TEST(RhMap, MaximumCapacityGivesFullAndKeepsEveryEntry) {
 // Bad bounds are refused at creation; a header whose bound is damaged (0,
 // below the minimum, above kRhCapMax) is refused at join; a layout version
 // 3 map (no bound) reads as bounded by kRhCapMax.
+// Relabel the map header at `off` with layout version `version` and word 3
+// `w3`, sealed with a matching check word (rh_map.cc's header_check), so
+// that only what the caller changed is wrong.
+void reseal_header(Allocator& a, std::uint64_t off, std::uint64_t version, std::uint64_t w3) {
+  std::uint64_t w[5];
+  for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
+  w[1] = version;
+  w[3] = w3;
+  w[4] = internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic);
+  for (unsigned i = 1; i < 5; ++i) sync::word(a.base(), off + 8 * i).store_relaxed(w[i]);
+}
+
 TEST(RhMap, MaximumCapacityIsChecked) {
   Region region;
   Allocator a;
@@ -275,13 +287,7 @@ TEST(RhMap, MaximumCapacityIsChecked) {
   // Re-sealed with a consistent check, so that only the bound (or the
   // layout version) is wrong.
   auto reseal = [&](std::uint64_t v3, std::uint64_t version = kRhLayoutVersion) {
-    std::uint64_t w[5];
-    for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
-    w[1] = version;
-    w[3] = v3;
-    w1.store_relaxed(version);
-    w3.store_relaxed(v3);
-    w4.store_relaxed(internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic));
+    reseal_header(a, off, version, v3);
   };
   for (std::uint64_t bad_log2 : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{kRhCapLog2Max + 1}}) {
     reseal((good3 & ~(std::uint64_t{0xff} << 16)) | bad_log2 << 16);
@@ -315,11 +321,7 @@ TEST(RhMap, LayoutVersion4IsWrittenWithoutAJournal) {
     Allocator& a = h.a;
     const std::uint64_t off = h.off;
     EXPECT_EQ(off % 64, 0u) << "a standard ladder gives the header whole lines (LAYOUT)";
-    std::uint64_t w[5];
-    for (unsigned i = 0; i < 5; ++i) w[i] = sync::word(a.base(), off + 8 * i).load_relaxed();
-    w[1] = 4;
-    sync::word(a.base(), off + 8).store_relaxed(4);
-    sync::word(a.base(), off + 32).store_relaxed(internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic));
+    reseal_header(a, off, 4, sync::word(a.base(), off + 24).load_relaxed());
     constexpr std::uint64_t kSentinel = 0x5e5e5e5e5e5e5e5eULL;
     for (unsigned i = 16; i < 22; ++i) sync::word(a.base(), off + 8 * i).store_relaxed(kSentinel + i);
     RhMap m;
@@ -355,13 +357,10 @@ TEST(RhMap, A128ByteVersion4HeaderJoins) {
   for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(h.m.insert(k, k * 2), Status::ok);
   std::uint64_t old4 = 0;
   ASSERT_EQ(a.alloc(64, 128, kRhTagHeader, &old4), Status::ok);
-  std::uint64_t w[16];
-  for (unsigned i = 0; i < 16; ++i) w[i] = sync::word(a.base(), h.off + 8 * i).load_relaxed();
-  auto seal = [&](std::uint64_t version) {
-    w[1] = version;
-    w[4] = internal::hash_bytes(w + 1, 3 * sizeof(std::uint64_t), kRhMagic);
-    for (unsigned i = 0; i < 16; ++i) sync::word(a.base(), old4 + 8 * i).store_relaxed(w[i]);
-  };
+  for (unsigned i = 0; i < 16; ++i)
+    sync::word(a.base(), old4 + 8 * i).store_relaxed(sync::word(a.base(), h.off + 8 * i).load_relaxed());
+  const std::uint64_t w3 = sync::word(a.base(), old4 + 24).load_relaxed();
+  auto seal = [&](std::uint64_t version) { reseal_header(a, old4, version, w3); };
   seal(kRhLayoutVersion);
   RhMap m;
   std::string why;
