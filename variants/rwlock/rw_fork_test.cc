@@ -127,6 +127,14 @@ TEST(RwFork, CountersSumExactly) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// A barrier for n forked children in shared memory (`ready` starts at 0):
+// each returns once all have arrived.
+void start_together(std::atomic<int>& ready, int n) {
+  ready.fetch_add(1);
+  while (ready.load() < n) {
+  }
+}
+
 // Start together: each child joins the file, then waits at a barrier in
 // shared memory until all have joined, and races add and cas on kKeys keys
 // (a fresh pair per round), recording what it won there.
@@ -155,9 +163,7 @@ TEST(RwFork, ExactlyOneWinner) {
     auto codes = run_children(kProcs, [&](int id) {
       RwStore::Ptr mine;  // its own mapping of the file
       if (RwStore::join_file(path, &mine) != Status::ok) return 100;
-      sh->ready.fetch_add(1);
-      while (sh->ready.load() < kProcs) {
-      }
+      start_together(sh->ready, kProcs);
       for (std::uint64_t k = 0; k < kKeys; ++k) {
         const std::uint64_t key = round * kKeys + k;
         Status a = mine->map().add(key, std::uint64_t(id));
@@ -200,9 +206,7 @@ TEST(RwFork, CreateOrOpenRacesToOneMap) {
     ASSERT_NE(mem, MAP_FAILED);
     auto* ready = new (mem) std::atomic<int>(0);
     auto codes = run_children(kProcs, [&](int id) {
-      ready->fetch_add(1);
-      while (ready->load() < kProcs) {
-      }
+      start_together(*ready, kProcs);
       RwStore::Ptr mine;
       std::string why;
       if (RwStore::open_file(path, params(), &mine, &why) != Status::ok) {
