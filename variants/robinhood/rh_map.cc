@@ -82,8 +82,6 @@ constexpr unsigned kWordTable = 5, kWordSlab = 6, kWordFree = 7, kWordLock = 8, 
 constexpr unsigned kWordNewBlock = 16, kWordOldBlock = 17, kWordNewTable = 18, kWordOldTable = 19,
                    kWordFreshSlabs = 20, kWordCutSlabs = 21, kJournalFirst = 16, kJournalEnd = 22;
 constexpr u64 kHeaderBytes = 8 * kJournalEnd, kHeaderBytesV4 = 128;  // versions 3 and 4: no journal
-// The value word of a u64 block on the free stack (drop_block()).
-constexpr u64 kFreedValue = 0xdeadbeefdeadbeefULL;
 // A shrink moves a u64 map's entries into new slabs when its slabs hold at
 // least this many times the blocks its entries need (compact_blocks()).
 constexpr u64 kCompactRatio = 4;
@@ -982,12 +980,6 @@ void RhMap::drop_block(u64 blk) {
     return;
   }
   sync::word(base_, blk).store_release(hdr(kWordFree).load_relaxed());
-  // The value word too, with a word no entry's value would be by accident:
-  // a reader that trusted a freed block (skipped its rechecks) would return
-  // it, which the stress tests' value-encodes-key checks catch even before
-  // the block is reused. One more store into the line the link store
-  // writes.
-  sync::word(base_, blk + 8).store_release(kFreedValue);
   hdr(kWordFree).store_relaxed(blk);
   hdr(kWordFreeCnt).store_relaxed(hdr(kWordFreeCnt).load_relaxed() + 1);
 }

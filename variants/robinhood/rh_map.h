@@ -81,8 +81,7 @@
 //     ladder has one of exactly that; the Relacy model's, 176 bytes), less
 //     the header: w0 the previous slab (0: none), w1 its block count n, then n
 //     16-byte blocks {key, value}. A block on the free stack holds the next
-//     free block's offset (0: the last) in its key word and 0xdeadbeef...
-//     in its value word (what a reader that trusted it would return).
+//     free block's offset (0: the last) in its key word.
 //   Bytes block (kRhBytes maps; tag kRhTagBytes, 16 + 8 * (words of key +
 //   words of value) bytes):
 //     w0 hash(key) (stored: resizes and verify() use it, lookups compare it
