@@ -75,6 +75,14 @@
 //                   race; one recovery, the chain never held twice nor
 //                   left locked, the index ends with a live process. Every
 //                   schedule with up to 2 preemptions.
+//   dead_sweeper_2t the same, but the dead process died sweeping: its owner
+//                   word carries the sweeping mark (planted bug 32 takes the
+//                   marked word for a live process's: nobody recovers).
+//   sweep_sibling_2t  two threads of one process need an index while the
+//                   only one to claim is a dead process's: one sweeps, the
+//                   other waits for the sweep (planted bug 31 claims the
+//                   index unmarked: the sibling locks with it mid-sweep and
+//                   the sweep takes that lock, two recoveries).
 //
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include <cstring>
@@ -121,6 +129,7 @@ struct ChainModelBase : rl::test_suite<Derived, 2> {
   u64 off = 0;  // the map header
 
   void setup(u64 chains = 1) {
+    mb::rw_os::g_model_one_process = false;  // SweepSiblingModel sets it
     RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), chain_params(), nullptr, nullptr, &a) ==
               Status::ok);
     RL_ASSERT(ChainMap::create(a, chains, 7, &off) == Status::ok);
@@ -268,18 +277,27 @@ struct DeadWriterModel : ChainModelBase<DeadWriterModel<Reader>> {
 // index 1's chains, then claims it) and a reader (which takes the dead
 // holder's lock over, and then needs an index too) race: the chain is
 // recovered exactly once, never held twice, never left locked, and every
-// key is there afterwards.
-struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel> {
+// key is there afterwards. Sweeping: the dead process died sweeping index
+// 1's chains after claiming it from another dead one (its owner word
+// carries the sweeping mark; the chain it had taken over is still stamped
+// with index 1); the index must end with a live process, the mark gone.
+template <bool Sweeping>
+struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel<Sweeping>> {
+  using Base = ChainModelBase<DeadIndexReclaimModel<Sweeping>>;
+  using Base::m;
+  using Base::mem;
+  using Base::off;
   static constexpr u64 kLivePid = 50;  // alive in the model (rw_os::alive)
+  static constexpr u64 kDead = mb::rw_os::kModelDeadPid | (Sweeping ? u64{1} << 31 : 0);
   void before() {
-    setup();
+    Base::setup();
     RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);  // inline
     RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the list
     void* base = mem.base();
     auto hdr = [&](unsigned w) { return mb::sync::word(base, off + 8 * w).load_relaxed(); };
     const u64 owners = hdr(9);
     for (u64 i = 1; i <= owners; ++i)
-      mb::sync::word(base, hdr(8) + 8 * i).store_relaxed(i == 1 ? u64{mb::rw_os::kModelDeadPid} : kLivePid);
+      mb::sync::word(base, hdr(8) + 8 * i).store_relaxed(i == 1 ? kDead : kLivePid);
     auto chain = mb::sync::word(base, hdr(10));
     u64 w = chain.load_relaxed();
     chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{1} << 45);
@@ -294,13 +312,53 @@ struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel> {
   }
   void after() {
     RL_ASSERT(m.stats().recoveries == 1);
-    check_quiescent();
+    Base::check_quiescent();
     u64 v = 0;
     RL_ASSERT(m.find(u64{1}, &v) == Status::ok && v == 11);
     RL_ASSERT(m.find(u64{100}, &v) == Status::ok && v == 0);
     RL_ASSERT(m.size() == 3);
     const u64 claimed = mb::sync::word(mem.base(), mb::sync::word(mem.base(), off + 64).load_relaxed() + 8).load_relaxed();
-    RL_ASSERT(claimed == 1 || claimed == 2);  // index 1 went to a live model process
+    RL_ASSERT(claimed == 1 || claimed == 2);  // index 1 went to a live model process, unmarked
+  }
+};
+
+// Two threads of one process (one pid), every owner index held by a live
+// process but index 1, whose dead process holds chain 0. Thread 0 writes to
+// chain 0, thread 1 to chain 1: each needs an index, so one claims index 1
+// and sweeps its chains while the other must wait for the sweep before it
+// locks with index 1. Planted bug 31 (the claim unmarked) lets thread 1
+// lock chain 1 with index 1 mid-sweep, and the sweep takes that live lock
+// for the dead process's: two recoveries.
+struct SweepSiblingModel : ChainModelBase<SweepSiblingModel> {
+  static constexpr u64 kLivePid = 50;
+  u64 key[2][2] = {};  // key[c][0], key[c][1]: two keys on chain c
+  void before() {
+    setup(2);
+    mb::rw_os::g_model_one_process = true;
+    unsigned got[2] = {};
+    for (u64 k = 1; got[0] < 2 || got[1] < 2; ++k) {
+      const unsigned c = unsigned(m.hash(Bytes{&k, 8}) & 1);
+      if (got[c] < 2) key[c][got[c]++] = k;
+    }
+    RL_ASSERT(m.insert(key[0][0], u64{7}) == Status::ok);  // before the table is filled: uses our index
+    void* base = mem.base();
+    auto hdr = [&](unsigned w) { return mb::sync::word(base, off + 8 * w).load_relaxed(); };
+    const u64 owners = hdr(9);
+    for (u64 i = 1; i <= owners; ++i)
+      mb::sync::word(base, hdr(8) + 8 * i).store_relaxed(i == 1 ? u64{mb::rw_os::kModelDeadPid} : kLivePid);
+    auto chain = mb::sync::word(base, hdr(10));  // chain 0
+    u64 w = chain.load_relaxed();
+    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{1} << 45);
+  }
+  void thread(unsigned t) { RL_ASSERT(m.insert(key[t][1], u64{t + 1}) == Status::ok); }
+  void after() {
+    RL_ASSERT(m.stats().recoveries == 1);
+    check_quiescent();
+    u64 v = 0;
+    RL_ASSERT(m.find(key[0][0], &v) == Status::ok && v == 7);
+    for (unsigned c = 0; c < 2; ++c) RL_ASSERT(m.find(key[c][1], &v) == Status::ok && v == c + 1);
+    RL_ASSERT(m.size() == 3);
+    mb::rw_os::g_model_one_process = false;
   }
 };
 
@@ -525,7 +583,9 @@ const Model kModels[] = {
     {"filter_txn_2t", run<FilterTxnModel>, rl::sched_bound, 0, 2},
     {"dead_writer_2t", run<DeadWriterModel<false>>, rl::sched_bound, 0, 2},
     {"dead_writer_read_2t", run<DeadWriterModel<true>>, rl::sched_bound, 0, 2},
-    {"dead_index_reclaim_2t", run<DeadIndexReclaimModel>, rl::sched_bound, 0, 2},
+    {"dead_index_reclaim_2t", run<DeadIndexReclaimModel<false>>, rl::sched_bound, 0, 2},
+    {"dead_sweeper_2t", run<DeadIndexReclaimModel<true>>, rl::sched_bound, 0, 2},
+    {"sweep_sibling_2t", run<SweepSiblingModel>, rl::sched_bound, 0, 2},
 };
 
 }  // namespace

@@ -126,7 +126,11 @@ const std::vector<u64>& split_stream(bool present) {
 
 // The chain map in a shared region (as processes would use it: 4 KiB pages
 // where the kernel gives shared memory no huge pages), and in a private one
-// (huge pages advised, like the malloc'd memory of the peers).
+// (huge pages advised with madvise). The peers' malloc'd memory gets huge
+// pages only where transparent huge pages are "always": on the development
+// machine ("madvise") a libcuckoo process had none (AnonHugePages 0 in
+// /proc/PID/smaps_rollup), so the private row has an advantage the peers
+// lack; the targets are quoted from the shared-region row.
 template <bool Private>
 struct Chain {
   static const char* name() { return Private ? "chain_private" : "chain"; }

@@ -416,6 +416,66 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
   }
 }
 
+// A process that needs an owner index and finds only a dead process's
+// claims it marked as sweeping and recovers that process's chains first.
+// Killed while it holds one of them, it leaves the chain stamped with an
+// index whose owner word names it (dead, still marked): a waiter on the
+// chain takes it over, or the next process that claims the index sweeps
+// again; either way nothing stays locked and every key is kept.
+TEST(ChainFork, KilledSweeperIsSweptAgain) {
+  for (bool waiter : {true, false}) {
+    SCOPED_TRACE(waiter ? "a waiter recovers the chain" : "the next claim recovers the chain");
+    AnonChain h(1, 7);  // one chain
+    ASSERT_EQ(h.s, Status::ok) << h.why;
+    ChainMap& m = h.m;
+    for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.insert(k, k * 10), Status::ok);  // claims our index
+    std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+    std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+    std::uint64_t& word = *h.a.at<std::uint64_t>(hdr[10]);
+    // Every index held by a live process (pid 1) but 7, whose process (a
+    // reaped child) died holding the chain.
+    for (unsigned i = 1; i <= hdr[9]; ++i) own[i] = 1;
+    const pid_t dead = dead_pid();
+    ASSERT_GT(dead, 0);
+    own[7] = std::uint64_t(dead);
+    stamp_dead_lock(word, 7);
+    const std::uint64_t before = word;
+    // A new handle's first lock (in a child) must claim index 7; the child
+    // is killed while its sweep holds the chain.
+    pid_t sweeper = rw_os::testing::park_child(rw_os::HookPoint::chain_sweeping, [&] {
+      ChainMap fresh;
+      if (ChainMap::join(h.a, h.off, &fresh) == Status::ok) (void)fresh.insert(100, 1000);
+    });
+    ASSERT_GT(sweeper, 0) << "the claim never swept";
+    kill_and_reap(sweeper);
+    EXPECT_EQ(std::uint32_t(own[7]) & 0x7fffffffu, std::uint32_t(sweeper));
+    EXPECT_NE(std::uint32_t(own[7]) >> 31, 0u) << "the claim is marked as sweeping";
+    EXPECT_TRUE(word & ChainMap::kWordLockBit);
+    EXPECT_EQ((word >> 45) & 0xff, 7u);
+    EXPECT_NE(word, before) << "the sweeper took the chain (a newer version)";
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::corrupt);
+    EXPECT_NE(why.find("dead"), std::string::npos) << why;
+    std::uint64_t v = 0;
+    if (waiter) {
+      ASSERT_EQ(m.find(0, &v), Status::ok);  // waits, finds the holder dead, takes the chain over
+      EXPECT_EQ(v, 0u);
+      ASSERT_EQ(m.verify(&why), Status::ok) << why;
+    }
+    // A new handle (it asks the table) claims index 7 again.
+    ChainMap again;
+    ASSERT_EQ(ChainMap::join(h.a, h.off, &again), Status::ok);
+    ASSERT_EQ(again.insert(200, 2000), Status::ok);
+    EXPECT_EQ(own[7], rw_os::self_ident()) << "claimed, the mark gone";
+    EXPECT_EQ(m.stats().recoveries, 2u);  // the killed sweep's, and ours
+    ASSERT_EQ(m.verify(&why), Status::ok) << why;
+    for (std::uint64_t k = 0; k < 5; ++k) ASSERT_TRUE(m.find(k, &v) == Status::ok && v == k * 10) << k;
+    ASSERT_TRUE(m.find(200, &v) == Status::ok && v == 2000);
+    EXPECT_EQ(m.find(100, &v), Status::not_found);  // the killed child's insert never got its lock
+    EXPECT_EQ(m.size(), 6u);
+  }
+}
+
 // Writers SIGKILLed at random moments: after recover_dead() the map
 // verifies, every key they did not write is intact, and each key they
 // wrote holds one whole value written to it (or is absent).

@@ -50,7 +50,19 @@ constexpr unsigned owner_of(u64 w) { return unsigned((w & kOwnerMask) >> kOwnerS
 // An owner table word is rw_os::self_ident() of the owning process: its
 // pid and the low 32 bits of its start time (0: unknown), which tell it
 // from a later process given the same pid; rw_os::alive_ident says whether
-// it still runs.
+// it still runs. kOwnerSweeping, a pid bit no Linux pid has (they stay
+// below PID_MAX_LIMIT, 2^22), marks a word whose process has claimed the
+// index from a dead one and is still recovering that one's chains
+// (claim_owner): it counts as that process for liveness, and nobody locks
+// with the index until the mark is gone.
+constexpr u64 kOwnerSweeping = u64{1} << 31;
+bool owner_alive(u64 ow) {
+#if MB_PLANT_BUG == 32
+  return rw_os::alive_ident(ow);  // BUG: a dead sweeper's marked word reads as another, live, process
+#else
+  return rw_os::alive_ident(ow & ~kOwnerSweeping);
+#endif
+}
 
 constexpr u64 head_of(u64 w) { return w & kRefMask; }
 constexpr u64 cnt_of(u64 w) { return (w & kCntMask) >> kCntShift; }
@@ -342,10 +354,13 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
   // This process's answer, kept in the handle (pid << 32 | index): a fork
   // child has another pid and asks again. ORDER: acquire pairs with the
   // release below, after the claim: our stamps then carry the claim to
-  // recoverers (lock()). Index 0 (none free) is kept too: a process that
-  // found the table full does not scan it on every lock.
+  // recoverers (lock()). Index 0 (none free) is kept too, for
+  // kChainOwnerRetryMs: a process that found the table full does not scan
+  // it on every lock.
   const u64 c = owner_cache_.a.load(std::memory_order_acquire);
-  if (c >> 32 == pid) return unsigned(c & 0xff);
+  if (c >> 32 == pid &&
+      ((c & 0xff) != 0 || rw_os::now_ms() < owner_cache_.retry_ms.load(std::memory_order_relaxed)))
+    return unsigned(c & 0xff);
 #endif
   const u64 me = rw_os::self_ident();
   const unsigned home = 1 + pid % own_cnt_;
@@ -353,6 +368,9 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
   // process may have claimed the index), as above.
   unsigned i = owner_word(home).load_acquire() == me ? home : claim_owner(me, swept, worst);
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+  // None free: asked again after kChainOwnerRetryMs (a process that held
+  // one may have died), not on every lock.
+  if (i == 0) owner_cache_.retry_ms.store(rw_os::now_ms() + kChainOwnerRetryMs, std::memory_order_relaxed);
   owner_cache_.a.store(u64{pid} << 32 | i, std::memory_order_release);
 #endif
   return i;
@@ -361,43 +379,83 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
 // Indices are claimed in probe order from pid's home and never freed, only
 // taken over from dead processes, so a process's index comes before any
 // free one on its probe: the first index holding our owner word (me) or
-// free is the answer.
+// free is the answer. A dead process's index is claimed marked as being
+// swept (me | kOwnerSweeping) before its chains are recovered, and the mark
+// goes once none is left: from the claim on, every waiter takes the chains
+// still stamped with the index for ours (alive: they wait, and no taker
+// can get in between), a sweep killed halfway leaves them stamped with a
+// dead process's index (the next waiter or claimer recovers them), and no
+// thread of ours locks with the index while a chain stamped with it is
+// still the dead process's: another thread of ours that meets the mark
+// waits for the sweep.
 unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
   const std::uint32_t pid = std::uint32_t(me);
   for (unsigned pass = 0; pass < 2; ++pass) {
     for (unsigned n = 0; n < own_cnt_; ++n) {
       const unsigned i = 1 + (pid + n) % own_cnt_;
+      // ORDER: acquire pairs with the claims' CASes and the sweep's end
+      // (below; another thread of this process may have claimed i).
       u64 o = owner_word(i).load_acquire();
-      if (o == me) return i;
-      if (pass == 0 ? o != 0 : o == 0 || rw_os::alive_ident(o)) continue;
-      if (o != 0 && !sweep(i, o, swept, worst)) continue;  // i went to another process meanwhile
-      // ORDER: acq_rel: release publishes the claim to this process's other
-      // threads (owner()'s acquire) and, through their stamps, to
-      // recoverers; acquire pairs with the previous claim.
-      if (owner_word(i).cas_acq_rel(o, me) || o == me) return i;
+      for (;;) {
+        while (o == (me | kOwnerSweeping)) {  // another thread of ours sweeps i for us
+          sync::yield();
+          o = owner_word(i).load_acquire();
+        }
+        if (o == me) return i;
+        if (pass == 0 ? o != 0 : o == 0 || owner_alive(o)) break;
+#if MB_PLANT_BUG == 31
+        // BUG: the index is ours before its chains are: another thread of
+        // ours locks with it, and the sweep takes that lock for a dead one's.
+        const u64 claim = me;
+#else
+        const u64 claim = o == 0 ? me : me | kOwnerSweeping;
+#endif
+        // ORDER: acq_rel: release publishes the claim to this process's
+        // other threads (owner()'s acquire) and, through their stamps, to
+        // recoverers; acquire pairs with the previous claim. On failure o
+        // is the word stored first (another thread of ours, maybe: above).
+        if (!owner_word(i).cas_acq_rel(o, claim)) continue;
+        if (o != 0) {
+          sweep(i, swept, worst);
+          // ORDER: release: a thread of ours that reads it (acquire,
+          // above) sees every chain we swept unlocked.
+          owner_word(i).store_release(me);
+        }
+        return i;
+      }
     }
   }
-  return 0;  // every index held by a live process: locks we take cannot be recovered
+  return 0;  // every index held by a live process: locks we take cannot be recovered for now
 }
 
-// Before index i, whose owner word `dead` names a dead process, is claimed
-// again: recover every chain still stamped with it (only that process
-// stamped it; a taker's step 1 keeps the stamp, so a chain is retried until
-// it has none). We stamp what we take over with owner 0, not i: i still
-// names the dead process, and another waiter would take it from us. false,
-// at once, when i no longer holds `dead` (another process swept and
-// claimed it first) or `dead` reads as alive again (a pid known without a
-// start time, reused): its chains are then not ours to take.
-bool ChainMap::sweep(unsigned i, u64 dead, u64* swept, Status* worst) const {
+// Recover every chain still stamped with index i, which we have claimed
+// marked as being swept (claim_owner): only the dead process that held it
+// before (or a sweeper of it that died) stamped those, and a taker's step 1
+// keeps the stamp. Each takes one CAS: nobody else takes a chain whose
+// index names us, and of takers that found the holder dead before our
+// claim, whichever CAS comes second fails (take_over's step 3, or ours:
+// the chain then carries the taker's stamp and is its to repair).
+void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
+    auto c = chain(idx);
     // ORDER: acquire, as the waiters' loads before take_over.
-    const u64 w = chain(idx).load_acquire();
-    if (!(w & kLockBit) || owner_of(w) != i) continue;
-    recover_chain(idx, 0, swept, worst);
-    // ORDER: acquire, as take_over's.
-    if (owner_word(i).load_acquire() != dead || rw_os::alive_ident(dead)) return false;
+    u64 w = c.load_acquire();
+    while ((w & kLockBit) && owner_of(w) == i) {
+      // The next top version, the stamp (i, ours now) kept.
+      const u64 mine = ((w & kVerTopMask) + kVerTopUnit) | (w & ~kVerTopMask);
+      // ORDER: acq_rel, as take_over's step 1 (acquire: the dead holder's
+      // stores, as there); on failure w is reloaded.
+      if (!c.cas_acq_rel(w, mine)) continue;
+      owner_word(0).fetch_add_relaxed(1);  // recoveries
+      rw_os::hook(rw_os::HookPoint::chain_sweeping);
+      u64 word = 0;
+      const Status s = repair(idx, mine, &word);
+      unlock_unchanged(idx, word);
+      if (swept != nullptr) ++*swept;
+      if (s != Status::ok && worst != nullptr) *worst = s;
+      break;
+    }
   }
-  return true;
 }
 
 // Recover chain idx, stamping it with owner index me while we repair it,
@@ -410,7 +468,7 @@ void ChainMap::recover_chain(u64 idx, unsigned me, u64* n, Status* worst) const 
     const u64 w = chain(idx).load_acquire();
     if (!(w & kLockBit)) return;
     const u64 ow = holder_of(w);
-    if (ow == 0 || rw_os::alive_ident(ow)) return;  // an unknown or live holder
+    if (ow == 0 || owner_alive(ow)) return;  // an unknown or live holder
     u64 word = 0;
     Status s = Status::ok;
     if (take_over(idx, w, me, &word, &s)) {
@@ -445,7 +503,7 @@ bool ChainMap::wait_step(u64 w, u64 spins) const {
 bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) const {
   const unsigned o = owner_of(seen);
   const u64 dead = holder_of(seen);
-  if (dead == 0 || rw_os::alive_ident(dead)) return false;  // an unknown or live holder: wait
+  if (dead == 0 || owner_alive(dead)) return false;  // an unknown or live holder: wait
   auto c = chain(idx);
   // Step 1: the next top version, the stamp left as it is. A locked word
   // keeps only the top 11 version bits, so `seen` could be a live holder's
@@ -474,7 +532,7 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   // Step 2: with the word's writer now known to us, is index o still the
   // dead process's, and is it still dead?
   // ORDER: acquire, as above.
-  if (owner_word(o).load_acquire() != dead || rw_os::alive_ident(dead)) return false;
+  if (owner_word(o).load_acquire() != dead || owner_alive(dead)) return false;
   // Step 3: ours. Of several takers, only one whose step 3 follows its own
   // step 1 with no other step 1 between can win (all may fail, and retry).
   const u64 mine = (prov & ~kOwnerMask) | u64{me} << kOwnerShift;
@@ -1195,7 +1253,7 @@ Status ChainMap::verify(std::string* why) const {
       return fail(why, Status::corrupt,
                   at + " is locked (not quiescent, or a writer died: owner " + std::to_string(owner_of(w)) + ", pid " +
                       std::to_string(std::uint32_t(ow)) +
-                      (ow != 0 && !rw_os::alive_ident(ow) ? ", dead: recover_dead() repairs it)" : ")"));
+                      (ow != 0 && !owner_alive(ow) ? ", dead: recover_dead() repairs it)" : ")"));
     }
     u64 ref = head_of(w);
     u64 n = cnt_of(w);

@@ -23,7 +23,9 @@
 //     10+seg_cnt ..       filter offsets (one per segment)
 //   Owner table (an allocator object, tag kChainTagOwners): word 0 counts
 //   recoveries (relaxed); word i (1..owner_cnt) names the process that owns
-//   owner index i: its pid [31:0] and the low 32 bits of its start time
+//   owner index i: its pid [30:0], the sweeping mark [31] (layout version 5:
+//   set while it recovers the chains of the dead process it claimed the
+//   index from, RECOVERY) and the low 32 bits of its start time
 //   [63:32] (clock ticks since boot; 0 when /proc could not tell), so a
 //   later process given the same pid is not taken for it; 0 = free. A process claims one index the first time it
 //   locks a chain (see RECOVERY) and stamps it into every chain word it
@@ -195,14 +197,21 @@
 // dead writer had allocated and not linked, or unlinked and not freed,
 // stays allocated (a leak). A process claims an owner index on its first
 // lock (each handle keeps the answer): a free one, or one whose process is
-// dead once no chain is stamped with it any more (a full scan of the chain
-// words that takes over, with owner 0, every chain still stamped with it,
-// retrying while a taker's step 1 keeps the stamp, and giving the index up
-// if another process claims it first or its pid comes back to life: a
-// process killed during that scan leaves the chain it was repairing locked
-// for good); with every index held by a live process the handle locks with
-// owner 0, which nobody can recover, for the rest of its life (a new join
-// asks again). A pid is told from its reuse by the process's start time
+// dead. The latter it claims with a CAS of the owner word to its own word
+// marked "sweeping" (kOwnerSweeping in chain_map.cc, a pid bit no Linux pid
+// has), then recovers every chain still stamped with the index (a full scan
+// of the chain words, one CAS per chain: with the index naming a live
+// process, no other waiter takes those chains, and a taker that found the
+// holder dead before the claim either wins its step 3 or loses to ours),
+// then clears the mark. A sweeper killed halfway leaves its chains stamped
+// with an index whose word names a dead process: the next waiter or
+// claimer recovers them (ChainForkTest.KilledSweeperIsSweptAgain, model
+// dead_sweeper_2t). Other threads of the sweeping process wait for the mark
+// to go before they lock with the index (planted bug 31 claims it unmarked:
+// model sweep_sibling_2t, where the sweep takes a sibling's live lock).
+// With every index held by a live process the handle locks with owner 0,
+// which nobody can recover, and asks the table again after
+// kChainOwnerRetryMs. A pid is told from its reuse by the process's start time
 // (an owner table word holds both; where /proc cannot be read, by the pid
 // alone); a process that calls exec keeps both, so the new image is taken
 // for the old one. alive() knows the processes of one pid namespace, and
@@ -228,7 +237,7 @@
 namespace mb {
 
 inline constexpr std::uint64_t kChainMagic = 0x314e49414843424dULL;  // "MBCHAIN1"
-inline constexpr std::uint64_t kChainLayoutVersion = 4;
+inline constexpr std::uint64_t kChainLayoutVersion = 5;  // 5: the owner word's sweeping mark
 inline constexpr std::uint64_t kChainKeyMax = 255;
 inline constexpr std::uint64_t kChainValMax = 65536;
 inline constexpr std::uint64_t kChainCntMax = 4095;
@@ -243,6 +252,9 @@ inline constexpr unsigned kChainOwnerMax = 255;
 // A waiter looks at a locked chain's owner after its pauses, then every this
 // many yields.
 inline constexpr std::uint64_t kChainOwnerPoll = 64;
+// A handle that found every owner index held asks the owner table again
+// after this many milliseconds (its locks meanwhile carry owner 0).
+inline constexpr std::uint64_t kChainOwnerRetryMs = 1000;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
 inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
 // Use the caller's `hash` instead of hashing. Precondition: it is hash(key);
@@ -391,7 +403,7 @@ class ChainMap {
   // claim its index): *swept counts them, *worst is corrupt if one was.
   unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr) const;
   unsigned claim_owner(std::uint64_t me, std::uint64_t* swept, Status* worst) const;
-  bool sweep(unsigned i, std::uint64_t dead, std::uint64_t* swept, Status* worst) const;
+  void sweep(unsigned i, std::uint64_t* swept, Status* worst) const;
   void recover_chain(std::uint64_t idx, unsigned me, std::uint64_t* n, Status* worst) const;
   // The owner table word of the process whose index locked word w carries
   // (0: none recorded, or out of range).
@@ -447,9 +459,11 @@ class ChainMap {
     OwnerCache(const OwnerCache&) {}
     OwnerCache& operator=(const OwnerCache&) {
       a.store(0, std::memory_order_relaxed);
+      retry_ms.store(0, std::memory_order_relaxed);
       return *this;
     }
     mutable std::atomic<std::uint64_t> a{0};
+    mutable std::atomic<std::uint64_t> retry_ms{0};  // index 0: when to ask again (rw_os::now_ms)
   };
   OwnerCache owner_cache_;
 #endif

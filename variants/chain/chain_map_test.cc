@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/alloc.h"
@@ -429,16 +431,19 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   own[owners] = 0;  // a free index now: the handle keeps its answer (no scan per lock)
   EXPECT_EQ(stamp_while_held(full), 0u);
   EXPECT_EQ(own[owners], 0u);
+  // ... for kChainOwnerRetryMs, then asks the table again: the free index
+  // is its own from then on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kChainOwnerRetryMs + 100));
+  EXPECT_EQ(stamp_while_held(full), owners);
+  EXPECT_EQ(own[owners], rw_os::self_ident());
+  EXPECT_EQ(stamp_while_held(full), owners);
   own[owners] = 1;
   // A dead process (a reaped child) holds index 7 and left the chain
   // locked with it.
-  pid_t dead = fork();
-  ASSERT_GE(dead, 0);
-  if (dead == 0) _exit(0);
-  int st = 0;
-  ASSERT_EQ(waitpid(dead, &st, 0), dead);
+  const pid_t dead = dead_pid();
+  ASSERT_GT(dead, 0);
   own[7] = std::uint64_t(dead);
-  word = (word & ~(std::uint64_t{0xff} << 45)) | ChainMap::kWordLockBit | std::uint64_t{7} << 45;
+  stamp_dead_lock(word, 7);
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("owner 7"), std::string::npos) << why;

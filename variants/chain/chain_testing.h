@@ -1,7 +1,11 @@
 // Tests only: a chain map in an anonymous shared region (forked children
-// share it).
+// share it), and the owner-table plumbing of the recovery tests.
 #ifndef MAPBENCH_VARIANTS_CHAIN_CHAIN_TESTING_H_
 #define MAPBENCH_VARIANTS_CHAIN_CHAIN_TESTING_H_
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -26,6 +30,21 @@ struct AnonChain {
   Status s = Status::ok;  // of the set-up; why says what failed
   std::string why;
 };
+
+// The pid of a process that has exited and been reaped (a dead owner for
+// an owner table word), or -1 when fork failed.
+inline pid_t dead_pid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int st = 0;
+  return pid > 0 && waitpid(pid, &st, 0) == pid ? pid : -1;
+}
+
+// Lock chain word `word` as a dead process holding owner index `owner`
+// would have left it (the lock bit, the owner in version bits 1..8).
+inline void stamp_dead_lock(std::uint64_t& word, unsigned owner) {
+  word = (word & ~(std::uint64_t{0xff} << 45)) | ChainMap::kWordLockBit | std::uint64_t{owner} << 45;
+}
 
 }  // namespace mb
 

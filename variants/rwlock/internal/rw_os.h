@@ -68,6 +68,7 @@ enum class HookPoint : unsigned {
   rh_assign_linked = 14,     // a robin-hood assign's new block is in the slot, the old one not yet freed
   rh_erase_unlinked = 15,    // a robin-hood erase's tombstone is stored, its block not yet freed
   rh_compact_linking = 16,   // a shrink's oldest new slab links the list's head, the list not yet its newest
+  chain_sweeping = 17,       // a chain map's claim of a dead process's owner index holds one of its chains, unrepaired
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
@@ -77,7 +78,10 @@ inline void hook(HookPoint p) {
 
 #if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
 
-inline std::uint32_t self_pid() { return rl::thread_index() + 1; }
+// A model may run all its threads as one process (one pid): threads of one
+// process share what a process claims (the chain map's owner index).
+inline bool g_model_one_process = false;
+inline std::uint32_t self_pid() { return g_model_one_process ? 1 : rl::thread_index() + 1; }
 inline std::uint32_t self_tid() { return rl::thread_index() + 1; }
 // Relacy threads are processes 1..N; a model plants a dead holder with a
 // larger id (kModelDeadPid).
