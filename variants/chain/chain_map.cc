@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 //   19 an erase clears filter bits relaxed instead of release
 //   23 find(u64)'s common case alone skips the re-load (the loop keeps it)
 //   24 a waiter takes a dead holder's lock over with stores, not CASes
+//   31 a dead process's owner index is claimed without the sweeping mark
+//   32 a marked owner word is taken for a live process even when dead
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -56,6 +59,25 @@ constexpr unsigned owner_of(u64 w) { return unsigned((w & kOwnerMask) >> kOwnerS
 // (claim_owner): it counts as that process for liveness, and nobody locks
 // with the index until the mark is gone.
 constexpr u64 kOwnerSweeping = u64{1} << 31;
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+// Sweeps of owner indices this process runs now (claim_owner). Our own
+// marked owner word while none runs is a sweep whose thread is gone: an
+// exec (the new image keeps the pid and start time), a sweep that threw,
+// or our pid given to us after a process known by its pid alone died
+// sweeping. A thread that meets one adopts it, one at a time (g_adopt_mu).
+// A fork child inherits a count its own marks never meet (another pid).
+// Not in the models: they have no exec, and the wait they check is the
+// sibling's wait for a running sweep.
+sync::atomic<unsigned> g_sweeps_running{0};
+std::mutex g_adopt_mu;
+struct SweepRunning {
+  // ORDER: acq_rel both ways: a thread that reads 0 after our decrement
+  // also reads our final owner word store (claim_owner), made before it.
+  SweepRunning() { g_sweeps_running.fetch_add_acq_rel(1); }
+  ~SweepRunning() { g_sweeps_running.fetch_sub_acq_rel(1); }
+};
+#endif
+
 bool owner_alive(u64 ow) {
 #if MB_PLANT_BUG == 32
   return rw_os::alive_ident(ow);  // BUG: a dead sweeper's marked word reads as another, live, process
@@ -319,7 +341,9 @@ void ChainMap::filter_refresh(u64 idx, u64 w) const {
 
 Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
   auto c = chain(idx);
-  const unsigned me = owner();
+  // A non-blocking writer does not wait for a sweep of ours (claim_owner).
+  const unsigned me = owner(nullptr, nullptr, !(flags & kChainNonBlocking));
+  if (me == kOwnerBusy) return Status::again;
   const u64 stamp = u64{me} << kOwnerShift;
   // ORDER: acquire (here and below): take_over reads the owner table after
   // it, and must see the claim of whoever stamped the word.
@@ -348,7 +372,7 @@ Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
 
 // --- recovery (RECOVERY in the header) -------------------------------------------
 
-unsigned ChainMap::owner(u64* swept, Status* worst) const {
+unsigned ChainMap::owner(u64* swept, Status* worst, bool may_wait) const {
   const std::uint32_t pid = rw_os::self_pid();
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   // This process's answer, kept in the handle (pid << 32 | index): a fork
@@ -364,9 +388,11 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
 #endif
   const u64 me = rw_os::self_ident();
   const unsigned home = 1 + pid % own_cnt_;
-  // ORDER: acquire pairs with claim_owner's CAS (another thread of this
+  // ORDER: acquire pairs with claim_owner's CAS or, for an index taken
+  // from a dead process, its store after the sweep (another thread of this
   // process may have claimed the index), as above.
-  unsigned i = owner_word(home).load_acquire() == me ? home : claim_owner(me, swept, worst);
+  unsigned i = owner_word(home).load_acquire() == me ? home : claim_owner(me, swept, worst, may_wait);
+  if (i == kOwnerBusy) return i;  // not kept: asked again next time
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   // None free: asked again after kChainOwnerRetryMs (a process that held
   // one may have died), not on every lock.
@@ -388,7 +414,7 @@ unsigned ChainMap::owner(u64* swept, Status* worst) const {
 // thread of ours locks with the index while a chain stamped with it is
 // still the dead process's: another thread of ours that meets the mark
 // waits for the sweep.
-unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
+unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst, bool may_wait) const {
   const std::uint32_t pid = std::uint32_t(me);
   for (unsigned pass = 0; pass < 2; ++pass) {
     for (unsigned n = 0; n < own_cnt_; ++n) {
@@ -397,7 +423,19 @@ unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
       // (below; another thread of this process may have claimed i).
       u64 o = owner_word(i).load_acquire();
       for (;;) {
-        while (o == (me | kOwnerSweeping)) {  // another thread of ours sweeps i for us
+        while (o == (me | kOwnerSweeping)) {  // a thread of ours sweeps i for us
+          if (!may_wait) return kOwnerBusy;
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+          // ORDER: acquire, with the decrement's release (SweepRunning).
+          if (g_sweeps_running.load_acquire() == 0) {  // none does: adopt the sweep
+            std::lock_guard<std::mutex> g(g_adopt_mu);
+            if (owner_word(i).load_acquire() == (me | kOwnerSweeping)) {
+              SweepRunning running;
+              sweep(i, swept, worst);
+              owner_word(i).store_release(me);  // ORDER: release, as below
+            }
+          }
+#endif
           sync::yield();
           o = owner_word(i).load_acquire();
         }
@@ -410,10 +448,15 @@ unsigned ChainMap::claim_owner(u64 me, u64* swept, Status* worst) const {
 #else
         const u64 claim = o == 0 ? me : me | kOwnerSweeping;
 #endif
+#if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
+        SweepRunning running;  // before the claim: a sibling never takes a live sweep for a lost one
+#endif
         // ORDER: acq_rel: release publishes the claim to this process's
-        // other threads (owner()'s acquire) and, through their stamps, to
-        // recoverers; acquire pairs with the previous claim. On failure o
-        // is the word stored first (another thread of ours, maybe: above).
+        // other threads (owner()'s acquire) and, through their stamps (or
+        // the sweep's CASes) to recoverers, who must see it to leave our
+        // chains alone; acquire pairs with the previous claim. On failure
+        // o is the word stored first (another thread of ours, maybe:
+        // above).
         if (!owner_word(i).cas_acq_rel(o, claim)) continue;
         if (o != 0) {
           sweep(i, swept, worst);
@@ -443,8 +486,10 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
     while ((w & kLockBit) && owner_of(w) == i) {
       // The next top version, the stamp (i, ours now) kept.
       const u64 mine = ((w & kVerTopMask) + kVerTopUnit) | (w & ~kVerTopMask);
-      // ORDER: acq_rel, as take_over's step 1 (acquire: the dead holder's
-      // stores, as there); on failure w is reloaded.
+      // ORDER: acq_rel, as take_over's step 1: acquire, the dead holder's
+      // stores, as there; release, a waiter that reads our word (acquire)
+      // also sees our marked claim, which names a live process. On
+      // failure w is reloaded.
       if (!c.cas_acq_rel(w, mine)) continue;
       owner_word(0).fetch_add_relaxed(1);  // recoveries
       rw_os::hook(rw_os::HookPoint::chain_sweeping);
@@ -1252,7 +1297,8 @@ Status ChainMap::verify(std::string* why) const {
       const u64 ow = holder_of(w);
       return fail(why, Status::corrupt,
                   at + " is locked (not quiescent, or a writer died: owner " + std::to_string(owner_of(w)) + ", pid " +
-                      std::to_string(std::uint32_t(ow)) +
+                      std::to_string(std::uint32_t(ow & ~kOwnerSweeping)) +
+                      (ow & kOwnerSweeping ? ", sweeping" : "") +
                       (ow != 0 && !owner_alive(ow) ? ", dead: recover_dead() repairs it)" : ")"));
     }
     u64 ref = head_of(w);

@@ -205,10 +205,13 @@
 // holder dead before the claim either wins its step 3 or loses to ours),
 // then clears the mark. A sweeper killed halfway leaves its chains stamped
 // with an index whose word names a dead process: the next waiter or
-// claimer recovers them (ChainForkTest.KilledSweeperIsSweptAgain, model
+// claimer recovers them (ChainFork.KilledSweeperIsSweptAgain, model
 // dead_sweeper_2t). Other threads of the sweeping process wait for the mark
 // to go before they lock with the index (planted bug 31 claims it unmarked:
-// model sweep_sibling_2t, where the sweep takes a sibling's live lock).
+// model sweep_sibling_2t, where the sweep takes a sibling's live lock); a
+// non-blocking writer returns `again` instead; and our own mark with no
+// sweep of ours running (an exec, which keeps pid and start time, or a
+// sweep that threw) is adopted: swept again by the thread that meets it.
 // With every index held by a live process the handle locks with owner 0,
 // which nobody can recover, and asks the table again after
 // kChainOwnerRetryMs. A pid is told from its reuse by the process's start time
@@ -401,8 +404,10 @@ class ChainMap {
   // index me; *word: the repaired locked word, *s: ok or corrupt).
   // owner() and claim_owner() may recover a dead process's chains (to
   // claim its index): *swept counts them, *worst is corrupt if one was.
-  unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr) const;
-  unsigned claim_owner(std::uint64_t me, std::uint64_t* swept, Status* worst) const;
+  // may_wait = false: kOwnerBusy instead of waiting for a sweep that
+  // another thread of this process runs (a non-blocking writer's lock).
+  unsigned owner(std::uint64_t* swept = nullptr, Status* worst = nullptr, bool may_wait = true) const;
+  unsigned claim_owner(std::uint64_t me, std::uint64_t* swept, Status* worst, bool may_wait) const;
   void sweep(unsigned i, std::uint64_t* swept, Status* worst) const;
   void recover_chain(std::uint64_t idx, unsigned me, std::uint64_t* n, Status* worst) const;
   // The owner table word of the process whose index locked word w carries
@@ -412,6 +417,7 @@ class ChainMap {
   bool wait_step(std::uint64_t w, std::uint64_t spins) const;
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;
   static constexpr unsigned kOwnerLazy = 0x100;  // take_over's me: owner(), once the holder is found dead
+  static constexpr unsigned kOwnerBusy = 0x200;  // owner(may_wait = false): a sweep of ours runs
   Status repair(std::uint64_t idx, std::uint64_t seen, std::uint64_t* word) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
   void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;

@@ -392,9 +392,10 @@ TEST(ChainMap, InlineSlotAndListTogether) {
 }
 
 // The owner table (RECOVERY in chain_map.h), header word 8: with every
-// index held by a live process, writers lock with owner 0 and work on; an
-// index whose process died is claimed again only after the chains still
-// stamped with it are recovered.
+// index held by a live process, writers lock with owner 0 and work on (and
+// ask again a second later); an index whose process died is claimed,
+// marked as being swept, and the chains still stamped with it are
+// recovered before the mark goes.
 TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   ChainHarness h(1);
   ChainMap& m = h.m;
@@ -447,8 +448,8 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::corrupt);
   EXPECT_NE(why.find("owner 7"), std::string::npos) << why;
-  // A new handle's first lock finds no free index, takes index 7
-  // (recovering the chain first) and works on.
+  // A new handle's first lock finds no free index, claims index 7
+  // (recovering its chain before it uses it) and works on.
   ChainMap again;
   ASSERT_EQ(ChainMap::join(h.a, h.off, &again), Status::ok);
   ASSERT_EQ(again.insert(3, 30), Status::ok);
@@ -470,6 +471,33 @@ TEST(ChainMap, OwnerIndicesAreReclaimedFromDeadProcesses) {
   ASSERT_TRUE(m.find(3, &v) == Status::ok && v == 30);  // a reader recovers it
   EXPECT_EQ(m.stats().recoveries, 2u);
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// Our own owner word marked as sweeping while no sweep of ours runs: what
+// an exec leaves (the new image keeps the pid and start time) when the old
+// one was killed by it mid-sweep. The first lock that needs an index
+// adopts the sweep (recovers the chain still stamped with the index, then
+// clears the mark) instead of waiting for it forever.
+TEST(ChainMap, OwnSweepMarkWithNoSweepRunningIsAdopted) {
+  ChainHarness h(1);
+  ChainMap& m = h.m;
+  ASSERT_EQ(m.insert(1, 10), Status::ok);
+  std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+  std::uint64_t& word = *h.a.at<std::uint64_t>(hdr[10]);
+  for (unsigned i = 1; i <= hdr[9]; ++i) own[i] = 1;  // held by a live process
+  own[7] = rw_os::self_ident() | std::uint64_t{1} << 31;
+  stamp_dead_lock(word, 7);
+  ChainMap fresh;  // a new handle asks the table
+  ASSERT_EQ(ChainMap::join(h.a, h.off, &fresh), Status::ok);
+  ASSERT_EQ(fresh.insert(2, 20), Status::ok);
+  EXPECT_EQ(own[7], rw_os::self_ident());
+  EXPECT_EQ(m.stats().recoveries, 1u);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  ASSERT_TRUE(m.find(1, &v) == Status::ok && v == 10);
+  ASSERT_TRUE(m.find(2, &v) == Status::ok && v == 20);
 }
 
 TEST(ChainMap, JoinValidatesAndDestroyFreesEverything) {
