@@ -27,14 +27,18 @@ using internal::load_word;
 // Header word indexes (rw_map.h, LAYOUT).
 enum : u64 {
   kMagic = 0, kVersion = 1, kCapMaxLog2 = 2, kSeed = 3, kMemMax = 4, kSlotCnt = 5, kCheck = 6,
-  kLock = kRwLockWord, kSeq = kRwSeqWord, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kSpare = 28, kBacked = 29,
+  kLock = kRwLockWord, kSeq = kRwSeqWord, kTable = 24, kSize = 25, kTomb = 26, kTop = 27, kFloor = 28, kBacked = 29,
   kFree = 32, kStatWriteRec = 48, kStatReadRec = 49, kStatRecovery = 50, kStatSeqRepair = 51,
   kStatGrow = 52, kStatRehash = 53, kStatEvict = 54, kStatExpire = 55, kFlushCursor = 56, kStatShrink = 57, kLruMax = 7, kHand = 30, kDefaultTtl = 31,
   kMoveFrom = 58, kMoveTo = 59, kMoves = 60, kStatMoveRepair = 61, kValFrom = 62, kValOld = 63,
-  kSlots = 64,
+  kSlots = 64, kTableFree = 96,
 };
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
+constexpr unsigned kTableLog2Min = 3;  // 8 slots
+static_assert(kSlots + kRwSlotMax <= kTableFree && (kTableFree + kRwCapMaxLog2 - kTableLog2Min + 1) * 8 <= kRwHeaderSize);
+// The header word heading the free list of retired tables of 2^log2 slots.
+constexpr u64 table_list(unsigned log2) { return kTableFree + log2 - kTableLog2Min; }
 
 // The value journal (word 62): slot | old value length << kJournalLenShift.
 // Slot offsets stay below 2^43 (mem_max is checked), lengths need 21 bits.
@@ -128,8 +132,9 @@ class RwMap::Writer {
 // ---- creation ----------------------------------------------------------
 
 u64 RwMap::mem_needed(u64 hdr_off, const RwParams& p) {
-  // Tables of every size up to cap_max (grow leaves the old one as spare)
-  // sum to less than two of the largest; plus alignment slack.
+  // Tables of every size up to cap_max (a retired table waits on its size's
+  // free list, so each size is allocated once) sum to less than two of the
+  // largest; plus alignment slack.
   return hdr_off + kRwHeaderSize + 2 * p.cap_max * kRwSlotSize + p.arena_max + 4096;
 }
 
@@ -188,6 +193,7 @@ Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, Rw
   Status s = m.alloc_table(cap_log2, &table);
   if (s != Status::ok) return fail(why, s, "cannot allocate the first table (%s)", to_string(s));
   m.hw(kTable).store_relaxed(table | cap_log2);
+  m.hw(kFloor).store_relaxed(cap_log2);
   // ORDER: release pairs with the acquire magic load in join().
   m.hw(kMagic).store_release(kRwMagic);
   *out = m;
@@ -220,13 +226,19 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
                 "map needs %" PRIu64 " bytes, memory holds %" PRIu64 " (truncated?)", backed, mem_backed);
   m.attach(base, hdr_off, grow, grow_ctx);
   // The words writers follow that the header check does not cover: the
-  // table, the spare table and the arena's free-list heads. Damaged, they
-  // would send the first writer outside the map (verify() checks the rest).
-  const u64 tw = m.hw(kTable).load_acquire(), spare = m.hw(kSpare).load_acquire();
+  // table, the free lists of retired tables and the arena's free-list
+  // heads. Damaged, they would send the first writer outside the map
+  // (verify() checks the rest).
+  const u64 tw = m.hw(kTable).load_acquire(), floor = m.hw(kFloor).load_acquire();
   if (!m.table_word_ok(tw, top))
     return fail(why, Status::corrupt, "rwlock map table word %#" PRIx64 " out of range (damaged header)", tw);
-  if (spare != 0 && !m.table_word_ok(spare, top))
-    return fail(why, Status::corrupt, "rwlock map spare table word %#" PRIx64 " out of range (damaged header)", spare);
+  if (floor < kTableLog2Min || floor > words[kCapMaxLog2])
+    return fail(why, Status::corrupt, "rwlock map shrink floor %" PRIu64 " out of range (damaged header)", floor);
+  for (unsigned l = kTableLog2Min; l <= kRwCapMaxLog2; ++l) {
+    const u64 t = m.hw(table_list(l)).load_acquire();
+    if (t != 0 && (!m.table_word_ok(t, top) || table_log2(t) != l))
+      return fail(why, Status::corrupt, "rwlock map free table list %u head out of range (damaged header)", l);
+  }
   for (unsigned c = 0; c < kRwClassCnt; ++c) {
     const u64 b = m.hw(kFree + c).load_acquire();
     if (b != 0 && !m.block_in(b, u64{32} << c, top))
@@ -319,7 +331,7 @@ bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
          backed - off >= (kRwSlotSize << log2);
 }
 
-// A table (or spare table) word of a map at rest (join, verify): a table of
+// A table (or retired table) word of a map at rest (join, verify): a table of
 // at least 8 slots below top (I1).
 bool RwMap::table_word_ok(u64 tw, u64 top) const { return table_log2(tw) >= 3 && table_in_bounds(tw, top); }
 
@@ -466,10 +478,18 @@ Status RwMap::ensure_backed(u64 end) {
 }
 
 Status RwMap::alloc_table(unsigned log2, u64* off) {
-  u64 spare = hw(kSpare).load_acquire();
-  if (spare != 0 && table_log2(spare) == log2) {
-    hw(kSpare).store_release(0);  // before use: a crash must not leave it named twice
-    *off = table_off(spare);
+  const u64 head = hw(table_list(log2)).load_acquire();
+  if (head != 0) {
+    // A retired table of this size: its slot 0's hash word links the next
+    // (a table word, 0 at the end). Unlinked before use: a crash must not
+    // leave it named twice (it leaks instead).
+    const u64 next = at(table_off(head) + kHashW).load_acquire();
+    if (!table_word_ok(head, hw(kTop).load_acquire()) || table_log2(head) != log2 ||
+        (next != 0 && (!table_word_ok(next, hw(kTop).load_acquire()) || table_log2(next) != log2)))
+      return Status::corrupt;  // a damaged list: nothing taken
+    hw(table_list(log2)).store_release(next);
+    rw_os::hook(rw_os::HookPoint::rw_table_taken);
+    *off = table_off(head);
   } else {
     u64 top = (hw(kTop).load_acquire() + 63) & ~u64{63}, bytes = kRwSlotSize << log2;
     Status s = ensure_backed(top + bytes);
@@ -600,8 +620,19 @@ void RwMap::copy_slot(u64 src, u64 dst, u64 meta) {
   at(dst).store_release(meta);
 }
 
+// Put table word tw (no longer current, or never published) on its size's
+// free list: the link first, then the head (a crash between the two leaks
+// the table, no more). The link goes into slot 0's hash word, not its meta
+// word: a reader still probing the old table (its seq re-load will reject
+// what it read) sees slot 0 as it was.
+void RwMap::retire_table(u64 tw) const {
+  at(table_off(tw) + kHashW).store_release(hw(table_list(table_log2(tw))).load_acquire());
+  rw_os::hook(rw_os::HookPoint::rw_table_linked);
+  hw(table_list(table_log2(tw))).store_release(tw);
+}
+
 // Rebuild the table at 2^log2 slots: copy every full slot into a fresh (or
-// the spare) table, publish it with one store, keep the old one as spare.
+// a retired) table, publish it with one store, retire the old one.
 Status RwMap::rebuild(unsigned log2) {
   u64 old_tw = hw(kTable).load_acquire(), old_off = table_off(old_tw);
   u64 old_cap = u64{1} << table_log2(old_tw), noff = 0;
@@ -615,17 +646,21 @@ Status RwMap::rebuild(unsigned log2) {
     while ((at(noff + i * kRwSlotSize).load_acquire() & kStateMask) != kEmpty) {
       // More full slots than the new table holds: the size word that chose
       // it was damaged. The old table stays current (nothing published).
-      if (++n > mask) return Status::corrupt;
+      if (++n > mask) {
+        retire_table(noff | log2);
+        return Status::corrupt;
+      }
       i = (i + 1) & mask;
     }
     copy_slot(src, noff + i * kRwSlotSize, meta);
   }
-  // Cursors: a shrink back into the spare can give the table word a value a
-  // cursor already holds, so every rebuild also counts (word 60).
+  // Cursors: a table taken back off a free list can give the table word a
+  // value a cursor already holds, so every rebuild also counts (word 60).
   hw(kMoves).store_release(hw(kMoves).load_acquire() + 1);
   hw(kTable).store_release(noff | log2);  // one store publishes the new table
   hw(kTomb).store_release(0);
-  hw(kSpare).store_release(old_tw);
+  rw_os::hook(rw_os::HookPoint::rw_table_published);
+  retire_table(old_tw);
   unsigned old_log2 = table_log2(old_tw);
   hw(log2 == old_log2 ? kStatRehash : log2 > old_log2 ? kStatGrow : kStatShrink).fetch_add_relaxed(1);  // statistics
   return Status::ok;
@@ -717,6 +752,7 @@ Status RwMap::reserve(u64 n) {
   while (log2 < cap_max_log2_ && (u64{3} << log2) / 4 < n) ++log2;
   if ((u64{3} << log2) / 4 < n) return Status::full;
   Writer section(*this);
+  if (log2 > hw(kFloor).load_acquire()) hw(kFloor).store_release(log2);  // no shrink below it (LIMITS)
   if (log2 <= table_log2(hw(kTable).load_acquire())) return Status::ok;
   return rebuild(log2);
 }
@@ -1084,17 +1120,20 @@ Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, b
   return Status::ok;
 }
 
-// Below 25% load, move to a table of half the size, but only into the spare
-// table when it has that size (the one a grow left behind): a shrink never
-// takes new memory, so grow/shrink cycles cannot exhaust it.
+// Below 25% load, move to the smallest table (no smaller than the floor,
+// header word 28: cap_init's size, raised by reserve()) that the entries
+// and one more fill at most half of: a retired table of that size if one
+// waits on its free list, else new memory (each size is allocated once, so
+// grow/shrink cycles take no more, LIMITS). false when there is nothing to
+// do or the rebuild failed (the old table stays current: out of memory, or
+// a damaged size word or free list).
 bool RwMap::maybe_shrink() {
-  u64 tw = hw(kTable).load_acquire(), spare = hw(kSpare).load_acquire();
-  unsigned log2 = table_log2(tw);
-  if (log2 <= 3 || hw(kSize).load_acquire() * 4 >= (u64{1} << log2)) return false;
-  if (spare == 0 || table_log2(spare) != log2 - 1) return false;
-  // Takes the spare, allocates nothing; fails only on a damaged size word
-  // (corrupt, the old table stays current).
-  return rebuild(log2 - 1) == Status::ok;
+  const u64 tw = hw(kTable).load_acquire(), size = hw(kSize).load_acquire();
+  const unsigned log2 = table_log2(tw);
+  if (size * 4 >= (u64{1} << log2)) return false;
+  u64 to = std::max<u64>(kTableLog2Min, hw(kFloor).load_acquire());
+  while ((size + 1) * 2 > (u64{1} << to)) ++to;
+  return to < log2 && rebuild(unsigned(to)) == Status::ok;
 }
 
 Status RwMap::take(u64 k, u64* v) {
@@ -1422,8 +1461,17 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   if (top > backed || backed > mem_max_) return fail(why, Status::corrupt, "top/backed out of range (I1)");
   if (!table_word_ok(tw, top)) return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
   u64 cap = u64{1} << log2, mask = cap - 1, full = 0, tomb = 0;
-  if (u64 spare = hw(kSpare).load_acquire(); spare != 0 && !table_word_ok(spare, top))
-    return fail(why, Status::corrupt, "spare table word %#" PRIx64 " out of range (I1)", spare);
+  // The free lists of retired tables (I1): in range, of their list's size,
+  // none the current table, no cycle (a list no longer than the tables
+  // that fit below top).
+  for (unsigned l = kTableLog2Min; l <= cap_max_log2_ && l <= kRwCapMaxLog2; ++l) {
+    u64 n = 0;
+    for (u64 t = hw(table_list(l)).load_acquire(); t != 0; t = at(table_off(t) + kHashW).load_acquire()) {
+      if (!table_word_ok(t, top) || table_log2(t) != l || table_off(t) == off)
+        return fail(why, Status::corrupt, "free table list %u: table word %#" PRIx64 " out of range (I1)", l, t);
+      if (++n > top / (kRwSlotSize << l)) return fail(why, Status::corrupt, "free table list %u has a cycle (I1)", l);
+    }
+  }
   std::vector<unsigned char> key;
   for (u64 i = 0; i < cap; ++i) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire(), state = meta & kStateMask;

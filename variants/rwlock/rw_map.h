@@ -38,7 +38,9 @@
 //      stores cost a write nothing more than the lock word's
 //   24 table = table_off | cap log2 (table_off is 64-aligned, log2 < 64)
 //   25 size (full slots)   26 tombstones   27 top (bump pointer, bytes)
-//   28 spare table (a retired table kept for reuse, same encoding, 0 = none)
+//   28 shrink floor: log2 of the smallest table a shrink may leave
+//      (cap_init's, raised by reserve(); layout version 5, before it the
+//      one retired table kept for reuse)
 //   29 backed (bytes from base known to be backed by memory)
 //   30 LRU clock hand (a slot index, taken modulo cap)
 //   31 default TTL in seconds (0 = none; immutable, covered by check)
@@ -56,6 +58,10 @@
 //      the journal of a value change in the arena (62 = 0: none; layout
 //      version 3, unused before)
 //   64..95 reader slots (rw_lock.h)
+//   96..125 free lists of retired tables (layout version 5): word 96 + l - 3
+//      heads the tables of 2^l slots (3 <= l <= 32) no longer in use, as
+//      table words (0 = none); each table's slot 0 hash word (w1) holds the next
+//      (rebuilds take from and give back to them, under the write lock)
 //
 //   Slot (8 words, 64-byte aligned):
 //     w0 meta:  63         32 31          8 7   3  2  1   0
@@ -106,7 +112,8 @@
 // (or value words) under the lock; visible to readers at the even seq store
 // (release; pairs with the readers' acquire seq load). Grow (at 75% load of
 // size + tombstones, when tombstones are under an eighth of the table)
-// builds a new table and publishes it with one store of the table word.
+// builds a new table (or takes a retired one of that size back) and
+// publishes it with one store of the table word; so does a shrink (LIMITS).
 // Rehash (at 75% load with tombstones an eighth of the table or more, or
 // the table at its maximum) is in place: rehash_in_place() in rw_map.cc
 // empties every tombstone by moving entries back along their probe paths
@@ -123,7 +130,7 @@
 // rehash, that shrink) does, and is reported (Status::again): the cursor
 // keeps the table word and the table epoch (word 60), which every rebuild
 // and every in-place rehash (at its start, so a rehash that dies halfway
-// counts) increments: a shrink back into the spare table can restore a
+// counts) increments: a rebuild into a retired table can restore a
 // table word a cursor holds, the epoch cannot. A step the seq rejects
 // keeps the slots it passed (they were not full under the cursor's table
 // and epoch, and a key present throughout is in a full slot throughout),
@@ -196,13 +203,16 @@
 // lock-free reader racing; planted bugs 28-30 break the journals' order.
 //
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
-// 2^cap_max slots, 75% of them used (Status::full beyond); a grown table
-// leaves the old one as spare (reused by a shrink back to its size), so
-// table memory is at most about 2x the final table. When removals have
-// left the table below 25% load, the next insert of a new key halves it
-// first (removals themselves never move entries, see CURSORS), but only
-// into the spare table (never new memory), so a table shrinks one step
-// after each grow at most.
+// 2^cap_max slots, 75% of them used (Status::full beyond). When removals
+// have left the table below 25% load, the next insert of a new key first
+// rebuilds it at the smallest size that the entries and that key fill at
+// most half of, but no smaller than cap_init or the largest reserve()
+// asked for (removals themselves never move entries, see CURSORS). A table a rebuild leaves goes on its size's free list
+// (header words 96..125) and the next rebuild to that size takes it back,
+// so each size is allocated once: table memory stays under about 2x the
+// largest table, however often the map grows and shrinks (a writer that
+// dies mid-rebuild may leak one table). Memory is never given back to the
+// region below top.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
@@ -216,7 +226,7 @@
 namespace mb {
 
 inline constexpr std::uint64_t kRwMagic = 0x3150414d5752424dULL;  // "MBRWMAP1"
-inline constexpr std::uint64_t kRwLayoutVersion = 4;  // 4: the write lock's stamp (word 10)
+inline constexpr std::uint64_t kRwLayoutVersion = 5;  // 4: the write lock's stamp (word 10); 5: free lists of retired tables (words 96..125)
 inline constexpr std::uint64_t kRwHeaderSize = 1024;
 inline constexpr std::uint64_t kRwLockWord = 8, kRwSeqWord = 9, kRwStampWord = 10;  // header words (LAYOUT)
 inline constexpr std::uint64_t kRwSlotSize = 64;
@@ -482,6 +492,7 @@ class RwMap {
   void free_bytes(std::uint64_t off, std::uint64_t len) const;
   Status ensure_backed(std::uint64_t end);
   Status alloc_table(unsigned log2, std::uint64_t* off);
+  void retire_table(std::uint64_t tw) const;
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
   Status fill_slot(std::uint64_t slot, std::uint64_t h, RwBytes key, RwBytes val, bool reuse_tomb,
                    std::uint64_t exp);

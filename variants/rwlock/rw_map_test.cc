@@ -171,7 +171,7 @@ TEST(RwMap, DamagedSizeCannotHangAShrink) {
   RwMap& m = h.map();
   for (std::uint64_t k = 0; k < 300; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
   const std::uint64_t cap = m.capacity();
-  ASSERT_EQ(cap, 512u);  // its spare: the 256-slot table it grew from
+  ASSERT_EQ(cap, 512u);
   auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
   hdr[25] = 1;  // damage: 300 entries said to be 1, so an insert shrinks into 256 slots
   EXPECT_EQ(m.put(1000, 1000), Status::ok);  // the shrink fails, the insert goes on
@@ -545,21 +545,28 @@ TEST(RwMap, PopShiftDrainWithoutLru) {
   EXPECT_EQ(m.size(), 0u);
 }
 
-RwStore::Ptr lru_store(std::uint64_t lru_max) {
+// A map in anonymous shared memory made with small_params() changed by
+// `tweak`.
+template <class Tweak>
+RwStore::Ptr anon_store(Tweak tweak) {
   RwParams p = small_params();
-  p.lru_max = lru_max;
+  tweak(p);
   RwStore::Ptr st;
   EXPECT_EQ(RwStore::create_anon(p, &st), Status::ok);
   return st;
+}
+
+RwStore::Ptr lru_store(std::uint64_t lru_max) {
+  return anon_store([&](RwParams& p) { p.lru_max = lru_max; });
 }
 
 TEST(RwMap, PopTakesTheLeastRecentlyUsedShiftTheMost) {
   RwStore::Ptr st = lru_store(1000);
   RwMap& m = st->map();
   std::uint64_t k = 0, v = 0;
-  // A table that never shrinks under these pops (no spare of half its
-  // size): a rebuild moves the keys under the clock hand, and the clock
-  // only promises that one sweep takes the unused keys before the used.
+  // A table that never shrinks under these pops (only an insert shrinks
+  // it): a rebuild moves the keys under the clock hand, and the clock only
+  // promises that one sweep takes the unused keys before the used.
   ASSERT_EQ(m.reserve(1000), Status::ok);
   for (std::uint64_t i = 0; i < 100; ++i) ASSERT_EQ(m.put(i, i * 3), Status::ok);
   for (std::uint64_t i = 0; i < 100; i += 2) ASSERT_EQ(m.get(i, &v), Status::ok);  // evens used
@@ -664,10 +671,8 @@ TEST(RwMap, LruEvictsTheUnused) {
 
 // TTL with the clock moved forward by the test hook rw_os::g_clock_skew_s.
 TEST(RwMap, TtlExpiresLazilyAndFlushes) {
-  RwParams p = small_params();
-  p.default_ttl = 10;
-  RwStore::Ptr st;
-  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwStore::Ptr st = anon_store([](RwParams& p) { p.default_ttl = 10; });
+  ASSERT_TRUE(st);
   RwMap& m = st->map();
   std::uint64_t v = 0, secs = 0, removed = 0;
   ASSERT_EQ(m.put(1, 10, 5), Status::ok);
@@ -782,7 +787,7 @@ TEST(RwMap, CursorToleratesRemoval) {
     RwHarness g;
     RwMap& n = g.map();
     for (std::uint64_t key = 0; key < 1000; ++key) ASSERT_EQ(n.put(key, key), Status::ok);
-    ASSERT_EQ(n.capacity(), 2048u);  // grown: the 1024-slot table is the spare
+    ASSERT_EQ(n.capacity(), 2048u);
     RwMap::Cursor cg;
     std::map<std::uint64_t, int> visited;
     while ((s = n.next(&cg, &k, 8, &ksz, &v, 8, &vsz)) == Status::ok) {
@@ -795,8 +800,8 @@ TEST(RwMap, CursorToleratesRemoval) {
     EXPECT_EQ(n.capacity(), 2048u);
     RwMap::Cursor cs;
     ASSERT_EQ(n.next(&cs, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
-    ASSERT_EQ(n.put(5000, 1), Status::ok);
-    EXPECT_EQ(n.capacity(), 1024u);
+    ASSERT_EQ(n.put(5000, 1), Status::ok);  // 101 entries: 256 slots
+    EXPECT_EQ(n.capacity(), 256u);
     EXPECT_EQ(n.next(&cs, &k, 8, &ksz, &v, 8, &vsz), Status::again);
   }
   // A grow during the walk is reported.
@@ -1132,10 +1137,10 @@ TEST(RwMap, RehashInPlaceKeepsEveryKeyAndTheTable) {
   }
 }
 
-// A cursor started on a table that a grow retires (as the spare) and a
-// shrink brings back: the table word is the cursor's again, but entries
+// A cursor started on a table that a grow retires and a shrink takes back
+// off its free list: the table word is the cursor's again, but entries
 // moved twice; the table epoch tells the cursor (review finding).
-TEST(RwMap, CursorSeesAShrinkBackIntoTheSpare) {
+TEST(RwMap, CursorSeesAShrinkBackIntoARetiredTable) {
   RwHarness h;
   RwMap& m = h.map();
   for (std::uint64_t k = 0; k < 60; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
@@ -1147,8 +1152,8 @@ TEST(RwMap, CursorSeesAShrinkBackIntoTheSpare) {
   ASSERT_EQ(m.next(&c, &k, 8, &ksz, &v, 8, &vsz), Status::ok);
   for (std::uint64_t j = 60; j < 100; ++j) ASSERT_EQ(m.put(j, j), Status::ok);  // grow: 128 -> 256
   ASSERT_EQ(m.capacity(), 256u);
-  for (std::uint64_t j = 0; j < 90; ++j) ASSERT_EQ(m.remove(j), Status::ok);
-  ASSERT_EQ(m.put(1000, 1000), Status::ok);  // shrink: back into the 128-slot spare
+  for (std::uint64_t j = 0; j < 60; ++j) ASSERT_EQ(m.remove(j), Status::ok);
+  ASSERT_EQ(m.put(1000, 1000), Status::ok);  // 41 entries: back into the retired 128-slot table
   ASSERT_EQ(m.capacity(), 128u);
   ASSERT_EQ(hdr[24], table);  // the cursor's table word again
   EXPECT_EQ(m.next(&c, &k, 8, &ksz, &v, 8, &vsz), Status::again);
@@ -1158,7 +1163,8 @@ TEST(RwMap, ShrinksBelowQuarterLoad) {
   RwHarness h;
   RwMap& m = h.map();
   for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
-  EXPECT_EQ(m.capacity(), 256u);  // 100 > 75% of 128
+  EXPECT_EQ(m.capacity(), 256u);  // 100 > 75% of 128; every size from 8 up was used on the way
+  const std::uint64_t used = m.stats().arena_used;
   std::uint64_t k = 0;
   for (; m.size() * 4 >= 256; ++k) ASSERT_EQ(m.remove(k), Status::ok);
   // Removals never move entries (a cursor may be walking the table), nor
@@ -1168,15 +1174,16 @@ TEST(RwMap, ShrinksBelowQuarterLoad) {
   EXPECT_EQ(m.capacity(), 256u);
   EXPECT_EQ(m.stats().shrinks, 0u);
   ASSERT_EQ(m.put(1000, 1000), Status::ok);
-  // Below 25%: halved, into the 128-slot table the last grow left behind.
+  // 64 entries (with the new one): into the retired 128-slot table.
   EXPECT_EQ(m.capacity(), 128u);
   EXPECT_EQ(m.stats().shrinks, 1u);
   ASSERT_EQ(m.remove(1000), Status::ok);
-  // No 64-slot spare exists: no further shrink (a shrink takes no memory).
+  // 10 entries and a new one: straight down to 32 slots, not one step.
   for (; k < 90; ++k) ASSERT_EQ(m.remove(k), Status::ok);
   ASSERT_EQ(m.put(1001, 1001), Status::ok);
+  EXPECT_EQ(m.capacity(), 32u);
+  EXPECT_EQ(m.stats().shrinks, 2u);
   ASSERT_EQ(m.remove(1001), Status::ok);
-  EXPECT_EQ(m.capacity(), 128u);
   for (std::uint64_t j = 0; j < 100; ++j) {
     std::uint64_t v = 0;
     ASSERT_EQ(m.get(j, &v), j < 90 ? Status::not_found : Status::ok) << j;
@@ -1184,12 +1191,40 @@ TEST(RwMap, ShrinksBelowQuarterLoad) {
   }
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
-  std::uint64_t used = m.stats().arena_used;
-  for (int round = 0; round < 5; ++round) {  // grow/shrink cycles reuse the two tables
+  // Every table came off a free list: no new memory.
+  EXPECT_EQ(m.stats().arena_used, used);
+  for (int round = 0; round < 5; ++round) {  // grow/shrink cycles reuse the same tables
     for (std::uint64_t j = 0; j < 100; ++j) ASSERT_EQ(m.put(j, j), Status::ok);
-    for (std::uint64_t j = 0; j < 90; ++j) ASSERT_EQ(m.remove(j), Status::ok);
+    EXPECT_EQ(m.capacity(), 256u);
+    for (std::uint64_t j = 0; j < 98; ++j) ASSERT_EQ(m.remove(j), Status::ok);
+    ASSERT_EQ(m.put(1002, 1002), Status::ok);  // 3 entries: down to 8 slots
+    EXPECT_EQ(m.capacity(), 8u);
+    ASSERT_EQ(m.remove(1002), Status::ok);
   }
   EXPECT_EQ(m.stats().arena_used, used);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A shrink never goes below cap_init, nor below a size reserve() asked
+// for (header word 28, the floor): the caller said how many entries to
+// expect.
+TEST(RwMap, ShrinkStopsAtCapInitAndReserve) {
+  RwStore::Ptr st = anon_store([](RwParams& p) { p.cap_init = 1024; });
+  ASSERT_TRUE(st);
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  ASSERT_EQ(m.capacity(), 2048u);
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  ASSERT_EQ(m.put(1, 1), Status::ok);
+  EXPECT_EQ(m.capacity(), 1024u);  // cap_init's size, not 8
+  EXPECT_EQ(m.stats().shrinks, 1u);
+  ASSERT_EQ(m.reserve(3000), Status::ok);  // 4096 slots, and the floor from now on
+  ASSERT_EQ(m.capacity(), 4096u);
+  ASSERT_EQ(m.remove(1), Status::ok);
+  ASSERT_EQ(m.put(2, 2), Status::ok);
+  EXPECT_EQ(m.capacity(), 4096u);
+  EXPECT_EQ(m.stats().shrinks, 1u);
+  std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
@@ -1293,7 +1328,7 @@ TEST(RwStore, BadFilesAreRefusedAndLeftUntouched) {
       {"map backed size beyond the file", [](std::string b) { b[4096 + 8 * 29 + 5] = 0x7f; return b; }},
       {"map table word beyond the file", [](std::string b) { b[4096 + 8 * 24 + 4] = 0x7f; return b; }},
       {"map table word below the header", [](std::string b) { b[4096 + 8 * 24 + 1] = 0; b[4096 + 8 * 24 + 2] = 0; return b; }},
-      {"map spare table word", [](std::string b) { b[4096 + 8 * 28 + 4] = 0x7f; return b; }},
+      {"map free table list head", [](std::string b) { b[4096 + 8 * (96 + 7 - 3) + 4] = 0x7f; return b; }},
       {"map free list head", [](std::string b) { b[4096 + 8 * 35 + 3] = 0x7f; return b; }},
   };
   for (const Damage& d : damages) {

@@ -69,6 +69,9 @@ enum class HookPoint : unsigned {
   rh_erase_unlinked = 15,    // a robin-hood erase's tombstone is stored, its block not yet freed
   rh_compact_linking = 16,   // a shrink's oldest new slab links the list's head, the list not yet its newest
   chain_sweeping = 17,       // a chain map's claim of a dead process's owner index holds one of its chains, unrepaired
+  rw_table_taken = 18,       // an rwlock rebuild has taken a retired table off its free list, not yet published it
+  rw_table_published = 19,   // ... has published the new table, not yet retired the old one
+  rw_table_linked = 20,      // ... has linked the old table to its free list's head, not yet made it the head
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
