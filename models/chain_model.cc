@@ -68,6 +68,11 @@
 //                   schedule with up to 2 preemptions.
 //   dead_writer_read_2t  the same with a reader (find) and one writer:
 //                   the reader may be the one that recovers.
+//   dead_journal_2t, dead_journal_linked_2t  the dead writer had made an
+//                   element (journaled) and not linked it, or linked it:
+//                   the recovery frees it exactly when the list does not
+//                   hold it (planted bug 33 frees it either way). Random
+//                   schedules: the bounded search did not end in 15 min.
 //   dead_index_reclaim_2t  every owner index but the dead holder's is held
 //                   by a live process: a writer (which must sweep and
 //                   claim the dead index before it can lock) and a reader
@@ -269,6 +274,68 @@ struct DeadWriterModel : ChainModelBase<DeadWriterModel<Reader>> {
     RL_ASSERT(m.find(u64{100}, &v) == Status::ok && v == 0);
     if (!Reader) RL_ASSERT(m.find(u64{101}, &v) == Status::ok && v == 1);
     RL_ASSERT(m.size() == (Reader ? 3u : 4u));
+  }
+};
+
+// A writer (owner index 1, dead) died inside an insert into the list: it
+// had made the key's element and journaled it (kJNew), and linked it at the
+// head (Linked) or not yet. A writer and a reader meet the lock: one
+// recovers the chain and settles the journal, so the element is freed exactly when the
+// list does not hold it (no leak, no free of a linked element: planted bug
+// 33 frees it either way), and the allocator ends with the header, owner
+// table, segment, filter and the list's elements alone.
+template <bool Linked>
+struct DeadJournalModel : ChainModelBase<DeadJournalModel<Linked>> {
+  using Base = ChainModelBase<DeadJournalModel<Linked>>;
+  static constexpr unsigned kDeadOwner = 1;
+  u64 base_objects = 0;
+  static u64 objects(Allocator& a) {
+    mb::AllocStats st{};
+    std::string why;
+    RL_ASSERT(a.verify(&st, &why) == Status::ok);
+    return st.obj_cnt;
+  }
+  void before() {
+    Base::setup();
+    ChainMap& m = this->m;
+    base_objects = objects(this->a);
+    const u64 big[2] = {7, 7};  // 16 bytes: never inline
+    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);  // list: 3, 2, 1
+    void* base = this->mem.base();
+    auto hdr = [&](unsigned w) { return mb::sync::word(base, this->off + 8 * w).load_relaxed(); };
+    const u64 own = hdr(8), owners = hdr(9);
+    mb::sync::word(base, own + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
+    auto chain = mb::sync::word(base, hdr(10));
+    u64 w = chain.load_relaxed();
+    const u64 n = (w & 0xffffffffULL) << 4;  // key 3's element, the head
+    mb::sync::word(base, own + 8 * (owners + 1 + 2 * (kDeadOwner - 1))).store_relaxed(n);  // kJNew
+    if (!Linked) {  // not linked yet: the head is its next, one fewer counted
+      const u64 next = mb::sync::word(base, n).load_relaxed() & 0xffffffffULL;
+      w = (w & ~0xffffffffULL) - (u64{1} << 32) + next;
+    }
+    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{kDeadOwner} << 45);
+  }
+  void thread(unsigned t) {
+    ChainMap& m = this->m;
+    if (t == 0) {
+      RL_ASSERT(m.insert(u64{100}, u64{0}) == Status::ok);  // into the inline slot: no allocation
+      return;
+    }
+    u64 v[2] = {};
+    const u64 k = 1;
+    u64 sz = 0;
+    RL_ASSERT(m.find(Bytes{&k, 8}, v, sizeof v, &sz) == Status::ok && sz == 16 && v[0] == 7);
+  }
+  void after() {
+    ChainMap& m = this->m;
+    RL_ASSERT(m.stats().recoveries == 1);
+    this->check_quiescent();
+    u64 v[2] = {}, sz = 0;
+    const u64 k = 3;
+    RL_ASSERT(m.find(Bytes{&k, 8}, v, sizeof v, &sz) == (Linked ? Status::ok : Status::not_found));
+    RL_ASSERT(m.size() == (Linked ? 4u : 3u));
+    // Keys 1, 2 (and 3) are list elements; 100 is in the inline slot.
+    RL_ASSERT(objects(this->a) == base_objects + (Linked ? 3u : 2u));
   }
 };
 
@@ -583,6 +650,8 @@ const Model kModels[] = {
     {"filter_txn_2t", run<FilterTxnModel>, rl::sched_bound, 0, 2},
     {"dead_writer_2t", run<DeadWriterModel<false>>, rl::sched_bound, 0, 2},
     {"dead_writer_read_2t", run<DeadWriterModel<true>>, rl::sched_bound, 0, 2},
+    {"dead_journal_2t", run<DeadJournalModel<false>>, rl::sched_random, 300000},
+    {"dead_journal_linked_2t", run<DeadJournalModel<true>>, rl::sched_random, 300000},
     {"dead_index_reclaim_2t", run<DeadIndexReclaimModel<false>>, rl::sched_bound, 0, 2},
     {"dead_sweeper_2t", run<DeadIndexReclaimModel<true>>, rl::sched_bound, 0, 2},
     {"sweep_sibling_2t", run<SweepSiblingModel>, rl::sched_bound, 0, 2},

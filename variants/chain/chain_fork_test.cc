@@ -360,6 +360,25 @@ TEST(ChainFork, KilledTransactionLeavesNoDuplicate) {
 // linked (a move from the inline slot to the list, a move to the front),
 // the old one where the new copy was not linked yet (a copy-on-write in
 // the list's middle or at its head).
+// Elements of h's one-chain map that nothing holds: live allocator objects
+// beyond `base` (the empty map's own) and the chain's list elements (every
+// key not in the inline slot). -1000 when the allocator does not verify.
+std::int64_t leaked(AnonChain& h, std::uint64_t base) {
+  AllocStats st{};
+  std::string why;
+  if (h.a.verify(&st, &why) != Status::ok) return -1000;
+  const std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  const bool inl = h.a.at<std::uint64_t>(hdr[10])[1] != 0;  // chain 0's inline meta word
+  return std::int64_t(st.obj_cnt) - std::int64_t(base) - std::int64_t(h.m.size() - (inl ? 1 : 0));
+}
+
+std::uint64_t live_objects(AnonChain& h) {
+  AllocStats st{};
+  std::string why;
+  EXPECT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  return st.obj_cnt;
+}
+
 TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
   struct Case {
     const char* what;
@@ -380,6 +399,7 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
     AnonChain h(1, 7);  // one chain
     ASSERT_EQ(h.s, Status::ok) << h.why;
     ChainMap& m = h.m;
+    const std::uint64_t base = live_objects(h);
     // Key 0 in the inline slot; the list is 3, 2, 1 (head first). Key 2's
     // value is 3 words, the others' one.
     auto old_value = [](std::uint64_t k) {
@@ -404,6 +424,9 @@ TEST(ChainFork, KilledBetweenTwoCopiesKeepsOneWholeValue) {
     const std::uint64_t want_sz = c.new_kept ? c.bytes : 8 * want.size();
     ASSERT_EQ(sz, want_sz);
     EXPECT_EQ(std::memcmp(got, want.data(), want_sz), 0);
+    // The copy the recovery dropped, or the new one never linked, is freed
+    // (the journal names it, or repair() unlinked it).
+    EXPECT_EQ(leaked(h, base), 0);
     std::string why;
     ASSERT_EQ(m.verify(&why), Status::ok) << why;
     EXPECT_EQ(m.size(), 4u);
@@ -492,6 +515,65 @@ TEST(ChainFork, KilledSweeperIsSweptAgain) {
     EXPECT_EQ(m.find(100, &v), Status::not_found);  // the killed child's insert never got its lock
     EXPECT_EQ(m.size(), 6u);
   }
+}
+
+// A writer killed with an element allocated and not yet linked (an insert
+// into the list), or after its unlock with the element its erase unlinked
+// not yet freed: the first is freed by the chain's recoverer, the second by
+// the process that claims the dead writer's owner index (its journal). No
+// element leaks; without the journal both would.
+TEST(ChainFork, KilledWriterLeaksNoElement) {
+  AnonChain h(1, 7);  // one chain
+  ASSERT_EQ(h.s, Status::ok) << h.why;
+  ChainMap& m = h.m;
+  const std::uint64_t base = live_objects(h);
+  const std::vector<std::uint64_t> big = {1, 2, 3};  // 24 bytes: never inline
+  for (std::uint64_t k = 0; k < 6; ++k) ASSERT_EQ(m.insert(Bytes{&k, 8}, Bytes{big.data(), 24}), Status::ok);
+  ASSERT_EQ(leaked(h, base), 0);
+  // 1. The insert's element made, journaled, not linked; the chain locked.
+  pid_t pid = rw_os::testing::park_child(rw_os::HookPoint::chain_element_made, [&] {
+    const std::uint64_t k = 100;
+    (void)m.insert(Bytes{&k, 8}, Bytes{big.data(), 24});
+  });
+  ASSERT_GT(pid, 0) << "the insert never reached the hook";
+  kill_and_reap(pid);
+  EXPECT_EQ(leaked(h, base), 1);
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.find(100, &v), Status::not_found);  // recovers the chain, frees the element
+  EXPECT_EQ(m.stats().recoveries, 1u);
+  EXPECT_EQ(leaked(h, base), 0);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  // 2. An erase unlinked its element and unlocked, and died before the
+  // free: the chain is whole, the element waits in the dead index's
+  // journal.
+  pid = rw_os::testing::park_child(rw_os::HookPoint::chain_unlocked_unfreed, [&] {
+    const std::uint64_t k = 3;
+    (void)m.erase(Bytes{&k, 8});
+  });
+  ASSERT_GT(pid, 0) << "the erase never reached the hook";
+  kill_and_reap(pid);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.size(), 5u);
+  EXPECT_EQ(leaked(h, base), 1);
+  // Every owner index held by a live process (pid 1) but the dead
+  // children's: a new handle claims one of theirs, sweeps it, and frees
+  // what its journal names.
+  std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+  for (unsigned i = 1; i <= hdr[9]; ++i)
+    if (own[i] == 0 || rw_os::alive_ident(own[i])) own[i] = 1;
+  for (int claims = 0; claims < 2; ++claims) {  // the two children's indices, one claim each
+    ChainMap fresh;
+    ASSERT_EQ(ChainMap::join(h.a, h.off, &fresh), Status::ok);
+    const std::uint64_t k = 200 + claims;
+    ASSERT_EQ(fresh.insert(Bytes{&k, 8}, Bytes{big.data(), 24}), Status::ok);
+    for (unsigned i = 1; i <= hdr[9]; ++i)
+      if (own[i] == rw_os::self_ident()) own[i] = 1;  // the next handle must claim the other
+  }
+  EXPECT_EQ(leaked(h, base), 0);
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.size(), 7u);
 }
 
 // Writers SIGKILLed at random moments: after recover_dead() the map

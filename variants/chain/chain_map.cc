@@ -21,6 +21,7 @@
 //   24 a waiter takes a dead holder's lock over with stores, not CASes
 //   31 a dead process's owner index is claimed without the sweeping mark
 //   32 a marked owner word is taken for a live process even when dead
+//   33 a recovery frees the element the dead writer journaled even when linked
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -172,14 +173,15 @@ Status ChainMap::create(Allocator& a, u64 ele_expected, u64 seed, u64* map_off, 
   Status s = a.alloc(64, 8 * (kSegWord + 2 * seg_cnt), kChainTagHeader, &hdr);
   if (s != Status::ok) return fail(why, s, "cannot allocate the map header");
   u64 w[6] = {kChainMagic, kChainLayoutVersion, chains, seed, seg_cnt, 0};
-  // The owner table: word 0 (recoveries) and one word per owner index.
-  const u64 owners = std::min<u64>(kChainOwnerMax, a.size_max() / 8 - 1);
+  // The owner table: word 0 (recoveries), one word per owner index, then
+  // two journal words per owner index.
+  const u64 owners = std::min<u64>(kChainOwnerMax, (a.size_max() / 8 - 1) / 3);
   u64 own = 0;
-  if ((s = a.alloc(8, 8 * (owners + 1), kChainTagOwners, &own)) != Status::ok) {
+  if ((s = a.alloc(8, 8 * (3 * owners + 1), kChainTagOwners, &own)) != Status::ok) {
     a.free(hdr);
     return fail(why, s, "cannot allocate the owner table");
   }
-  for (u64 i = 0; i <= owners; ++i) sync::word(a.base(), own + 8 * i).store_relaxed(0);
+  for (u64 i = 0; i <= 3 * owners; ++i) sync::word(a.base(), own + 8 * i).store_relaxed(0);
   sync::word(a.base(), hdr + 8 * kOwnWord).store_relaxed(own);
   sync::word(a.base(), hdr + 8 * kOwnCntWord).store_relaxed(owners);
   auto undo = [&](u64 segs, u64 filters) {
@@ -239,7 +241,7 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
   const u64 own = sync::word(a.base(), map_off + 8 * kOwnWord).load_relaxed(),
             owners = sync::word(a.base(), map_off + 8 * kOwnCntWord).load_relaxed();
   if (owners == 0 || owners > kChainOwnerMax || a.info(own, &size, &tag) != Status::ok || tag != kChainTagOwners ||
-      size < 8 * (owners + 1) || own % 8 != 0)
+      size < 8 * (3 * owners + 1) || own % 8 != 0)
     return fail(why, Status::corrupt, "chain map owner table damaged");
   ChainMap m;
   m.a_ = &a;
@@ -340,10 +342,15 @@ void ChainMap::filter_refresh(u64 idx, u64 w) const {
 }
 
 Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
-  auto c = chain(idx);
   // A non-blocking writer does not wait for a sweep of ours (claim_owner).
   const unsigned me = owner(nullptr, nullptr, !(flags & kChainNonBlocking));
   if (me == kOwnerBusy) return Status::again;
+  return lock_as(idx, flags, me, word);
+}
+
+// lock() with owner index `me` (a sweep locks with the index it claims).
+Status ChainMap::lock_as(u64 idx, unsigned flags, unsigned me, u64* word) const {
+  auto c = chain(idx);
   const u64 stamp = u64{me} << kOwnerShift;
   // ORDER: acquire (here and below): take_over reads the owner table after
   // it, and must see the claim of whoever stamped the word.
@@ -494,13 +501,72 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
       owner_word(0).fetch_add_relaxed(1);  // recoveries
       rw_os::hook(rw_os::HookPoint::chain_sweeping);
       u64 word = 0;
-      const Status s = repair(idx, mine, &word);
+      const Status s = repair(idx, mine, i, &word);
       unlock_unchanged(idx, word);
       if (swept != nullptr) ++*swept;
       if (s != Status::ok && worst != nullptr) *worst = s;
       break;
     }
   }
+  // What the journal still names is on unlocked chains: an element the
+  // dead process unlinked, unlocked and died before freeing. Settled under
+  // its chain's lock, taken with index i (ours, marked).
+  for (unsigned slot = 0; slot < 2; ++slot) {
+    u64 e = jword(i, slot).load_acquire(), size = 0;
+    std::uint32_t tag = 0;
+    if (e == 0) continue;
+    if (!ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement) {
+      jword(i, slot).cas_acq_rel(e, 0);  // not an element (damage): forgotten, never freed
+      continue;
+    }
+    const u64 idx = sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1);
+    u64 w = 0;
+    if (lock_as(idx, 0, i, &w) != Status::ok) continue;  // left for a later claim
+    std::vector<u64> kept;
+    for (u64 ref = head_of(w), n = 0; ref != 0 && ele_ok(ref << 4) && n <= kChainCntMax; ++n) {
+      kept.push_back(ref << 4);
+      ref = next_of(sync::word(base_, ref << 4).load_acquire());
+    }
+    settle(i, idx, kept, {});
+    unlock_unchanged(idx, w);
+  }
+}
+
+// Under chain idx's lock, its list `kept` final, owner index o's process
+// dead: what o's journal names on this chain (RECOVERY) is forgotten, and
+// freed when it is not on the list; so is `dropped` (elements a repair
+// unlinked). A journal word is cleared with a CAS before its element is
+// freed: of two recoverers, one frees. Freed
+// under the lock, not after the unlock (M4's exception): a reader that
+// reached the element read the chain word before the dead writer locked
+// it, and its re-load fails.
+void ChainMap::settle(unsigned o, u64 idx, const std::vector<u64>& kept, const std::vector<u64>& dropped) const {
+  auto listed = [](const std::vector<u64>& v, u64 e) { return std::find(v.begin(), v.end(), e) != v.end(); };
+  std::vector<u64> gone, keep_out;  // to free; not ours to free (a journal word another cleared)
+  for (unsigned slot = 0; o != 0 && o <= own_cnt_ && slot < 2; ++slot) {
+    auto j = jword(o, slot);
+    u64 e = j.load_acquire(), size = 0;
+    std::uint32_t tag = 0;
+    if (e == 0) continue;
+    const bool here = listed(dropped, e) || (ele_ok(e) && a_->info(e, &size, &tag) == Status::ok &&
+                                             tag == kChainTagElement &&
+                                             (sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1)) == idx);
+    if (!here) continue;  // another chain's: settled under that chain's lock
+    const u64 named = e;
+    // ORDER: acq_rel, as unjournal()'s: of two recoverers, one frees.
+    if (!j.cas_acq_rel(e, 0)) {
+      keep_out.push_back(named);
+      continue;
+    }
+#if MB_PLANT_BUG == 33
+    gone.push_back(named);  // BUG: frees a journaled element the list still holds
+#else
+    if (!listed(kept, named)) gone.push_back(named);
+#endif
+  }
+  for (u64 e : dropped)
+    if (!listed(kept, e) && !listed(gone, e) && !listed(keep_out, e)) gone.push_back(e);
+  for (u64 e : gone) a_->free(e);
 }
 
 // Recover chain idx, stamping it with owner index me while we repair it,
@@ -589,7 +655,7 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   if (!c.cas_acq_rel(expect, mine)) return false;
 #endif
   owner_word(0).fetch_add_relaxed(1);  // recoveries
-  *s = repair(idx, mine, word);
+  *s = repair(idx, mine, o, word);
   return true;
 }
 
@@ -598,7 +664,7 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
 // the head in memory current, set_head_locked), its count is stale. *word:
 // the locked word to go on with, with the count of what is there now and a
 // version no reader has seen (RECOVERY).
-Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
+Status ChainMap::repair(u64 idx, u64 seen, unsigned dead_owner, u64* word) const {
   const u64 ver = ((seen & kVerTopMask) + kVerTopUnit) | kLockBit;  // wraps with the top bits
   *word = ver | (seen & (kCntMask | kRefMask));
   const u64 b = bucket(idx);
@@ -640,6 +706,7 @@ Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
       m = 0;
     }
   }
+  std::vector<u64> dropped;  // older copies unlinked below
   for (u64 i = 1; i < list.size(); ++i) {
     const u64 e = list[i], w0 = sync::word(base_, e).load_acquire(), ks = key_sz_of(w0);
     bool dup = false;
@@ -652,8 +719,9 @@ Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
     }
     if (!dup) continue;
     const u64 p = list[i - 1], pw0 = sync::word(base_, p).load_acquire();
-    // ORDER: release (M5), as in write_value. The old copy leaks (RECOVERY).
+    // ORDER: release (M5), as in write_value. The old copy is freed below.
     sync::word(base_, p).store_release((pw0 & ~kRefMask) | next_of(w0));
+    dropped.push_back(e);
     list.erase(list.begin() + std::ptrdiff_t(i));
     --i;
   }
@@ -661,6 +729,7 @@ Status ChainMap::repair(u64 idx, u64 seen, u64* word) const {
   for (u64 e : list) filter_add(idx, sync::word(base_, e + 8).load_acquire());  // an insert that died before setting it (M7)
   if (list.size() + (m != 0) > kChainCntMax) return Status::corrupt;
   *word = ver | (list.size() + (m != 0)) << kCntShift | head_of(seen);  // the first copy stays
+  settle(dead_owner, idx, list, dropped);  // what the dead writer allocated or unlinked
   return Status::ok;
 }
 
@@ -787,7 +856,8 @@ void ChainMap::write_inline(u64 b, u64 h, Bytes key, Bytes val) const {
 // Under the chain's lock (*w is the locked word; head and count are updated
 // in it, to be stored by the unlock): the change itself. *dead receives an
 // element to free after the unlock (M4), or 0.
-Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* dead, bool move_to_front) {
+Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* dead, bool move_to_front,
+                            unsigned jo) {
   *dead = 0;
   u64 prev = 0, e = 0;
   bool inl = false;
@@ -804,7 +874,10 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
     } else {
       u64 n = 0;
       if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+      journal(jo, kJNew, n);
+      rw_os::hook(rw_os::HookPoint::chain_element_made);
       set_head_locked(h & (chain_cnt_ - 1), n >> 4);  // RECOVERY: memory names the list as it is
+      unjournal(jo, kJNew, n);
       *w = (*w & kVerMask) | (cnt_of(*w) + 1) << kCntShift | n >> 4;
     }
 #if MB_PLANT_BUG != 18
@@ -824,12 +897,14 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
     // bytes), or one that does not fit: the element moves to the list.
     u64 n = 0;
     if ((s = make_element(key, val, h, head_of(*w), &n)) != Status::ok) return s;
+    journal(jo, kJNew, n);
     // Linked before the slot empties (RECOVERY: a recoverer that finds the
     // key in both keeps the list's copy, the new one).
     set_head_locked(idx, n >> 4);
     rw_os::hook(rw_os::HookPoint::chain_copy_made);
     // ORDER: release (M5), as in write_inline.
     sync::word(base_, b + kMeta).store_release(0);
+    unjournal(jo, kJNew, n);
     *w = (*w & ~kRefMask) | n >> 4;
     return Status::ok;
   }
@@ -845,8 +920,10 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   // value or the new one whole (RECOVERY).
   u64 n = 0;
   if ((s = make_element(key, val, h, to_front ? head_of(*w) : next_of(w0), &n)) != Status::ok) return s;
+  journal(jo, kJNew, n);
   if (to_front) set_head_locked(idx, n >> 4);  // both copies linked: a recoverer keeps the first
   rw_os::hook(rw_os::HookPoint::chain_copy_made);
+  journal(jo, kJOld, e);  // before the unlink: a recoverer frees e if the list no longer has it
   if (prev != 0) {
     u64 pw0 = sync::word(base_, prev).load_relaxed();
     // ORDER: release (M5), as in write_value.
@@ -854,9 +931,36 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   } else {
     set_head_locked(idx, n >> 4);  // n replaces the head: e is out
   }
+  unjournal(jo, kJNew, n);
   if (prev == 0 || to_front) *w = (*w & ~kRefMask) | n >> 4;
   *dead = e;
   return Status::ok;
+}
+
+// Owner index jo's journal word `slot` := e (RECOVERY); nothing for jo 0
+// (no index: a transaction's writes, or a process that got none). The
+// threads of a process share its words: a store overwrites another
+// thread's entry (that write goes unjournaled: a crash in it may leak).
+void ChainMap::journal(unsigned jo, unsigned slot, u64 e) const {
+  // ORDER: release: a recoverer that reads e (acquire) sees the element's
+  // contents and, for kJOld, that it was on the list.
+  if (jo != 0) jword(jo, slot).store_release(e);
+}
+
+// Clear our entry e from jo's word `slot`, unless another thread of ours
+// has stored its own since (which it clears).
+void ChainMap::unjournal(unsigned jo, unsigned slot, u64 e) const {
+  // ORDER: acq_rel, as settle()'s CAS (release: a recoverer that reads 0
+  // sees the link or the unlink that came before).
+  if (jo != 0) jword(jo, slot).cas_acq_rel(e, 0);
+}
+
+// After the unlock: free e, an element the write unlinked, journaled as
+// jo's kJOld. Forgotten first, then freed: a recoverer acts only on the
+// journal of a dead process, and finds e there only while it is unfreed.
+void ChainMap::free_dead(unsigned jo, u64 e) const {
+  unjournal(jo, kJOld, e);
+  a_->free(e);
 }
 
 // Under the lock: the head the chain word in memory names (still locked, so
@@ -871,7 +975,7 @@ void ChainMap::set_head_locked(u64 idx, u64 head_ref) const {
   c.store_release((c.load_relaxed() & ~(kRefMask | kOwnerMask)) | head_ref | u64{owner()} << kOwnerShift);
 }
 
-Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh) {
+Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh, unsigned jo) {
   *dead = 0;
   u64 prev = 0, e = 0;
   bool inl = false;
@@ -884,6 +988,7 @@ Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh)
     sync::word(base_, e + kMeta).store_release(0);
   } else {
     u64 next = next_of(sync::word(base_, e).load_relaxed());
+    journal(jo, kJOld, e);  // before the unlink, as in put_locked
     if (prev == 0) {
       // In memory before the filter refresh below (RECOVERY: a recoverer
       // must not bring back a key finds were told is absent).
@@ -912,13 +1017,14 @@ Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint, b
   Status s = lock(idx, flags, &w);
   if (s != Status::ok) return s;
   u64 after = w;
-  s = put_locked(&after, key, val, h, mode, &dead, flags & kChainMoveToFront);
+  const unsigned jo = owner();  // the index lock() stamped with (kept per handle)
+  s = put_locked(&after, key, val, h, mode, &dead, flags & kChainMoveToFront, jo);
   finish(idx, w, after, s);
 #if MB_PLANT_BUG == 18
   if (s == Status::ok && cnt_of(after) > cnt_of(w)) filter_add(idx, h);  // BUG: after the unlock
 #endif
   if (created != nullptr) *created = s == Status::ok && cnt_of(after) > cnt_of(w);
-  if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
+  if (dead != 0) free_dead(jo, dead);  // unreachable since the unlock (M4)
   return s;
 }
 
@@ -937,9 +1043,11 @@ Status ChainMap::erase(Bytes key, unsigned flags, u64 hint) {
   Status s = lock(idx, flags, &w);
   if (s != Status::ok) return s;
   u64 after = w;
-  s = erase_locked(&after, key, h, &dead);
+  const unsigned jo = owner();
+  s = erase_locked(&after, key, h, &dead, true, jo);
   finish(idx, w, after, s);
-  if (dead != 0) a_->free(dead);  // unreachable since the unlock (M4)
+  rw_os::hook(rw_os::HookPoint::chain_unlocked_unfreed);
+  if (dead != 0) free_dead(jo, dead);  // unreachable since the unlock (M4)
   return s;
 }
 

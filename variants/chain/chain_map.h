@@ -29,7 +29,14 @@
 //   [63:32] (clock ticks since boot; 0 when /proc could not tell), so a
 //   later process given the same pid is not taken for it; 0 = free. A process claims one index the first time it
 //   locks a chain (see RECOVERY) and stamps it into every chain word it
-//   locks.
+//   locks. Then two journal words per index (layout version 5), at
+//   owner_cnt + 1 + 2 * (i - 1): kJNew, an element a write of that index
+//   made and may not have linked yet (set after make_element, cleared
+//   once linked, before the unlock); kJOld, an element it unlinks and has
+//   not freed (set before the unlink, cleared after the unlock, before the
+//   free). Cleared with a CAS: the threads of a process share the words,
+//   and a thread clears only its own entry (one that another thread
+//   overwrote goes unjournaled). 0 = none.
 //   Chain segments (allocator objects, tag kChainTagSegment, 64-aligned, so
 //   a bucket never straddles a cache line): seg_cnt (a power of two, at most
 //   kChainSegMax) segments of chain_cnt / seg_cnt buckets of 32 bytes, at
@@ -80,7 +87,10 @@
 //   M3  No key appears twice (inline slot and list together).
 //   M4  Only the holder of a chain's lock writes the bucket (chain word and
 //       inline slot) or any element reachable from it; an element is freed
-//       only after the unlock that made it unreachable.
+//       only after the unlock that made it unreachable, except what a
+//       recoverer frees under the lock it took over (RECOVERY: every reader
+//       that reached such an element read the word before the dead writer
+//       locked it, and its re-load fails).
 //   M5  Every store into an element or an inline slot is a release store
 //       and every reader load from one an acquire load (see READS below).
 //   M6  A full inline slot has key_sz 1..8, val_sz 0..8, zero key padding,
@@ -193,9 +203,18 @@
 // an insert or an erase). A transaction's
 // chains are recovered one by one (not atomic across chains); a reset()
 // killed halfway leaves the chains before it emptied, the one it was on
-// emptied or with its inline element alone, the rest whole. An element the
-// dead writer had allocated and not linked, or unlinked and not freed,
-// stays allocated (a leak). A process claims an owner index on its first
+// emptied or with its inline element alone, the rest whole. What the dead
+// writer had allocated and not linked, or unlinked and not freed, its
+// journal names (kJNew, kJOld; single writes, not transactions or reset(),
+// whose elements leak): the recoverer of the chain, under its lock, frees
+// the element the list no longer holds (settle(): only the journal of a
+// dead process is settled, so no writer of it frees after the recoverer;
+// each word is cleared with a CAS first, so of two recoverers one
+// frees), and frees the older copies repair() drops;
+// an element unlinked by a writer that died after its unlock waits in the
+// journal until its owner index is claimed again (the sweep settles it
+// under the chain's lock). An element allocated and killed before its
+// journal store still leaks (one store's window). A process claims an owner index on its first
 // lock (each handle keeps the answer): a free one, or one whose process is
 // dead. The latter it claims with a CAS of the owner word to its own word
 // marked "sweeping" (kOwnerSweeping in chain_map.cc, a pid bit no Linux pid
@@ -232,6 +251,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/alloc.h"
 #include "core/status.h"
@@ -396,6 +416,7 @@ class ChainMap {
   }
   void filter_refresh(std::uint64_t idx, std::uint64_t w) const;
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
+  Status lock_as(std::uint64_t idx, unsigned flags, unsigned me, std::uint64_t* word) const;
   // RECOVERY. This process's owner index (claimed on first use; 0 when none
   // is free), the word of owner index i (0: recoveries), one wait step of a
   // thread that saw a chain's word w for `spins` attempts (true: time to
@@ -418,7 +439,17 @@ class ChainMap {
   bool take_over(std::uint64_t idx, std::uint64_t seen, unsigned me, std::uint64_t* word, Status* s) const;
   static constexpr unsigned kOwnerLazy = 0x100;  // take_over's me: owner(), once the holder is found dead
   static constexpr unsigned kOwnerBusy = 0x200;  // owner(may_wait = false): a sweep of ours runs
-  Status repair(std::uint64_t idx, std::uint64_t seen, std::uint64_t* word) const;
+  Status repair(std::uint64_t idx, std::uint64_t seen, unsigned dead_owner, std::uint64_t* word) const;
+  // The writer's journal (RECOVERY): owner index i's word `slot` (kJNew, kJOld).
+  static constexpr unsigned kJNew = 0, kJOld = 1;
+  sync::Ref<std::uint64_t> jword(unsigned i, unsigned slot) const {
+    return sync::word(base_, own_off_ + 8 * (own_cnt_ + 1 + 2 * (i - 1) + slot));
+  }
+  void journal(unsigned jo, unsigned slot, std::uint64_t e) const;
+  void unjournal(unsigned jo, unsigned slot, std::uint64_t e) const;
+  void free_dead(unsigned jo, std::uint64_t e) const;
+  void settle(unsigned o, std::uint64_t idx, const std::vector<std::uint64_t>& kept,
+              const std::vector<std::uint64_t>& dropped) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
   void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
@@ -434,11 +465,14 @@ class ChainMap {
   void write_value(std::uint64_t ele, std::uint64_t key_sz, Bytes val) const;
   enum class Put { insert, assign, update };
   Status put(Bytes key, Bytes val, unsigned flags, Put mode, std::uint64_t hash, bool* created = nullptr);
+  // jo: the owner index whose journal records the elements the write makes
+  // and unlinks (RECOVERY); 0 (transactions): none.
   Status put_locked(std::uint64_t* w, Bytes key, Bytes val, std::uint64_t h, Put mode, std::uint64_t* dead,
-                    bool move_to_front = false);
+                    bool move_to_front = false, unsigned jo = 0);
   // refresh = false (transactions): the filter is refreshed by the caller
   // once the chain's final state is known, before its unlock (ChainTxn::test).
-  Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead, bool refresh = true);
+  Status erase_locked(std::uint64_t* w, Bytes key, std::uint64_t h, std::uint64_t* dead, bool refresh = true,
+                      unsigned jo = 0);
   void finish(std::uint64_t idx, std::uint64_t before, std::uint64_t after, Status s) const;
   Status find_general(std::uint64_t k, std::uint64_t* v) const;
   Status find_u64_slow(std::uint64_t k, std::uint64_t h, std::uint64_t* v) const;

@@ -483,10 +483,13 @@ Status RwMap::alloc_table(unsigned log2, u64* off) {
     // A retired table of this size: its slot 0's hash word links the next
     // (a table word, 0 at the end). Unlinked before use: a crash must not
     // leave it named twice (it leaks instead).
+    // A damaged list (a table out of range, of another size, or the
+    // current one) takes nothing: checked before the link is read.
+    const u64 top = hw(kTop).load_acquire(), cur = table_off(hw(kTable).load_acquire());
+    auto listed_ok = [&](u64 t) { return table_word_ok(t, top) && table_log2(t) == log2 && table_off(t) != cur; };
+    if (!listed_ok(head)) return Status::corrupt;
     const u64 next = at(table_off(head) + kHashW).load_acquire();
-    if (!table_word_ok(head, hw(kTop).load_acquire()) || table_log2(head) != log2 ||
-        (next != 0 && (!table_word_ok(next, hw(kTop).load_acquire()) || table_log2(next) != log2)))
-      return Status::corrupt;  // a damaged list: nothing taken
+    if (next != 0 && (!listed_ok(next) || next == head)) return Status::corrupt;
     hw(table_list(log2)).store_release(next);
     rw_os::hook(rw_os::HookPoint::rw_table_taken);
     *off = table_off(head);
@@ -752,9 +755,10 @@ Status RwMap::reserve(u64 n) {
   while (log2 < cap_max_log2_ && (u64{3} << log2) / 4 < n) ++log2;
   if ((u64{3} << log2) / 4 < n) return Status::full;
   Writer section(*this);
-  if (log2 > hw(kFloor).load_acquire()) hw(kFloor).store_release(log2);  // no shrink below it (LIMITS)
-  if (log2 <= table_log2(hw(kTable).load_acquire())) return Status::ok;
-  return rebuild(log2);
+  Status s = log2 <= table_log2(hw(kTable).load_acquire()) ? Status::ok : rebuild(log2);
+  // No shrink below it from now on (LIMITS); a reserve that failed sets nothing.
+  if (s == Status::ok && log2 > hw(kFloor).load_acquire()) hw(kFloor).store_release(log2);
+  return s;
 }
 
 // Insert an absent key into the free slot locate() found, making room first
@@ -1130,8 +1134,9 @@ Status RwMap::take_locked(RwBytes key, u64 h, void* buf, u64 cap, u64* val_sz, b
 bool RwMap::maybe_shrink() {
   const u64 tw = hw(kTable).load_acquire(), size = hw(kSize).load_acquire();
   const unsigned log2 = table_log2(tw);
-  if (size * 4 >= (u64{1} << log2)) return false;
-  u64 to = std::max<u64>(kTableLog2Min, hw(kFloor).load_acquire());
+  const u64 floor = hw(kFloor).load_acquire();
+  if (size * 4 >= (u64{1} << log2) || floor >= log2) return false;  // (a damaged floor too: no shrink)
+  u64 to = std::max<u64>(kTableLog2Min, floor);
   while ((size + 1) * 2 > (u64{1} << to)) ++to;
   return to < log2 && rebuild(unsigned(to)) == Status::ok;
 }
@@ -1461,6 +1466,8 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   if (top > backed || backed > mem_max_) return fail(why, Status::corrupt, "top/backed out of range (I1)");
   if (!table_word_ok(tw, top)) return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
   u64 cap = u64{1} << log2, mask = cap - 1, full = 0, tomb = 0;
+  if (u64 floor = hw(kFloor).load_acquire(); floor < kTableLog2Min || floor > cap_max_log2_)
+    return fail(why, Status::corrupt, "shrink floor %" PRIu64 " out of range (I1)", floor);
   // The free lists of retired tables (I1): in range, of their list's size,
   // none the current table, no cycle (a list no longer than the tables
   // that fit below top).

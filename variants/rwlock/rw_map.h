@@ -60,7 +60,7 @@
 //   64..95 reader slots (rw_lock.h)
 //   96..125 free lists of retired tables (layout version 5): word 96 + l - 3
 //      heads the tables of 2^l slots (3 <= l <= 32) no longer in use, as
-//      table words (0 = none); each table's slot 0 hash word (w1) holds the next
+//      table words (0 = none); each retired table's slot 0 hash word (w1) holds the next
 //      (rebuilds take from and give back to them, under the write lock)
 //
 //   Slot (8 words, 64-byte aligned):
@@ -77,7 +77,9 @@
 //
 // INVARIANTS (verify() checks I1..I5 on a quiescent map; I6 is a rule for writers):
 //   I1  cap is a power of two, cap <= 2^cap_max, table and arena blocks lie
-//       below top <= backed <= mem_max.
+//       below top <= backed <= mem_max; every table on a free list is in
+//       range, of its list's size, not the current table, and no list has
+//       a cycle; cap_init's log2 <= the shrink floor <= cap_max's.
 //   I2  size and tombstones equal the counts of full and tomb slots, and
 //       (size + tombstones) * 4 <= cap * 3: at least one slot is empty, so
 //       every probe ends.
@@ -409,13 +411,14 @@ class RwMap {
   Status drain(std::uint64_t n, Visit visit, void* ctx, std::uint64_t* removed);
 
   // Grow the table now so that n entries fit without a grow (full when n
-  // exceeds 75% of the hard maximum).
+  // exceeds 75% of the hard maximum), and keep it at least that large: no
+  // shrink goes below it afterwards (header word 28, LIMITS).
   Status reserve(std::uint64_t n);
 
   // A cursor: lock-free iteration, one entry per next(), tolerating writes
   // between calls. Removals (tombstones) never move other entries, so every
   // key present from start to end and not moved is visited exactly once. A
-  // grow or rehash moves entries: next() then returns Status::again and the
+  // grow, shrink or rehash moves entries: next() then returns Status::again and the
   // caller restarts with a fresh cursor (or accepts duplicates/skips).
   struct Cursor {
     std::uint64_t table = 0;  // the table word the cursor walks (0 = not started)

@@ -173,7 +173,7 @@ TEST(RwMap, DamagedSizeCannotHangAShrink) {
   const std::uint64_t cap = m.capacity();
   ASSERT_EQ(cap, 512u);
   auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
-  hdr[25] = 1;  // damage: 300 entries said to be 1, so an insert shrinks into 256 slots
+  hdr[25] = 1;  // damage: 300 entries said to be 1, so an insert shrinks into 8 slots
   EXPECT_EQ(m.put(1000, 1000), Status::ok);  // the shrink fails, the insert goes on
   EXPECT_EQ(m.capacity(), cap);
   hdr[25] = 301;
@@ -1329,6 +1329,7 @@ TEST(RwStore, BadFilesAreRefusedAndLeftUntouched) {
       {"map table word beyond the file", [](std::string b) { b[4096 + 8 * 24 + 4] = 0x7f; return b; }},
       {"map table word below the header", [](std::string b) { b[4096 + 8 * 24 + 1] = 0; b[4096 + 8 * 24 + 2] = 0; return b; }},
       {"map free table list head", [](std::string b) { b[4096 + 8 * (96 + 7 - 3) + 4] = 0x7f; return b; }},
+      {"map shrink floor", [](std::string b) { b[4096 + 8 * 28] = 40; return b; }},
       {"map free list head", [](std::string b) { b[4096 + 8 * 35 + 3] = 0x7f; return b; }},
   };
   for (const Damage& d : damages) {

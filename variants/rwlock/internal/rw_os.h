@@ -69,6 +69,8 @@ enum class HookPoint : unsigned {
   rh_erase_unlinked = 15,    // a robin-hood erase's tombstone is stored, its block not yet freed
   rh_compact_linking = 16,   // a shrink's oldest new slab links the list's head, the list not yet its newest
   chain_sweeping = 17,       // a chain map's claim of a dead process's owner index holds one of its chains, unrepaired
+  chain_element_made = 21,   // a chain insert has made its list element (journaled), not yet linked it
+  chain_unlocked_unfreed = 22, // a chain erase has unlocked the chain, not yet freed the element it unlinked
   rw_table_taken = 18,       // an rwlock rebuild has taken a retired table off its free list, not yet published it
   rw_table_published = 19,   // ... has published the new table, not yet retired the old one
   rw_table_linked = 20,      // ... has linked the old table to its free list's head, not yet made it the head
