@@ -538,10 +538,12 @@ TEST(ChainFork, KilledWriterLeaksNoElement) {
   ASSERT_GT(pid, 0) << "the insert never reached the hook";
   kill_and_reap(pid);
   EXPECT_EQ(leaked(h, base), 1);
-  std::uint64_t v = 0;
-  ASSERT_EQ(m.find(100, &v), Status::not_found);  // recovers the chain, frees the element
+  EXPECT_EQ(m.recover_dead(), 1u);  // recovers the chain, frees the element
   EXPECT_EQ(m.stats().recoveries, 1u);
   EXPECT_EQ(leaked(h, base), 0);
+  std::uint64_t vb[3] = {}, sz = 0;
+  const std::uint64_t absent = 100;
+  EXPECT_EQ(m.find(Bytes{&absent, 8}, vb, sizeof vb, &sz), Status::not_found);
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
   // 2. An erase unlinked its element and unlocked, and died before the

@@ -341,10 +341,11 @@ void ChainMap::filter_refresh(u64 idx, u64 w) const {
 #endif
 }
 
-Status ChainMap::lock(u64 idx, unsigned flags, u64* word) const {
+Status ChainMap::lock(u64 idx, unsigned flags, u64* word, unsigned* stamped) const {
   // A non-blocking writer does not wait for a sweep of ours (claim_owner).
   const unsigned me = owner(nullptr, nullptr, !(flags & kChainNonBlocking));
   if (me == kOwnerBusy) return Status::again;
+  if (stamped != nullptr) *stamped = me;  // the index to journal under (0: none)
   return lock_as(idx, flags, me, word);
 }
 
@@ -512,22 +513,23 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
   // dead process unlinked, unlocked and died before freeing. Settled under
   // its chain's lock, taken with index i (ours, marked).
   for (unsigned slot = 0; slot < 2; ++slot) {
-    u64 e = jword(i, slot).load_acquire(), size = 0;
-    std::uint32_t tag = 0;
+    u64 e = jword(i, slot).load_acquire();
     if (e == 0) continue;
-    if (!ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement) {
+    const u64 idx = sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1);
+    if (!element_of_chain(e, idx)) {
       jword(i, slot).cas_acq_rel(e, 0);  // not an element (damage): forgotten, never freed
       continue;
     }
-    const u64 idx = sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1);
     u64 w = 0;
     if (lock_as(idx, 0, i, &w) != Status::ok) continue;  // left for a later claim
+    // The list, walked whole (its count, ending at 0), or nothing settled.
     std::vector<u64> kept;
-    for (u64 ref = head_of(w), n = 0; ref != 0 && ele_ok(ref << 4) && n <= kChainCntMax; ++n) {
+    u64 ref = head_of(w);
+    while (ref != 0 && kept.size() < cnt_of(w) && ele_ok(ref << 4)) {
       kept.push_back(ref << 4);
       ref = next_of(sync::word(base_, ref << 4).load_acquire());
     }
-    settle(i, idx, kept, {});
+    if (ref == 0) settle(i, idx, kept, {});
     unlock_unchanged(idx, w);
   }
 }
@@ -545,13 +547,10 @@ void ChainMap::settle(unsigned o, u64 idx, const std::vector<u64>& kept, const s
   std::vector<u64> gone, keep_out;  // to free; not ours to free (a journal word another cleared)
   for (unsigned slot = 0; o != 0 && o <= own_cnt_ && slot < 2; ++slot) {
     auto j = jword(o, slot);
-    u64 e = j.load_acquire(), size = 0;
-    std::uint32_t tag = 0;
+    u64 e = j.load_acquire();
     if (e == 0) continue;
-    const bool here = listed(dropped, e) || (ele_ok(e) && a_->info(e, &size, &tag) == Status::ok &&
-                                             tag == kChainTagElement &&
-                                             (sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1)) == idx);
-    if (!here) continue;  // another chain's: settled under that chain's lock
+    const bool here = listed(dropped, e) || (element_of_chain(e, idx) && !listed(gone, e));
+    if (!here) continue;  // another chain's (settled under that chain's lock), damage, or named twice
     const u64 named = e;
     // ORDER: acq_rel, as unjournal()'s: of two recoverers, one frees.
     if (!j.cas_acq_rel(e, 0)) {
@@ -567,6 +566,17 @@ void ChainMap::settle(unsigned o, u64 idx, const std::vector<u64>& kept, const s
   for (u64 e : dropped)
     if (!listed(kept, e) && !listed(gone, e) && !listed(keep_out, e)) gone.push_back(e);
   for (u64 e : gone) a_->free(e);
+}
+
+// Whether e is a whole element (a live allocator object tagged as one, its
+// sizes as repair() checks them) filed under chain idx.
+bool ChainMap::element_of_chain(u64 e, u64 idx) const {
+  u64 size = 0;
+  std::uint32_t tag = 0;
+  if (!ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement) return false;
+  const u64 w0 = sync::word(base_, e).load_acquire();
+  return key_sz_of(w0) != 0 && val_sz_of(w0) <= kChainValMax && ele_size(key_sz_of(w0), val_sz_of(w0)) == size &&
+         (sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1)) == idx;
 }
 
 // Recover chain idx, stamping it with owner index me while we repair it,
@@ -1014,10 +1024,10 @@ void ChainMap::finish(u64 idx, u64 before, u64 after, Status s) const {
 Status ChainMap::put(Bytes key, Bytes val, unsigned flags, Put mode, u64 hint, bool* created) {
   if (key.size == 0 || key.size > kChainKeyMax || val.size > kChainValMax) return Status::invalid;
   u64 h = flags & kChainHashHint ? hint : hash_of(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
-  Status s = lock(idx, flags, &w);
+  unsigned jo = 0;  // the index lock() stamped with: our journal's
+  Status s = lock(idx, flags, &w, &jo);
   if (s != Status::ok) return s;
   u64 after = w;
-  const unsigned jo = owner();  // the index lock() stamped with (kept per handle)
   s = put_locked(&after, key, val, h, mode, &dead, flags & kChainMoveToFront, jo);
   finish(idx, w, after, s);
 #if MB_PLANT_BUG == 18
@@ -1040,10 +1050,10 @@ Status ChainMap::update(Bytes key, Bytes val, unsigned flags, u64 h) { return pu
 Status ChainMap::erase(Bytes key, unsigned flags, u64 hint) {
   if (key.size == 0 || key.size > kChainKeyMax) return Status::invalid;
   u64 h = flags & kChainHashHint ? hint : hash_of(key), idx = h & (chain_cnt_ - 1), w = 0, dead = 0;
-  Status s = lock(idx, flags, &w);
+  unsigned jo = 0;
+  Status s = lock(idx, flags, &w, &jo);
   if (s != Status::ok) return s;
   u64 after = w;
-  const unsigned jo = owner();
   s = erase_locked(&after, key, h, &dead, true, jo);
   finish(idx, w, after, s);
   rw_os::hook(rw_os::HookPoint::chain_unlocked_unfreed);

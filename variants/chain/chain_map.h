@@ -29,7 +29,7 @@
 //   [63:32] (clock ticks since boot; 0 when /proc could not tell), so a
 //   later process given the same pid is not taken for it; 0 = free. A process claims one index the first time it
 //   locks a chain (see RECOVERY) and stamps it into every chain word it
-//   locks. Then two journal words per index (layout version 5), at
+//   locks. Then two journal words per index (layout version 6), at
 //   owner_cnt + 1 + 2 * (i - 1): kJNew, an element a write of that index
 //   made and may not have linked yet (set after make_element, cleared
 //   once linked, before the unlock); kJOld, an element it unlinks and has
@@ -213,8 +213,12 @@
 // frees), and frees the older copies repair() drops;
 // an element unlinked by a writer that died after its unlock waits in the
 // journal until its owner index is claimed again (the sweep settles it
-// under the chain's lock). An element allocated and killed before its
-// journal store still leaks (one store's window). A process claims an owner index on its first
+// under the chain's lock), which happens only once every index is taken
+// (free ones are claimed first): until then it leaks, and recover_dead()
+// does not settle it (it could race a new owner of the index). An element
+// allocated and killed before its journal store still leaks (one store's
+// window). The journal words of a process's threads are one cache line's
+// worth: threads that insert into or erase from lists contend on it. A process claims an owner index on its first
 // lock (each handle keeps the answer): a free one, or one whose process is
 // dead. The latter it claims with a CAS of the owner word to its own word
 // marked "sweeping" (kOwnerSweeping in chain_map.cc, a pid bit no Linux pid
@@ -260,7 +264,7 @@
 namespace mb {
 
 inline constexpr std::uint64_t kChainMagic = 0x314e49414843424dULL;  // "MBCHAIN1"
-inline constexpr std::uint64_t kChainLayoutVersion = 5;  // 5: the owner word's sweeping mark
+inline constexpr std::uint64_t kChainLayoutVersion = 6;  // 5: the owner word's sweeping mark; 6: the journal
 inline constexpr std::uint64_t kChainKeyMax = 255;
 inline constexpr std::uint64_t kChainValMax = 65536;
 inline constexpr std::uint64_t kChainCntMax = 4095;
@@ -415,7 +419,8 @@ class ChainMap {
     return !(filter(idx).load_acquire() & filter_bit(idx, h));
   }
   void filter_refresh(std::uint64_t idx, std::uint64_t w) const;
-  Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word) const;
+  // *stamped (if given): the owner index the lock is stamped with.
+  Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word, unsigned* stamped = nullptr) const;
   Status lock_as(std::uint64_t idx, unsigned flags, unsigned me, std::uint64_t* word) const;
   // RECOVERY. This process's owner index (claimed on first use; 0 when none
   // is free), the word of owner index i (0: recoveries), one wait step of a
@@ -450,6 +455,7 @@ class ChainMap {
   void free_dead(unsigned jo, std::uint64_t e) const;
   void settle(unsigned o, std::uint64_t idx, const std::vector<std::uint64_t>& kept,
               const std::vector<std::uint64_t>& dropped) const;
+  bool element_of_chain(std::uint64_t e, std::uint64_t idx) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
   void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;
