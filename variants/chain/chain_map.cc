@@ -568,8 +568,9 @@ void ChainMap::settle(unsigned o, u64 idx, const std::vector<u64>& kept, const s
   for (u64 e : gone) a_->free(e);
 }
 
-// Whether e is a whole element (a live allocator object tagged as one, its
-// sizes as repair() checks them) filed under chain idx.
+// Whether e is a whole element (a live allocator object tagged as one,
+// sizes that fit it, M2) filed under chain idx: what repair() asks of every
+// element on the list, and settle() of every element a journal names.
 bool ChainMap::element_of_chain(u64 e, u64 idx) const {
   u64 size = 0;
   std::uint32_t tag = 0;
@@ -691,19 +692,12 @@ Status ChainMap::repair(u64 idx, u64 seen, unsigned dead_owner, u64* word) const
   std::vector<u64> list;  // the elements, in order
   for (u64 ref = head_of(seen); ref != 0;) {
     const u64 e = ref << 4;
-    u64 size = 0;
-    std::uint32_t tag = 0;
     // kChainCntMax + 1: a move to the front killed between its two stores
     // leaves the list one longer, until the older copy goes below.
-    if (list.size() == kChainCntMax + 1 || !ele_ok(e) || a_->info(e, &size, &tag) != Status::ok ||
-        tag != kChainTagElement)
-      return Status::corrupt;  // too long (or a cycle), or not an element
-    const u64 w0 = sync::word(base_, e).load_acquire(), h = sync::word(base_, e + 8).load_acquire();
-    if (key_sz_of(w0) == 0 || val_sz_of(w0) > kChainValMax || ele_size(key_sz_of(w0), val_sz_of(w0)) != size ||
-        (h & (chain_cnt_ - 1)) != idx)
-      return Status::corrupt;
+    if (list.size() == kChainCntMax + 1 || !element_of_chain(e, idx))
+      return Status::corrupt;  // too long (or a cycle), or not a whole element of this chain
     list.push_back(e);
-    ref = next_of(w0);
+    ref = next_of(sync::word(base_, e).load_acquire());
   }
   // A key in two places is a write that died between linking its new copy
   // and unlinking the old one: the list's copy (the first) is the new one.
