@@ -972,11 +972,13 @@ void ChainMap::free_dead(unsigned jo, u64 e) const {
 // the final word (RECOVERY).
 void ChainMap::set_head_locked(u64 idx, u64 head_ref) const {
   auto c = chain(idx);
-  // Our own stamp, whatever the word holds (a taker's step 1 may have
-  // advanced its top version; we keep that, take_over). ORDER: relaxed
-  // load (our own locked word); release store, as every store into chain
-  // memory (M5).
-  c.store_release((c.load_relaxed() & ~(kRefMask | kOwnerMask)) | head_ref | u64{owner()} << kOwnerShift);
+  // The word's version and stamp as they are: the stamp is the one our lock
+  // (or our takeover's step 3) stored, and a taker's step 1 may have
+  // advanced the top version (we keep that, take_over). Not owner() again:
+  // under the lock it could claim an index (a handle that found none asks
+  // again after kChainOwnerRetryMs) and sweep. ORDER: relaxed load (our own
+  // locked word); release store, as every store into chain memory (M5).
+  c.store_release((c.load_relaxed() & ~kRefMask) | head_ref);
 }
 
 Status ChainMap::erase_locked(u64* w, Bytes key, u64 h, u64* dead, bool refresh, unsigned jo) {
