@@ -236,7 +236,7 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
     return fail(why, Status::corrupt, "rwlock map shrink floor %" PRIu64 " out of range (damaged header)", floor);
   for (unsigned l = kTableLog2Min; l <= kRwCapMaxLog2; ++l) {
     const u64 t = m.hw(table_list(l)).load_acquire();
-    if (t != 0 && (!m.table_word_ok(t, top) || table_log2(t) != l))
+    if (t != 0 && !m.listed_table_ok(t, l, top, table_off(tw)))
       return fail(why, Status::corrupt, "rwlock map free table list %u head out of range (damaged header)", l);
   }
   for (unsigned c = 0; c < kRwClassCnt; ++c) {
@@ -333,7 +333,15 @@ bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
 
 // A table (or retired table) word of a map at rest (join, verify): a table of
 // at least 8 slots below top (I1).
-bool RwMap::table_word_ok(u64 tw, u64 top) const { return table_log2(tw) >= 3 && table_in_bounds(tw, top); }
+bool RwMap::table_word_ok(u64 tw, u64 top) const {
+  return table_log2(tw) >= kTableLog2Min && table_in_bounds(tw, top);
+}
+
+// A word on the free list of tables of 2^log2 slots (I1): a table of that
+// size below top, and not the current one (at cur_off).
+bool RwMap::listed_table_ok(u64 tw, unsigned log2, u64 top, u64 cur_off) const {
+  return table_word_ok(tw, top) && table_log2(tw) == log2 && table_off(tw) != cur_off;
+}
 
 // The probe both reads share (speculative): *slot and *meta receive the
 // live full slot holding key, else not_found; corrupt when the table word is
@@ -486,10 +494,9 @@ Status RwMap::alloc_table(unsigned log2, u64* off) {
     // A damaged list (a table out of range, of another size, or the
     // current one) takes nothing: checked before the link is read.
     const u64 top = hw(kTop).load_acquire(), cur = table_off(hw(kTable).load_acquire());
-    auto listed_ok = [&](u64 t) { return table_word_ok(t, top) && table_log2(t) == log2 && table_off(t) != cur; };
-    if (!listed_ok(head)) return Status::corrupt;
+    if (!listed_table_ok(head, log2, top, cur)) return Status::corrupt;
     const u64 next = at(table_off(head) + kHashW).load_acquire();
-    if (next != 0 && (!listed_ok(next) || next == head)) return Status::corrupt;
+    if (next != 0 && (!listed_table_ok(next, log2, top, cur) || next == head)) return Status::corrupt;
     hw(table_list(log2)).store_release(next);
     rw_os::hook(rw_os::HookPoint::rw_table_taken);
     *off = table_off(head);
@@ -1474,7 +1481,7 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   for (unsigned l = kTableLog2Min; l <= cap_max_log2_ && l <= kRwCapMaxLog2; ++l) {
     u64 n = 0;
     for (u64 t = hw(table_list(l)).load_acquire(); t != 0; t = at(table_off(t) + kHashW).load_acquire()) {
-      if (!table_word_ok(t, top) || table_log2(t) != l || table_off(t) == off)
+      if (!listed_table_ok(t, l, top, off))
         return fail(why, Status::corrupt, "free table list %u: table word %#" PRIx64 " out of range (I1)", l, t);
       if (++n > top / (kRwSlotSize << l)) return fail(why, Status::corrupt, "free table list %u has a cycle (I1)", l);
     }

@@ -535,6 +535,7 @@ class RwMap {
   bool block_in(std::uint64_t b, std::uint64_t len, std::uint64_t top) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
   bool table_word_ok(std::uint64_t tw, std::uint64_t top) const;
+  bool listed_table_ok(std::uint64_t tw, unsigned log2, std::uint64_t top, std::uint64_t cur_off) const;
   template <class Try>  // Status(); defined and used in rw_map.cc only
   Status read_stable(Try try_once) const;
   template <class KeyEq>  // bool(slot, meta); defined and used in rw_map.cc only
