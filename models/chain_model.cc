@@ -141,6 +141,17 @@ struct ChainModelBase : rl::test_suite<Derived, 2> {
     RL_ASSERT(ChainMap::join(a, off, &m) == Status::ok);
     RL_ASSERT(m.chain_cnt() == chains);
   }
+  // Map header word w (words 8 and 9: the owner table and its size).
+  u64 hdr(unsigned w) { return mb::sync::word(mem.base(), off + 8 * w).load_relaxed(); }
+  // Owner index 1 named by `dead_word`, every other index by live pid `live`.
+  void fill_owners(u64 dead_word, u64 live) {
+    for (u64 i = 1; i <= hdr(9); ++i) mb::sync::word(mem.base(), hdr(8) + 8 * i).store_relaxed(i == 1 ? dead_word : live);
+  }
+  // Chain 0's word (segment 0's first) as a holder of owner index `owner`
+  // left it locked, its head and count `w`'s.
+  void lock_chain0(u64 w, unsigned owner) {
+    mb::sync::word(mem.base(), hdr(10)).store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{owner} << 45);
+  }
   void check_quiescent() {
     std::string why;
     Status s = m.verify(&why);
@@ -243,17 +254,16 @@ struct DeadWriterModel : ChainModelBase<DeadWriterModel<Reader>> {
     RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the list
     RL_ASSERT(m.erase(u64{1}) == Status::ok);           // the slot is free again
     void* base = this->mem.base();
-    auto hdr = [&](unsigned w) { return mb::sync::word(base, this->off + 8 * w).load_relaxed(); };
-    mb::sync::word(base, hdr(8) + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
-    auto chain = mb::sync::word(base, hdr(10));  // chain 0: segment 0's first word
-    u64 w = chain.load_relaxed();
+    const u64 b = this->hdr(10);  // chain 0's bucket
+    mb::sync::word(base, this->hdr(8) + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
+    const u64 w = mb::sync::word(base, b).load_relaxed();
     // The dead writer's insert of key 3 into the slot: value, key, meta,
     // then it died before its unlock (the count still says 1).
     u64 key = 3, h = m.hash(Bytes{&key, 8});
-    mb::sync::word(base, hdr(10) + 24).store_relaxed(33);
-    mb::sync::word(base, hdr(10) + 16).store_relaxed(3);
-    mb::sync::word(base, hdr(10) + 8).store_relaxed((h & ~u64{0xff}) | 8 << 4 | 8);
-    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{kDeadOwner} << 45);
+    mb::sync::word(base, b + 24).store_relaxed(33);
+    mb::sync::word(base, b + 16).store_relaxed(3);
+    mb::sync::word(base, b + 8).store_relaxed((h & ~u64{0xff}) | 8 << 4 | 8);
+    this->lock_chain0(w, kDeadOwner);
   }
   void thread(unsigned t) {
     ChainMap& m = this->m;
@@ -302,18 +312,16 @@ struct DeadJournalModel : ChainModelBase<DeadJournalModel<Linked>> {
     const u64 big[2] = {7, 7};  // 16 bytes: never inline
     for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);  // list: 3, 2, 1
     void* base = this->mem.base();
-    auto hdr = [&](unsigned w) { return mb::sync::word(base, this->off + 8 * w).load_relaxed(); };
-    const u64 own = hdr(8), owners = hdr(9);
+    const u64 own = this->hdr(8), owners = this->hdr(9);
     mb::sync::word(base, own + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
-    auto chain = mb::sync::word(base, hdr(10));
-    u64 w = chain.load_relaxed();
+    u64 w = mb::sync::word(base, this->hdr(10)).load_relaxed();
     const u64 n = (w & 0xffffffffULL) << 4;  // key 3's element, the head
     mb::sync::word(base, own + 8 * (owners + 1 + 2 * (kDeadOwner - 1))).store_relaxed(n);  // kJNew
     if (!Linked) {  // not linked yet: the head is its next, one fewer counted
       const u64 next = mb::sync::word(base, n).load_relaxed() & 0xffffffffULL;
       w = (w & ~0xffffffffULL) - (u64{1} << 32) + next;
     }
-    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{kDeadOwner} << 45);
+    this->lock_chain0(w, kDeadOwner);
   }
   void thread(unsigned t) {
     ChainMap& m = this->m;
@@ -360,14 +368,8 @@ struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel<Sweeping>> {
     Base::setup();
     RL_ASSERT(m.insert(u64{1}, u64{11}) == Status::ok);  // inline
     RL_ASSERT(m.insert(u64{2}, u64{22}) == Status::ok);  // the list
-    void* base = mem.base();
-    auto hdr = [&](unsigned w) { return mb::sync::word(base, off + 8 * w).load_relaxed(); };
-    const u64 owners = hdr(9);
-    for (u64 i = 1; i <= owners; ++i)
-      mb::sync::word(base, hdr(8) + 8 * i).store_relaxed(i == 1 ? kDead : kLivePid);
-    auto chain = mb::sync::word(base, hdr(10));
-    u64 w = chain.load_relaxed();
-    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{1} << 45);
+    Base::fill_owners(kDead, kLivePid);
+    Base::lock_chain0(mb::sync::word(mem.base(), Base::hdr(10)).load_relaxed(), 1);
   }
   void thread(unsigned t) {
     if (t == 0) {
@@ -384,7 +386,7 @@ struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel<Sweeping>> {
     RL_ASSERT(m.find(u64{1}, &v) == Status::ok && v == 11);
     RL_ASSERT(m.find(u64{100}, &v) == Status::ok && v == 0);
     RL_ASSERT(m.size() == 3);
-    const u64 claimed = mb::sync::word(mem.base(), mb::sync::word(mem.base(), off + 64).load_relaxed() + 8).load_relaxed();
+    const u64 claimed = mb::sync::word(mem.base(), Base::hdr(8) + 8).load_relaxed();  // owner index 1's word
     RL_ASSERT(claimed == 1 || claimed == 2);  // index 1 went to a live model process, unmarked
   }
 };
@@ -408,14 +410,8 @@ struct SweepSiblingModel : ChainModelBase<SweepSiblingModel> {
       if (got[c] < 2) key[c][got[c]++] = k;
     }
     RL_ASSERT(m.insert(key[0][0], u64{7}) == Status::ok);  // before the table is filled: uses our index
-    void* base = mem.base();
-    auto hdr = [&](unsigned w) { return mb::sync::word(base, off + 8 * w).load_relaxed(); };
-    const u64 owners = hdr(9);
-    for (u64 i = 1; i <= owners; ++i)
-      mb::sync::word(base, hdr(8) + 8 * i).store_relaxed(i == 1 ? u64{mb::rw_os::kModelDeadPid} : kLivePid);
-    auto chain = mb::sync::word(base, hdr(10));  // chain 0
-    u64 w = chain.load_relaxed();
-    chain.store_relaxed((w & ~(u64{0xff} << 45)) | ChainMap::kWordLockBit | u64{1} << 45);
+    fill_owners(mb::rw_os::kModelDeadPid, kLivePid);
+    lock_chain0(mb::sync::word(mem.base(), hdr(10)).load_relaxed(), 1);
   }
   void thread(unsigned t) { RL_ASSERT(m.insert(key[t][1], u64{t + 1}) == Status::ok); }
   void after() {
