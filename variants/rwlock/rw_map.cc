@@ -451,6 +451,13 @@ bool RwMap::exists(RwBytes key) const { return get(key, nullptr, 0, nullptr) == 
 Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
   *w = Where();
+  // An 8-byte key is one inline word: compared here, without key_equal's call.
+  u64 k8 = 0;
+  if (key.size == 8) std::memcpy(&k8, key.data, 8);
+  auto same = [&](u64 slot, u64 meta) {
+    return key.size == 8 ? klen_of(meta) == 8 && at(slot + kKeyW).load_acquire() == k8
+                         : key_equal(slot, meta, key, false);
+  };
   for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire(), state = meta & kStateMask;
     if (state == kEmpty) {
@@ -459,7 +466,7 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
     }
     if (state == kTombState) {
       if (w->free == 0) w->free = slot;
-    } else if ((at(slot + kHashW).load_acquire() & kHashLo) == (h & kHashLo) && key_equal(slot, meta, key, false)) {
+    } else if ((at(slot + kHashW).load_acquire() & kHashLo) == (h & kHashLo) && same(slot, meta)) {
       w->found = slot;
       return Status::ok;
     }
