@@ -236,7 +236,7 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
     return fail(why, Status::corrupt, "rwlock map shrink floor %" PRIu64 " out of range (damaged header)", floor);
   for (unsigned l = kTableLog2Min; l <= kRwCapMaxLog2; ++l) {
     const u64 t = m.hw(table_list(l)).load_acquire();
-    if (t != 0 && !m.listed_table_ok(t, l, top, table_off(tw)))
+    if (t != 0 && !m.listed_table_ok(t, l, top, tw))
       return fail(why, Status::corrupt, "rwlock map free table list %u head out of range (damaged header)", l);
   }
   for (unsigned c = 0; c < kRwClassCnt; ++c) {
@@ -338,9 +338,13 @@ bool RwMap::table_word_ok(u64 tw, u64 top) const {
 }
 
 // A word on the free list of tables of 2^log2 slots (I1): a table of that
-// size below top, and not the current one (at cur_off).
-bool RwMap::listed_table_ok(u64 tw, unsigned log2, u64 top, u64 cur_off) const {
-  return table_word_ok(tw, top) && table_log2(tw) == log2 && table_off(tw) != cur_off;
+// size below top that shares no byte with the current one (table word
+// cur): a rebuild into it would otherwise empty slots of the table it
+// copies from.
+bool RwMap::listed_table_ok(u64 tw, unsigned log2, u64 top, u64 cur) const {
+  const u64 off = table_off(tw), cur_off = table_off(cur);
+  return table_word_ok(tw, top) && table_log2(tw) == log2 &&
+         (off + (kRwSlotSize << log2) <= cur_off || cur_off + (kRwSlotSize << table_log2(cur)) <= off);
 }
 
 // The probe both reads share (speculative): *slot and *meta receive the
@@ -498,9 +502,10 @@ Status RwMap::alloc_table(unsigned log2, u64* off) {
     // A retired table of this size: its slot 0's hash word links the next
     // (a table word, 0 at the end). Unlinked before use: a crash must not
     // leave it named twice (it leaks instead).
-    // A damaged list (a table out of range, of another size, or the
-    // current one) takes nothing: checked before the link is read.
-    const u64 top = hw(kTop).load_acquire(), cur = table_off(hw(kTable).load_acquire());
+    // A damaged list (a table out of range, of another size, or sharing
+    // bytes with the current one) takes nothing: checked before the link
+    // is read.
+    const u64 top = hw(kTop).load_acquire(), cur = hw(kTable).load_acquire();
     if (!listed_table_ok(head, log2, top, cur)) return Status::corrupt;
     const u64 next = at(table_off(head) + kHashW).load_acquire();
     if (next != 0 && (!listed_table_ok(next, log2, top, cur) || next == head)) return Status::corrupt;
@@ -1149,9 +1154,11 @@ bool RwMap::maybe_shrink() {
   const u64 tw = hw(kTable).load_acquire(), size = hw(kSize).load_acquire();
   const unsigned log2 = table_log2(tw);
   const u64 floor = hw(kFloor).load_acquire();
-  if (size * 4 >= (u64{1} << log2) || floor >= log2) return false;  // (a damaged floor too: no shrink)
+  // (A damaged floor, or a size damaged high, shrinks nothing: size is
+  // compared by division, which cannot wrap, and `to` stops below log2.)
+  if (size >= (u64{1} << log2) / 4 || floor >= log2) return false;
   u64 to = std::max<u64>(kTableLog2Min, floor);
-  while ((size + 1) * 2 > (u64{1} << to)) ++to;
+  while (to < log2 && size + 1 > (u64{1} << to) / 2) ++to;
   return to < log2 && rebuild(unsigned(to)) == Status::ok;
 }
 
@@ -1480,15 +1487,15 @@ Status RwMap::verify_impl(std::string* why, bool check_lock) const {
   if (top > backed || backed > mem_max_) return fail(why, Status::corrupt, "top/backed out of range (I1)");
   if (!table_word_ok(tw, top)) return fail(why, Status::corrupt, "table word %#" PRIx64 " out of range (I1)", tw);
   u64 cap = u64{1} << log2, mask = cap - 1, full = 0, tomb = 0;
-  if (u64 floor = hw(kFloor).load_acquire(); floor < kTableLog2Min || floor > cap_max_log2_)
-    return fail(why, Status::corrupt, "shrink floor %" PRIu64 " out of range (I1)", floor);
+  if (u64 floor = hw(kFloor).load_acquire(); floor < kTableLog2Min || floor > log2)
+    return fail(why, Status::corrupt, "shrink floor %" PRIu64 " out of range 3..%u (I1)", floor, log2);
   // The free lists of retired tables (I1): in range, of their list's size,
   // none the current table, no cycle (a list no longer than the tables
   // that fit below top).
   for (unsigned l = kTableLog2Min; l <= cap_max_log2_ && l <= kRwCapMaxLog2; ++l) {
     u64 n = 0;
     for (u64 t = hw(table_list(l)).load_acquire(); t != 0; t = at(table_off(t) + kHashW).load_acquire()) {
-      if (!listed_table_ok(t, l, top, off))
+      if (!listed_table_ok(t, l, top, tw))
         return fail(why, Status::corrupt, "free table list %u: table word %#" PRIx64 " out of range (I1)", l, t);
       if (++n > top / (kRwSlotSize << l)) return fail(why, Status::corrupt, "free table list %u has a cycle (I1)", l);
     }

@@ -79,7 +79,11 @@
 //   I1  cap is a power of two, cap <= 2^cap_max, table and arena blocks lie
 //       below top <= backed <= mem_max; every table on a free list is in
 //       range, of its list's size, not the current table, and no list has
-//       a cycle; cap_init's log2 <= the shrink floor <= cap_max's.
+//       a cycle, and none shares a byte with the current table; 3 <= the
+//       shrink floor <= the table's log2 (the floor starts at cap_init's
+//       log2 and only rises; cap_init itself is not stored, so a floor
+//       damaged low but in range goes unnoticed and lets shrinks go below
+//       cap_init or a reserve()).
 //   I2  size and tombstones equal the counts of full and tomb slots, and
 //       (size + tombstones) * 4 <= cap * 3: at least one slot is empty, so
 //       every probe ends.
@@ -213,8 +217,10 @@
 // (header words 96..125) and the next rebuild to that size takes it back,
 // so each size is allocated once: table memory stays under about 2x the
 // largest table, however often the map grows and shrinks (a writer that
-// dies mid-rebuild may leak one table). Memory is never given back to the
-// region below top.
+// dies mid-rebuild may leak one table; the region is sized for one table
+// of each size, so after such a leak a map whose arena is also nearly
+// full may say full before it reaches cap_max). Memory is never given
+// back to the region below top.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 #define MAPBENCH_VARIANTS_RWLOCK_RW_MAP_H_
 
@@ -535,7 +541,7 @@ class RwMap {
   bool block_in(std::uint64_t b, std::uint64_t len, std::uint64_t top) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
   bool table_word_ok(std::uint64_t tw, std::uint64_t top) const;
-  bool listed_table_ok(std::uint64_t tw, unsigned log2, std::uint64_t top, std::uint64_t cur_off) const;
+  bool listed_table_ok(std::uint64_t tw, unsigned log2, std::uint64_t top, std::uint64_t cur) const;
   template <class Try>  // Status(); defined and used in rw_map.cc only
   Status read_stable(Try try_once) const;
   template <class KeyEq>  // bool(slot, meta); defined and used in rw_map.cc only

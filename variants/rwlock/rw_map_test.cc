@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <map>
@@ -176,10 +177,17 @@ TEST(RwMap, DamagedSizeCannotHangAShrink) {
   hdr[25] = 1;  // damage: 300 entries said to be 1, so an insert shrinks into 8 slots
   EXPECT_EQ(m.put(1000, 1000), Status::ok);  // the shrink fails, the insert goes on
   EXPECT_EQ(m.capacity(), cap);
-  hdr[25] = 301;
+  // Damaged high, so that size * 4 wraps below the capacity and (size + 1)
+  // * 2 exceeds every capacity: neither may send the shrink into a loop
+  // with the write lock held (the test would hang).
+  hdr[25] = (std::uint64_t{1} << 62) + 1;
+  EXPECT_EQ(m.put(1001, 1001), Status::ok);
+  EXPECT_EQ(m.capacity(), cap);
+  hdr[25] = 302;
   std::uint64_t v = 0;
   for (std::uint64_t k = 0; k < 300; ++k) ASSERT_TRUE(m.get(k, &v) == Status::ok && v == k) << k;
   ASSERT_EQ(m.get(1000, &v), Status::ok);
+  ASSERT_EQ(m.get(1001, &v), Status::ok);
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
@@ -1225,6 +1233,125 @@ TEST(RwMap, ShrinkStopsAtCapInitAndReserve) {
   EXPECT_EQ(m.capacity(), 4096u);
   EXPECT_EQ(m.stats().shrinks, 1u);
   std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A reserve() that needs no rebuild (the table is already that large)
+// still raises the floor, and the floor is in the file: a process that
+// joins later does not shrink below it either.
+TEST(RwMap, ReserveWithoutRebuildRaisesTheFloor) {
+  const std::string path = temp_path("rw_floor");
+  std::string why;
+  {
+    RwParams p = small_params();
+    p.cap_init = 1024;
+    RwStore::Ptr st;
+    ASSERT_EQ(RwStore::create_file(path, p, &st, &why), Status::ok) << why;
+    RwMap& m = st->map();
+    for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+    ASSERT_EQ(m.capacity(), 2048u);
+    const std::uint64_t used = m.stats().arena_used;
+    ASSERT_EQ(m.reserve(1500), Status::ok);  // 2048 slots hold 1536: no rebuild
+    EXPECT_EQ(m.capacity(), 2048u);
+    EXPECT_EQ(m.stats().arena_used, used);  // no table was made
+  }
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::join_file(path, &st, &why), Status::ok) << why;
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 1000; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  ASSERT_EQ(m.put(1, 1), Status::ok);
+  EXPECT_EQ(m.capacity(), 2048u);  // not cap_init's 1024
+  EXPECT_EQ(m.stats().shrinks, 0u);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::remove(path.c_str());
+}
+
+// Damaged free lists of retired tables (header words 96..125; a list
+// links through each table's slot 0 hash word): verify() names the damage,
+// and the rebuild that would take from the list says corrupt and leaves
+// the entries as they were (it checks the head and its link before it
+// takes anything).
+TEST(RwMap, DamagedTableListsAreReportedNotUsed) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 100; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  for (std::uint64_t k = 0; k < 98; ++k) ASSERT_EQ(m.remove(k), Status::ok);
+  ASSERT_EQ(m.put(1000, 1000), Status::ok);
+  ASSERT_EQ(m.capacity(), 8u);  // 8..128 were retired on the way up, 256 on the way down
+  auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
+  auto list = [&](unsigned log2) -> std::uint64_t& { return hdr[96 + log2 - 3]; };
+  auto link = [&](std::uint64_t tw) -> std::uint64_t& {
+    return h.store->region().at<std::uint64_t>(tw & ~std::uint64_t{63})[1];
+  };
+  const std::uint64_t cur = hdr[24];
+  ASSERT_EQ(cur & 63, 3u);
+  for (unsigned l = 4; l <= 8; ++l) ASSERT_NE(list(l), 0u) << l;
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  // Fill to 6 of 8 slots; the 7th key grows the table into list 4's head.
+  std::uint64_t next = 2000;
+  for (; m.size() < 6; ++next) ASSERT_EQ(m.put(next, next), Status::ok);
+  const std::uint64_t keys = m.size();
+  auto entries_intact = [&] {
+    EXPECT_EQ(m.size(), keys);
+    std::uint64_t v = 0;
+    for (std::uint64_t k : {98ull, 99ull}) {
+      EXPECT_EQ(m.get(k, &v), Status::ok) << k;
+      EXPECT_EQ(v, k);
+    }
+    for (std::uint64_t k = 2000; k < next; ++k) {
+      EXPECT_EQ(m.get(k, &v), Status::ok) << k;
+      EXPECT_EQ(v, k);
+    }
+  };
+  struct Case {
+    const char* name;
+    std::function<void()> plant, undo;
+    const char* why;
+  };
+  const std::uint64_t head4 = list(4), link4 = link(head4);
+  // A 16-slot table starting at an empty slot of the current 8-slot one,
+  // whose hash word (unused in an empty slot) we set to 0: it reads as the
+  // end of the list, so only the overlap check can refuse it.
+  std::uint64_t empty = 0;
+  for (std::uint64_t i = 1; i < 8 && empty == 0; ++i) {
+    std::uint64_t* slot = h.store->region().at<std::uint64_t>((cur & ~std::uint64_t{63}) + 64 * i);
+    if (slot[0] != 0) continue;
+    slot[1] = 0;
+    empty = (cur & ~std::uint64_t{63}) + 64 * i;
+  }
+  ASSERT_NE(empty, 0u);
+  std::vector<Case> cases = {
+      {"overlapping the current table", [&] { list(4) = empty | 4; }, [&] { list(4) = head4; },
+       "free table list 4"},
+      {"the current table itself", [&] { list(4) = (cur & ~std::uint64_t{63}) | 4; }, [&] { list(4) = head4; },
+       "free table list 4"},
+      {"of another size", [&] { list(4) = list(5); }, [&] { list(4) = head4; }, "free table list 4"},
+      {"a link to itself", [&] { link(head4) = head4; }, [&] { link(head4) = link4; }, "free table list 4"},
+      {"a link out of range", [&] { link(head4) = (std::uint64_t{1} << 40) | 4; }, [&] { link(head4) = link4; },
+       "free table list 4"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    c.plant();
+    EXPECT_EQ(m.verify(&why), Status::corrupt);
+    EXPECT_NE(why.find(c.why), std::string::npos) << why;
+    EXPECT_EQ(m.put(next, next), Status::corrupt);  // the growth into list 4 refuses it
+    EXPECT_EQ(m.capacity(), 8u);
+    entries_intact();
+    c.undo();
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  }
+  // A floor above the table's size.
+  const std::uint64_t floor = hdr[28];
+  hdr[28] = 4;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("shrink floor"), std::string::npos) << why;
+  hdr[28] = floor;
+  // Undamaged, the same insert grows into list 4's table.
+  ASSERT_EQ(m.put(next, next), Status::ok);
+  EXPECT_EQ(m.capacity(), 16u);
+  EXPECT_EQ(list(4), link4);
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
