@@ -578,6 +578,106 @@ TEST(ChainFork, KilledWriterLeaksNoElement) {
   EXPECT_EQ(m.size(), 7u);
 }
 
+// A taker killed after it won the chain (take_over's step 3) and before
+// its repair settled the dead writer's journal leaves that journal's entry
+// behind, marked kJTaken: the chain is recovered through the taker's index
+// instead, and the process that later claims the writer's index must
+// forget the entry, not free its element. Here the entry names the key's
+// new copy, which the recovery keeps and a live writer then erases: a
+// sweep that freed it would free it under that writer, which frees it too.
+TEST(ChainFork, KilledTakerLeavesNothingToFreeTwice) {
+  AnonChain h(1, 7);  // one chain
+  ASSERT_EQ(h.s, Status::ok) << h.why;
+  ChainMap& m = h.m;
+  const std::uint64_t base = live_objects(h);
+  for (std::uint64_t k = 0; k < 4; ++k) ASSERT_EQ(m.insert(k, k * 10 + 1), Status::ok);  // 0 inline; 3, 2, 1
+  std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+  const unsigned owners = unsigned(hdr[9]);
+  auto index_of = [&](pid_t pid) {
+    for (unsigned i = 1; i <= owners; ++i)
+      if (std::uint32_t(own[i]) == std::uint32_t(pid)) return i;
+    return 0u;
+  };
+  // Index i's kJNew journal word (chain_map.h, owner table), and the
+  // kJTaken mark (bit 0).
+  auto jnew = [&](unsigned i) -> std::uint64_t& { return own[owners + 1 + 2 * (i - 1)]; };
+  constexpr std::uint64_t kTaken = 1;
+  // 1. A writer moves key 0 from the inline slot to the list: the new copy
+  // linked and journaled (kJNew), the inline one not yet emptied; killed.
+  const std::vector<std::uint64_t> fresh = {7, 7, 7};
+  const std::uint64_t key0 = 0;
+  pid_t writer = rw_os::testing::park_child(rw_os::HookPoint::chain_copy_made, [&] {
+    (void)m.insert_or_assign(Bytes{&key0, 8}, Bytes{fresh.data(), 24});
+  });
+  ASSERT_GT(writer, 0) << "the write never reached the hook";
+  const unsigned o = index_of(writer);
+  ASSERT_NE(o, 0u);
+  const std::uint64_t n = jnew(o);
+  ASSERT_NE(n, 0u);
+  kill_and_reap(writer);
+  // 2. A reader takes the chain over and is killed before its repair.
+  pid_t taker = rw_os::testing::park_child(rw_os::HookPoint::chain_taken_over, [&] {
+    std::uint64_t got[3] = {}, sz = 0;
+    (void)m.find(Bytes{&key0, 8}, got, sizeof got, &sz);
+  });
+  ASSERT_GT(taker, 0) << "the reader never took the chain over";
+  const unsigned r = index_of(taker);
+  ASSERT_NE(r, 0u);
+  EXPECT_EQ(jnew(o), n | kTaken) << "the taker marks the dead writer's entry";
+  kill_and_reap(taker);
+  // 3. Recovered through the taker's index: the list's copy (the new
+  // value) kept, the entry left in the writer's journal.
+  std::uint64_t got[3] = {}, sz = 0;
+  ASSERT_EQ(m.find(Bytes{&key0, 8}, got, sizeof got, &sz), Status::ok);
+  ASSERT_EQ(sz, 24u);
+  EXPECT_EQ(std::vector<std::uint64_t>(got, got + 3), fresh);
+  EXPECT_EQ(m.stats().recoveries, 2u);
+  EXPECT_EQ(jnew(o), n | kTaken);
+  EXPECT_EQ(leaked(h, base), 0);
+  // 4. A live writer erases key 0 (the element n) and is parked after its
+  // unlock, before its free.
+  pid_t eraser = rw_os::testing::park_child(rw_os::HookPoint::chain_unlocked_unfreed, [&] {
+    (void)m.erase(Bytes{&key0, 8});
+  });
+  ASSERT_GT(eraser, 0) << "the erase never reached the hook";
+  const unsigned e = index_of(eraser);
+  ASSERT_NE(e, 0u);
+  const std::uint64_t eraser_word = own[e];
+  EXPECT_EQ(leaked(h, base), 1);  // n: unlinked, the eraser's to free
+  // 5. Every index held by a live process (pid 1) but the dead writer's
+  // and the dead taker's: two new handles claim them and sweep. Neither
+  // may free n.
+  for (unsigned i = 1; i <= owners; ++i)
+    if (i != o && i != r) own[i] = 1;
+  for (int claims = 0; claims < 2; ++claims) {
+    ChainMap next;
+    ASSERT_EQ(ChainMap::join(h.a, h.off, &next), Status::ok);
+    const std::uint64_t k = 100 + claims;
+    ASSERT_EQ(next.insert(k, k), Status::ok);
+    for (unsigned i = 1; i <= owners; ++i)
+      if (own[i] == rw_os::self_ident()) own[i] = 1;  // the next handle must claim the other
+  }
+  EXPECT_EQ(jnew(o), 0u) << "forgotten";
+  EXPECT_EQ(leaked(h, base), 1) << "a claim freed the element a live writer is about to free";
+  // 6. The eraser dies before its free: its own index's journal names n
+  // (unmarked), and the claim of that index frees it, once.
+  kill_and_reap(eraser);
+  own[e] = eraser_word;
+  {
+    ChainMap next;
+    ASSERT_EQ(ChainMap::join(h.a, h.off, &next), Status::ok);
+    ASSERT_EQ(next.insert(std::uint64_t{102}, std::uint64_t{102}), Status::ok);
+  }
+  EXPECT_EQ(leaked(h, base), 0);
+  std::string why;
+  ASSERT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.size(), 6u);  // 1, 2, 3 and the three claims' keys
+  std::uint64_t v = 0;
+  EXPECT_EQ(m.find(key0, &v), Status::not_found);
+  for (std::uint64_t k = 1; k < 4; ++k) ASSERT_TRUE(m.find(k, &v) == Status::ok && v == k * 10 + 1) << k;
+}
+
 // Writers SIGKILLed at random moments: after recover_dead() the map
 // verifies, every key they did not write is intact, and each key they
 // wrote holds one whole value written to it (or is absent).

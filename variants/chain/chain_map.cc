@@ -509,15 +509,22 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
       break;
     }
   }
-  // What the journal still names is on unlocked chains: an element the
-  // dead process unlinked, unlocked and died before freeing. Settled under
-  // its chain's lock, taken with index i (ours, marked).
+  // What the journal still names is on unlocked chains. A kJOld entry
+  // unmarked: an element the dead process unlinked, unlocked and died
+  // before freeing; settled under its chain's lock, taken with index i
+  // (ours, marked). Anything else is forgotten, never freed: a kJNew entry
+  // (a writer clears it before its unlock, so one left on an unlocked
+  // chain was stranded by a taker that died before settling it, and its
+  // element may be linked, or unlinked since by a live writer about to
+  // free it), a kJTaken one (the same, marked by the taker), and damage.
   for (unsigned slot = 0; slot < 2; ++slot) {
     u64 e = jword(i, slot).load_acquire();
     if (e == 0) continue;
-    const u64 idx = sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1);
-    if (!element_of_chain(e, idx)) {
-      jword(i, slot).cas_acq_rel(e, 0);  // not an element (damage): forgotten, never freed
+    // ele_ok first: the hash word is read only inside the space.
+    const u64 idx = ele_ok(e) ? sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1) : 0;
+    const bool stranded = slot == kJNew || (e & kJTaken) != 0;
+    if (stranded || !element_of_chain(e, idx)) {
+      jword(i, slot).cas_acq_rel(e, 0);  // forgotten, never freed
       continue;
     }
     u64 w = 0;
@@ -547,11 +554,11 @@ void ChainMap::settle(unsigned o, u64 idx, const std::vector<u64>& kept, const s
   std::vector<u64> gone, keep_out;  // to free; not ours to free (a journal word another cleared)
   for (unsigned slot = 0; o != 0 && o <= own_cnt_ && slot < 2; ++slot) {
     auto j = jword(o, slot);
-    u64 e = j.load_acquire();
+    u64 e = j.load_acquire();  // kJTaken: marked by our take_over (mark_taken)
     if (e == 0) continue;
-    const bool here = listed(dropped, e) || (element_of_chain(e, idx) && !listed(gone, e));
-    if (!here) continue;  // another chain's (settled under that chain's lock), damage, or named twice
-    const u64 named = e;
+    const u64 named = e & ~kJTaken;
+    const bool here = listed(dropped, named) || element_of_chain(named, idx);
+    if (!here) continue;  // another chain's (settled under that chain's lock), or damage
     // ORDER: acq_rel, as unjournal()'s: of two recoverers, one frees.
     if (!j.cas_acq_rel(e, 0)) {
       keep_out.push_back(named);
@@ -560,7 +567,7 @@ void ChainMap::settle(unsigned o, u64 idx, const std::vector<u64>& kept, const s
 #if MB_PLANT_BUG == 33
     gone.push_back(named);  // BUG: frees a journaled element the list still holds
 #else
-    if (!listed(kept, named)) gone.push_back(named);
+    if (!listed(kept, named) && !listed(gone, named)) gone.push_back(named);  // (both words naming it: once)
 #endif
   }
   for (u64 e : dropped)
@@ -666,8 +673,29 @@ bool ChainMap::take_over(u64 idx, u64 seen, unsigned me, u64* word, Status* s) c
   if (!c.cas_acq_rel(expect, mine)) return false;
 #endif
   owner_word(0).fetch_add_relaxed(1);  // recoveries
+  mark_taken(o, idx);
+  rw_os::hook(rw_os::HookPoint::chain_taken_over);
   *s = repair(idx, mine, o, word);
   return true;
+}
+
+// After take_over's step 3 (chain idx ours, stamped with our index; o the
+// dead holder's): mark what o's journal names on this chain kJTaken. Only
+// o's dead process wrote those (no other process can have held idx since
+// it died: a sweep of o would have taken the chain first and failed our
+// step 3). repair() settles them; if we die first, whoever takes the chain
+// from us settles our index, not o, and the claim that later sweeps o
+// must not act on entries whose elements the chain may still hold, or a
+// live writer may since have unlinked and be about to free: it forgets
+// the marked ones (sweep()). A taker killed between its step 3 and these
+// CASes leaves them unmarked (RECOVERY).
+void ChainMap::mark_taken(unsigned o, u64 idx) const {
+  for (unsigned slot = 0; o != 0 && o <= own_cnt_ && slot < 2; ++slot) {
+    auto j = jword(o, slot);
+    u64 e = j.load_acquire();
+    // ORDER: acq_rel, as settle()'s CAS (one word, several recoverers).
+    if (e != 0 && (e & kJTaken) == 0 && element_of_chain(e, idx)) j.cas_acq_rel(e, e | kJTaken);
+  }
 }
 
 // Under the lock taken over from a dead holder; `seen` is the locked word

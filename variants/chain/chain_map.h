@@ -215,7 +215,19 @@
 // journal until its owner index is claimed again (the sweep settles it
 // under the chain's lock), which happens only once every index is taken
 // (free ones are claimed first): until then it leaks, and recover_dead()
-// does not settle it (it could race a new owner of the index). An element
+// does not settle it (it could race a new owner of the index). A taker
+// marks the dead writer's entries for its chain kJTaken (bit 0) right
+// after its step 3 (mark_taken()): if it dies before its repair settles
+// them, the chain is recovered through the taker's index and the entries
+// stay behind, naming elements the chain may still hold, or that a live
+// writer may since have unlinked and be about to free. The sweep forgets
+// marked entries and every kJNew one (a writer clears kJNew before its
+// unlock, so one on an unlocked chain was left by such a taker), and
+// frees only unmarked kJOld ones (ChainFork.KilledTakerLeavesNothingToFreeTwice).
+// A taker killed between its step 3 and its marks leaves a kJOld entry
+// unmarked: if a live writer then erases that element, the sweep could
+// free it under that writer (two kills a few instructions apart, then that
+// erase and the index's reclaim: not closed, and no model covers it). An element
 // allocated and killed before its journal store still leaks (one store's
 // window). The journal words of a process's threads are one cache line's
 // worth: threads that insert into or erase from lists contend on it. A process claims an owner index on its first
@@ -447,6 +459,9 @@ class ChainMap {
   Status repair(std::uint64_t idx, std::uint64_t seen, unsigned dead_owner, std::uint64_t* word) const;
   // The writer's journal (RECOVERY): owner index i's word `slot` (kJNew, kJOld).
   static constexpr unsigned kJNew = 0, kJOld = 1;
+  // A journal word's low bit (elements are 16-aligned): the entry's chain
+  // was taken over from its dead writer, whose taker settles it (mark_taken).
+  static constexpr std::uint64_t kJTaken = 1;
   sync::Ref<std::uint64_t> jword(unsigned i, unsigned slot) const {
     return sync::word(base_, own_off_ + 8 * (own_cnt_ + 1 + 2 * (i - 1) + slot));
   }
@@ -456,6 +471,7 @@ class ChainMap {
   void settle(unsigned o, std::uint64_t idx, const std::vector<std::uint64_t>& kept,
               const std::vector<std::uint64_t>& dropped) const;
   bool element_of_chain(std::uint64_t e, std::uint64_t idx) const;
+  void mark_taken(unsigned o, std::uint64_t idx) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
   void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;
   void unlock(std::uint64_t idx, std::uint64_t locked, std::uint64_t head_ref, std::uint64_t cnt) const;

@@ -71,6 +71,7 @@ enum class HookPoint : unsigned {
   chain_sweeping = 17,       // a chain map's claim of a dead process's owner index holds one of its chains, unrepaired
   chain_element_made = 21,   // a chain insert has made its list element (journaled), not yet linked it
   chain_unlocked_unfreed = 22, // a chain erase has unlocked the chain, not yet freed the element it unlinked
+  chain_taken_over = 23,     // a chain taker has won step 3 and marked the dead writer's journal, not yet repaired
   rw_table_taken = 18,       // an rwlock rebuild has taken a retired table off its free list, not yet published it
   rw_table_published = 19,   // ... has published the new table, not yet retired the old one
   rw_table_linked = 20,      // ... has linked the old table to its free list's head, not yet made it the head
