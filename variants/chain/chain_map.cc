@@ -521,9 +521,10 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
     u64 e = jword(i, slot).load_acquire();
     if (e == 0) continue;
     // ele_ok first: the hash word is read only inside the space.
-    const u64 idx = ele_ok(e) ? sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1) : 0;
+    const u64 named = e & ~kJTaken;
+    const u64 idx = ele_ok(named) ? sync::word(base_, named + 8).load_acquire() & (chain_cnt_ - 1) : 0;
     const bool stranded = slot == kJNew || (e & kJTaken) != 0;
-    if (stranded || !element_of_chain(e, idx)) {
+    if (stranded || !element_of_chain(named, idx)) {
       jword(i, slot).cas_acq_rel(e, 0);  // forgotten, never freed
       continue;
     }
