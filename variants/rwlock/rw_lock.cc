@@ -85,6 +85,11 @@ bool RwLock::take_dead_writer(std::uint64_t seen) const {
   if (w_.stamp_off != 0) {
     // ORDER: acq_rel, as take_replaced_writer's stamp CAS.
     st = stamp().load_acquire();
+    // A stamp naming a live process is another recoverer's (which puts
+    // back what it replaced if its lock CAS fails: taken from it, the
+    // dead holder's stamp would be lost) or a later holder's that was
+    // given the dead pid: not ours to take either way (S4). We wait.
+    if (st != 0 && rw_os::alive_ident(st)) return false;
     if (!stamp().cas_acq_rel(st, me)) return false;  // another recoverer is at it
   }
   // ORDER: acquire, as in lock_writer. The dead holder published nothing

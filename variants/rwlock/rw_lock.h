@@ -63,7 +63,10 @@
 //       that recoverer stores its own stamp before it unlocks, so the
 //       winner's stamp does not outlive its claim.
 //   S4  A recoverer of a dead holder (pid gone) CASes the stamp to itself
-//       before its lock CAS, and puts the old stamp back if that CAS fails:
+//       before its lock CAS, unless the stamp names a live process (another
+//       recoverer, which would otherwise lose the stamp it puts back, or a
+//       later holder given the dead pid: it waits), and puts the old stamp
+//       back if that CAS fails:
 //       a recoverer killed between its lock CAS and its stamp store would
 //       otherwise leave the dead holder's stamp under its own pid's word,
 //       and once the dead holder's pid were reused, that stamp could make
@@ -112,7 +115,8 @@
 // for that holder's while that holder is between its lock CAS and its
 // stamp store; a waiter that saw a pid dead and stalls before its CAS
 // could find the same word again once the pid is reused by a new holder
-// (the word holds no start key). Every process of a map must share one
+// that has not stored its stamp yet (the word holds no start key; a stored
+// stamp naming a live process stops it). Every process of a map must share one
 // pid namespace and one time namespace (start times are read through
 // /proc, which shows them relative to the reader's time namespace).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_RW_LOCK_H_

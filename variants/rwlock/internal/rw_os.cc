@@ -68,13 +68,15 @@ bool read_proc(const char* path, char* buf, std::size_t n) {
 
 // A zombie thread group leader whose other threads still run (its main
 // thread called pthread_exit) is a live process: /proc/PID/status counts
-// its threads.
+// its threads. A file that cannot be read (the process reaped meanwhile
+// aside) or has no Threads line in what we read counts as live, as
+// alive() has it: a wrong "dead" would let two holders in.
 bool threads_left(std::uint32_t pid) {
-  char path[64], buf[2048];
+  char path[64], buf[8192];
   std::snprintf(path, sizeof path, "/proc/%u/status", pid);
-  if (!read_proc(path, buf, sizeof buf)) return false;
+  if (!read_proc(path, buf, sizeof buf)) return kill(pid_t(pid), 0) == 0 || errno != ESRCH;
   const char* t = std::strstr(buf, "\nThreads:");
-  return t != nullptr && std::strtoul(t + 9, nullptr, 10) > 1;
+  return t == nullptr || std::strtoul(t + 9, nullptr, 10) > 1;
 }
 
 }  // namespace
