@@ -629,7 +629,7 @@ Status RhMap::locate(const Table& t, RhBytes key, u64 h, u64* slot) const {
 // Status::full, with nothing changed, when a probe distance would exceed
 // kRhDistMax (the caller grows the table). *took_tomb: the shift absorbed a
 // tombstone.
-Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb) const {
+Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool published) const {
   const u64 home = h & t.mask;
   sync::Ref<u64> r(nullptr);
   u64 i = 0, w = 0;
@@ -677,7 +677,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb) const {
     // ORDER: release pairs with readers' acquire load of the slot (find()):
     // the block is visible wherever a reader meets the entry.
     dst.store_release(next_ver(with_dist(moved, dist_of(moved) + 1), dst.load_relaxed()));
-    if (j == q) rw_os::hook(rw_os::HookPoint::rh_shift_half_done);  // tests: a crash here
+    if (j == q && published) rw_os::hook(rw_os::HookPoint::rh_shift_half_done);  // tests: a crash here
     j = prev_idx;
   }
   if (!RH_SLOT(t, p, &r)) return Status::corrupt;
@@ -743,7 +743,7 @@ Status RhMap::rebuild(u64 need_live) {
       } else if (!a_->contains(ref_of(w) << 4, 16)) {
         s = Status::corrupt;  // a damaged slot: report it, read nothing there
       } else {
-        s = place(nt, new_ref(ref_of(w)), block_hash(ref_of(w) << 4), &tomb);
+        s = place(nt, new_ref(ref_of(w)), block_hash(ref_of(w) << 4), &tomb, false);
       }
       if (s == Status::corrupt) {
         drop_new_table(table_word(dir, log2, 0));  // the old table stays current

@@ -423,7 +423,8 @@ class RhMap {
   bool load_table(std::uint64_t tw, Table* t) const;
   Status current_table(Table* t) const;
   Status locate(const Table& t, std::uint64_t k, std::uint64_t h, std::uint64_t* slot) const;
-  Status place(const Table& t, std::uint64_t ref, std::uint64_t h, bool* took_tomb) const;
+  // published: t is the current table (false: a rebuild's new one).
+  Status place(const Table& t, std::uint64_t ref, std::uint64_t h, bool* took_tomb, bool published = true) const;
   Status rebuild(std::uint64_t need_live);
   struct NewSlabs {  // slabs made by compact_blocks(), not yet listed
     std::uint64_t newest = 0, oldest = 0, bump = 0, end = 0;

@@ -58,7 +58,7 @@ enum class HookPoint : unsigned {
   move_half_done = 4, // an in-place rehash has copied an entry, not yet tombed its source
   value_half_done = 5, // a change of an arena value has written the new value, not the meta word
   value_meta_done = 7, // ... and the meta word, its journal still open
-  rh_shift_half_done = 6, // a robin-hood insert has copied one entry of its shift right
+  rh_shift_half_done = 6, // a robin-hood insert has copied one entry of its shift right (in the current table, not a rebuild's)
   chain_copy_made = 8,   // a chain write has made a key's new copy (linked first for a move), the old one still linked
   rh_compact_linked = 9,     // a robin-hood shrink's new slabs are listed, its new table not yet published
   rh_compact_published = 10, // ... the new table is published, the old slabs still listed
