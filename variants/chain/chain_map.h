@@ -223,7 +223,9 @@
 // writer may since have unlinked and be about to free. The sweep forgets
 // marked entries and every kJNew one (a writer clears kJNew before its
 // unlock, so one on an unlocked chain was left by such a taker), and
-// frees only unmarked kJOld ones (ChainFork.KilledTakerLeavesNothingToFreeTwice).
+// frees only unmarked kJOld ones (ChainFork.KilledTakerLeavesNothingToFreeTwice;
+// a live taker whose claim-time race with that sweep finds its entries
+// already forgotten leaks the element they named, if unlinked).
 // A taker killed between its step 3 and its marks leaves a kJOld entry
 // unmarked: if a live writer then erases that element, the sweep could
 // free it under that writer (two kills a few instructions apart, then that
