@@ -224,8 +224,8 @@
 // marked entries and every kJNew one (a writer clears kJNew before its
 // unlock, so one on an unlocked chain was left by such a taker), and
 // frees only unmarked kJOld ones (ChainFork.KilledTakerLeavesNothingToFreeTwice;
-// a live taker whose claim-time race with that sweep finds its entries
-// already forgotten leaks the element they named, if unlinked).
+// a taker still repairing when that sweep runs finds the entries gone,
+// and an unlinked element they named leaks).
 // A taker killed between its step 3 and its marks leaves a kJOld entry
 // unmarked: if a live writer then erases that element, the sweep could
 // free it under that writer (two kills a few instructions apart, then that
