@@ -372,6 +372,20 @@ std::int64_t leaked(AnonChain& h, std::uint64_t base) {
   return std::int64_t(st.obj_cnt) - std::int64_t(base) - std::int64_t(h.m.size() - (inl ? 1 : 0));
 }
 
+// A new handle's first write (key k, value v) claims an owner index: with
+// every index held by a live process but dead ones', one of those, which
+// it sweeps (settling its journal). The index is then marked held by pid 1,
+// so that the next call claims another.
+void claim_a_dead_index(AnonChain& h, std::uint64_t k, Bytes v) {
+  ChainMap next;
+  ASSERT_EQ(ChainMap::join(h.a, h.off, &next), Status::ok);
+  ASSERT_EQ(next.insert(Bytes{&k, 8}, v), Status::ok);
+  const std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+  for (unsigned i = 1; i <= hdr[9]; ++i)
+    if (own[i] == rw_os::self_ident()) own[i] = 1;
+}
+
 std::uint64_t live_objects(AnonChain& h) {
   AllocStats st{};
   std::string why;
@@ -565,14 +579,8 @@ TEST(ChainFork, KilledWriterLeaksNoElement) {
   std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
   for (unsigned i = 1; i <= hdr[9]; ++i)
     if (own[i] == 0 || rw_os::alive_ident(own[i])) own[i] = 1;
-  for (int claims = 0; claims < 2; ++claims) {  // the two children's indices, one claim each
-    ChainMap fresh;
-    ASSERT_EQ(ChainMap::join(h.a, h.off, &fresh), Status::ok);
-    const std::uint64_t k = 200 + claims;
-    ASSERT_EQ(fresh.insert(Bytes{&k, 8}, Bytes{big.data(), 24}), Status::ok);
-    for (unsigned i = 1; i <= hdr[9]; ++i)
-      if (own[i] == rw_os::self_ident()) own[i] = 1;  // the next handle must claim the other
-  }
+  for (std::uint64_t k : {200, 201})  // the two children's indices, one claim each
+    ASSERT_NO_FATAL_FAILURE(claim_a_dead_index(h, k, Bytes{big.data(), 24}));
   EXPECT_EQ(leaked(h, base), 0);
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
   EXPECT_EQ(m.size(), 7u);
@@ -650,25 +658,15 @@ TEST(ChainFork, KilledTakerLeavesNothingToFreeTwice) {
   // may free n.
   for (unsigned i = 1; i <= owners; ++i)
     if (i != o && i != r) own[i] = 1;
-  for (int claims = 0; claims < 2; ++claims) {
-    ChainMap next;
-    ASSERT_EQ(ChainMap::join(h.a, h.off, &next), Status::ok);
-    const std::uint64_t k = 100 + claims;
-    ASSERT_EQ(next.insert(k, k), Status::ok);
-    for (unsigned i = 1; i <= owners; ++i)
-      if (own[i] == rw_os::self_ident()) own[i] = 1;  // the next handle must claim the other
-  }
+  for (std::uint64_t k : {100, 101}) ASSERT_NO_FATAL_FAILURE(claim_a_dead_index(h, k, Bytes{&k, 8}));
   EXPECT_EQ(jnew(o), 0u) << "forgotten";
   EXPECT_EQ(leaked(h, base), 1) << "a claim freed the element a live writer is about to free";
   // 6. The eraser dies before its free: its own index's journal names n
   // (unmarked), and the claim of that index frees it, once.
   kill_and_reap(eraser);
   own[e] = eraser_word;
-  {
-    ChainMap next;
-    ASSERT_EQ(ChainMap::join(h.a, h.off, &next), Status::ok);
-    ASSERT_EQ(next.insert(std::uint64_t{102}, std::uint64_t{102}), Status::ok);
-  }
+  const std::uint64_t last = 102;
+  ASSERT_NO_FATAL_FAILURE(claim_a_dead_index(h, last, Bytes{&last, 8}));
   EXPECT_EQ(leaked(h, base), 0);
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why;

@@ -57,6 +57,11 @@ struct RwHarness {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(RwLock, MapConformance, ::testing::Types<RwHarness>);
 
+// The map's header words (rw_map.h, LAYOUT), for tests that damage them.
+std::uint64_t* header_words(RwHarness& h) {
+  return h.store->region().at<std::uint64_t>(h.store->region().user_off());
+}
+
 RwBytes str(const std::string& s) { return RwBytes{s.data(), s.size()}; }
 
 std::string get_str(RwMap& m, const std::string& k, Status* s, std::size_t cap = 4096) {
@@ -173,7 +178,7 @@ TEST(RwMap, DamagedSizeCannotHangAShrink) {
   for (std::uint64_t k = 0; k < 300; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
   const std::uint64_t cap = m.capacity();
   ASSERT_EQ(cap, 512u);
-  auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
+  std::uint64_t* hdr = header_words(h);
   hdr[25] = 1;  // damage: 300 entries said to be 1, so an insert shrinks into 8 slots
   EXPECT_EQ(m.put(1000, 1000), Status::ok);  // the shrink fails, the insert goes on
   EXPECT_EQ(m.capacity(), cap);
@@ -1278,7 +1283,7 @@ TEST(RwMap, DamagedTableListsAreReportedNotUsed) {
   for (std::uint64_t k = 0; k < 98; ++k) ASSERT_EQ(m.remove(k), Status::ok);
   ASSERT_EQ(m.put(1000, 1000), Status::ok);
   ASSERT_EQ(m.capacity(), 8u);  // 8..128 were retired on the way up, 256 on the way down
-  auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
+  std::uint64_t* hdr = header_words(h);
   auto list = [&](unsigned log2) -> std::uint64_t& { return hdr[96 + log2 - 3]; };
   auto link = [&](std::uint64_t tw) -> std::uint64_t& {
     return h.store->region().at<std::uint64_t>(tw & ~std::uint64_t{63})[1];
@@ -1360,7 +1365,7 @@ TEST(RwMap, VerifyReportsDamage) {
   RwMap& m = h.map();
   for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
   // Damage the size word (header word 25) and watch verify report it.
-  auto* hdr = static_cast<std::uint64_t*>(h.store->region().at<std::uint64_t>(h.store->region().user_off()));
+  std::uint64_t* hdr = header_words(h);
   hdr[25] += 1;
   std::string why;
   EXPECT_EQ(m.verify(&why), Status::corrupt);
