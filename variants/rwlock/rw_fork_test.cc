@@ -21,6 +21,13 @@
 //                            with another start key is reclaimed; a child
 //                            holding the lock stamps its own key and is
 //                            waited for until killed.
+//   RecovererLeavesALiveProcesssStampAlone  the lock word names a dead
+//                            pid and the stamp a live child (S4): a writer
+//                            waits while the child lives, then recovers.
+//   AProcessWhoseMainThreadExitedIsAlive  a child whose main thread exited
+//                            alone (a zombie leader in /proc) while
+//                            another thread runs is alive; dead once that
+//                            thread ends the process, before it is reaped.
 //   RecoveryReportsADamagedMap  the killed writer had damaged the map:
 //                            last_recovery() and verify() say corrupt.
 //   KilledRehashMoveIsRepaired  a child killed inside an in-place rehash,
@@ -38,18 +45,23 @@
 //                            verifies and holds a prefix of the child's keys
 //                            with exact values, at least as long as the
 //                            child's count of completed puts.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -422,6 +434,103 @@ TEST(RwFork, ReusedPidIsToldFromTheDeadHolder) {
   EXPECT_EQ(v, 66u);
   ASSERT_EQ(m.get(7, &v), Status::ok);
   EXPECT_EQ(v, 77u);
+}
+
+// A recoverer of a dead holder leaves a stamp that names a live process
+// alone (S4 in rw_lock.h: another recoverer's, or a later holder's that was
+// given the dead pid): it waits while that process lives and takes the lock
+// over once it is gone. Without the rule it takes the stamp at once.
+TEST(RwFork, RecovererLeavesALiveProcesssStampAlone) {
+  if (rw_os::self_start_key() == 0) GTEST_SKIP() << "no /proc here: start keys cannot be read";
+  rw_os::testing::AlarmGuard alarm_guard(60);
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(params(), &st), Status::ok);
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  auto word = [&](std::uint64_t i) { return sync::word(st->region().base(), st->region().user_off() + 8 * i); };
+  const pid_t gone = fork();  // a pid that is dead once reaped
+  if (gone == 0) _exit(0);
+  ASSERT_GT(gone, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(gone, &status, 0), gone);
+  int release = -1;
+  const pid_t live = rw_os::testing::idle_child(&release);
+  ASSERT_GT(live, 0);
+  const std::uint64_t live_ident = std::uint64_t(live) | std::uint64_t{rw_os::start_key(std::uint32_t(live))} << 32;
+  plant_dead_writer(*st, std::uint32_t(gone), 0);
+  word(kRwStampWord).store_release(live_ident);
+  ASSERT_FALSE(rw_os::alive(std::uint32_t(gone))) << "the planted holder's pid " << gone << " was reused at once";
+  rw_os::testing::BlockedCall writer([&] { EXPECT_EQ(m.put(3, 33), Status::ok); });
+  EXPECT_TRUE(writer.waited(std::chrono::milliseconds(500))) << "a live process's stamp was taken";
+  EXPECT_EQ(word(kRwStampWord).load_acquire(), live_ident);
+  EXPECT_EQ(m.stats().write_recoveries, 0u);
+  const auto t0 = std::chrono::steady_clock::now();
+  rw_os::testing::end_idle_child(live, release);  // the stamp now names a dead process
+  writer.join();
+  EXPECT_LT(seconds_since(t0), 2.0);
+  EXPECT_EQ(m.stats().write_recoveries, 1u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;  // seq repaired, lock and stamp clear
+  std::uint64_t v = 0;
+  ASSERT_EQ(m.get(3, &v), Status::ok);
+  EXPECT_EQ(v, 33u);
+}
+
+// A process whose main thread exited alone (pthread_exit) is a zombie thread group
+// leader in /proc while its other threads run (one of them could hold a
+// lock): alive() must say alive, and dead once the last thread is gone,
+// before the parent reaps it.
+TEST(RwFork, AProcessWhoseMainThreadExitedIsAlive) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[1]);
+    const int in = fds[0];
+    pthread_t t;
+    if (pthread_create(&t, nullptr, [](void* fd) -> void* {
+          char c;
+          (void)!read(int(reinterpret_cast<std::intptr_t>(fd)), &c, 1);  // EOF: the parent let go
+          _exit(0);
+        }, reinterpret_cast<void*>(std::intptr_t{in})) != 0) {
+      _exit(3);
+    }
+    // The leader thread alone exits (pthread_exit would unwind through
+    // gtest, which catches the unwind and aborts).
+    syscall(SYS_exit, 0);
+  }
+  ASSERT_GT(child, 0);
+  close(fds[0]);
+  // Wait for the leader to be a zombie ('Z' after the last ')' of stat).
+  char state = 0;
+  for (int i = 0; i < 5000 && state != 'Z'; ++i) {
+    char path[64], buf[512] = {};
+    std::snprintf(path, sizeof path, "/proc/%d/stat", int(child));
+    if (FILE* f = std::fopen(path, "r")) {
+      const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      std::fclose(f);
+      buf[n] = 0;
+      const char* p = std::strrchr(buf, ')');
+      if (p != nullptr && p[1] == ' ') state = p[2];
+    }
+    if (state != 'Z') std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (state != 'Z') {
+    close(fds[1]);
+    waitpid(child, nullptr, 0);
+    GTEST_SKIP() << "no /proc here, or the leader never showed as a zombie";
+  }
+  EXPECT_TRUE(rw_os::alive(std::uint32_t(child))) << "a process with a running thread was called dead";
+  close(fds[1]);  // its thread ends the process
+  bool dead = false;
+  for (int i = 0; i < 2000 && !dead; ++i) {
+    dead = !rw_os::alive(std::uint32_t(child));
+    if (!dead) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(dead) << "an exited, unreaped process was called alive";
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 TEST(RwFork, KilledRehashMoveIsRepaired) {

@@ -147,7 +147,7 @@ void RwLock::sleep_on_writer(std::uint64_t seen) const {
   std::uint64_t with_sleepers = seen | kRwSleepers;
   // Relaxed: S is only a hint to wake; the futex re-checks the word itself.
   if (seen != with_sleepers && !lock().cas_relaxed(seen, with_sleepers)) return;
-  rw_os::wait(lock(), Half::high, std::uint32_t(with_sleepers >> 32), kRwWaitSliceNs);
+  rw_os::wait(lock(), Half::high, std::uint32_t(with_sleepers >> 32), rw_os::g_wait_slice_ns);
 }
 
 RwLock::Acquired RwLock::lock_writer(bool annotate) const {
@@ -183,7 +183,7 @@ RwLock::Acquired RwLock::lock_writer(bool annotate) const {
     std::uint64_t now = lock().load_acquire();
     auto bits = std::uint32_t(now & kRwReaderMask);
     if (bits == 0) break;
-    rw_os::wait(lock(), Half::low, bits, kRwWaitSliceNs);
+    rw_os::wait(lock(), Half::low, bits, rw_os::g_wait_slice_ns);
     if (++drain_waits % 2 == 0) reclaim_dead_readers();
   }
   if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_lock(tsan_addr(), 0, 0));
@@ -204,7 +204,13 @@ void RwLock::unlock_writer(bool annotate) const {
   // the next holder (or reader) sees every store made under this lock.
   std::uint64_t old = lock().fetch_and_acq_rel(kRwReaderMask);
 #endif
+#if MB_PLANT_BUG == 34
+  // Planted bug 34: no wake; sleepers notice the unlock only when their
+  // wait slice runs out (rw_wake_test_bug_34 sees the stall).
+  (void)old;
+#else
   if (old & kRwSleepers) rw_os::wake(lock(), Half::high, 1 << 30);
+#endif
   if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), 0));
 }
 
@@ -291,7 +297,12 @@ void RwLock::read_unlock(unsigned i) const {
   MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), MB_RW_TSAN_READ));
   // ORDER: release pairs with the acquire drain load in lock_writer.
   std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+#if MB_PLANT_BUG == 35
+  // Planted bug 35: a draining writer is not woken (rw_wake_test_bug_35).
+  (void)old;
+#else
   if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
+#endif
   // ORDER: release: the bit is clear before the slot is seen free (L3).
   slot(i).store_release(0);
   MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), MB_RW_TSAN_READ));

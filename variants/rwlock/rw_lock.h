@@ -72,8 +72,8 @@
 //       and once the dead holder's pid were reused, that stamp could make
 //       a later holder with that pid look replaced while it stores its own.
 //
-// OPERATIONS (all blocking; waits sleep at most kRwWaitSliceNs at a time and
-// then check whether the process they wait for is alive):
+// OPERATIONS (all blocking; waits sleep at most rw_os::g_wait_slice_ns (20 ms)
+// at a time and then check whether the process they wait for is alive):
 //   write_lock     CAS writer pid 0 -> self (acquire), then wait for reader
 //                  bits to drain (acquire load). Linearization: the CAS.
 //                  A holder found dead is replaced by one CAS from the dead
@@ -137,8 +137,6 @@ inline constexpr std::uint64_t kRwSleepers = 1ULL << 63;
 static_assert((kRwReaderMask & kRwPidMask) == 0 && (kRwPidMask & kRwSleepers) == 0);
 static_assert((kRwReaderMask | kRwPidMask | kRwSleepers) == ~0ULL);
 inline constexpr std::uint64_t kSlotReclaiming = 0xffffffffULL;  // low half of a slot
-// Longest single futex sleep: a dead holder is noticed within about this.
-inline constexpr long kRwWaitSliceNs = 20 * 1000 * 1000;
 // Pauses a thread spins, polling the word, before it sleeps on a writer:
 // about 20 us (a pause took 21 ns on the development machine). Write
 // sections take well under a microsecond, and a futex sleep costs the

@@ -78,6 +78,12 @@ enum class HookPoint : unsigned {
 };
 using Hook = void (*)(HookPoint);
 inline Hook g_test_hook = nullptr;  // one per process
+
+// Longest single futex sleep of the rwlock's waits: a dead holder is noticed
+// within about this. A wake that never comes costs a waiter one slice, which
+// a test cannot tell from a slow wake; rw_wake_test lengthens it to a minute
+// (before it starts threads) so that a lost wake shows as a stall.
+inline long g_wait_slice_ns = 20 * 1000 * 1000;
 inline void hook(HookPoint p) {
   if (g_test_hook != nullptr) g_test_hook(p);
 }
