@@ -37,6 +37,11 @@
 // repair must survive it; after the repair, destroy() gives every
 // allocator object back (layout version 5's journal; without it each case
 // leaks).
+// KilledBlockStepsAreRepaired: a u64 writer SIGKILLed between the two
+// header stores of a free-stack pop, of a push, of a new slab's listing and
+// its bump words, and after the last copy of a shift of two or more
+// entries: the next writer's repair makes verify() clean (RH6), every entry
+// keeps its value, the dead change is whole or absent, nothing leaks.
 // ReusedPidIsToldFromTheDeadWriter: the lock word names a writer that died
 // holding it, by this process's own pid with another start key (a later
 // process was given the dead one's pid): the next insert takes it over
@@ -318,18 +323,39 @@ TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
 
 // A map (cap_min 64) in an anonymous shared region, which fork children
 // share.
+// Live objects in the allocator.
+std::uint64_t live_objects(const Allocator& a) {
+  AllocStats st{};
+  EXPECT_EQ(a.verify(&st), Status::ok);
+  return st.obj_cnt;
+}
+
+// A map (cap_min 64, `flags`) in a fresh anonymous region's allocator;
+// `before`: the allocator's live objects before the map was made.
 struct AnonRh {
-  AnonRh() {
+  explicit AnonRh(unsigned flags = 0) {
     ok = Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region) == Status::ok &&
-         Allocator::create(region, AllocParams(), &a) == Status::ok &&
-         RhMap::create(a, 64, 7, &off) == Status::ok && RhMap::join(a, off, &m) == Status::ok;
+         Allocator::create(region, AllocParams(), &a) == Status::ok;
+    if (ok) before = live_objects(a);
+    ok = ok && RhMap::create(a, 64, 7, &off, nullptr, flags) == Status::ok && RhMap::join(a, off, &m) == Status::ok;
   }
   Region region;
   Allocator a;
   RhMap m;
-  std::uint64_t off = 0;
+  std::uint64_t off = 0, before = 0;
   bool ok = false;
 };
+
+// After the write that took the lock over from the killed child `pid`:
+// reaps it, and expects one recovery and a clean verify().
+void expect_repaired(const RhMap& m, pid_t pid) {
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(m.recoveries(), 1u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
 
 TEST(RhFork, KilledWriterIsRecovered) {
   AnonRh h;
@@ -416,11 +442,8 @@ TEST(RhFork, KilledCompactionIsRecovered) {
     ASSERT_GT(pid, 0) << "the erase did not compact";
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     ASSERT_EQ(m.insert(kKeys, value_for(kKeys)), Status::ok);  // takes the lock over, repairs
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_EQ(m.recoveries(), 1u);
+    expect_repaired(m, pid);
     std::string why;
-    EXPECT_EQ(m.verify(&why), Status::ok) << why;
     std::uint64_t v = 0;
     EXPECT_EQ(m.find(last, &v), Status::not_found);  // the erase linearized before the shrink
     for (std::uint64_t j = last + 1; j <= kKeys; ++j)
@@ -432,13 +455,6 @@ TEST(RhFork, KilledCompactionIsRecovered) {
     for (std::uint64_t j = 0; j < 20000; ++j) ASSERT_EQ(m.insert(kKeys + 1 + j, j), Status::ok);
     EXPECT_EQ(m.verify(&why), Status::ok) << why;
   }
-}
-
-// Live objects in the allocator.
-std::uint64_t live_objects(const Allocator& a) {
-  AllocStats st{};
-  EXPECT_EQ(a.verify(&st), Status::ok);
-  return st.obj_cnt;
 }
 
 std::string bytes_key(std::uint64_t k) { return "key-" + std::to_string(k); }
@@ -467,15 +483,11 @@ TEST(RhFork, KilledWriterLeaksNothing) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     const bool bytes = c.op == Op::bytes_insert || c.op == Op::bytes_assign || c.op == Op::bytes_erase;
-    Region region;
-    Allocator a;
-    ASSERT_EQ(Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region), Status::ok);
-    ASSERT_EQ(Allocator::create(region, AllocParams(), &a), Status::ok);
-    const std::uint64_t before = live_objects(a);
-    std::uint64_t off = 0;
-    RhMap m;
-    ASSERT_EQ(RhMap::create(a, 64, 7, &off, nullptr, bytes ? kRhBytes : 0), Status::ok);
-    ASSERT_EQ(RhMap::join(a, off, &m), Status::ok);
+    AnonRh h(bytes ? kRhBytes : 0);
+    ASSERT_TRUE(h.ok);
+    Allocator& a = h.a;
+    RhMap& m = h.m;
+    const std::uint64_t off = h.off, before = h.before;
     auto put_bytes = [&](std::uint64_t k, const std::string& v) {
       const std::string key = bytes_key(k);
       return m.insert_or_assign(RhBytes{key.data(), key.size()}, RhBytes{v.data(), v.size()});
@@ -538,6 +550,76 @@ TEST(RhFork, KilledWriterLeaksNothing) {
       EXPECT_EQ(a.free(bystanders[i]), Status::ok);
     }
     EXPECT_EQ(live_objects(a), before);
+  }
+}
+
+// A u64 writer killed between the stores of a free-stack pop or push, of a
+// new slab's listing and its bump words, or after the last copy of a
+// longer shift: the next writer's repair rebuilds the free stack and the
+// bump words (RH6) and ends the shift; every entry is kept with its value,
+// the dead writer's own change is whole or absent, nothing leaks.
+TEST(RhFork, KilledBlockStepsAreRepaired) {
+  using rw_os::HookPoint;
+  struct Case {
+    const char* what;
+    HookPoint at;
+    std::uint64_t keys;  // inserted before the child runs
+    bool erase;          // the child erases key 7 (else it inserts new keys)
+  };
+  const Case cases[] = {
+      {"free stack popped", HookPoint::rh_free_popped, 40, false},
+      {"free stack pushed", HookPoint::rh_free_pushed, 40, true},
+      {"slab listed", HookPoint::rh_slab_listed, 0, false},
+      {"shift, last copy", HookPoint::rh_shift_last_copy, 40, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    AnonRh h;
+    ASSERT_TRUE(h.ok);
+    RhMap& m = h.m;
+    std::vector<std::uint64_t> present;
+    for (std::uint64_t k = 0; k < c.keys; ++k) {
+      ASSERT_EQ(m.insert(k, value_for(k)), Status::ok);
+      present.push_back(k);
+    }
+    if (c.at == HookPoint::rh_free_popped) {  // a block on the free stack, for the child's insert
+      ASSERT_EQ(m.erase(3), Status::ok);
+      present.erase(std::find(present.begin(), present.end(), 3u));
+    }
+    // Until a child parks (an insert that does not reach the hook finishes:
+    // its key is in the map).
+    pid_t pid = -1;
+    std::uint64_t k = 1000;
+    for (; k < 1200 && pid < 0; ++k) {
+      int status = 0;
+      pid = rw_os::testing::park_child(c.at, [&] {
+        _exit((c.erase ? m.erase(7) : m.insert(k, value_for(k))) == Status::ok ? 91 : 92);
+      }, &status);
+      if (pid > 0) break;
+      ASSERT_TRUE(!c.erase && WIFEXITED(status) && WEXITSTATUS(status) == 91) << "key " << k;
+      present.push_back(k);
+    }
+    ASSERT_GT(pid, 0) << "no child reached the hook";
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    if (c.erase) present.erase(std::find(present.begin(), present.end(), 7u));  // its tombstone is stored
+    ASSERT_EQ(m.insert(1u << 30, 1), Status::ok);  // takes the lock over and repairs
+    present.push_back(1u << 30);
+    expect_repaired(m, pid);
+    std::string why;
+    std::uint64_t v = 0;
+    for (std::uint64_t key : present) {
+      EXPECT_EQ(m.find(key, &v), Status::ok) << key;
+      EXPECT_EQ(v, key == 1u << 30 ? 1 : value_for(key)) << key;
+    }
+    EXPECT_EQ(m.find(c.erase ? 7 : k, &v), Status::not_found);  // the dead change: erased, or never placed
+    EXPECT_EQ(m.size(), present.size());
+    // The map goes on (the repaired free stack and bump hand out blocks).
+    for (std::uint64_t key = 2000; key < 2200; ++key) ASSERT_EQ(m.insert(key, value_for(key)), Status::ok);
+    for (std::uint64_t key : present) ASSERT_EQ(m.erase(key), Status::ok);
+    EXPECT_EQ(m.size(), 200u);
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    ASSERT_EQ(m.destroy(), Status::ok);
+    EXPECT_EQ(live_objects(h.a), h.before) << "the dead writer's slab or table leaked";
   }
 }
 

@@ -678,6 +678,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool publis
     // the block is visible wherever a reader meets the entry.
     dst.store_release(next_ver(with_dist(moved, dist_of(moved) + 1), dst.load_relaxed()));
     if (j == q && published) rw_os::hook(rw_os::HookPoint::rh_shift_half_done);  // tests: a crash here
+    if (prev_idx == p && j != q && published) rw_os::hook(rw_os::HookPoint::rh_shift_last_copy);  // and here
     j = prev_idx;
   }
   if (!RH_SLOT(t, p, &r)) return Status::corrupt;
@@ -948,6 +949,7 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
     const u64 next = sync::word(base_, head).load_relaxed();
     if (next % 16 != 0 || (next != 0 && !a_->contains(next, 16))) return Status::corrupt;
     hdr(kWordFree).store_relaxed(next);
+    rw_os::hook(rw_os::HookPoint::rh_free_popped);  // tests: a crash here
     hdr(kWordFreeCnt).store_relaxed(cnt - 1);
     *blk = head;
     return Status::ok;
@@ -962,6 +964,7 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
     Status s = make_slab(hdr(kWordSlab).load_relaxed(), &slab, &bump, &end);
     if (s != Status::ok) return s;
     hdr(kWordSlab).store_relaxed(slab);
+    rw_os::hook(rw_os::HookPoint::rh_slab_listed);  // tests: a crash here
     hdr(kWordBumpEnd).store_relaxed(end);
   }
   hdr(kWordBump).store_relaxed(bump + 16);
@@ -981,6 +984,7 @@ void RhMap::drop_block(u64 blk) {
   }
   sync::word(base_, blk).store_release(hdr(kWordFree).load_relaxed());
   hdr(kWordFree).store_relaxed(blk);
+  rw_os::hook(rw_os::HookPoint::rh_free_pushed);  // tests: a crash here
   hdr(kWordFreeCnt).store_relaxed(hdr(kWordFreeCnt).load_relaxed() + 1);
 }
 

@@ -72,6 +72,10 @@ enum class HookPoint : unsigned {
   chain_element_made = 21,   // a chain insert has made its list element (journaled), not yet linked it
   chain_unlocked_unfreed = 22, // a chain erase has unlocked the chain, not yet freed the element it unlinked
   chain_taken_over = 23,     // a chain taker has won step 3 and marked the dead writer's journal, not yet repaired
+  rh_shift_last_copy = 24,   // a robin-hood shift of two or more entries has made its last copy, the new entry not yet stored
+  rh_free_popped = 25,       // a robin-hood u64 insert has popped its block off the free stack, the stack's count not yet lowered
+  rh_free_pushed = 26,       // a robin-hood u64 erase has pushed its block onto the free stack, the count not yet raised
+  rh_slab_listed = 27,       // a robin-hood u64 insert has listed a new slab, the bump words not yet pointing into it
   rw_table_taken = 18,       // an rwlock rebuild has taken a retired table off its free list, not yet published it
   rw_table_published = 19,   // ... has published the new table, not yet retired the old one
   rw_table_linked = 20,      // ... has linked the old table to its free list's head, not yet made it the head
