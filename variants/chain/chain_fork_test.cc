@@ -586,6 +586,75 @@ TEST(ChainFork, KilledWriterLeaksNoElement) {
   EXPECT_EQ(m.size(), 7u);
 }
 
+// A transaction asks for its owner index once, before its first lock. A
+// handle that found the owner table full (index 0) asks again after
+// kChainOwnerRetryMs; asked inside try_lock, while it held chain 0 and had
+// waited past that on chain 1, the claim of a dead process's index swept
+// it there, and the sweep waited (seconds) on chain 0, held by its own
+// thread, then left the dead index's journal entry in an index now ours:
+// its element leaked. Now the index stays the dead process's through the
+// transaction, and the handle's next write claims and sweeps it.
+TEST(ChainFork, TransactionAsksForItsOwnerIndexOnce) {
+  AnonChain h(4, 7);  // four chains
+  ASSERT_EQ(h.s, Status::ok) << h.why;
+  ChainMap& m = h.m;
+  const std::uint64_t base = live_objects(h);
+  std::uint64_t key[3] = {};  // one key on each of chains 0, 1, 2
+  for (std::uint64_t k = 1, found = 0; found != 7; ++k) {
+    const std::uint64_t c = m.hash(Bytes{&k, 8}) & 3;
+    if (c < 3 && (found & 1u << c) == 0) key[c] = k, found |= 1u << c;
+  }
+  std::uint64_t extra = 1000;  // another key on chain 0
+  while ((m.hash(Bytes{&extra, 8}) & 3) != 0) ++extra;
+  const std::vector<std::uint64_t> big = {1, 2, 3};  // 24 bytes: never inline
+  for (std::uint64_t k : {key[0], key[1], key[2], extra}) ASSERT_EQ(m.insert(Bytes{&k, 8}, Bytes{big.data(), 24}), Status::ok);
+  // A child's erase of `extra` dies after its unlock, before its free: the
+  // element waits in its index's journal (kJOld).
+  const pid_t pid = rw_os::testing::park_child(rw_os::HookPoint::chain_unlocked_unfreed, [&] {
+    (void)m.erase(Bytes{&extra, 8});
+  });
+  ASSERT_GT(pid, 0) << "the erase never reached the hook";
+  kill_and_reap(pid);
+  EXPECT_EQ(leaked(h, base), 1);
+  std::uint64_t* hdr = h.a.at<std::uint64_t>(h.off);
+  std::uint64_t* own = h.a.at<std::uint64_t>(hdr[8]);
+  unsigned dead = 0;
+  for (unsigned i = 1; i <= hdr[9]; ++i)
+    if (std::uint32_t(own[i]) == std::uint32_t(pid)) dead = i;
+  ASSERT_NE(dead, 0u);
+  const std::uint64_t dead_word = own[dead];
+  // A new handle finds every index held by a live process (pid 1): it
+  // writes as index 0 and asks again only after kChainOwnerRetryMs.
+  for (unsigned i = 1; i <= hdr[9]; ++i) own[i] = 1;
+  ChainMap fresh;
+  ASSERT_EQ(ChainMap::join(h.a, h.off, &fresh), Status::ok);
+  ASSERT_EQ(fresh.insert_or_assign(key[2], 5), Status::ok);
+  own[dead] = dead_word;
+  // Chain 1 held by a live process with no index (owner 0) for longer than
+  // the retry interval, so that the transaction's wait outlasts it.
+  std::uint64_t& word1 = *h.a.at<std::uint64_t>(hdr[10] + 32 * 1);
+  const std::uint64_t unlocked = word1;
+  word1 = unlocked | ChainMap::kWordLockBit;
+  std::thread holder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kChainOwnerRetryMs + 100));
+    sync::word(&word1, 0).store_release(unlocked);
+  });
+  ChainTxn t(fresh);
+  for (std::uint64_t k : key) ASSERT_EQ(t.add(k, true), Status::ok);
+  EXPECT_EQ(t.try_lock(), Status::ok);
+  holder.join();
+  EXPECT_EQ(own[dead], dead_word) << "the transaction claimed (and swept) an index while it held chains";
+  EXPECT_EQ(t.test(), Status::ok);
+  // The handle's next write asks again: it claims the dead index and
+  // sweeps it, freeing the erased element.
+  const std::uint64_t k = 2000;
+  ASSERT_EQ(fresh.insert(Bytes{&k, 8}, Bytes{big.data(), 24}), Status::ok);
+  EXPECT_EQ(own[dead], rw_os::self_ident());
+  EXPECT_EQ(leaked(h, base), 0);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 // A taker killed after it won the chain (take_over's step 3) and before
 // its repair settled the dead writer's journal leaves that journal's entry
 // behind, marked kJTaken: the chain is recovered through the taker's index

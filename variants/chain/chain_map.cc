@@ -342,11 +342,21 @@ void ChainMap::filter_refresh(u64 idx, u64 w) const {
 }
 
 Status ChainMap::lock(u64 idx, unsigned flags, u64* word, unsigned* stamped) const {
-  // A non-blocking writer does not wait for a sweep of ours (claim_owner).
-  const unsigned me = owner(nullptr, nullptr, !(flags & kChainNonBlocking));
-  if (me == kOwnerBusy) return Status::again;
+  unsigned me = 0;
+  if (Status s = lock_owner(flags, &me); s != Status::ok) return s;
   if (stamped != nullptr) *stamped = me;  // the index to journal under (0: none)
   return lock_as(idx, flags, me, word);
+}
+
+// The owner index to lock with. A caller that takes several locks at once
+// (a transaction, for_each_locked) asks once, before its first lock, and
+// locks with lock_as: asked again while it held chains, owner() could
+// claim a dead process's index and sweep it, and the sweep would wait on
+// a chain this very thread holds. A non-blocking writer does not wait for
+// a sweep of ours (claim_owner): Status::again.
+Status ChainMap::lock_owner(unsigned flags, unsigned* me) const {
+  *me = owner(nullptr, nullptr, !(flags & kChainNonBlocking));
+  return *me == kOwnerBusy ? Status::again : Status::ok;
 }
 
 // lock() with owner index `me` (a sweep locks with the index it claims).
@@ -509,7 +519,8 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
       break;
     }
   }
-  // What the journal still names is on unlocked chains. A kJOld entry
+  // What the journal still names is on chains unlocked (or locked by a
+  // live taker still repairing, whom lock_as below waits for). A kJOld entry
   // unmarked: an element the dead process unlinked, unlocked and died
   // before freeing; settled under its chain's lock, taken with index i
   // (ours, marked). Anything else is forgotten, never freed: a kJNew entry
@@ -525,7 +536,13 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
     const u64 idx = ele_ok(named) ? sync::word(base_, named + 8).load_acquire() & (chain_cnt_ - 1) : 0;
     const bool stranded = slot == kJNew || (e & kJTaken) != 0;
     if (stranded || !element_of_chain(named, idx)) {
-      jword(i, slot).cas_acq_rel(e, 0);  // forgotten, never freed
+      // Forgotten, never freed. The index is ours, but a taker of one of
+      // the dead process's locks may mark this entry meanwhile (mark_taken,
+      // which only adds kJTaken): the CAS is retried, or a marked entry
+      // would outlive the sweep in an index we now use. ORDER: acq_rel, as
+      // every journal CAS; on failure e is reloaded.
+      while (e != 0 && !jword(i, slot).cas_acq_rel(e, 0)) {
+      }
       continue;
     }
     u64 w = 0;
@@ -1368,9 +1385,11 @@ Status ChainMap::for_each_snapshot(Visit visit, void* ctx) const {
 Status ChainMap::for_each_locked(u64 lo, u64 hi, unsigned flags, Visit visit, void* ctx) const {
   if (lo > hi || hi > chain_cnt_) return Status::invalid;
   std::vector<u64> held;  // locked words, in acquisition (ascending) order
+  unsigned me = 0;
+  if (Status s = lock_owner(flags, &me); s != Status::ok) return s;  // once: see lock_owner
   for (u64 idx = lo; idx < hi; ++idx) {
     u64 w = 0;
-    Status s = lock(idx, flags, &w);
+    Status s = lock_as(idx, flags, me, &w);
     if (s != Status::ok) {  // all or nothing
       for (u64 j = 0; j < held.size(); ++j) unlock_unchanged(lo + j, held[j]);
       return s;

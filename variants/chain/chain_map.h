@@ -215,7 +215,9 @@
 // journal until its owner index is claimed again (the sweep settles it
 // under the chain's lock), which happens only once every index is taken
 // (free ones are claimed first): until then it leaks, and recover_dead()
-// does not settle it (it could race a new owner of the index). A taker
+// settles it only through its own owner() call (a handle with no index yet
+// may claim the dead one there and sweep it), never by reading another
+// index's journal (it could race a new owner of the index). A taker
 // marks the dead writer's entries for its chain kJTaken (bit 0) right
 // after its step 3 (mark_taken()): if it dies before its repair settles
 // them, the chain is recovered through the taker's index and the entries
@@ -436,6 +438,7 @@ class ChainMap {
   // *stamped (if given): the owner index the lock is stamped with.
   Status lock(std::uint64_t idx, unsigned flags, std::uint64_t* word, unsigned* stamped = nullptr) const;
   Status lock_as(std::uint64_t idx, unsigned flags, unsigned me, std::uint64_t* word) const;
+  Status lock_owner(unsigned flags, unsigned* me) const;  // the index lock() would stamp with
   // RECOVERY. This process's owner index (claimed on first use; 0 when none
   // is free), the word of owner index i (0: recoveries), one wait step of a
   // thread that saw a chain's word w for `spins` attempts (true: time to

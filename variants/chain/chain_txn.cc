@@ -43,8 +43,12 @@ Status ChainTxn::try_lock(unsigned flags) {
   });
 #endif
   lock_cnt_ = 0;
+  unsigned me = 0;  // the owner index, asked once before the first lock (ChainMap::lock_owner)
+  if (rec_cnt_ != 0 && rec_[0].lock) {
+    if (Status s = m_->lock_owner(flags, &me); s != Status::ok) return s;
+  }
   for (unsigned i = 0; i < rec_cnt_ && rec_[i].lock; ++i) {
-    Status s = m_->lock(rec_[i].idx, flags, &rec_[i].seen);
+    Status s = m_->lock_as(rec_[i].idx, flags, me, &rec_[i].seen);
     if (s != Status::ok) {  // all or nothing
       for (unsigned j = 0; j < lock_cnt_; ++j) m_->unlock_unchanged(rec_[j].idx, rec_[j].seen);
       lock_cnt_ = 0;

@@ -38,8 +38,8 @@
 // allocator object back (layout version 5's journal; without it each case
 // leaks).
 // KilledBlockStepsAreRepaired: a u64 writer SIGKILLed between the two
-// header stores of a free-stack pop, of a push, of a new slab's listing and
-// its bump words, and after the last copy of a shift of two or more
+// header stores of a free-stack pop, of a push, between a new slab's listing
+// and its two bump words, and after the last copy of a shift of two or more
 // entries: the next writer's repair makes verify() clean (RH6), every entry
 // keeps its value, the dead change is whole or absent, nothing leaks.
 // ReusedPidIsToldFromTheDeadWriter: the lock word names a writer that died
@@ -570,6 +570,7 @@ TEST(RhFork, KilledBlockStepsAreRepaired) {
       {"free stack popped", HookPoint::rh_free_popped, 40, false},
       {"free stack pushed", HookPoint::rh_free_pushed, 40, true},
       {"slab listed", HookPoint::rh_slab_listed, 0, false},
+      {"slab listed, bump end stored", HookPoint::rh_slab_bump_end, 0, false},
       {"shift, last copy", HookPoint::rh_shift_last_copy, 40, false},
   };
   for (const Case& c : cases) {

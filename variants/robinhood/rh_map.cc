@@ -483,7 +483,9 @@ void RhMap::unlock() const { hdr(kWordLock).store_release(0); }
 Status RhMap::current_table(Table* t) const {
   for (;;) {
     // ORDER: acquire pairs with the release publishing the table word in
-    // rebuild() (and create()): the directory and slots it names are visible.
+    // rebuild(): the directory and slots it names are visible. (create()'s
+    // first table word is relaxed: the magic's release store publishes it
+    // to join()'s acquire load, which every handle passes through.)
     const u64 tw = hdr(kWordTable).load_acquire();
     if (load_table(tw, t)) return Status::ok;
     if (hdr(kWordTable).load_acquire() == tw) return Status::corrupt;
@@ -500,7 +502,9 @@ Status RhMap::probe_find(u64 h, MatchFn match) const {
   Space sp(*a_);  // read once per attempt (a call), not once per offset
   for (;;) {
     // ORDER: acquire pairs with the release publishing the table word in
-    // rebuild() (and create()): the directory and slots it names are visible.
+    // rebuild(): the directory and slots it names are visible. (create()'s
+    // first table word is relaxed: the magic's release store publishes it
+    // to join()'s acquire load, which every handle passes through.)
     const u64 tw = hdr(kWordTable).load_acquire();
     Table t;
     bool retry = false, bad_ref = !decode_table(tw, sp, &t);
@@ -966,6 +970,7 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
     hdr(kWordSlab).store_relaxed(slab);
     rw_os::hook(rw_os::HookPoint::rh_slab_listed);  // tests: a crash here
     hdr(kWordBumpEnd).store_relaxed(end);
+    rw_os::hook(rw_os::HookPoint::rh_slab_bump_end);  // tests: a crash here
   }
   hdr(kWordBump).store_relaxed(bump + 16);
   *blk = bump;

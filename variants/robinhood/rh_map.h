@@ -153,7 +153,8 @@
 //     rechecks see the store that retired the old block or table (the same
 //     argument as chain_map.h's READS).
 //   - the table word is stored release after the new table is complete and
-//     loaded acquire by readers.
+//     loaded acquire by readers (create()'s first one is stored relaxed and
+//     published by the magic word's release store, which join() acquires).
 //   - live/tombstone/resize counters are relaxed: written only by the lock
 //     holder, read by size() as a hint (exact when quiescent).
 //
@@ -258,7 +259,7 @@
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
 // that many stores, ending with the same word, could accept a stale read.
-// The writer lock is robust (WRITER RECOVERY below), within the limits of
+// The writer lock is robust (WRITER RECOVERY above), within the limits of
 // process ids: the lock word names the holder by pid and start key, so a
 // pid that a later process was given is told from the dead holder's
 // (except where /proc cannot be read: then pids alone); the lock is for

@@ -312,27 +312,48 @@ unsigned RwLock::reclaim_dead_readers() const {
   unsigned n = 0;
   const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << 32 | kSlotReclaiming;
   for (unsigned i = 0; i < w_.slot_cnt; ++i) {
+    const std::uint64_t bit = std::uint64_t{1} << i;
     // ORDER: acquire pairs with the slot's release store (L3).
     std::uint64_t s = slot(i).load_acquire();
     const auto key = std::uint32_t(s);
-    if (s == 0 || rw_os::alive_as(std::uint32_t(s >> 32), key == kSlotReclaiming ? 0 : key)) continue;
+    if (s == 0) {
+      // A free slot's bit set is damage (a reader sets its bit only while
+      // its slot names it, and clears it before it frees the slot: L2, L3);
+      // left alone it would hold every writer's drain for good. Relaxed: a
+      // hint; the claim below decides.
+      if ((lock().load_relaxed() & bit) == 0) continue;
+    } else if (rw_os::alive_as(std::uint32_t(s >> 32), key == kSlotReclaiming ? 0 : key)) {
+      continue;
+    }
     // Exactly one recoverer wins the slot; a dead recoverer's claim is
-    // itself a dead slot and is reclaimed the same way.
+    // itself a dead slot and is reclaimed the same way. Holding a free
+    // slot, we own its bit too: no reader sets it without the slot.
     if (!slot(i).cas_acquire(s, me)) continue;
 #if MB_PLANT_BUG == 17
     // Planted bug 17: the slot is freed before its bit is cleared (breaks
     // L3): a new reader may take the slot, find its bit already set, read,
     // and then lose the bit to this clear while it still reads.
     slot(i).store_release(0);
-    std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+    std::uint64_t old = lock().fetch_and_acq_rel(~bit);
     if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
 #else
-    std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
+    std::uint64_t old = lock().fetch_and_acq_rel(~bit);
     if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
     slot(i).store_release(0);
 #endif
+    if (s == 0 && (old & bit) == 0) continue;  // the stray bit was cleared meanwhile: nothing done
     counter(1).fetch_add_relaxed(1);  // a statistic: relaxed
     ++n;
+  }
+  // Bits past the last slot are damage too, with no slot to own them.
+  const std::uint64_t past = kRwReaderMask & ~((std::uint64_t{1} << w_.slot_cnt) - 1);
+  if ((lock().load_relaxed() & past) != 0) {
+    // ORDER: acq_rel, as the clears above.
+    const std::uint64_t old = lock().fetch_and_acq_rel(~past);
+    if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);
+    const unsigned cleared = unsigned(__builtin_popcountll(old & past));
+    counter(1).fetch_add_relaxed(cleared);  // a statistic: relaxed
+    n += cleared;
   }
   return n;
 }

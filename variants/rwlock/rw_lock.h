@@ -99,7 +99,11 @@
 // A slot whose pid is dead, or alive with another start key, is reclaimed
 // by whoever needs it (a draining
 // writer, a reader finding no free slot): CAS slot dead -> reclaiming
-// (exactly one recoverer), clear its bit, free it. Counted in stats.
+// (exactly one recoverer), clear its bit, free it. Counted in stats. A
+// reader bit whose slot is free (the claim is CAS 0 -> reclaiming, after
+// which no reader can set that bit) or past slot_cnt is damage the
+// protocol never makes (L2, L3); it would hold every writer's drain for
+// good, so it is cleared the same way and counted too.
 //
 // LIMITS: one read lock per thread at a time (not re-entrant); a holder
 // that dies between its lock CAS and its stamp store or between its stamp
@@ -182,7 +186,8 @@ class RwLock {
   std::uint64_t write_recoveries() const { return counter(0).load_relaxed(); }
   std::uint64_t read_recoveries() const { return counter(1).load_relaxed(); }
 
-  // Reclaim every reader slot whose process is dead; returns how many.
+  // Reclaim every reader slot whose process is dead, and clear reader bits
+  // no live slot owns (damage); returns how many.
   unsigned reclaim_dead_readers() const;
 
  private:

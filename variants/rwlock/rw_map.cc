@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <vector>
 
 #include "core/internal/hash.h"
@@ -36,6 +37,9 @@ enum : u64 {
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
 constexpr unsigned kTableLog2Min = 3;  // 8 slots
+// Snapshots join() takes before it checks the last one as it is (a writer
+// in its section all that time; header_snapshot()).
+constexpr unsigned kJoinSnapshotTries = 1000;
 static_assert(kSlots + kRwSlotMax <= kTableFree && (kTableFree + kRwCapMaxLog2 - kTableLog2Min + 1) * 8 <= kRwHeaderSize);
 // The header word heading the free list of retired tables of 2^log2 slots.
 constexpr u64 table_list(unsigned log2) { return kTableFree + log2 - kTableLog2Min; }
@@ -220,32 +224,64 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   if (words[kCapMaxLog2] < 3 || words[kCapMaxLog2] > kRwCapMaxLog2 || words[kSlotCnt] < 1 ||
       words[kSlotCnt] > kRwSlotMax || words[kMemMax] >= kMemMaxLimit)
     return fail(why, Status::corrupt, "rwlock map header fields out of range");
-  u64 backed = m.hw(kBacked).load_acquire(), top = m.hw(kTop).load_acquire();
-  if (backed > mem_backed || top > backed || backed > words[kMemMax])
-    return fail(why, Status::corrupt,
-                "map needs %" PRIu64 " bytes, memory holds %" PRIu64 " (truncated?)", backed, mem_backed);
   m.attach(base, hdr_off, grow, grow_ctx);
+  const HeaderSnapshot h = m.header_snapshot();
+  if (h.backed > mem_backed || h.top > h.backed || h.backed > words[kMemMax])
+    return fail(why, Status::corrupt,
+                "map needs %" PRIu64 " bytes, memory holds %" PRIu64 " (truncated?)", h.backed, mem_backed);
   // The words writers follow that the header check does not cover: the
   // table, the free lists of retired tables and the arena's free-list
   // heads. Damaged, they would send the first writer outside the map
   // (verify() checks the rest).
-  const u64 tw = m.hw(kTable).load_acquire(), floor = m.hw(kFloor).load_acquire();
-  if (!m.table_word_ok(tw, top))
-    return fail(why, Status::corrupt, "rwlock map table word %#" PRIx64 " out of range (damaged header)", tw);
-  if (floor < kTableLog2Min || floor > words[kCapMaxLog2])
-    return fail(why, Status::corrupt, "rwlock map shrink floor %" PRIu64 " out of range (damaged header)", floor);
+  if (!m.table_word_ok(h.table, h.top))
+    return fail(why, Status::corrupt, "rwlock map table word %#" PRIx64 " out of range (damaged header)", h.table);
+  if (h.floor < kTableLog2Min || h.floor > words[kCapMaxLog2])
+    return fail(why, Status::corrupt, "rwlock map shrink floor %" PRIu64 " out of range (damaged header)", h.floor);
   for (unsigned l = kTableLog2Min; l <= kRwCapMaxLog2; ++l) {
-    const u64 t = m.hw(table_list(l)).load_acquire();
-    if (t != 0 && !m.listed_table_ok(t, l, top, tw))
+    const u64 t = h.table_lists[l - kTableLog2Min];
+    if (t != 0 && !m.listed_table_ok(t, l, h.top, h.table))
       return fail(why, Status::corrupt, "rwlock map free table list %u head out of range (damaged header)", l);
   }
   for (unsigned c = 0; c < kRwClassCnt; ++c) {
-    const u64 b = m.hw(kFree + c).load_acquire();
-    if (b != 0 && !m.block_in(b, u64{32} << c, top))
+    if (h.free[c] != 0 && !m.block_in(h.free[c], u64{32} << c, h.top))
       return fail(why, Status::corrupt, "rwlock map free list %u head out of range (damaged header)", c);
   }
   *out = m;
   return Status::ok;
+}
+
+// The header words join() checks, as one snapshot: loaded between two
+// loads of an even seq that agree (the seqlock read of rw_map.h, READS).
+// A writer in another process may be changing them meanwhile (a rebuild
+// takes a table off one free list, publishes it and puts the old one on
+// another; the arena's top and backed move), and words loaded one by one
+// across its section can contradict each other on a sound map (a retired
+// table that overlaps the table word loaded before its publish). A seq
+// that stays odd is a writer still in its section, or a dead one: its
+// words stay as it left them, and every store of a section keeps the
+// words join() checks consistent, so after kJoinSnapshotTries loads (or
+// at once once the writer is gone) the last snapshot is checked as it is.
+RwMap::HeaderSnapshot RwMap::header_snapshot() const {
+  HeaderSnapshot h;
+  static_assert(std::size(h.table_lists) == kRwCapMaxLog2 - kTableLog2Min + 1);
+  for (unsigned tries = 0;; ++tries) {
+    // ORDER: acquire pairs with the writer's release even store (Writer).
+    const u64 seq = hw(kSeq).load_acquire();
+    // ORDER: acquire, as every read of a seqlock section (rw_map.h, READS):
+    // a word a section stored (release) orders our re-load after its odd
+    // seq store.
+    h.backed = hw(kBacked).load_acquire();
+    h.top = hw(kTop).load_acquire();
+    h.table = hw(kTable).load_acquire();
+    h.floor = hw(kFloor).load_acquire();
+    for (unsigned l = kTableLog2Min; l <= kRwCapMaxLog2; ++l) h.table_lists[l - kTableLog2Min] = hw(table_list(l)).load_acquire();
+    for (unsigned c = 0; c < kRwClassCnt; ++c) h.free[c] = hw(kFree + c).load_acquire();
+    // Relaxed: the acquire loads above keep this load after them.
+    const u64 again = hw(kSeq).load_relaxed();
+    if ((seq % 2 == 0 && again == seq) || tries == kJoinSnapshotTries) return h;
+    if (seq % 2 == 1 && again == seq && lock_.writer_gone()) return h;
+    sync::yield();
+  }
 }
 
 // An arena block [b, b + len) below top, 8-aligned, after the header (I4).
@@ -541,8 +577,14 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
   return Status::ok;
 }
 
+// A block goes back onto its class's free list (lock held). A length no
+// class holds, or a block outside the arena, comes from damage (a meta word
+// or a journal; verify() reports the slot): that block stays where it is,
+// leaked, rather than linked into a header word past the free-list heads
+// or written outside the arena.
 void RwMap::free_bytes(u64 off, u64 len) const {
-  unsigned c = class_of(len);
+  const unsigned c = class_of(len);
+  if (c >= kRwClassCnt || !block_in(off, u64{32} << c, hw(kTop).load_acquire())) return;
   at(off).store_release(hw(kFree + c).load_acquire());
   hw(kFree + c).store_release(off);
 }
@@ -780,8 +822,6 @@ Status RwMap::reserve(u64 n) {
   return s;
 }
 
-// Insert an absent key into the free slot locate() found, making room first
-// (which may move the table: the key is located again then).
 // LRU (lru_max > 0): a lookup that finds a key sets its accessed bit, with
 // no lock: a relaxed fetch_or on the meta word, skipped when already set.
 // Harmless on a slot that changed meanwhile: the bit only steers eviction,
@@ -909,6 +949,8 @@ Status RwMap::drain(u64 n, Visit visit, void* ctx, u64* removed) {
   return result;
 }
 
+// Insert an absent key into the free slot locate() found, making room first
+// (which may move the table: the key is located again then).
 Status RwMap::insert_absent(RwBytes key, u64 h, RwBytes val, Where* w, u64 exp) {
   // A table that removals left below 25% load shrinks here, at an insert:
   // removals only mark slots, so they never disturb a cursor (rw_map.h,

@@ -281,7 +281,12 @@ class RwMap {
   // must be backed and zero; `grow` backs the rest on demand.
   static Status format(void* base, std::uint64_t hdr_off, std::uint64_t mem_max, const RwParams& p,
                        RwGrow grow, void* grow_ctx, RwMap* out, std::string* why = nullptr);
-  // Join a formatted map; validates the header and writes nothing.
+  // Join a formatted map; validates the header and writes nothing. A
+  // writer in another process may be changing the header meanwhile: the
+  // words are checked as one seqlock snapshot. `mem_backed` is read by the
+  // caller before the call, so a region grown meanwhile can make the map
+  // look truncated (corrupt): a caller retries while the size moved
+  // (RwStore and RwShards do).
   static Status join(void* base, std::uint64_t hdr_off, std::uint64_t mem_backed, RwGrow grow,
                      void* grow_ctx, RwMap* out, std::string* why = nullptr);
 
@@ -541,6 +546,13 @@ class RwMap {
   bool block_in(std::uint64_t b, std::uint64_t len, std::uint64_t top) const;
   bool table_in_bounds(std::uint64_t tw, std::uint64_t backed) const;
   bool table_word_ok(std::uint64_t tw, std::uint64_t top) const;
+  // The header words join() checks, loaded as one snapshot (rw_map.cc).
+  struct HeaderSnapshot {
+    std::uint64_t backed = 0, top = 0, table = 0, floor = 0;
+    std::uint64_t table_lists[kRwCapMaxLog2 - 2] = {};  // log2 3 .. kRwCapMaxLog2
+    std::uint64_t free[kRwClassCnt] = {};
+  };
+  HeaderSnapshot header_snapshot() const;
   bool listed_table_ok(std::uint64_t tw, unsigned log2, std::uint64_t top, std::uint64_t cur) const;
   template <class Try>  // Status(); defined and used in rw_map.cc only
   Status read_stable(Try try_once) const;

@@ -197,6 +197,32 @@ TEST(RwMap, DamagedSizeCannotHangAShrink) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
+// Reader bits that no slot owns (damage to the lock word: a free slot's
+// bit, a bit past the map's reader slots) would hold every writer's drain
+// for good (the test would hang, ended by its alarm); the drain's reclaim
+// clears them, counted as reader recoveries.
+TEST(RwMap, StrayReaderBitsAreCleared) {
+  RwParams p = small_params();
+  p.reader_slots = 8;
+  RwStore::Ptr st;
+  ASSERT_EQ(RwStore::create_anon(p, &st), Status::ok);
+  RwMap& m = st->map();
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  std::uint64_t* hdr = st->region().at<std::uint64_t>(st->region().user_off());
+  hdr[kRwLockWord] = std::uint64_t{1} << 3 | std::uint64_t{1} << 20;  // slot 3 is free; there is no slot 20
+  alarm(60);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(m.put(100, 100), Status::ok);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+  alarm(0);
+  EXPECT_EQ(m.stats().read_recoveries, 2u);
+  EXPECT_EQ(hdr[kRwLockWord], 0u);
+  std::uint64_t v = 0;
+  for (std::uint64_t k : {0, 9, 100}) EXPECT_TRUE(m.get(k, &v) == Status::ok && v == k) << k;
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
 TEST(RwMap, ByteStringsInlineAndArena) {
   RwHarness h;
   RwMap& m = h.map();
@@ -1388,6 +1414,35 @@ TEST(RwMap, VerifyReportsDamage) {
   EXPECT_NE(why.find("odd"), std::string::npos) << why;
   hdr[kRwSeqWord] += 1;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A value length damaged past every arena class, or an arena offset
+// damaged out of range: remove() used to link the "block" into a header
+// word past the free-list heads (the statistics, the move journal) or write
+// to the offset. The block is left alone now (a leak); the header and the
+// other entries stay intact, and verify() reports the damage first.
+TEST(RwMap, DamagedBlockIsNotFreedIntoTheHeader) {
+  RwHarness h;
+  RwMap& m = h.map();
+  for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  std::uint64_t* hdr = header_words(h);
+  const std::uint64_t table = hdr[24] & ~std::uint64_t{63}, cap = std::uint64_t{1} << (hdr[24] & 63);
+  std::uint64_t* slot = nullptr;
+  for (std::uint64_t i = 0; i < cap && slot == nullptr; ++i) {
+    std::uint64_t* s = h.store->region().at<std::uint64_t>(table + 64 * i);
+    if ((s[0] & 3) == 1) slot = s;
+  }
+  ASSERT_NE(slot, nullptr);
+  slot[0] = (slot[0] & 0xffffffffULL) | std::uint64_t{1} << 31 << 32;  // a 2 GiB value (class 26)
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  const std::vector<std::uint64_t> before(hdr + 32, hdr + 64);  // free-list heads, statistics, journals
+  for (std::uint64_t k = 0; k < 5; ++k) m.remove(k);
+  EXPECT_EQ(std::vector<std::uint64_t>(hdr + 32, hdr + 64), before);
+  EXPECT_EQ(m.put(7, 7), Status::ok);
+  std::uint64_t v = 0;
+  EXPECT_TRUE(m.get(7, &v) == Status::ok && v == 7);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;  // the damaged entry is gone
 }
 
 TEST(RwStore, FilePersistsAndMemfdJoins) {

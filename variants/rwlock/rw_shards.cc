@@ -74,8 +74,12 @@ Status RwShards::finish(Region&& r, Ptr* out, std::string* why) {
   st->maps_.resize(std::size_t{1} << w[2]);
   for (u64 i = 0; i < st->maps_.size(); ++i) {
     std::string m_why;
-    Status s = RwMap::join(reg.base(), kShard0Off + i * w[3], reg.size(), &RwShards::grow, &reg,
-                           &st->maps_[i], &m_why);
+    Status s = Status::corrupt;
+    for (u64 size = 0; size != reg.size();) {  // a region grown meanwhile: again (as RwStore::finish)
+      size = reg.size();
+      s = RwMap::join(reg.base(), kShard0Off + i * w[3], size, &RwShards::grow, &reg, &st->maps_[i], &m_why);
+      if (s != Status::corrupt) break;
+    }
     if (s != Status::ok) return fail(why, s, "shard " + std::to_string(i) + ": " + m_why);
     // One seed for all (as created): get / put hash a key once for both the
     // shard and the slot.

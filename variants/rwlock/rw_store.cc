@@ -33,7 +33,15 @@ Status RwStore::finish(Region&& r, Ptr* out, std::string* why) {
     if (why != nullptr) *why = "region holds no rwlock map (root offset " + std::to_string(root) + ")";
     return Status::corrupt;
   }
-  Status s = RwMap::join(reg.base(), root, reg.size(), &RwStore::grow, &reg, &st->map_, why);
+  // A writer in another process may grow the region between our load of
+  // its size and join()'s load of the bytes the map needs: a join refused
+  // while the size moved is tried again (the size only grows, to size_max).
+  Status s = Status::corrupt;
+  for (std::uint64_t size = 0; size != reg.size();) {
+    size = reg.size();
+    s = RwMap::join(reg.base(), root, size, &RwStore::grow, &reg, &st->map_, why);
+    if (s != Status::corrupt) break;
+  }
   if (s != Status::ok) return s;
   *out = std::move(st);
   return Status::ok;

@@ -24,6 +24,9 @@
 //                   place, entries moving back along their probe paths)
 //                   while two readers check every value they see; each
 //                   writer's keys match its reference at the end.
+//   JoinSeesOneSnapshotWhileAWriterResizes  joins of the map while a
+//                   writer grows, shrinks and allocates arena blocks are
+//                   all accepted.
 //   WriteLocksAreKnownToThreadSanitizer  (TSan builds) two maps' write
 //                   locks taken in opposite orders are reported as a
 //                   lock-order inversion: TSan sees the lock through its
@@ -74,6 +77,48 @@ RwStore::Ptr anon_store(const RwParams& p) {
 // Values carry their key in the high half; versions and increments stay in
 // the low half (fewer than 2^32 of them).
 constexpr std::uint64_t value_for(std::uint64_t k, std::uint64_t ver) { return k << 32 | ver; }
+
+// join() while a writer in the same memory grows and shrinks the table and
+// bump-allocates and frees arena blocks: every join of the sound map is
+// accepted (it checks its header words as one seqlock snapshot; loaded one
+// by one, a retired table could overlap the table word loaded before its
+// publish, about one join in 2600 before the fix).
+TEST(RwStress, JoinSeesOneSnapshotWhileAWriterResizes) {
+  RwParams p = params();
+  p.cap_max = 1 << 12;
+  RwStore::Ptr st = anon_store(p);
+  ASSERT_TRUE(st);
+  RwMap& m = st->map();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    const std::string big(40, 'x');
+    for (std::uint64_t base = 0; !stop.load(); base += 1000) {
+      for (std::uint64_t k = 0; k < 100; ++k) m.put(base + k, k);  // grows
+      for (std::uint64_t k = 0; k < 100; ++k) m.remove(base + k);  // shrinks
+      const std::uint64_t key = std::uint64_t{1} << 40 | base;
+      m.put(RwBytes{&key, 8}, RwBytes{big.data(), big.size()});  // an arena block
+      m.remove(RwBytes{&key, 8});
+    }
+  });
+  std::uint64_t joins = 0, refused = 0;
+  std::string first_why;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  while (std::chrono::steady_clock::now() < end) {
+    RwMap other;
+    std::string why;
+    ++joins;
+    if (RwMap::join(st->region().base(), st->region().user_off(), st->region().size(), nullptr, nullptr, &other,
+                    &why) != Status::ok && refused++ == 0)
+      first_why = why;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(refused, 0u) << "of " << joins << " joins; first: " << first_why;
+  EXPECT_GT(m.stats().grows, 1u);
+  EXPECT_GT(m.stats().shrinks, 1u);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
 
 TEST(RwStress, RehashInPlaceUnderReaders) {
   RwParams p = params();

@@ -76,6 +76,7 @@ enum class HookPoint : unsigned {
   rh_free_popped = 25,       // a robin-hood u64 insert has popped its block off the free stack, the stack's count not yet lowered
   rh_free_pushed = 26,       // a robin-hood u64 erase has pushed its block onto the free stack, the count not yet raised
   rh_slab_listed = 27,       // a robin-hood u64 insert has listed a new slab, the bump words not yet pointing into it
+  rh_slab_bump_end = 28,     // ... and stored the bump's end, not yet the bump
   rw_table_taken = 18,       // an rwlock rebuild has taken a retired table off its free list, not yet published it
   rw_table_published = 19,   // ... has published the new table, not yet retired the old one
   rw_table_linked = 20,      // ... has linked the old table to its free list's head, not yet made it the head
