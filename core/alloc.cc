@@ -175,8 +175,19 @@ u64 Allocator::active_off(unsigned cg, unsigned szc) const { return active0_off_
 u64 Allocator::inactive_off(unsigned szc) const { return hdr_off_ + 8 * (kWClassTable + szc_cnt_ + szc); }
 u64 Allocator::vol_free_off() const { return hdr_off_ + 8 * kWVolFree; }
 u64 Allocator::vol_cnt() const {
-  // ORDER: acquire pairs with the CAS in volume_grow: the volume is backed.
-  return std::min(hdr_word(kWVolCnt).load_acquire(), vol_max_);
+  // ORDER: acquire pairs with the CAS in volume_grow: the volume is backed
+  // (so backed_vols(), asked after this load, counts it).
+  const u64 n = std::min(hdr_word(kWVolCnt).load_acquire(), vol_max_);
+  if (n <= backed_vols_.get()) return n;
+  return std::min(n, backed_vols());  // a peer grew the space, or the word is damaged
+}
+
+// The whole volumes the backed space holds now (cached, see BackedVols).
+u64 Allocator::backed_vols() const {
+  const u64 backed = backed_fn_ != nullptr ? backed_fn_(grow_ctx_) : ~u64{0};
+  const u64 n = backed <= vol0_off_ ? 0 : std::min((backed - vol0_off_) / vol_sz_, vol_max_);
+  backed_vols_.raise(n);
+  return n;
 }
 u64 Allocator::size_max() const { return szc_[szc_cnt_ - 1].footprint - kObjHdrSize; }
 
@@ -290,6 +301,8 @@ Status Allocator::join(void* base, u64 hdr_off, u64 space_end, BackedFn backed_f
   a.active_row_ = l.active_row;
   a.grow_ = grow;
   a.grow_ctx_ = grow_ctx;
+  a.backed_fn_ = backed_fn;
+  a.backed_vols();
   for (unsigned i = 0; i < n; ++i) {
     SizeClass c = class_of_word(tw[i]);
     bool ok = c.footprint >= 32 && c.footprint % 16 == 0 && c.obj_cnt >= 2 && c.obj_cnt <= 64 &&
@@ -790,6 +803,9 @@ Status Allocator::verify(AllocStats* stats, std::string* why) const {
     return w.bad("allocator header damaged");
   u64 vc = words[kWVolCnt];
   if (vc > vol_max_) return w.bad("volume count " + std::to_string(vc) + " exceeds vol_max (A5)");
+  if (vc > backed_vols())
+    return w.bad("volume count " + std::to_string(vc) + " exceeds the " + std::to_string(backed_vols()) +
+                 " volumes the backed space holds (A5)");
   std::vector<char> is_free;
   Status s = w.free_volumes(vc, &is_free);
   if (s != Status::ok) return s;

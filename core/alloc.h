@@ -101,6 +101,7 @@
 #ifndef MAPBENCH_CORE_ALLOC_H_
 #define MAPBENCH_CORE_ALLOC_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -284,6 +285,7 @@ class Allocator {
   std::uint64_t sb_link_of(std::uint64_t item) const;
   std::uint64_t vol_link_of(std::uint64_t item) const;
   std::uint64_t vol_cnt() const;
+  std::uint64_t backed_vols() const;
   int szc_for(std::uint64_t need) const;
 
   void* base_ = nullptr;
@@ -297,6 +299,36 @@ class Allocator {
   unsigned cgroup_mask_ = 0;
   GrowFn grow_ = nullptr;
   void* grow_ctx_ = nullptr;
+  BackedFn backed_fn_ = nullptr;  // null: the whole space is backed
+  // The volumes the backed space held when last asked (vol_cnt() caps the
+  // shared count at it, asking again when the count passes it): a count
+  // word damaged after join cannot make contains() accept, or verify()
+  // walk, memory past the end of a file. Relaxed: a cache of a size that
+  // only grows.
+#if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
+  struct BackedVols {  // models: set at join, before any thread runs (no BackedFn: the whole space)
+    std::uint64_t get() const { return n; }
+    void raise(std::uint64_t to) { n = n < to ? to : n; }
+    std::uint64_t n = 0;
+  };
+#else
+  struct BackedVols {
+    std::uint64_t get() const { return n.load(std::memory_order_relaxed); }
+    void raise(std::uint64_t to) {
+      std::uint64_t seen = get();
+      while (seen < to && !n.compare_exchange_weak(seen, to, std::memory_order_relaxed)) {
+      }
+    }
+    std::atomic<std::uint64_t> n{0};
+    BackedVols() = default;
+    BackedVols(const BackedVols& o) : n(o.n.load(std::memory_order_relaxed)) {}
+    BackedVols& operator=(const BackedVols& o) {
+      n.store(o.n.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      return *this;
+    }
+  };
+#endif
+  mutable BackedVols backed_vols_;
   bool read_only_ = false;
   SizeClass szc_[kSzcMax] = {};
   std::uint64_t full_mask_[kSzcMax] = {};

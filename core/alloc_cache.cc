@@ -102,7 +102,8 @@ void AllocCache::flush_class(unsigned szc, unsigned n) {
       u64 k = (hi >> 16) & 0xff;
       if ((hi & 0xff) != kTypeCached || k >= c.obj_cnt || v[i] != sb + kSbHdrSize + k * c.footprint)
         break;
-      // Relaxed: published by the release in free_slots' fetch_or.
+      // Release, as every store into reused memory (alloc.h, REUSED MEMORY);
+      // the slot itself is published by the release in free_slots' fetch_or.
       sync::word(a_->base_, v[i]).store_release(with_type(hi, kTypeFree));  // alloc.h, REUSED MEMORY
       mask |= u64{1} << k;
     }

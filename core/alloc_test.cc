@@ -443,6 +443,34 @@ TEST(Allocator, TwoJoinsOfOneFileShareObjects) {
   unlink(path.c_str());
 }
 
+// The volume count word (header word 8) damaged after a join, past what the
+// file holds: verify() used to walk the missing volumes (SIGBUS) and
+// contains() to accept offsets past the file's end. The count is capped
+// at the volumes the backed space holds, and verify() reports the word.
+TEST(Allocator, VolumeCountPastTheFileIsReported) {
+  std::string path;
+  Region r;
+  ASSERT_EQ(alloc_file("alloc_vol_cnt", 64 * kMiB, &r, &path), Status::ok);
+  Allocator a;
+  ASSERT_EQ(Allocator::join(r, &a), Status::ok);
+  std::uint64_t off = 0;
+  ASSERT_EQ(a.alloc(0, 100, 0, &off), Status::ok);
+  auto vol_cnt = sync::word(a.base(), r.user_off() + 8 * 8);
+  const std::uint64_t vols = vol_cnt.load_acquire(), end = a.space_end();
+  ASSERT_GE(vols, 1u);
+  ASSERT_LE(end, r.size());
+  vol_cnt.store_release(vols + 4);  // damage: volumes the file does not hold
+  EXPECT_EQ(a.space_end(), end);
+  EXPECT_FALSE(a.contains(end, 8));
+  std::string why;
+  EXPECT_EQ(a.verify(nullptr, &why), Status::corrupt);
+  EXPECT_NE(why.find("backed space"), std::string::npos) << why;
+  vol_cnt.store_release(vols);
+  EXPECT_EQ(a.verify(nullptr, &why), Status::ok) << why;
+  EXPECT_EQ(a.free(off), Status::ok);
+  unlink(path.c_str());
+}
+
 // A join racing a peer that adds volumes: the peer backs each volume before
 // it counts it, so every join must succeed (a join that read the backed size
 // before the count saw a healthy allocator as truncated).

@@ -1,5 +1,6 @@
 // Region: see core/region.h for the layout, the invariants (R1..R3) and the
-// error contract. Only create/grow write to a region; join reads and maps.
+// error contract. Only create, grow and destroy_file (which zeroes the magic
+// before it unlinks) write to a region; join reads and maps.
 #include "core/region.h"
 
 #include <fcntl.h>
@@ -188,8 +189,10 @@ Status Region::create_on_fd(int fd, RegionKind kind, const RegionSpec& spec,
       return fail(why, s, "region init failed: %s", to_string(s));
     }
   }
-  // R1. ORDER: release pairs with the acquire load of magic by joiners in the
-  // same mapping (fork children); file joiners see a complete file anyway.
+  // R1. ORDER: release, for whoever reads the magic through this mapping
+  // (a fork child of an anonymous region reads the user's root word, which
+  // its creator publishes the same way); file joiners read the header with
+  // pread under the file lock and see a complete file anyway.
   sync::word(base, offsetof(RegionHeader, magic)).store_release(kRegionMagic);
   *out = static_cast<Region&&>(r);
   return Status::ok;
@@ -218,9 +221,16 @@ Status Region::create_file(const std::string& path, const RegionSpec& spec,
                            const RegionInit& init, Region* out, std::string* why,
                            unsigned mode) {
   static sync::atomic<std::uint64_t> serial{0};
-  std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." +
-                    std::to_string(serial.fetch_add_relaxed(1));
-  int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  // A name of our own: pid and serial. A process killed inside its init()
+  // leaves its temporary file behind, and a later process given its pid
+  // finds the name taken: it moves on to the next serial.
+  std::string tmp;
+  int fd = -1;
+  for (int tries = 0; fd < 0 && tries < 1000; ++tries) {
+    tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial.fetch_add_relaxed(1));
+    fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0)
     return fail(why, Status::invalid, "cannot create %s: %s", tmp.c_str(), strerror(errno));
   Region r;
@@ -271,14 +281,28 @@ Status Region::join_file_read_only(const std::string& path, std::string_view typ
 
 Status Region::join_path(const std::string& path, std::string_view type, std::uint32_t type_version,
                          Region* out, std::string* why, bool read_only) {
-  int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at the path would block the open until a writer
+  // came (it changes nothing for a regular file).
+  int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return fail(why, errno == ENOENT ? Status::not_found : Status::invalid, "cannot open %s: %s",
                 path.c_str(), strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return fail(why, Status::invalid, "%s is not a regular file", path.c_str());
+  }
   Status s = lock_file(fd, LOCK_SH, path, why);
   if (s != Status::ok) {
     close(fd);
     return s;
+  }
+  // A destroy_file() that held its exclusive lock while we waited for ours
+  // has unlinked the file: gone, as if we had come after it (open_file()
+  // then creates a new one).
+  if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+    close(fd);
+    return fail(why, Status::not_found, "%s was destroyed while we opened it", path.c_str());
   }
   s = join_on_fd(fd, RegionKind::file, type, type_version, out, why, read_only);
   if (s != Status::ok) {

@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -275,6 +277,81 @@ TEST_F(RegionFileTest, FileLocksOrderJoinAndDestroy) {
   EXPECT_EQ(Region::destroy_file(path_, kSpec.type, &why), Status::ok) << why;
   close(peer);
   g_region_lock_wait_ms = saved;
+}
+
+// A FIFO at the path: a read-only join used to block in open() until a
+// writer came (for ever); a character device was "destroyed". Both are
+// refused as not a regular file.
+TEST(Region, JoinRefusesWhatIsNotARegularFile) {
+  const std::string fifo = temp_path("region_fifo");
+  unlink(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  alarm(30);  // the old code blocked here
+  for (bool read_only : {true, false}) {
+    Region r;
+    std::string why;
+    const Status s = read_only ? Region::join_file_read_only(fifo, kSpec.type, kSpec.type_version, &r, &why)
+                               : Region::join_file(fifo, kSpec.type, kSpec.type_version, &r, &why);
+    EXPECT_EQ(s, Status::invalid) << why;
+    EXPECT_NE(why.find("not a regular file"), std::string::npos) << why;
+  }
+  alarm(0);
+  unlink(fifo.c_str());
+  Region r;
+  std::string why;
+  EXPECT_EQ(Region::join_file_read_only("/dev/null", kSpec.type, kSpec.type_version, &r, &why), Status::invalid);
+  EXPECT_NE(why.find("not a regular file"), std::string::npos) << why;
+}
+
+// open_file() racing a destroy: the join opened the file, then waited for
+// its lock while the destroyer (a second open file description holding the
+// exclusive lock, as another process would) zeroed the magic and unlinked
+// it. The join used to report the file destroyed (invalid); it now finds
+// it unlinked, and open_file() creates a new one.
+TEST_F(RegionFileTest, OpenRacingADestroyCreatesANewFile) {
+  int peer = open(path_.c_str(), O_RDWR);
+  ASSERT_GE(peer, 0);
+  ASSERT_EQ(flock(peer, LOCK_EX), 0);
+  std::thread destroyer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the open waits for its lock by then
+    const std::uint64_t zero = 0;
+    EXPECT_EQ(pwrite(peer, &zero, sizeof zero, 0), ssize_t(sizeof zero));
+    EXPECT_EQ(unlink(path_.c_str()), 0);
+    close(peer);  // releases the lock
+  });
+  Region r;
+  std::string why;
+  EXPECT_EQ(Region::open_file(path_, kSpec, {}, &r, &why), Status::ok) << why;
+  destroyer.join();
+  EXPECT_TRUE(r.joined());
+  EXPECT_EQ(access(path_.c_str(), F_OK), 0);
+}
+
+// A process killed inside create_file()'s init leaves its temporary file
+// (path.tmp.<pid>.<serial>) behind; a later process given the same pid used
+// to fail on the taken name. Here a child plays that later process.
+TEST_F(RegionFileTest, LeftoverTemporaryFilesDoNotBlockCreation) {
+  const std::string fresh = path_ + ".fresh";
+  unlink(fresh.c_str());
+  const pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 100; ++i) {  // every serial a new process starts from, and more
+      const std::string tmp = fresh + ".tmp." + std::to_string(getpid()) + "." + std::to_string(i);
+      const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+      if (fd < 0) _exit(2);
+      close(fd);
+    }
+    Region r;
+    const Status s = Region::create_file(fresh, kSpec, {}, &r);
+    for (int i = 0; i < 100; ++i) unlink((fresh + ".tmp." + std::to_string(getpid()) + "." + std::to_string(i)).c_str());
+    _exit(s == Status::ok ? 0 : 3);
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  EXPECT_EQ(access(fresh.c_str(), F_OK), 0);
+  unlink(fresh.c_str());
 }
 
 TEST(Region, FailedInitPublishesNothing) {

@@ -16,7 +16,8 @@ enum class Status : std::uint8_t {
   exists,     // insert of a key that is present
   again,      // contention: retry (non-blocking calls only)
   full,       // out of space: nothing was changed
-  corrupt,    // an integrity check failed; nothing was changed by this call
+  corrupt,    // an integrity check failed; the call stops there (each call says what it may have
+              // changed already: a damaged allocator stack is detached, say)
   invalid,    // bad argument, bad offset, double free, foreign region
 };
 

@@ -71,7 +71,8 @@ inline void stack_push(void* base, u64 head_off, u64 item, u64 link_off) {
 
 // Pop an item into *item (0 when empty). `link_of(item)` gives the item's
 // link-word offset, or 0 when the item is out of range (a damaged region:
-// the pop then returns Status::corrupt and changes nothing). Lock-free.
+// the pop detaches the whole stack, leaking its items so that the class
+// keeps working, and returns Status::corrupt). Lock-free.
 // Linearization point: the successful CAS (or the load that saw it empty).
 template <class LinkOf>
 inline Status stack_pop(void* base, u64 head_off, LinkOf link_of, u64* item) {
