@@ -49,6 +49,7 @@ struct WorkerResult {
   u64 ops = 0, failed = 0, bad_reads = 0, scanned = 0;
   u64 inserted = 0, created = 0, erased = 0;  // size accounting, warm-up included
   u64 t_start = 0, t_end = 0;                 // measured phase, CLOCK_MONOTONIC ns
+  u64 passes = 0;  // passes over the stream begun by the end (1: it never wrapped)
   bool done = false;
   Histogram hist;
 };
@@ -137,10 +138,14 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
   u64 go = 0;
   while ((go = c.go_ns.load(std::memory_order_acquire)) == 0) sched_yield();
   const u64 n = s.keys.size(), warm_end = go + u64(p.warmup * 1e9);
-  u64 i = 0, seq = u64(idx) << 24;
+  u64 i = 0, seq = u64(idx) << 24, pass = 0;
+  // The next op; a wrap starts another pass (new-key inserts get new keys).
+  auto next = [&] {
+    if (++i == n) i = 0, ++pass;
+  };
   WorkerResult warm;  // warm-up counters: the size accounting and the checks are kept
   while (now_ns() < warm_end) {
-    for (int j = 0; j < 64; ++j, i = i + 1 == n ? 0 : i + 1) one_op(m, s.ops[i], s.keys[i], &seq, warm);
+    for (int j = 0; j < 64; ++j, next()) one_op(m, s.ops[i], s.key_at(i, pass), &seq, warm);
   }
   r.inserted = warm.inserted, r.created = warm.created, r.erased = warm.erased;
   // A read that fails its check in the warm-up fails the repetition too.
@@ -149,7 +154,7 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
   const unsigned every = p.latency_every;
   unsigned until_sample = every;
   r.t_start = now_ns();
-  for (u64 done = 0;; ++done, i = i + 1 == n ? 0 : i + 1) {
+  for (u64 done = 0;; ++done, next()) {
     if (p.ops != 0 ? done == p.ops : (done & 255) == 0 && c.stop.load(std::memory_order_relaxed) != 0) {
       r.ops = done;
       break;
@@ -157,13 +162,14 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
     if (every != 0 && --until_sample == 0) {
       until_sample = every;
       u64 t0 = now_ns();
-      one_op(m, s.ops[i], s.keys[i], &seq, r);
+      one_op(m, s.ops[i], s.key_at(i, pass), &seq, r);
       r.hist.record(now_ns() - t0);
     } else {
-      one_op(m, s.ops[i], s.keys[i], &seq, r);
+      one_op(m, s.ops[i], s.key_at(i, pass), &seq, r);
     }
   }
   r.t_end = now_ns();
+  r.passes = pass + 1;
   r.done = true;
   A::thread_exit();
 }
@@ -185,6 +191,7 @@ struct Rep {
   std::string problem;
   double mops = 0, seconds = 0;
   u64 ops = 0, failed = 0, bad_reads = 0, again = 0, size = 0, expected = 0, scanned = 0;
+  u64 stream_passes = 0;  // the most passes a worker began over its stream (warm-up included)
   std::vector<u64> per_worker;
   double bytes_per_key = 0;
   std::string bytes_method;
@@ -234,6 +241,7 @@ void finish_rep(A& m, u64 prefill_n, const WorkerResult* res, unsigned workers, 
     inserted += r.inserted, created += r.created, erased += r.erased;
     t0 = std::min(t0, r.t_start), t1 = std::max(t1, r.t_end);
     rep->per_worker.push_back(r.ops);
+    rep->stream_passes = std::max(rep->stream_passes, r.passes);
     hist->merge(r.hist);
   }
   rep->seconds = t1 > t0 ? double(t1 - t0) / 1e9 : 0;
@@ -460,6 +468,7 @@ Json run_cell(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& pr
     j.set("again", rep.again);
     j.set("bad_reads", rep.bad_reads);
     j.set("final_size", rep.size);
+    j.set("stream_passes", rep.stream_passes);
     j.set("expected_size", rep.expected);
     if (cell.w->mix[int(Op::scan)] != 0) j.set("scanned", rep.scanned);
     j.set("prefill_seconds", double(rep.prefill_ns) / 1e9);

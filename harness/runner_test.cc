@@ -62,6 +62,30 @@ TEST(Stats, MedianAndConfidenceInterval) {
   EXPECT_EQ(b, 5);
 }
 
+// YCSB D in duration mode with a short stream: every worker wraps around
+// its stream many times, and each pass's new-key inserts insert new keys
+// (they used to replay the first pass's keys, find them present and insert
+// nothing, turning D into a read workload). The map grows by more than a
+// whole stream's length, which replayed keys could not do.
+TEST(Runner, NewKeyInsertsStayNewWhenTheStreamWraps) {
+  RunConfig c = small({"chain"}, {"D"});
+  c.ops = 0;
+  c.duration = 0.05;
+  c.stream_len = 512;
+  c.threads = {1};
+  c.reps = 1;
+  c.latency_every = 0;
+  bool correct = false;
+  Json doc = run(c, quiet, &correct);
+  ASSERT_TRUE(correct) << doc.dump();
+  const Json* r = cell(doc, "chain", "D", "threads", 1);
+  ASSERT_NE(r, nullptr);
+  const Json& rep = (*r)["reps"].elements()[0];
+  EXPECT_GT(rep["stream_passes"].num(), 3);
+  EXPECT_EQ(rep["final_size"].num(), rep["expected_size"].num());
+  EXPECT_GT(rep["final_size"].num(), 4096 + 512) << "new-key inserts were replays";
+}
+
 // Every map through every workload that changes the size: all checks pass,
 // and the document has the fields the plots read.
 TEST(Runner, EveryMapPassesItsChecks) {

@@ -205,6 +205,10 @@ Stream make_stream(const WorkloadSpec& spec, u64 seed, unsigned t, unsigned thre
   for (unsigned i = 0, c = 0; i < kOpCount; ++i) cum[i] = c += spec.mix[i];
   const u64 hot_n = std::max<u64>(1, u64(spec.hot_set * double(space)));
   u64 inserted = 0;  // this thread's new-key inserts so far
+  if (spec.new_keys) {
+    s.new_ids.assign(n, 0);
+    s.new_id_pass = n * threads;  // pass p's ids: space + p * n * threads + [0, n * threads)
+  }
   for (u64 i = 0; i < n; ++i) {
     unsigned r = unsigned(rng() % 100), o = 0;
     while (r >= cum[o]) ++o;
@@ -212,6 +216,7 @@ Stream make_stream(const WorkloadSpec& spec, u64 seed, unsigned t, unsigned thre
     u64 id = 0;
     if (op == Op::insert && spec.new_keys) {
       id = space + inserted * threads + t;  // insertion order pre + inserted*threads + t
+      s.new_ids[i] = id;
       ++inserted;
     } else {
       switch (spec.dist) {

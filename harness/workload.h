@@ -108,6 +108,18 @@ class Zipfian {
 struct Stream {
   std::vector<u64> keys;
   std::vector<Op> ops;
+  // New-key inserts (spec.new_keys): each such op's id (0 for every other
+  // op; empty when the spec has none), and the span of ids one pass over
+  // the stream can hand out across all threads. A worker that wraps around
+  // its stream inserts key_of(new_ids[i] + pass * new_id_pass) on pass
+  // `pass`: a key no pass inserted before (replayed, it would find the key
+  // present and insert nothing, and the workload would turn into reads).
+  std::vector<u64> new_ids;
+  u64 new_id_pass = 0;
+  // The key of op i on pass `pass` (0: the first) over the stream.
+  u64 key_at(u64 i, u64 pass) const {
+    return pass == 0 || new_ids.empty() || new_ids[i] == 0 ? keys[i] : key_of(new_ids[i] + pass * new_id_pass);
+  }
 };
 
 // Ids of the prefill, in insertion order: the first prefill * key_space ids

@@ -8,9 +8,10 @@
 //                       1 and 2 threads.
 // Streams come from harness/workload.h and are generated before timing;
 // values encode their keys and every hit is checked (a bad value aborts).
-// The RhMap rows report bytes_per_key: allocator footprint of the table, the
-// blocks and the header over the live keys, and load (keys / slots) taken
-// right after the prefill (1M keys in 2M slots: 50% load).
+// Every run starts from a new prefilled map (run()). The RhMap rows report
+// bytes_per_key: allocator footprint of the table, the blocks and the
+// header over the live keys, and load (keys / slots), taken right after the
+// prefill (1M keys in 2M slots: 50% load).
 #include <benchmark/benchmark.h>
 
 #include <libcuckoo/cuckoohash_map.hh>
@@ -83,15 +84,11 @@ struct Rh {
     mb::Status s = m.erase(k);
     if (s != mb::Status::ok && s != mb::Status::not_found) std::abort();
   }
-  void report(benchmark::State& st) {
-    static const auto footprint = [this] {  // right after the prefill
-      mb::AllocStats s;
-      if (a.verify(&s) != mb::Status::ok) std::abort();
-      return std::pair<double, double>(double(s.slot_bytes) / double(m.size()),
-                                       double(m.size()) / double(m.capacity()));
-    }();
-    st.counters["bytes_per_key"] = footprint.first;
-    st.counters["load"] = footprint.second;
+  void report(benchmark::State& st) {  // right after the prefill
+    mb::AllocStats s;
+    if (a.verify(&s) != mb::Status::ok) std::abort();
+    st.counters["bytes_per_key"] = double(s.slot_bytes) / double(m.size());
+    st.counters["load"] = double(m.size()) / double(m.capacity());
   }
 };
 
@@ -105,34 +102,44 @@ struct Cuckoo {
   void report(benchmark::State&) {}
 };
 
+// A new map holding the prefill.
 template <class M>
-M& prefilled() {
-  static M* m = [] {
-    auto* x = new M;
-    for (u64 id : prefill()) {
-      u64 k = mb::harness::key_of(id);
-      x->insert(k, mb::harness::value_of(k, 0));
-    }
-    return x;
-  }();
-  return *m;
+M* prefilled() {
+  auto* x = new M;
+  for (u64 id : prefill()) {
+    u64 k = mb::harness::key_of(id);
+    x->insert(k, mb::harness::value_of(k, 0));
+  }
+  return x;
 }
 
+// Every run of a benchmark starts from a new prefilled map (thread 0 makes
+// it before the threads' start barrier; the others take it after): the
+// streams' inserts, erases and assigns change a map as they run (mix50's
+// erases leave tombstones, inserts fill the key space and resize), so a
+// map kept across runs would give each benchmark a table shaped by the
+// ones that ran before it, in whatever order they ran.
 template <class M>
 void run(benchmark::State& state, const std::string& mix, bool zipf) {
-  M& m = prefilled<M>();
-  if (state.thread_index() == 0) m.report(state);
+  static M* current = nullptr;
+  if (state.thread_index() == 0) {
+    delete current;
+    current = prefilled<M>();
+    current->report(state);
+  }
   const mb::harness::Stream& s = stream(mix, zipf, state.thread_index(), state.threads());
+  M* m = nullptr;
   u64 i = 0, seq = 0;
   for (auto _ : state) {
+    if (m == nullptr) m = current;  // after the start barrier: thread 0's map is made
     u64 k = s.keys[i], v = 0;
     switch (s.ops[i]) {
       case Op::find:
-        if (m.find(k, &v) && !mb::harness::value_ok(k, v)) std::abort();
+        if (m->find(k, &v) && !mb::harness::value_ok(k, v)) std::abort();
         break;
-      case Op::assign: m.assign(k, mb::harness::value_of(k, ++seq)); break;
-      case Op::insert: m.insert(k, mb::harness::value_of(k, ++seq)); break;
-      case Op::erase: m.erase(k); break;
+      case Op::assign: m->assign(k, mb::harness::value_of(k, ++seq)); break;
+      case Op::insert: m->insert(k, mb::harness::value_of(k, ++seq)); break;
+      case Op::erase: m->erase(k); break;
       default: std::abort();
     }
     i = (i + 1) & (kStreamLen - 1);
