@@ -14,6 +14,8 @@
 //                        writes): where the uniform figure's time goes.
 // Every thread's key and op streams are generated before timing starts;
 // values encode their keys and each find checks it (a failed check aborts).
+// Every run of a benchmark starts from a new prefilled map
+// (harness/gbench_fresh.h): the mix95 writes grow a map they share.
 #include <benchmark/benchmark.h>
 
 #include <absl/container/flat_hash_map.h>
@@ -31,6 +33,7 @@
 #include "core/alloc.h"
 #include "core/internal/hash.h"
 #include "core/region.h"
+#include "harness/gbench_fresh.h"
 #include "variants/chain/chain_map.h"
 
 namespace {
@@ -188,28 +191,29 @@ struct Absl {
   void put(u64 k, u64 v) { m.insert_or_assign(k, v); }
 };
 
+// A new map holding the prefill: every run of a benchmark starts from one
+// (harness/gbench_fresh.h).
 template <class M>
-M& prefilled() {
-  static M* m = [] {
-    auto* x = new M;
-    for (u64 k : prefill_keys()) x->put(k, value_of(k));
-    return x;
-  }();
-  return *m;
+M* prefilled() {
+  auto* x = new M;
+  for (u64 k : prefill_keys()) x->put(k, value_of(k));
+  return x;
 }
 
 // --- benchmarks ----------------------------------------------------------------
 
 template <class M>
 void mix(benchmark::State& state, bool zipf, int write_pct) {
-  M& m = prefilled<M>();
+  mb::harness::FreshMap<M>::make(state, [] { return prefilled<M>(); });
   const Stream& s = stream(state.thread_index(), zipf, write_pct);
+  M* m = nullptr;
   u64 i = 0, hits = 0;
   for (auto _ : state) {
+    if (m == nullptr) m = mb::harness::FreshMap<M>::get();  // after the start barrier
     u64 k = s.keys[i], v = 0;
     if (s.write[i]) {
-      m.put(k, value_of(k));
-    } else if (m.find(k, &v)) {
+      m->put(k, value_of(k));
+    } else if (m->find(k, &v)) {
       if (v != value_of(k)) std::abort();  // values encode their keys
       ++hits;
     }
@@ -223,12 +227,14 @@ void mix(benchmark::State& state, bool zipf, int write_pct) {
 // value) or miss, else the run aborts.
 template <class M>
 void find_split(benchmark::State& state, bool present) {
-  M& m = prefilled<M>();
+  mb::harness::FreshMap<M>::make(state, [] { return prefilled<M>(); });
   const std::vector<u64>& keys = split_stream(present);
+  M* m = nullptr;
   u64 i = 0;
   for (auto _ : state) {
+    if (m == nullptr) m = mb::harness::FreshMap<M>::get();
     u64 k = keys[i], v = 0;
-    if (m.find(k, &v) != present || (present && v != value_of(k))) std::abort();
+    if (m->find(k, &v) != present || (present && v != value_of(k))) std::abort();
     i = (i + 1) & (kStream - 1);
   }
   state.SetItemsProcessed(state.iterations());

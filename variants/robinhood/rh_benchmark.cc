@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/region.h"
+#include "harness/gbench_fresh.h"
 #include "harness/workload.h"
 #include "variants/robinhood/rh_map.h"
 
@@ -113,25 +114,16 @@ M* prefilled() {
   return x;
 }
 
-// Every run of a benchmark starts from a new prefilled map (thread 0 makes
-// it before the threads' start barrier; the others take it after): the
-// streams' inserts, erases and assigns change a map as they run (mix50's
-// erases leave tombstones, inserts fill the key space and resize), so a
-// map kept across runs would give each benchmark a table shaped by the
-// ones that ran before it, in whatever order they ran.
+// Every run of a benchmark starts from a new prefilled map
+// (harness/gbench_fresh.h).
 template <class M>
 void run(benchmark::State& state, const std::string& mix, bool zipf) {
-  static M* current = nullptr;
-  if (state.thread_index() == 0) {
-    delete current;
-    current = prefilled<M>();
-    current->report(state);
-  }
+  if (M* fresh = mb::harness::FreshMap<M>::make(state, [] { return prefilled<M>(); })) fresh->report(state);
   const mb::harness::Stream& s = stream(mix, zipf, state.thread_index(), state.threads());
   M* m = nullptr;
   u64 i = 0, seq = 0;
   for (auto _ : state) {
-    if (m == nullptr) m = current;  // after the start barrier: thread 0's map is made
+    if (m == nullptr) m = mb::harness::FreshMap<M>::get();  // after the start barrier
     u64 k = s.keys[i], v = 0;
     switch (s.ops[i]) {
       case Op::find:
