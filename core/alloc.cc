@@ -185,6 +185,9 @@ u64 Allocator::vol_cnt() const {
 // The whole volumes the backed space holds now (cached, see BackedVols).
 u64 Allocator::backed_vols() const {
   const u64 backed = backed_fn_ != nullptr ? backed_fn_(grow_ctx_) : ~u64{0};
+  // 0: unknown (the region's fstat failed): the count word is trusted, as
+  // it was before the cap, and nothing is cached.
+  if (backed == 0) return vol_max_;
   const u64 n = backed <= vol0_off_ ? 0 : std::min((backed - vol0_off_) / vol_sz_, vol_max_);
   backed_vols_.raise(n);
   return n;

@@ -220,14 +220,13 @@ Status Region::create_memfd(const RegionSpec& spec, const RegionInit& init, Regi
 Status Region::create_file(const std::string& path, const RegionSpec& spec,
                            const RegionInit& init, Region* out, std::string* why,
                            unsigned mode) {
-  static sync::atomic<std::uint64_t> serial{0};
   // A name of our own: pid and serial. A process killed inside its init()
   // leaves its temporary file behind, and a later process given its pid
   // finds the name taken: it moves on to the next serial.
   std::string tmp;
   int fd = -1;
   for (int tries = 0; fd < 0 && tries < 1000; ++tries) {
-    tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(serial.fetch_add_relaxed(1));
+    tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(g_region_temp_serial.fetch_add_relaxed(1));
     fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0 && errno != EEXIST) break;
   }

@@ -58,6 +58,9 @@ inline constexpr std::uint64_t kRegionSizeMax = std::uint64_t{1} << 40;  // 1 Ti
 // How long join/destroy wait for a peer's file lock (milliseconds; tests may
 // lower it, before starting threads).
 inline unsigned g_region_lock_wait_ms = 2000;
+// The serial in create_file()'s temporary names (path.tmp.<pid>.<serial>),
+// per process; a fork child inherits its parent's count (a test resets it).
+inline sync::atomic<std::uint64_t> g_region_temp_serial{0};
 
 struct RegionHeader {
   std::uint64_t magic;           // kRegionMagic (R1)

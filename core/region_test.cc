@@ -335,7 +335,8 @@ TEST_F(RegionFileTest, LeftoverTemporaryFilesDoNotBlockCreation) {
   unlink(fresh.c_str());
   const pid_t child = fork();
   if (child == 0) {
-    for (int i = 0; i < 100; ++i) {  // every serial a new process starts from, and more
+    g_region_temp_serial.store_relaxed(0);  // as a new process starts (a fork inherits the count)
+    for (int i = 0; i < 100; ++i) {  // the first 100 serials taken
       const std::string tmp = fresh + ".tmp." + std::to_string(getpid()) + "." + std::to_string(i);
       const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
       if (fd < 0) _exit(2);

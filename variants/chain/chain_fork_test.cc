@@ -588,7 +588,7 @@ TEST(ChainFork, KilledWriterLeaksNoElement) {
 
 // A transaction asks for its owner index once, before its first lock. A
 // handle that found the owner table full (index 0) asks again after
-// kChainOwnerRetryMs; asked inside try_lock, while it held chain 0 and had
+// the retry interval; asked inside try_lock, while it held chain 0 and had
 // waited past that on chain 1, the claim of a dead process's index swept
 // it there, and the sweep waited (seconds) on chain 0, held by its own
 // thread, then left the dead index's journal entry in an index now ours:
@@ -624,7 +624,10 @@ TEST(ChainFork, TransactionAsksForItsOwnerIndexOnce) {
   ASSERT_NE(dead, 0u);
   const std::uint64_t dead_word = own[dead];
   // A new handle finds every index held by a live process (pid 1): it
-  // writes as index 0 and asks again only after kChainOwnerRetryMs.
+  // writes as index 0 and asks again only after the retry interval, here
+  // 50 ms (a blocked lock gives up after 2^22 yields, 0.6 s or more).
+  const std::uint64_t saved_retry = g_chain_owner_retry_ms;
+  g_chain_owner_retry_ms = 50;
   for (unsigned i = 1; i <= hdr[9]; ++i) own[i] = 1;
   ChainMap fresh;
   ASSERT_EQ(ChainMap::join(h.a, h.off, &fresh), Status::ok);
@@ -636,13 +639,14 @@ TEST(ChainFork, TransactionAsksForItsOwnerIndexOnce) {
   const std::uint64_t unlocked = word1;
   word1 = unlocked | ChainMap::kWordLockBit;
   std::thread holder([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(kChainOwnerRetryMs + 100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(g_chain_owner_retry_ms + 100));
     sync::word(&word1, 0).store_release(unlocked);
   });
   ChainTxn t(fresh);
   for (std::uint64_t k : key) ASSERT_EQ(t.add(k, true), Status::ok);
   EXPECT_EQ(t.try_lock(), Status::ok);
   holder.join();
+  g_chain_owner_retry_ms = saved_retry;
   EXPECT_EQ(own[dead], dead_word) << "the transaction claimed (and swept) an index while it held chains";
   EXPECT_EQ(t.test(), Status::ok);
   // The handle's next write asks again: it claims the dead index and

@@ -414,7 +414,7 @@ unsigned ChainMap::owner(u64* swept, Status* worst, bool may_wait) const {
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
   // None free: asked again after kChainOwnerRetryMs (a process that held
   // one may have died), not on every lock.
-  if (i == 0) owner_cache_.retry_ms.store(rw_os::now_ms() + kChainOwnerRetryMs, std::memory_order_relaxed);
+  if (i == 0) owner_cache_.retry_ms.store(rw_os::now_ms() + g_chain_owner_retry_ms, std::memory_order_relaxed);
   owner_cache_.a.store(u64{pid} << 32 | i, std::memory_order_release);
 #endif
   return i;

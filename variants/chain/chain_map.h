@@ -298,6 +298,9 @@ inline constexpr std::uint64_t kChainOwnerPoll = 64;
 // A handle that found every owner index held asks the owner table again
 // after this many milliseconds (its locks meanwhile carry owner 0).
 inline constexpr std::uint64_t kChainOwnerRetryMs = 1000;
+// The interval in use: kChainOwnerRetryMs; a test may shorten it (before it
+// starts threads) to reach a retry without waiting a second.
+inline std::uint64_t g_chain_owner_retry_ms = kChainOwnerRetryMs;
 inline constexpr unsigned kChainNonBlocking = 1;  // writers return Status::again instead of waiting
 inline constexpr unsigned kChainMoveToFront = 2;  // a write that finds its key moves it to the chain's head
 // Use the caller's `hash` instead of hashing. Precondition: it is hash(key);

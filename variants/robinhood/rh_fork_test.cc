@@ -321,8 +321,6 @@ TEST(RhFork, BytesMultimapSavedAndJoinedReadOnly) {
   EXPECT_EQ(Region::destroy_file(copy, kSpec.type), Status::ok);
 }
 
-// A map (cap_min 64) in an anonymous shared region, which fork children
-// share.
 // Live objects in the allocator.
 std::uint64_t live_objects(const Allocator& a) {
   AllocStats st{};
@@ -330,8 +328,9 @@ std::uint64_t live_objects(const Allocator& a) {
   return st.obj_cnt;
 }
 
-// A map (cap_min 64, `flags`) in a fresh anonymous region's allocator;
-// `before`: the allocator's live objects before the map was made.
+// A map (cap_min 64, `flags`) in a fresh anonymous shared region's
+// allocator, which fork children share; `before`: the allocator's live
+// objects before the map was made.
 struct AnonRh {
   explicit AnonRh(unsigned flags = 0) {
     ok = Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 30, 0}, {}, &region) == Status::ok &&

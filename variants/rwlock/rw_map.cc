@@ -4,6 +4,8 @@
 // every load of slot or arena words is an acquire load (rw_map.h, READS).
 #include "variants/rwlock/rw_map.h"
 
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -37,9 +39,11 @@ enum : u64 {
 static_assert(kFree + kRwClassCnt <= kStatWriteRec);
 static_assert((kSlots + kRwSlotMax) * 8 <= kRwHeaderSize);
 constexpr unsigned kTableLog2Min = 3;  // 8 slots
-// Snapshots join() takes before it checks the last one as it is (a writer
-// in its section all that time; header_snapshot()).
-constexpr unsigned kJoinSnapshotTries = 1000;
+// join()'s snapshot (header_snapshot()): yields before it sleeps 1 ms at a
+// time between tries, and how long it waits for a live writer's section to
+// end before it checks the last snapshot as it is.
+constexpr unsigned kJoinSnapshotSpins = 1000;
+constexpr u64 kJoinSnapshotWaitMs = 2000;
 static_assert(kSlots + kRwSlotMax <= kTableFree && (kTableFree + kRwCapMaxLog2 - kTableLog2Min + 1) * 8 <= kRwHeaderSize);
 // The header word heading the free list of retired tables of 2^log2 slots.
 constexpr u64 table_list(unsigned log2) { return kTableFree + log2 - kTableLog2Min; }
@@ -259,11 +263,13 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
 // table that overlaps the table word loaded before its publish). A seq
 // that stays odd is a writer still in its section, or a dead one: its
 // words stay as it left them, and every store of a section keeps the
-// words join() checks consistent, so after kJoinSnapshotTries loads (or
-// at once once the writer is gone) the last snapshot is checked as it is.
+// words join() checks consistent, so once the writer is gone (or after
+// kJoinSnapshotWaitMs of a live one: a rebuild of a large table takes
+// milliseconds) the last snapshot is checked as it is.
 RwMap::HeaderSnapshot RwMap::header_snapshot() const {
   HeaderSnapshot h;
   static_assert(std::size(h.table_lists) == kRwCapMaxLog2 - kTableLog2Min + 1);
+  u64 give_up_ms = 0;
   for (unsigned tries = 0;; ++tries) {
     // ORDER: acquire pairs with the writer's release even store (Writer).
     const u64 seq = hw(kSeq).load_acquire();
@@ -278,9 +284,19 @@ RwMap::HeaderSnapshot RwMap::header_snapshot() const {
     for (unsigned c = 0; c < kRwClassCnt; ++c) h.free[c] = hw(kFree + c).load_acquire();
     // Relaxed: the acquire loads above keep this load after them.
     const u64 again = hw(kSeq).load_relaxed();
-    if ((seq % 2 == 0 && again == seq) || tries == kJoinSnapshotTries) return h;
+    if (seq % 2 == 0 && again == seq) return h;
     if (seq % 2 == 1 && again == seq && lock_.writer_gone()) return h;
-    sync::yield();
+    if (tries < kJoinSnapshotSpins) {
+      sync::yield();
+      continue;
+    }
+    if (tries == kJoinSnapshotSpins) give_up_ms = rw_os::now_ms() + kJoinSnapshotWaitMs;
+    if (rw_os::now_ms() >= give_up_ms) return h;
+#if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
+    sync::yield();  // models never join
+#else
+    usleep(1000);
+#endif
   }
 }
 
