@@ -217,6 +217,8 @@ Status Region::create_memfd(const RegionSpec& spec, const RegionInit& init, Regi
   return s;
 }
 
+sync::atomic<std::uint64_t> g_region_temp_serial{0};
+
 Status Region::create_file(const std::string& path, const RegionSpec& spec,
                            const RegionInit& init, Region* out, std::string* why,
                            unsigned mode) {

@@ -60,7 +60,10 @@ inline constexpr std::uint64_t kRegionSizeMax = std::uint64_t{1} << 40;  // 1 Ti
 inline unsigned g_region_lock_wait_ms = 2000;
 // The serial in create_file()'s temporary names (path.tmp.<pid>.<serial>),
 // per process; a fork child inherits its parent's count (a test resets it).
-inline sync::atomic<std::uint64_t> g_region_temp_serial{0};
+// Defined in region.cc: a header definition would be constructed in every
+// program including this header, the Relacy models too, where it is a
+// model atomic that must not exist outside a model run.
+extern sync::atomic<std::uint64_t> g_region_temp_serial;
 
 struct RegionHeader {
   std::uint64_t magic;           // kRegionMagic (R1)
