@@ -64,5 +64,19 @@ grep -q "Suite: allocator" "$tmp/report/report.md" || fail "allocator suite miss
 grep -q "Suite: cross_process" "$tmp/report/report.md" || fail "cross-process suite missing"
 grep -q "repetitions passed every check" "$tmp/report/report.md" || fail "no correctness summary"
 
+# A test record of another commit than the run's is flagged; one of the
+# same commit is not.
+commit=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['commit'])" "$dir/testdata/run_small.json")
+for rec in other "$commit"; do
+  printf '{"date": "x", "commit": "%s", "passed": 1, "failed": 0, "tests": []}' "$rec" >"$tmp/checks.json"
+  "$py" "$dir/report.py" "$dir/testdata/run_small.json" --figures "$tmp/figs" --checks "$tmp/checks.json" \
+    --out "$tmp/report_$rec" >/dev/null || fail "report with --checks exited non-zero"
+  if [[ $rec == other ]]; then
+    grep -q "WARNING: the test record below is of commit other" "$tmp/report_$rec/report.md" || fail "a record of another commit was not flagged"
+  else
+    grep -q "WARNING: the test record" "$tmp/report_$rec/report.md" && fail "a record of the run's own commit was flagged"
+  fi
+done
+
 echo "plots_test: $fails failure(s)"
 exit $((fails != 0))

@@ -242,6 +242,16 @@ def checks_section(doc, docs, cells, checks_path):
         return
     with open(checks_path) as f:
         ch = json.load(f)
+    # The record may be of another commit than the runs measured here
+    # (tools/run.sh attaches whatever results/checks.json holds): say so.
+    measured = sorted({d["config"].get("commit") for d in docs
+                       if isinstance(d.get("config"), dict) and d["config"].get("commit")})
+    rec = str(ch.get("commit", ""))
+    same = rec and "dirty" not in rec and all(not c.endswith("-dirty") and (c.startswith(rec) or rec.startswith(c))
+                                              for c in measured)
+    if measured and not same:
+        doc.p(f"WARNING: the test record below is of commit {rec or '?'}, not of the commit measured here "
+              f"({', '.join(measured)}): it says nothing about the code these numbers come from.")
     doc.p(f"Model checks, sanitizers and stress tests: the record of tools/test.sh run at {ch.get('date', '?')} "
           f"on commit {ch.get('commit', '?')} ({ch.get('passed', '?')} passed, {ch.get('failed', '?')} failed). "
           "Relacy model targets run every model to its configured search bound; the *_bug_* targets pass only "
