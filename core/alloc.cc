@@ -544,7 +544,9 @@ Status Allocator::find_slot(u64 off, u64* slot, u64* h0, u64* h1) const {
     r1 = sync::word(base_, off - pad + 8).load_relaxed();
   }
   u64 t = h0_type(r0);
-  if (t != kTypeLive && t != kTypeFree && t != kTypeSb) return Status::invalid;  // no header here
+  // No object header here: nothing, or a superblock's (whose class field
+  // names its parent, 0xff for a volume): an offset no alloc() returned.
+  if (t != kTypeLive && t != kTypeFree) return Status::invalid;
   if (!h_check_ok(r0, r1) || h1_pad(r1) != pad || h0_szc(r0) >= szc_cnt_)
     return Status::corrupt;
   const SizeClass& c = szc_[h0_szc(r0)];

@@ -212,6 +212,28 @@ TEST(Allocator, DoubleFreeAndForeignOffsetsChangeNothing) {
   EXPECT_EQ(s.a.free(keep), Status::ok);
 }
 
+// An offset just past a superblock's header (here the second volume's, in
+// use) is not an object: free() and info() say invalid, as for any foreign
+// offset. They used to say corrupt (the header's class field names the
+// parent, 0xff for a volume) on a healthy allocator.
+TEST(Allocator, AnOffsetPastASuperblockHeaderIsForeign) {
+  Space s;
+  std::vector<std::uint64_t> offs;
+  while (s.a.space_end() - s.a.space_begin() < 2 * s.a.vol_sz()) {
+    std::uint64_t off = 0;
+    ASSERT_EQ(s.a.alloc(0, 1000, 0, &off), Status::ok);
+    offs.push_back(off);
+  }
+  const std::uint64_t past_header = s.a.space_begin() + s.a.vol_sz() + 16;
+  std::uint64_t size = 0;
+  EXPECT_EQ(s.a.free(past_header), Status::invalid);
+  EXPECT_EQ(s.a.info(past_header, &size, nullptr), Status::invalid);
+  for (std::uint64_t off : offs) ASSERT_EQ(s.a.free(off), Status::ok);
+  Status st;
+  std::string why = verify_msg(s.a, &st);
+  EXPECT_EQ(st, Status::ok) << why;
+}
+
 TEST(Allocator, ExhaustionReturnsFullAndRecovers) {
   Space s(2 * kMiB, small_params());
   std::vector<std::uint64_t> offs;
