@@ -808,8 +808,8 @@ Status Allocator::verify(AllocStats* stats, std::string* why) const {
     return w.bad("allocator header damaged");
   u64 vc = words[kWVolCnt];
   if (vc > vol_max_) return w.bad("volume count " + std::to_string(vc) + " exceeds vol_max (A5)");
-  if (vc > backed_vols())
-    return w.bad("volume count " + std::to_string(vc) + " exceeds the " + std::to_string(backed_vols()) +
+  if (const u64 held = backed_vols(); vc > held)
+    return w.bad("volume count " + std::to_string(vc) + " exceeds the " + std::to_string(held) +
                  " volumes the backed space holds (A5)");
   std::vector<char> is_free;
   Status s = w.free_volumes(vc, &is_free);

@@ -3,16 +3,13 @@
 #ifndef MAPBENCH_VARIANTS_CHAIN_CHAIN_TESTING_H_
 #define MAPBENCH_VARIANTS_CHAIN_CHAIN_TESTING_H_
 
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <string>
 
 #include "core/alloc.h"
 #include "core/region.h"
 #include "variants/chain/chain_map.h"
+#include "variants/rwlock/internal/park_testing.h"
 
 namespace mb {
 
@@ -31,14 +28,7 @@ struct AnonChain {
   std::string why;
 };
 
-// The pid of a process that has exited and been reaped (a dead owner for
-// an owner table word), or -1 when fork failed.
-inline pid_t dead_pid() {
-  pid_t pid = fork();
-  if (pid == 0) _exit(0);
-  int st = 0;
-  return pid > 0 && waitpid(pid, &st, 0) == pid ? pid : -1;
-}
+using rw_os::testing::dead_pid;  // a dead owner for an owner table word
 
 // Lock chain word `word` as a dead process holding owner index `owner`
 // would have left it (the lock bit, the owner in version bits 1..8).

@@ -448,11 +448,8 @@ TEST(RwFork, RecovererLeavesALiveProcesssStampAlone) {
   RwMap& m = st->map();
   for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
   auto word = [&](std::uint64_t i) { return sync::word(st->region().base(), st->region().user_off() + 8 * i); };
-  const pid_t gone = fork();  // a pid that is dead once reaped
-  if (gone == 0) _exit(0);
+  const pid_t gone = rw_os::testing::dead_pid();
   ASSERT_GT(gone, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(gone, &status, 0), gone);
   int release = -1;
   const pid_t live = rw_os::testing::idle_child(&release);
   ASSERT_GT(live, 0);

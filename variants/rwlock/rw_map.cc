@@ -254,6 +254,17 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   return Status::ok;
 }
 
+Status RwMap::join_backed(void* base, u64 hdr_off, RwBacked backed, RwGrow grow, void* grow_ctx, RwMap* out,
+                          std::string* why) {
+  Status s = Status::corrupt;
+  for (u64 size = 0; size != backed(grow_ctx);) {
+    size = backed(grow_ctx);
+    s = join(base, hdr_off, size, grow, grow_ctx, out, why);
+    if (s != Status::corrupt) break;
+  }
+  return s;
+}
+
 // The header words join() checks, as one snapshot: loaded between two
 // loads of an even seq that agree (the seqlock read of rw_map.h, READS).
 // A writer in another process may be changing them meanwhile (a rebuild

@@ -285,10 +285,15 @@ class RwMap {
   // writer in another process may be changing the header meanwhile: the
   // words are checked as one seqlock snapshot. `mem_backed` is read by the
   // caller before the call, so a region grown meanwhile can make the map
-  // look truncated (corrupt): a caller retries while the size moved
-  // (RwStore and RwShards do).
+  // look truncated (corrupt): join_backed() reads it again then.
   static Status join(void* base, std::uint64_t hdr_off, std::uint64_t mem_backed, RwGrow grow,
                      void* grow_ctx, RwMap* out, std::string* why = nullptr);
+  // join() in memory whose backed size backed(grow_ctx) a writer in another
+  // process may grow: a join refused while that size moved is tried again
+  // (it only grows, up to its maximum). RwStore and RwShards join so.
+  using RwBacked = std::uint64_t (*)(void* ctx);
+  static Status join_backed(void* base, std::uint64_t hdr_off, RwBacked backed, RwGrow grow, void* grow_ctx,
+                            RwMap* out, std::string* why = nullptr);
 
   std::uint64_t hash(RwBytes key) const;
   std::uint64_t seed() const { return seed_; }

@@ -27,6 +27,7 @@ Status fail(std::string* why, Status s, const std::string& msg) {
 }  // namespace
 
 Status RwShards::grow(void* ctx, u64 bytes) { return static_cast<Region*>(ctx)->grow(bytes); }
+u64 RwShards::backed(void* ctx) { return static_cast<const Region*>(ctx)->size(); }
 
 RegionSpec RwShards::spec(const RwParams& p, unsigned shard_cnt) {
   return RegionSpec{kRwShardsRegionType, 1, kShard0Off + shard_cnt * window_of(p), kShard0Off + 4096};
@@ -74,12 +75,8 @@ Status RwShards::finish(Region&& r, Ptr* out, std::string* why) {
   st->maps_.resize(std::size_t{1} << w[2]);
   for (u64 i = 0; i < st->maps_.size(); ++i) {
     std::string m_why;
-    Status s = Status::corrupt;
-    for (u64 size = 0; size != reg.size();) {  // a region grown meanwhile: again (as RwStore::finish)
-      size = reg.size();
-      s = RwMap::join(reg.base(), kShard0Off + i * w[3], size, &RwShards::grow, &reg, &st->maps_[i], &m_why);
-      if (s != Status::corrupt) break;
-    }
+    Status s = RwMap::join_backed(reg.base(), kShard0Off + i * w[3], &RwShards::backed, &RwShards::grow, &reg,
+                                  &st->maps_[i], &m_why);
     if (s != Status::ok) return fail(why, s, "shard " + std::to_string(i) + ": " + m_why);
     // One seed for all (as created): get / put hash a key once for both the
     // shard and the slot.

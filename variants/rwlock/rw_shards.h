@@ -90,6 +90,7 @@ class RwShards {
   static Status finish(Region&& r, Ptr* out, std::string* why);
   static Status attach(Status made, Region&& r, Ptr* out, std::string* why);
   static Status grow(void* ctx, std::uint64_t bytes);
+  static std::uint64_t backed(void* ctx);  // the region's backed size (RwMap::join_backed)
 
   Region region_;
   std::vector<RwMap> maps_;

@@ -6,6 +6,7 @@
 namespace mb {
 
 Status RwStore::grow(void* ctx, std::uint64_t bytes) { return static_cast<Region*>(ctx)->grow(bytes); }
+std::uint64_t RwStore::backed(void* ctx) { return static_cast<const Region*>(ctx)->size(); }
 
 RegionSpec RwStore::spec(const RwParams& p) {
   std::uint64_t need = RwMap::mem_needed(kRegionHeaderSize, p);
@@ -33,15 +34,7 @@ Status RwStore::finish(Region&& r, Ptr* out, std::string* why) {
     if (why != nullptr) *why = "region holds no rwlock map (root offset " + std::to_string(root) + ")";
     return Status::corrupt;
   }
-  // A writer in another process may grow the region between our load of
-  // its size and join()'s load of the bytes the map needs: a join refused
-  // while the size moved is tried again (the size only grows, to size_max).
-  Status s = Status::corrupt;
-  for (std::uint64_t size = 0; size != reg.size();) {
-    size = reg.size();
-    s = RwMap::join(reg.base(), root, size, &RwStore::grow, &reg, &st->map_, why);
-    if (s != Status::corrupt) break;
-  }
+  Status s = RwMap::join_backed(reg.base(), root, &RwStore::backed, &RwStore::grow, &reg, &st->map_, why);
   if (s != Status::ok) return s;
   *out = std::move(st);
   return Status::ok;

@@ -48,6 +48,7 @@ class RwStore {
  private:
   RwStore() = default;
   static Status grow(void* ctx, std::uint64_t bytes);
+  static std::uint64_t backed(void* ctx);  // the region's backed size (RwMap::join_backed)
   static RegionSpec spec(const RwParams& p);
   static RegionInit init(const RwParams& p, std::string* why);
   static Status finish(Region&& r, Ptr* out, std::string* why);

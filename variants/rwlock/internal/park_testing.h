@@ -2,7 +2,7 @@
 // park_child() forks a child that runs fn(); when fn reaches the test hook
 // point `at` (rw_os::hook), the child tells the parent through a pipe and
 // waits there to be killed. idle_child() forks a live process that holds
-// nothing (a lock word can name it). Used by the rwlock, robin-hood and
+// nothing (a lock word can name it); dead_pid() gives a pid no process has. Used by the rwlock, robin-hood and
 // chain fork tests.
 #ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
 #define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_PARK_TESTING_H_
@@ -54,6 +54,15 @@ pid_t park_child(HookPoint at, Fn&& fn, int* status = nullptr) {
   if (pid > 0) waitpid(pid, &st, 0);
   if (status != nullptr) *status = st;
   return -1;
+}
+
+// The pid of a process that has exited and been reaped (a dead holder or
+// owner for a lock word or an owner table word), or -1 when fork failed.
+inline pid_t dead_pid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int st = 0;
+  return pid > 0 && waitpid(pid, &st, 0) == pid ? pid : -1;
 }
 
 // A child that does nothing, alive until the parent closes *release (the
