@@ -13,9 +13,13 @@
 // A repetition that fails a check is reported as incorrect (and the run's
 // exit status says so); its throughput is still shown.
 //
-// Latency: every `latency_every`-th operation of a worker is timed with
-// CLOCK_MONOTONIC into its own log-linear histogram (histogram.h); the
-// histograms of all workers and repetitions of a cell are merged.
+// Latency: after the measured phase, each worker goes on for a latency phase
+// (`latency_share` of the measured phase's seconds or operations) in which
+// every `latency_every`-th operation is timed with CLOCK_MONOTONIC into its
+// own log-linear histogram (histogram.h); the histograms of all workers and
+// repetitions of a cell are merged. The measured phase reads no clock, so
+// sampling costs the throughput nothing; the latency phase's operations are
+// checked like the others but not counted in the throughput.
 #ifndef MAPBENCH_HARNESS_RUNNER_H_
 #define MAPBENCH_HARNESS_RUNNER_H_
 
@@ -40,7 +44,8 @@ struct RunConfig {
   unsigned reps = 3;
   bool pin = false;               // worker i on CPU i % cores
   std::uint64_t seed = 1;
-  unsigned latency_every = 8;     // 0: no latency sampling
+  unsigned latency_every = 8;     // 0: no latency sampling (and no latency phase)
+  double latency_share = 0.25;    // the latency phase's length, a share of the measured phase
   std::uint64_t stream_len = std::uint64_t{1} << 20;  // per worker, cycled (duration mode)
   std::string commit;             // recorded as given (e.g. git rev-parse HEAD)
   std::string command;            // the command line, recorded

@@ -64,6 +64,15 @@ grep -q "Suite: allocator" "$tmp/report/report.md" || fail "allocator suite miss
 grep -q "Suite: cross_process" "$tmp/report/report.md" || fail "cross-process suite missing"
 grep -q "repetitions passed every check" "$tmp/report/report.md" || fail "no correctness summary"
 
+# The method says where latency was sampled: the fixture (a run from before
+# the latency phase) inside the measured phase; a run with the phase after it.
+grep -q "timed for latency, inside the measured phase" "$tmp/report/report.md" || fail "an old run's sampling not stated"
+"$py" -c "import json,sys; d=json.load(open(sys.argv[1])); d['config']['latency_share']=0.25; json.dump(d, open(sys.argv[2],'w'))" \
+  "$dir/testdata/run_small.json" "$tmp/phase.json"
+"$py" "$dir/report.py" "$tmp/phase.json" --figures "$tmp/figs" --out "$tmp/report_phase" >/dev/null || fail "report of a phased run exited non-zero"
+grep -q "latency is sampled after the measured phase, in a phase 0.25 times as long" "$tmp/report_phase/report.md" ||
+  fail "a run's latency phase not stated"
+
 # A test record of another commit than the run's is flagged; one of the
 # same commit is not.
 commit=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['commit'])" "$dir/testdata/run_small.json")

@@ -114,6 +114,18 @@ class Doc:
         return "\n".join(out)
 
 
+def latency_method(conf):
+    """How the run sampled latency, in one sentence."""
+    every = conf["latency_sample_every"]
+    if every == 0:
+        return "latency was not sampled."
+    if conf.get("latency_share") is None:  # runs before the latency phase: samples inside the measured phase
+        return (f"one operation in {every} is timed for latency, inside the measured phase (two clock reads "
+                "per sample lower the fastest maps' throughput).")
+    return (f"latency is sampled after the measured phase, in a phase {fmt(conf['latency_share'])} times as long "
+            f"that times one operation in {every}; the measured phase reads no clock.")
+
+
 def load_runs(paths):
     docs, cells = [], {}
     for p in paths:
@@ -299,9 +311,9 @@ def main():
            else f"{conf.get('ops_per_worker')} operations per worker per repetition")
     doc.p(f"Method: {conf['reps']} repetitions per cell, each on a freshly built and prefilled map; {dur} after "
           f"{conf['warmup_s']} s of warm-up; workers start at one barrier; key and operation streams are generated "
-          f"before timing (seed {conf['seed']}); one operation in {conf['latency_sample_every']} is timed for "
-          "latency. Throughput is the median over repetitions with the 95% confidence interval of the mean "
-          "(Student's t). Ratios compare maps measured in the same run.")
+          f"before timing (seed {conf['seed']}); {latency_method(conf)} Throughput is the median over repetitions "
+          "with the 95% confidence interval of the mean (Student's t). Ratios compare maps measured in the same "
+          "run.")
     if m["cores"] <= 2:
         doc.p(f"This machine has {m['cores']} cores: scaling beyond {m['cores']} workers is not measured here, "
               "and 2-worker figures share the cores with the driver and the system. Treat small differences "
