@@ -35,6 +35,26 @@
 //                each reader sees 0 or 1, every slot and bit is free
 //                afterwards. Planted bug 17 frees a slot before clearing
 //                its bit. Random search (200k schedules).
+//   stray_bits_3t  a lock with one reader slot, free, and two reader bits
+//                set that no live reader holds (planted in before()): bit 0
+//                (its slot free) and bit 1 (past the last slot). A writer
+//                and two readers race, one reading twice: the writer's
+//                drain clears the stray bits, bit 0 only through a claim of
+//                its slot, so that a reader that takes the slot meanwhile
+//                keeps its bit; no data race, each reader sees 0 or 1, the
+//                word and the slot are clear afterwards. Planted bug 36
+//                clears a free slot's set bit without the claim (a reader
+//                that took the slot in between reads with no bit: counted
+//                as a stray, it fails the count check within a few hundred
+//                schedules; without that check the writer's stores race
+//                with the reader's loads, found at 26k); planted bug 37
+//                leaves bits past the last slot (the drain never ends).
+//                Random search (300k schedules). The first version of this
+//                model found a hang: a reader holding the slot waited for
+//                the writer with the stray bit still set, and the writer's
+//                drain waited on that bit (reclaim leaves a live reader's
+//                slot alone); a reader now clears such a bit before it
+//                waits (planted bug 38 takes that out again).
 //   replaced_writer_2t  the write lock is held by a dead process whose pid
 //                (1) a later process has: thread 0 plays it (pid 1, another
 //                start key); the stamp word names the dead one (planted in
@@ -83,7 +103,7 @@ using u64 = std::uint64_t;
 // A lock on its own: word 0 the lock, word 1 the stamp, words 8..9 two
 // reader slots, words 16..18 the counters. Processes have no start keys
 // (0: unknown) unless a model gives them some.
-template <class Derived, int Threads = 2>
+template <class Derived, int Threads = 2, unsigned Slots = 2>
 struct LockModelBase : rl::test_suite<Derived, Threads> {
   mb::sync::ModelMemory<24> mem;
   RwLock lock;
@@ -93,7 +113,7 @@ struct LockModelBase : rl::test_suite<Derived, Threads> {
     RwLock::Words w;
     w.lock_off = 0;
     w.slots_off = 64;
-    w.slot_cnt = 2;
+    w.slot_cnt = Slots;
     w.counters_off = 128;
     w.stamp_off = 8;
     lock = RwLock(mem.base(), w);
@@ -181,6 +201,40 @@ struct DeadReadersModel : ReadersWriterBase<DeadReadersModel, 3> {
     RL_ASSERT(lock.word() == 0);
     for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(mem.base(), 64 + 8 * i).load_relaxed() == 0);
     RL_ASSERT(lock.read_recoveries() == 2);
+  }
+};
+
+// One reader slot, free, and reader bits 0 and 1 set by no live reader.
+// Thread 0 writes data under the write lock; thread 1 reads it twice and
+// thread 2 once under the read lock (with one slot, a reader that finds it
+// taken reclaims too).
+struct StrayBitsModel : LockModelBase<StrayBitsModel, 3, 1> {
+  void before() {
+    LockModelBase<StrayBitsModel, 3, 1>::before();
+    mb::sync::word(mem.base(), 0).store_relaxed(3);  // bit 0: slot 0 is free; bit 1: past the last slot
+  }
+  void read_once() {
+    unsigned slot = lock.read_lock(nullptr, nullptr);
+    int v = data($);
+    RL_ASSERT(v == 0 || v == 1);
+    lock.read_unlock(slot);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      lock.write_lock();
+      data($) = 1;
+      lock.write_unlock();
+    } else {
+      read_once();
+      if (t == 1) read_once();
+    }
+  }
+  void after() {
+    RL_ASSERT(data($) == 1);
+    RL_ASSERT(lock.word() == 0);
+    RL_ASSERT(mb::sync::word(mem.base(), 64).load_relaxed() == 0);
+    // Bit 1 is reclaimed; bit 0 is, unless a reader's unlock cleared it.
+    RL_ASSERT(lock.read_recoveries() >= 1 && lock.read_recoveries() <= 2);
   }
 };
 
@@ -473,6 +527,7 @@ const Model kModels[] = {
     {"replaced_writer_2t", run<ReplacedWriterModel>, rl::sched_random, 100000},
     {"seqlock_2t", run<SeqlockModel>, rl::sched_random, 200000},
     {"dead_readers_3t", run<DeadReadersModel>, rl::sched_random, 200000},
+    {"stray_bits_3t", run<StrayBitsModel>, rl::sched_random, 300000},
     {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},
     {"counters_3t", run<CountersModel>, rl::sched_random, 50000},
     {"dead_mover_2t", run<DeadMoverModel>, rl::sched_random, 100000, 0, 10000},

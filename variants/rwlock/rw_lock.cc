@@ -276,6 +276,25 @@ unsigned RwLock::lock_reader(unsigned i, Repair repair, void* ctx) const {
       rw_os::wake(lock(), Half::low, 1);
       continue;
     }
+#if MB_PLANT_BUG == 38
+    // Planted bug 38: a reader waits for the writer with a stray bit of its
+    // slot set; the writer's drain waits on that bit (a hang).
+    if (false) {
+#else
+    if ((w & bit) != 0) {
+#endif
+      // A writer holds the word and our slot's bit is set, which we never
+      // did: a stray bit (damage, L2). The writer's drain waits on it, and
+      // its reclaim leaves a slot a live reader holds alone, so we clear
+      // it, owning it with the slot; waiting for the writer with it set
+      // would wait for good (the Relacy model stray_bits_3t found that).
+      // ORDER: acq_rel, as the back-off above.
+      const std::uint64_t old = lock().fetch_and_acq_rel(~bit);
+      rw_os::wake(lock(), Half::low, 1);
+      if ((old & bit) != 0) counter(1).fetch_add_relaxed(1);  // a statistic (relaxed); the load above may be stale
+      w = old & ~bit;
+      continue;
+    }
     std::uint64_t st = 0;
     if (holder_state(w, &last, &waits, &st) != Holder::running) {
       // Recover the dead writer through the write lock, then retry.
@@ -325,6 +344,15 @@ unsigned RwLock::reclaim_dead_readers() const {
     } else if (rw_os::alive_as(std::uint32_t(s >> 32), key == kSlotReclaiming ? 0 : key)) {
       continue;
     }
+#if MB_PLANT_BUG == 36
+    // Planted bug 36: a free slot's bit is cleared without claiming the
+    // slot; a reader that took the slot and set its bit after the load above
+    // loses the bit while it reads.
+    if (s == 0) {
+      if (lock().fetch_and_acq_rel(~bit) & bit) counter(1).fetch_add_relaxed(1), ++n;
+      continue;
+    }
+#endif
     // Exactly one recoverer wins the slot; a dead recoverer's claim is
     // itself a dead slot and is reclaimed the same way. Holding a free
     // slot, we own its bit too: no reader sets it without the slot.
@@ -347,7 +375,12 @@ unsigned RwLock::reclaim_dead_readers() const {
   }
   // Bits past the last slot are damage too, with no slot to own them.
   const std::uint64_t past = kRwReaderMask & ~((std::uint64_t{1} << w_.slot_cnt) - 1);
+#if MB_PLANT_BUG == 37
+  // Planted bug 37: bits past the last slot are left set (no slot owns them).
+  if (false) {
+#else
   if ((lock().load_relaxed() & past) != 0) {
+#endif
     // ORDER: acq_rel, as the clears above.
     const std::uint64_t old = lock().fetch_and_acq_rel(~past);
     if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);

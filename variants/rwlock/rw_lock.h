@@ -103,7 +103,10 @@
 // reader bit whose slot is free (the claim is CAS 0 -> reclaiming, after
 // which no reader can set that bit) or past slot_cnt is damage the
 // protocol never makes (L2, L3); it would hold every writer's drain for
-// good, so it is cleared the same way and counted too.
+// good, so it is cleared the same way and counted too. A stray bit whose
+// slot a live reader holds is that reader's to clear: one that finds a
+// writer holding the word and its own bit set (which it did not set)
+// clears the bit before it waits, and counts it.
 //
 // LIMITS: one read lock per thread at a time (not re-entrant); a holder
 // that dies between its lock CAS and its stamp store or between its stamp
