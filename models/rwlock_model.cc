@@ -82,6 +82,16 @@
 //                old block is freed). Planted bug 29 opens the value journal
 //                late (half fails), 30 keeps the old block (meta fails).
 //                Random search (100k schedules each).
+//   join_snapshot_2t  a join (RwMap::join, as another process's) while a
+//                writer grows the table (the new table published, the old
+//                one put on its free list): the join accepts the map, and
+//                the joined map reads every key. Planted bug 39 takes the
+//                header's words one by one, outside the seqlock (a join
+//                refused a sound map: the table word from before the
+//                publish, the list from after the retire; found at the 15th
+//                schedule). Every schedule with up to 2 preemptions (1.5M
+//                schedules, 47 s here; a random search of 50k schedules
+//                missed bug 39).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -246,12 +256,13 @@ using MapMemory = mb::sync::ModelMemory<kMapWords>;
 
 // A map with one 8-slot table holding key kKey -> {1, 1} (16 bytes, inline),
 // or kKey -> 5 (8 bytes: a counter) with setup_counter().
-template <class Derived, int Threads = 2>
+template <class Derived, int Threads = 2, class Memory = MapMemory>
 struct MapModelBase : rl::test_suite<Derived, Threads> {
   static constexpr u64 kKey = 5;
-  MapMemory mem;
+  Memory mem;
   RwMap m;
   u64 arena_max = 0;
+  u64 cap_max = 8;
 
   void put(u64 x) {
     u64 v[2] = {x, x};
@@ -261,10 +272,10 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
     for (auto& k : mb::rw_os::g_model_start_key) k = 0;
     mb::RwParams p;
     p.cap_init = 8;
-    p.cap_max = 8;
+    p.cap_max = cap_max;
     p.arena_max = arena_max;
     p.reader_slots = 2;
-    RL_ASSERT(RwMap::format(mem.base(), kHdrOff, MapMemory::size(), p, nullptr, nullptr, &m) == Status::ok);
+    RL_ASSERT(RwMap::format(mem.base(), kHdrOff, Memory::size(), p, nullptr, nullptr, &m) == Status::ok);
     put(1);
   }
   void setup_counter() {
@@ -367,6 +378,42 @@ struct RecoveryModel : MapModelBase<RecoveryModel> {
     std::string why;
     RL_ASSERT(m.last_recovery(&why) == Status::ok);
     RL_ASSERT(m.verify(&why) == Status::ok);
+  }
+};
+
+// Thread 0 inserts the key that grows the table (8 slots, 6 used, to 16:
+// a new table from the arena, published, the old one retired to its free
+// list) while thread 1 joins the map: the join's header snapshot is taken
+// between two equal even seqs (or after the writer is gone), so it never
+// sees the table word from before the publish beside the free list from
+// after the retire (both naming the old table: "free table list ... out of
+// range"). The joined map then reads every key.
+// Room for the 16-slot table beside the 8-slot one (64 bytes a slot).
+using GrowMemory = mb::sync::ModelMemory<kMapWords + 64>;
+
+struct JoinSnapshotModel : MapModelBase<JoinSnapshotModel, 2, GrowMemory> {
+  static constexpr u64 kFirst = 100;
+  void before() {
+    cap_max = 16;
+    setup();  // kKey
+    for (u64 k = kFirst; k < kFirst + 5; ++k) RL_ASSERT(m.put(k, k) == Status::ok);  // 6 of 8 used
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.put(kFirst + 5, kFirst + 5) == Status::ok);  // the 7th: grows
+      return;
+    }
+    RwMap j;
+    std::string why;
+    const Status s = RwMap::join(mem.base(), kHdrOff, GrowMemory::size(), nullptr, nullptr, &j, &why);
+    if (s != Status::ok) std::printf("join: %s\n", why.c_str());
+    RL_ASSERT(s == Status::ok);
+    u64 v = 0;
+    for (u64 k = kFirst; k < kFirst + 5; ++k) RL_ASSERT(j.get(k, &v) == Status::ok && v == k);
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 16);
   }
 };
 
@@ -533,6 +580,7 @@ const Model kModels[] = {
     {"dead_mover_2t", run<DeadMoverModel>, rl::sched_random, 100000, 0, 10000},
     {"dead_value_half_2t", run<DeadValueHalfModel>, rl::sched_random, 100000},
     {"dead_value_meta_2t", run<DeadValueMetaModel>, rl::sched_random, 100000},
+    {"join_snapshot_2t", run<JoinSnapshotModel>, rl::sched_bound, 0, 2, 20000},
 };
 
 }  // namespace

@@ -295,6 +295,10 @@ RwMap::HeaderSnapshot RwMap::header_snapshot() const {
     for (unsigned c = 0; c < kRwClassCnt; ++c) h.free[c] = hw(kFree + c).load_acquire();
     // Relaxed: the acquire loads above keep this load after them.
     const u64 again = hw(kSeq).load_relaxed();
+#if MB_PLANT_BUG == 39
+    // Planted bug 39: the words as loaded, whatever the seqlock says.
+    return h;
+#endif
     if (seq % 2 == 0 && again == seq) return h;
     if (seq % 2 == 1 && again == seq && lock_.writer_gone()) return h;
     if (tries < kJoinSnapshotSpins) {
