@@ -52,7 +52,7 @@ run options (defaults in brackets):
   --latency-every=N     time one operation in N (0: none) [8], in a latency
                         phase after the measured one (which reads no clock)
   --latency-share=F     the latency phase's length, a share of the measured
-                        phase's seconds or operations, 0..10 [0.25]
+                        phase's seconds or operations, 0.01..10 [0.25]
   --out=FILE            write the JSON here [stdout]
   --commit=SHA          record the source revision in the document
   --quiet               no progress lines
@@ -142,7 +142,7 @@ int run(int argc, char** argv, const std::string& command) {
     else if (opt == "--reps") need(), cfg.reps = unsigned(parse_u64(opt, v, 1, 1000));
     else if (opt == "--seed") need(), cfg.seed = parse_u64(opt, v, 0, (u64{1} << 53) - 1);  // JSON numbers are doubles
     else if (opt == "--latency-every") need(), cfg.latency_every = unsigned(parse_u64(opt, v, 0, 1u << 20));
-    else if (opt == "--latency-share") need(), cfg.latency_share = parse_double(opt, v, 0, 10);
+    else if (opt == "--latency-share") need(), cfg.latency_share = parse_double(opt, v, 0.01, 10);
     else if (opt == "--out") need(), out = v;
     else if (opt == "--commit") need(), cfg.commit = v;
     else if (a == "--pin") cfg.pin = true;

@@ -43,15 +43,19 @@ struct Control {
   // Duration mode: the driver sets 1 to end the measured phase and 2 to end
   // the latency phase after it.
   std::atomic<unsigned> stop{0};
+  // Workers past their measured phase: in ops mode, none starts its latency
+  // phase (clock reads, and load on the map) until every one has finished
+  // measuring.
+  std::atomic<unsigned> measured{0};
 };
 static_assert(std::atomic<u64>::is_always_lock_free);
 
 // One worker's results (also in shared memory for processes).
 struct WorkerResult {
   u64 ops = 0, failed = 0, bad_reads = 0, scanned = 0;
-  u64 inserted = 0, created = 0, erased = 0;  // size accounting, warm-up included
+  u64 inserted = 0, created = 0, erased = 0;  // size accounting, warm-up and latency phase included
   u64 t_start = 0, t_end = 0;                 // measured phase, CLOCK_MONOTONIC ns
-  u64 passes = 0;  // passes over the stream begun by the end (1: it never wrapped)
+  u64 passes = 0;  // passes over the stream begun by the measured phase's end (1: it never wrapped)
   bool done = false;
   Histogram hist;
 };
@@ -65,6 +69,7 @@ struct Params {
   bool pin;
   unsigned plant_fault;
   u64 fault_key = 0;  // plant_fault 4: the damaged key, put right after the warm-up
+  unsigned workers = 0;  // in the repetition (the latency phase's barrier)
 };
 
 template <class A>
@@ -164,11 +169,21 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
     one_op(m, s.ops[i], s.key_at(i, pass), &seq, r);
   }
   r.t_end = now_ns();
+  // What the measured phase saw (the latency phase adds to the counters).
+  const u64 scanned = r.scanned, passes = pass + 1;
   // The latency phase: the measured phase takes no clock reads (two of them
   // per sample cost 5-9 ns here, 5-15% of the fastest maps' throughput), so
-  // samples are taken after it, on the same stream and the same map. Its
-  // operations count for the checks, not for the throughput.
+  // samples are taken after it, on the same stream and the same map, once
+  // every worker has finished measuring (or after 10 s: a worker process
+  // that died mid-phase must not hold the others for ever; the repetition
+  // fails then anyway). Its operations count for the checks, not for the
+  // throughput.
+  c.measured.fetch_add(1, std::memory_order_acq_rel);
   if (const unsigned every = p.latency_every; every != 0) {
+    const u64 give_up = r.t_end + u64{10'000'000'000};
+    while (c.measured.load(std::memory_order_acquire) < p.workers && c.stop.load(std::memory_order_relaxed) < 2 &&
+           now_ns() < give_up)
+      sched_yield();
     unsigned until_sample = every;
     for (u64 done = 0;; ++done, next()) {
       if (p.ops != 0 ? done == p.latency_ops
@@ -184,7 +199,7 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
       }
     }
   }
-  r.passes = pass + 1;
+  r.scanned = scanned, r.passes = passes;
   r.done = true;
   A::thread_exit();
 }
@@ -206,7 +221,7 @@ struct Rep {
   std::string problem;
   double mops = 0, seconds = 0;
   u64 ops = 0, failed = 0, bad_reads = 0, again = 0, size = 0, expected = 0, scanned = 0;
-  u64 stream_passes = 0;  // the most passes a worker began over its stream (warm-up included)
+  u64 stream_passes = 0;  // the most passes a worker began over its stream (warm-up and measured phase)
   std::vector<u64> per_worker;
   double bytes_per_key = 0;
   std::string bytes_method;
@@ -462,6 +477,7 @@ Json run_cell(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& pr
   Params p{cfg.warmup, cfg.duration, cfg.ops, cfg.latency_every, cfg.latency_share, latency_ops, cfg.pin,
            cfg.plant_fault};
   if (!prefill.empty()) p.fault_key = key_of(prefill[0]);
+  p.workers = unsigned(streams.size());
   Histogram hist;
   std::vector<double> mops;
   Json reps = Json::array();

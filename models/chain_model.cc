@@ -73,6 +73,13 @@
 //                   the recovery frees it exactly when the list does not
 //                   hold it (planted bug 33 frees it either way). Random
 //                   schedules: the bounded search did not end in 15 min.
+//   dead_unfreed_2t an erase unlinked its element, unlocked and died
+//                   before the free (played in before() through the test
+//                   hook): a writer that must claim the dead index sweeps
+//                   it and frees the element once, while a reader finds
+//                   the other keys; no leak, the journal clear afterwards.
+//                   Planted bug 43 forgets the entry unfreed (a leak).
+//                   Random schedules (100k).
 //   dead_index_reclaim_2t  every owner index but the dead holder's is held
 //                   by a live process: a writer (which must sweep and
 //                   claim the dead index before it can lock) and a reader
@@ -344,6 +351,67 @@ struct DeadJournalModel : ChainModelBase<DeadJournalModel<Linked>> {
     RL_ASSERT(m.size() == (Linked ? 4u : 3u));
     // Keys 1, 2 (and 3) are list elements; 100 is in the inline slot.
     RL_ASSERT(objects(this->a) == base_objects + (Linked ? 3u : 2u));
+  }
+};
+
+// An erase unlinked key 2's element E, unlocked chain 0 and died before
+// freeing E (played in before(): the test hook copies the memory at
+// chain_unlocked_unfreed, the erase runs on, the copy is put back): E waits
+// in the dead process's kJOld journal word. Every other owner index is
+// held by a live process, so thread 0's insert must claim the dead index
+// and sweep it: the sweep takes chain 0's lock, finds E off the list and
+// frees it, once; thread 1 meanwhile finds keys 1 and 3 with no lock, and
+// not key 2. Afterwards the allocator holds the list's elements alone and
+// the index's journal is clear. Planted bug 43 forgets an unmarked kJOld
+// entry as if stranded (E leaks).
+struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
+  static constexpr u64 kLivePid = 50;
+  static inline Memory* snap_of = nullptr;
+  static inline bool taken = false;
+  static inline u64 words[kWords];
+  static void hook(mb::rw_os::HookPoint p) {
+    if (taken || p != mb::rw_os::HookPoint::chain_unlocked_unfreed) return;
+    taken = true;
+    for (u64 i = 0; i < kWords; ++i) words[i] = mb::sync::word(snap_of->base(), 8 * i).load_relaxed();
+  }
+  u64 base_objects = 0, o = 0;
+  void before() {
+    setup();
+    base_objects = DeadJournalModel<false>::objects(a);
+    const u64 big[2] = {7, 7};  // 16 bytes: never inline
+    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);
+    snap_of = &mem;
+    taken = false;
+    mb::rw_os::g_test_hook = &DeadUnfreedModel::hook;
+    const u64 k2 = 2;
+    RL_ASSERT(m.erase(Bytes{&k2, 8}) == Status::ok);
+    mb::rw_os::g_test_hook = nullptr;
+    RL_ASSERT(taken);
+    for (u64 i = 0; i < kWords; ++i) mb::sync::word(mem.base(), 8 * i).store_relaxed(words[i]);
+    const u64 own = hdr(8), owners = hdr(9);
+    for (u64 i = 1; i <= owners; ++i)  // the erase's index: the one whose kJOld names E
+      if (mb::sync::word(mem.base(), own + 8 * (owners + 2 + 2 * (i - 1))).load_relaxed() != 0) o = i;
+    RL_ASSERT(o != 0);
+    for (u64 i = 1; i <= owners; ++i)
+      mb::sync::word(mem.base(), own + 8 * i).store_relaxed(i == o ? mb::rw_os::kModelDeadPid : kLivePid);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert(u64{100}, u64{0}) == Status::ok);  // into the inline slot: no allocation
+      return;
+    }
+    u64 v[2] = {}, sz = 0;
+    for (u64 k : {u64{1}, u64{3}}) RL_ASSERT(m.find(Bytes{&k, 8}, v, sizeof v, &sz) == Status::ok && v[0] == 7);
+    const u64 k2 = 2;
+    RL_ASSERT(m.find(Bytes{&k2, 8}, v, sizeof v, &sz) == Status::not_found);
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.size() == 3);
+    RL_ASSERT(DeadJournalModel<false>::objects(a) == base_objects + 2);  // keys 1 and 3; key 100 is inline
+    const u64 own = hdr(8), owners = hdr(9);
+    for (u64 slot = 0; slot < 2; ++slot)
+      RL_ASSERT(mb::sync::word(mem.base(), own + 8 * (owners + 1 + 2 * (o - 1) + slot)).load_relaxed() == 0);
   }
 };
 
@@ -648,6 +716,7 @@ const Model kModels[] = {
     {"dead_writer_read_2t", run<DeadWriterModel<true>>, rl::sched_bound, 0, 2},
     {"dead_journal_2t", run<DeadJournalModel<false>>, rl::sched_random, 300000},
     {"dead_journal_linked_2t", run<DeadJournalModel<true>>, rl::sched_random, 300000},
+    {"dead_unfreed_2t", run<DeadUnfreedModel>, rl::sched_random, 100000},
     {"dead_index_reclaim_2t", run<DeadIndexReclaimModel<false>>, rl::sched_bound, 0, 2},
     {"dead_sweeper_2t", run<DeadIndexReclaimModel<true>>, rl::sched_bound, 0, 2},
     {"sweep_sibling_2t", run<SweepSiblingModel>, rl::sched_bound, 0, 2},

@@ -41,6 +41,16 @@
 //                   the lock word's start key tells them apart, and the
 //                   take-over CAS changes the word even for thread 0.
 //                   Planted bug 22 fails it too (two recoveries).
+//   dead_shift_2t   a writer died mid-shift (played in before() through
+//                   the test hook: entry E in two adjacent slots, one
+//                   block); a writer takes the lock over and repairs while
+//                   a reader looks E up with no lock: E always found with
+//                   its value, one recovery, verify() clean. Planted bug 41
+//                   empties E's left copy instead of tombing it (verify()
+//                   then finds the robin-hood order broken). Random
+//                   search (200k schedules): the bounded one had not ended
+//                   after 4 minutes (the repair's free-stack rebuild and
+//                   the insert's resize are long).
 //   resize_2t       a writer's insert triggers a copy-on-write resize (new
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
@@ -57,10 +67,11 @@
 //                   over as the memory's next owner would, and its rechecks
 //                   pass).
 //
-// Every model runs Relacy's context-bound scheduler (one forced preemption
-// anywhere, every interleaving of that shape): a random schedule almost never
-// stops a reader inside the few-step window these bugs need, a bounded one
-// tries each window; full search does not finish in 300 s here.
+// Every model but dead_shift_2t runs Relacy's context-bound scheduler (one
+// forced preemption anywhere, every interleaving of that shape): a random
+// schedule almost never stops a reader inside the few-step window these
+// bugs need, a bounded one tries each window; full search does not finish
+// in 300 s here.
 //
 // Usage: robinhood_model [--expect-failure=NAME] [--only=NAME]
 #include "core/alloc.h"
@@ -418,6 +429,63 @@ struct ShrinkCompactModel : RhModelBase<ShrinkCompactModel> {
   }
 };
 
+// A writer that died mid-shift, played in before(): the test hook copies
+// the memory when the insert of N has copied E one slot right (E in slots 1
+// and 2, the same block) and the insert runs on; the copy is then put back
+// and the lock word names a dead process. Thread 0 inserts M (taking the
+// lock over: repair() tombs E's left copy, recounts, rebuilds the free
+// stack) while thread 1 looks E and A up with no lock: both always found
+// with their values. Afterwards one recovery, N absent (its insert died
+// before its linearization point), verify() clean. Planted bug 41 empties
+// E's left copy instead of tombing it: verify() finds RH1 broken (E's
+// right copy, distance 1, after an empty slot).
+struct DeadShiftModel : RhModelBase<DeadShiftModel> {
+  static inline Memory* snap_of = nullptr;
+  static inline bool taken = false;
+  static inline u64 words[kWords];
+  static void hook(mb::rw_os::HookPoint p) {
+    if (taken || p != mb::rw_os::HookPoint::rh_shift_half_done) return;
+    taken = true;
+    for (u64 i = 0; i < kWords; ++i) words[i] = mb::sync::word(snap_of->base(), 8 * i).load_relaxed();
+  }
+  u64 ka = 0, ke = 0, kn = 0, km = 0;
+  void before() {
+    setup();
+    ka = key_with_home(0);
+    ke = key_with_home(1);
+    kn = key_with_home(0, ka + 1);
+    km = key_with_home(3);
+    RL_ASSERT(m.insert(ka, 10) == Status::ok);
+    RL_ASSERT(m.insert(ke, 20) == Status::ok);
+    snap_of = &mem;
+    taken = false;
+    mb::rw_os::g_test_hook = &DeadShiftModel::hook;
+    RL_ASSERT(m.insert(kn, 30) == Status::ok);
+    mb::rw_os::g_test_hook = nullptr;
+    RL_ASSERT(taken);
+    for (u64 i = 0; i < kWords; ++i) mb::sync::word(mem.base(), 8 * i).store_relaxed(words[i]);
+    mb::sync::word(mem.base(), off + 8 * 8).store_relaxed(mb::rw_os::kModelDeadPid);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.insert(km, 40) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    RL_ASSERT(m.find(ke, &v) == Status::ok && v == 20);
+    RL_ASSERT(m.find(ka, &v) == Status::ok && v == 10);
+  }
+  void after() {
+    RL_ASSERT(m.recoveries() == 1);
+    check_quiescent();
+    u64 v = 0;
+    RL_ASSERT(m.find(ke, &v) == Status::ok && v == 20);
+    RL_ASSERT(m.find(km, &v) == Status::ok && v == 40);
+    RL_ASSERT(m.find(kn, &v) == Status::not_found);
+    RL_ASSERT(m.size() == 3);
+  }
+};
+
 using mb::models::Model;
 using mb::models::run;
 
@@ -434,6 +502,7 @@ const Model kModels[] = {
     {"replaced_writer_2t", run<ReplacedWriterModel>, rl::sched_bound, 0},
     {"bytes_assign_2t", run<BytesAssignModel>, rl::sched_bound, 0},
     {"bytes_multi_snapshot_2t", run<BytesMultiSnapshotModel>, rl::sched_bound, 0},
+    {"dead_shift_2t", run<DeadShiftModel>, rl::sched_random, 200000, 0, 20000},
 };
 
 }  // namespace

@@ -74,6 +74,19 @@
 //                every key is there once, one move repaired. Planted bug 28
 //                tombs the source before the copy. Random search (100k
 //                schedules).
+//   dead_mover_readers_2t  the same crash, met by readers under the read
+//                lock only (for_each, and incr's fast path): one of them
+//                recovers the writer in lock_reader's dead-writer branch
+//                and repairs the map before reading; the walk sees every
+//                key once. Planted bug 40 skips that repair (the walk sees
+//                B twice). Random search (100k schedules).
+//   cursor_rehash_2t  a cursor walk (next(), restarted on again) while a
+//                writer's put rehashes in place (an entry moves back into a
+//                tombstone) and a remove marks a slot: a finished walk saw
+//                each key present throughout once, the others at most
+//                once. Planted bug 42 leaves the table epoch alone in an
+//                in-place rehash (the walk misses the moved key). Random
+//                search (100k schedules).
 //   dead_value_half_2t, dead_value_meta_2t  a writer died changing a
 //                32-byte arena value to a 40-byte one, before (half) or
 //                after (meta) its meta store; another key's writer recovers
@@ -85,8 +98,9 @@
 //   join_snapshot_2t  a join (RwMap::join, as another process's) while a
 //                writer grows the table (the new table published, the old
 //                one put on its free list): the join accepts the map, and
-//                the joined map reads every key. Planted bug 39 takes the
-//                header's words one by one, outside the seqlock (a join
+//                the joined map reads the u64 keys put before the grow.
+//                Planted bug 39 takes the header's words one by one,
+//                outside the seqlock (a join
 //                refused a sound map: the table word from before the
 //                publish, the list from after the retire; found at the 15th
 //                schedule). Every schedule with up to 2 preemptions (1.5M
@@ -98,6 +112,8 @@
 //                (200k schedules; a full search does not finish).
 //
 // Usage: rwlock_model [--expect-failure=NAME] [--only=NAME]
+#include <cstring>
+
 #include "core/sync.h"
 #include "models/model_main.h"
 #include "variants/rwlock/rw_lock.h"
@@ -387,7 +403,7 @@ struct RecoveryModel : MapModelBase<RecoveryModel> {
 // between two equal even seqs (or after the writer is gone), so it never
 // sees the table word from before the publish beside the free list from
 // after the retire (both naming the old table: "free table list ... out of
-// range"). The joined map then reads every key.
+// range"). The joined map then reads the u64 keys put before the grow.
 // Room for the 16-slot table beside the 8-slot one (64 bytes a slot).
 using GrowMemory = mb::sync::ModelMemory<kMapWords + 64>;
 
@@ -457,11 +473,23 @@ struct Crash {
 // source before copying it (the entry is in neither slot at the crash).
 constexpr u64 kMoveFromWord = 58;  // header word: the source of an open rehash move (rw_map.h, LAYOUT)
 
-struct DeadMoverModel : MapModelBase<DeadMoverModel> {
+template <class Derived>
+struct DeadMoverBase : MapModelBase<Derived> {
+  using MapModelBase<Derived>::m;
+  using MapModelBase<Derived>::mem;
   u64 a = 0, b = 0, fill[3] = {}, n = 0;
   u64 home(u64 k) { return m.hash(mb::RwBytes{&k, 8}) & 7; }
   void before() {
-    setup();  // kKey -> {1, 1}
+    place();
+    // 5 entries and a tombstone in 8 slots: one more key rehashes in place.
+    Crash::inside(mem, mb::rw_os::HookPoint::move_half_done, [&] { RL_ASSERT(m.put(n, 30) == Status::ok); });
+    // The move that died is B's (its source slot holds B's key, words 2..4).
+    const u64 from = mb::sync::word(mem.base(), kHdrOff + 8 * kMoveFromWord).load_relaxed();
+    RL_ASSERT(from != 0 && mb::sync::word(mem.base(), from + 16).load_relaxed() == b);
+  }
+  // The keys, before the put of n that rehashes in place.
+  void place() {
+    this->setup();  // kKey -> {1, 1}
     // A and B share a home: B sits after A, and A's removal leaves a
     // tombstone on B's probe path (the next slot is full).
     u64 k = 100;
@@ -474,12 +502,10 @@ struct DeadMoverModel : MapModelBase<DeadMoverModel> {
     for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.put(fill[i], 20 + i) == Status::ok);
     RL_ASSERT(m.remove(a) == Status::ok);
     RL_ASSERT(m.stats().rehashes == 0);
-    // 5 entries and a tombstone in 8 slots: one more key rehashes in place.
-    Crash::inside(mem, mb::rw_os::HookPoint::move_half_done, [&] { RL_ASSERT(m.put(n, 30) == Status::ok); });
-    // The move that died is B's (its source slot holds B's key, words 2..4).
-    const u64 from = mb::sync::word(mem.base(), kHdrOff + 8 * kMoveFromWord).load_relaxed();
-    RL_ASSERT(from != 0 && mb::sync::word(mem.base(), from + 16).load_relaxed() == b);
   }
+};
+
+struct DeadMoverModel : DeadMoverBase<DeadMoverModel> {
   void thread(unsigned t) {
     if (t == 0) {
       RL_ASSERT(m.put(n, 30) == Status::ok);
@@ -498,6 +524,89 @@ struct DeadMoverModel : MapModelBase<DeadMoverModel> {
     RL_ASSERT(m.size() == 6);
     RwMap::Stats st = m.stats();
     RL_ASSERT(st.write_recoveries == 1 && st.move_repairs == 1 && st.rehashes >= 1);
+    check_quiescent();
+  }
+};
+
+// The same dead mover (B in two slots), met by readers under the read lock
+// only: thread 0 walks the map (for_each), thread 1 increments a u64 key
+// (the counters' fast path, incr under the read lock). Whichever finds the
+// dead writer first recovers it in lock_reader's dead-writer branch (the
+// write lock taken over, repair(), unlocked) before it reads: the walk sees
+// every key once (B from one slot), the increment lands, one recovery, one
+// move repaired. Planted bug 40 skips the repair in that branch: the walk
+// sees B twice.
+struct DeadMoverReadersModel : DeadMoverBase<DeadMoverReadersModel> {
+  struct Seen {
+    u64 keys[8];
+    unsigned n;
+  };
+  void thread(unsigned t) {
+    if (t == 0) {
+      Seen seen{};
+      RL_ASSERT(m.for_each([](void* ctx, mb::RwBytes key, mb::RwBytes) {
+        auto* s = static_cast<Seen*>(ctx);
+        RL_ASSERT(key.size == 8 && s->n < 8);
+        std::memcpy(&s->keys[s->n++], key.data, 8);
+      }, &seen) == Status::ok);
+      RL_ASSERT(seen.n == 5);  // kKey, B and the three fillers, each once
+      for (unsigned i = 0; i < seen.n; ++i)
+        for (unsigned j = i + 1; j < seen.n; ++j) RL_ASSERT(seen.keys[i] != seen.keys[j]);
+      return;
+    }
+    u64 r = 0;
+    RL_ASSERT(m.incr(fill[0], &r) == Status::ok && r == 21);
+  }
+  void after() {
+    u64 v = 0;
+    RL_ASSERT(m.get(b, &v) == Status::ok && v == 11);
+    RL_ASSERT(m.get(fill[0], &v) == Status::ok && v == 21);
+    RL_ASSERT(m.size() == 5);
+    RwMap::Stats st = m.stats();
+    RL_ASSERT(st.write_recoveries == 1 && st.move_repairs == 1);
+    check_quiescent();
+  }
+};
+
+// A cursor walk (next(), restarted from the start whenever it says again)
+// while thread 0 puts n, which rehashes the table in place (B moves back
+// into A's tombstone, before it), and then removes fill[0] (a mark, no
+// move): a walk that ends sees kKey, B, fill[1] and fill[2] (present
+// throughout) once each, n and fill[0] at most once, and nothing else.
+// Planted bug 42 leaves the table epoch (word 60) alone in an in-place
+// rehash: a cursor past B's new slot and before its old one misses B.
+struct CursorModel : DeadMoverBase<CursorModel> {
+  void before() { place(); }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.put(n, 30) == Status::ok);
+      RL_ASSERT(m.remove(fill[0]) == Status::ok);
+      return;
+    }
+    u64 seen[8] = {}, cnt = 0;
+    RwMap::Cursor c;
+    for (;;) {
+      u64 k[2] = {}, v[2] = {}, ks = 0, vs = 0;
+      const Status s = m.next(&c, k, sizeof k, &ks, v, sizeof v, &vs);
+      if (s == Status::not_found) break;
+      if (s == Status::again) {
+        c = RwMap::Cursor{}, cnt = 0;  // entries moved: start over
+        continue;
+      }
+      RL_ASSERT(s == Status::ok && ks == 8 && cnt < 8);
+      seen[cnt++] = k[0];
+    }
+    auto times = [&](u64 key) {
+      unsigned x = 0;
+      for (u64 i = 0; i < cnt; ++i) x += seen[i] == key;
+      return x;
+    };
+    for (u64 key : {kKey, b, fill[1], fill[2]}) RL_ASSERT(times(key) == 1);
+    RL_ASSERT(times(n) <= 1 && times(fill[0]) <= 1);
+    RL_ASSERT(cnt == 4 + times(n) + times(fill[0]));
+  }
+  void after() {
+    RL_ASSERT(m.stats().rehashes == 1);
     check_quiescent();
   }
 };
@@ -578,6 +687,8 @@ const Model kModels[] = {
     {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},
     {"counters_3t", run<CountersModel>, rl::sched_random, 50000},
     {"dead_mover_2t", run<DeadMoverModel>, rl::sched_random, 100000, 0, 10000},
+    {"dead_mover_readers_2t", run<DeadMoverReadersModel>, rl::sched_random, 100000, 0, 10000},
+    {"cursor_rehash_2t", run<CursorModel>, rl::sched_random, 100000, 0, 10000},
     {"dead_value_half_2t", run<DeadValueHalfModel>, rl::sched_random, 100000},
     {"dead_value_meta_2t", run<DeadValueMetaModel>, rl::sched_random, 100000},
     {"join_snapshot_2t", run<JoinSnapshotModel>, rl::sched_bound, 0, 2, 20000},

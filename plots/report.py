@@ -116,13 +116,13 @@ class Doc:
 
 def latency_method(conf):
     """How the run sampled latency, in one sentence."""
-    every = conf["latency_sample_every"]
-    if every == 0:
+    every, share = conf["latency_sample_every"], conf.get("latency_share")
+    if every == 0 or share == 0:
         return "latency was not sampled."
-    if conf.get("latency_share") is None:  # runs before the latency phase: samples inside the measured phase
+    if share is None:  # runs before the latency phase: samples inside the measured phase
         return (f"one operation in {every} is timed for latency, inside the measured phase (two clock reads "
                 "per sample lower the fastest maps' throughput).")
-    return (f"latency is sampled after the measured phase, in a phase {fmt(conf['latency_share'])} times as long "
+    return (f"latency is sampled after the measured phase, in a phase {share:g} times as long "
             f"that times one operation in {every}; the measured phase reads no clock.")
 
 

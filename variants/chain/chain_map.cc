@@ -534,7 +534,11 @@ void ChainMap::sweep(unsigned i, u64* swept, Status* worst) const {
     // ele_ok first: the hash word is read only inside the space.
     const u64 named = e & ~kJTaken;
     const u64 idx = ele_ok(named) ? sync::word(base_, named + 8).load_acquire() & (chain_cnt_ - 1) : 0;
+#if MB_PLANT_BUG == 43
+    const bool stranded = true;  // planted bug 43: an unmarked kJOld entry forgotten, its element leaked
+#else
     const bool stranded = slot == kJNew || (e & kJTaken) != 0;
+#endif
     if (stranded || !element_of_chain(named, idx)) {
       // Forgotten, never freed. The index is ours, but a taker of one of
       // the dead process's locks may mark this entry meanwhile (mark_taken,

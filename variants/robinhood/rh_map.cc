@@ -1514,7 +1514,13 @@ void RhMap::repair() const {
     const u64 wr = right.load_relaxed();
     if (t.mask > 0 && is_live(w) && is_live(wr) && ref_of(w) == ref_of(wr)) {
       // ORDER: release, as every slot store (readers recheck the version).
+#if MB_PLANT_BUG == 41
+      // Planted bug 41: the left copy emptied, not tombed: a probe for
+      // the entry stops there, before its right copy.
+      w = 0;
+#else
       w = next_ver((w & (kDistMask | kTagMask)) | kTombBit, w);
+#endif
       r.store_release(w);
     }
     if (is_live(w)) live.push_back(ref_of(w) << 4);

@@ -805,7 +805,9 @@ void RwMap::rehash_in_place() {
   u64 tomb = hw(kTomb).load_acquire();
   // Before the first move: a cursor must learn of moves even when this
   // rehash dies halfway (the moves it made stay).
+#if MB_PLANT_BUG != 42  // planted bug 42: cursors are not told (cursor_rehash_2t)
   hw(kMoves).store_release(hw(kMoves).load_acquire() + 1);
+#endif
   for (u64 n = 1; n <= mask; ++n) {
     u64 hole = (e + n) & mask;
     if (state(hole) != kTombState) continue;

@@ -453,7 +453,7 @@ class RwMap {
 
   struct Stats {
     std::uint64_t write_recoveries;  // dead write-lock holders replaced
-    std::uint64_t read_recoveries;   // dead reader slots reclaimed
+    std::uint64_t read_recoveries;   // dead reader slots reclaimed, stray reader bits cleared
     std::uint64_t seq_repairs;       // odd sequences found and repaired
     std::uint64_t grows, rehashes, shrinks;  // rehashes are in place
     std::uint64_t move_repairs;      // journals a dead writer left open: rehash moves, value changes
