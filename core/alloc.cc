@@ -677,7 +677,12 @@ u64 Allocator::trim() {
     }
     // Entirely free superblocks parked in active slots, any group's.
     for (unsigned cg = 0; cg <= cgroup_mask_; ++cg) {
+#if MB_PLANT_BUG == 44
+      // Planted bug 44: the slot read, not taken: the superblock stays there.
+      u64 sb = sync::word(base_, active_off(cg, szc)).load_acquire();
+#else
       u64 sb = ops::active_take(base_, active_off(cg, szc));
+#endif
       if (sb == 0 || check_sb(sb, szc) != Status::ok) continue;
       if (sync::word(base_, sb + 16).load_acquire() == full_mask_[szc]) {
         release_sb(szc, cg, sb);
