@@ -56,6 +56,7 @@ struct WorkerResult {
   u64 inserted = 0, created = 0, erased = 0;  // size accounting, warm-up and latency phase included
   u64 t_start = 0, t_end = 0;                 // measured phase, CLOCK_MONOTONIC ns
   u64 passes = 0;  // passes over the stream begun by the measured phase's end (1: it never wrapped)
+  bool gave_up_waiting = false;  // began its latency phase before every worker had finished measuring
   bool done = false;
   Histogram hist;
 };
@@ -174,16 +175,22 @@ void worker(A& m, const Stream& s, Control& c, WorkerResult& r, const Params& p,
   // The latency phase: the measured phase takes no clock reads (two of them
   // per sample cost 5-9 ns here, 5-15% of the fastest maps' throughput), so
   // samples are taken after it, on the same stream and the same map, once
-  // every worker has finished measuring (or after 10 s: a worker process
-  // that died mid-phase must not hold the others for ever; the repetition
-  // fails then anyway). Its operations count for the checks, not for the
-  // throughput.
+  // every worker has finished measuring, or after 10 s (a worker process
+  // that died mid-phase must not hold the others for ever: the repetition
+  // fails then anyway; a live one that is that far behind, with --ops, is
+  // measured beside this worker's sampling, and the run records it as
+  // latency_waits_given_up). Its operations count for the checks, not for
+  // the throughput.
   c.measured.fetch_add(1, std::memory_order_acq_rel);
   if (const unsigned every = p.latency_every; every != 0) {
     const u64 give_up = r.t_end + u64{10'000'000'000};
-    while (c.measured.load(std::memory_order_acquire) < p.workers && c.stop.load(std::memory_order_relaxed) < 2 &&
-           now_ns() < give_up)
+    while (c.measured.load(std::memory_order_acquire) < p.workers && c.stop.load(std::memory_order_relaxed) < 2) {
+      if (now_ns() >= give_up) {
+        r.gave_up_waiting = true;
+        break;
+      }
       sched_yield();
+    }
     unsigned until_sample = every;
     for (u64 done = 0;; ++done, next()) {
       if (p.ops != 0 ? done == p.latency_ops
@@ -222,6 +229,7 @@ struct Rep {
   double mops = 0, seconds = 0;
   u64 ops = 0, failed = 0, bad_reads = 0, again = 0, size = 0, expected = 0, scanned = 0;
   u64 stream_passes = 0;  // the most passes a worker began over its stream (warm-up and measured phase)
+  u64 latency_waits_given_up = 0;  // workers that sampled while another still measured
   std::vector<u64> per_worker;
   double bytes_per_key = 0;
   std::string bytes_method;
@@ -275,6 +283,7 @@ void finish_rep(A& m, u64 prefill_n, const WorkerResult* res, unsigned workers, 
     t0 = std::min(t0, r.t_start), t1 = std::max(t1, r.t_end);
     rep->per_worker.push_back(r.ops);
     rep->stream_passes = std::max(rep->stream_passes, r.passes);
+    rep->latency_waits_given_up += r.gave_up_waiting;
     hist->merge(r.hist);
   }
   rep->seconds = t1 > t0 ? double(t1 - t0) / 1e9 : 0;
@@ -505,6 +514,7 @@ Json run_cell(const Cell& cell, const RunConfig& cfg, const std::vector<u64>& pr
     j.set("bad_reads", rep.bad_reads);
     j.set("final_size", rep.size);
     j.set("stream_passes", rep.stream_passes);
+    if (rep.latency_waits_given_up != 0) j.set("latency_waits_given_up", rep.latency_waits_given_up);
     j.set("expected_size", rep.expected);
     if (cell.w->mix[int(Op::scan)] != 0) j.set("scanned", rep.scanned);
     j.set("prefill_seconds", double(rep.prefill_ns) / 1e9);

@@ -73,6 +73,12 @@
 //                   the recovery frees it exactly when the list does not
 //                   hold it (planted bug 33 frees it either way). Random
 //                   schedules: the bounded search did not end in 15 min.
+//   dead_erase_2t, dead_erase_linked_2t  an erase died holding the lock
+//                   after journaling its element (kJOld), with the element
+//                   unlinked or still linked: the recovery frees it exactly
+//                   when the list does not hold it (planted bug 33 frees
+//                   it either way: the linked one fails). Random schedules
+//                   (100k each).
 //   dead_unfreed_2t an erase unlinked its element, unlocked and died
 //                   before the free (played in before() through the test
 //                   hook): a writer that must claim the dead index sweeps
@@ -294,16 +300,13 @@ struct DeadWriterModel : ChainModelBase<DeadWriterModel<Reader>> {
   }
 };
 
-// A writer (owner index 1, dead) died inside an insert into the list: it
-// had made the key's element and journaled it (kJNew), and linked it at the
-// head (Linked) or not yet. A writer and a reader meet the lock: one
-// recovers the chain and settles the journal, so the element is freed exactly when the
-// list does not hold it (no leak, no free of a linked element: planted bug
-// 33 frees it either way), and the allocator ends with the header, owner
-// table, segment, filter and the list's elements alone.
-template <bool Linked>
-struct DeadJournalModel : ChainModelBase<DeadJournalModel<Linked>> {
-  using Base = ChainModelBase<DeadJournalModel<Linked>>;
+// The journal models' map: keys 1, 2, 3 with 16-byte values (never
+// inline: the list 3, 2, 1), owner index 1 a dead process's. Thread 0
+// inserts key 100 (into the inline slot: no allocation), thread 1 finds key
+// 1; one of them meets the dead holder's lock and recovers the chain.
+template <class Derived>
+struct JournalModelBase : ChainModelBase<Derived> {
+  using Base = ChainModelBase<Derived>;
   static constexpr unsigned kDeadOwner = 1;
   u64 base_objects = 0;
   static u64 objects(Allocator& a) {
@@ -312,46 +315,84 @@ struct DeadJournalModel : ChainModelBase<DeadJournalModel<Linked>> {
     RL_ASSERT(a.verify(&st, &why) == Status::ok);
     return st.obj_cnt;
   }
-  void before() {
+  void fill_list() {
     Base::setup();
-    ChainMap& m = this->m;
     base_objects = objects(this->a);
-    const u64 big[2] = {7, 7};  // 16 bytes: never inline
-    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);  // list: 3, 2, 1
+    const u64 big[2] = {7, 7};
+    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(this->m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);
+    mb::sync::word(this->mem.base(), this->hdr(8) + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
+  }
+  // The byte offset of owner index o's journal word `slot` (chain_map.h,
+  // owner table: kJNew 0, kJOld 1).
+  static constexpr unsigned kJNew = 0, kJOld = 1;
+  u64 jword_off(u64 o, unsigned slot) { return this->hdr(8) + 8 * (this->hdr(9) + 1 + 2 * (o - 1) + slot); }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(this->m.insert(u64{100}, u64{0}) == Status::ok);
+      return;
+    }
+    u64 v[2] = {}, sz = 0;
+    const u64 k = 1;
+    RL_ASSERT(this->m.find(Bytes{&k, 8}, v, sizeof v, &sz) == Status::ok && sz == 16 && v[0] == 7);
+  }
+  // After the recovery: one, a clean map of `keys` keys, key `k` there or
+  // not, and the list's `elements` alone allocated.
+  void check_after(u64 keys, u64 k, bool present, u64 elements) {
+    RL_ASSERT(this->m.stats().recoveries == 1);
+    this->check_quiescent();
+    u64 v[2] = {}, sz = 0;
+    RL_ASSERT(this->m.find(Bytes{&k, 8}, v, sizeof v, &sz) == (present ? Status::ok : Status::not_found));
+    RL_ASSERT(this->m.size() == keys);
+    RL_ASSERT(objects(this->a) == base_objects + elements);
+  }
+};
+
+// A writer (owner index 1, dead) died inside an insert into the list: it
+// had made the key's element and journaled it (kJNew), and linked it at the
+// head (Linked) or not yet. A writer and a reader meet the lock: one
+// recovers the chain and settles the journal, so the element is freed exactly when the
+// list does not hold it (no leak, no free of a linked element: planted bug
+// 33 frees it either way), and the allocator ends with the header, owner
+// table, segment, filter and the list's elements alone.
+template <bool Linked>
+struct DeadJournalModel : JournalModelBase<DeadJournalModel<Linked>> {
+  void before() {
+    this->fill_list();
     void* base = this->mem.base();
-    const u64 own = this->hdr(8), owners = this->hdr(9);
-    mb::sync::word(base, own + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
     u64 w = mb::sync::word(base, this->hdr(10)).load_relaxed();
     const u64 n = (w & 0xffffffffULL) << 4;  // key 3's element, the head
-    mb::sync::word(base, own + 8 * (owners + 1 + 2 * (kDeadOwner - 1))).store_relaxed(n);  // kJNew
+    mb::sync::word(base, this->jword_off(this->kDeadOwner, this->kJNew)).store_relaxed(n);
     if (!Linked) {  // not linked yet: the head is its next, one fewer counted
       const u64 next = mb::sync::word(base, n).load_relaxed() & 0xffffffffULL;
       w = (w & ~0xffffffffULL) - (u64{1} << 32) + next;
     }
-    this->lock_chain0(w, kDeadOwner);
+    this->lock_chain0(w, this->kDeadOwner);
   }
-  void thread(unsigned t) {
-    ChainMap& m = this->m;
-    if (t == 0) {
-      RL_ASSERT(m.insert(u64{100}, u64{0}) == Status::ok);  // into the inline slot: no allocation
-      return;
+  // Keys 1 and 2 (and 3) are list elements; 100 is in the inline slot.
+  void after() { this->check_after(Linked ? 4 : 3, 3, Linked, Linked ? 3 : 2); }
+};
+
+// An erase of key 2 (its element E in the middle of the list 3, 2, 1) died
+// holding chain 0 after journaling E (kJOld), before (Unlinked = false) or
+// after (true) unlinking it. A writer and a reader meet the lock: one
+// recovers the chain and settles the journal, so E is freed exactly when
+// the list no longer holds it (planted bug 33 frees it either way).
+template <bool Unlinked>
+struct DeadEraseModel : JournalModelBase<DeadEraseModel<Unlinked>> {
+  void before() {
+    this->fill_list();
+    void* base = this->mem.base();
+    const u64 w = mb::sync::word(base, this->hdr(10)).load_relaxed();
+    const u64 head = (w & 0xffffffffULL) << 4, hw0 = mb::sync::word(base, head).load_relaxed();
+    const u64 e = (hw0 & 0xffffffffULL) << 4;  // key 2's element
+    mb::sync::word(base, this->jword_off(this->kDeadOwner, this->kJOld)).store_relaxed(e);
+    if (Unlinked) {  // the head's next skips E; the count is the chain word's, stale until the unlock
+      const u64 next = mb::sync::word(base, e).load_relaxed() & 0xffffffffULL;
+      mb::sync::word(base, head).store_relaxed((hw0 & ~0xffffffffULL) | next);
     }
-    u64 v[2] = {};
-    const u64 k = 1;
-    u64 sz = 0;
-    RL_ASSERT(m.find(Bytes{&k, 8}, v, sizeof v, &sz) == Status::ok && sz == 16 && v[0] == 7);
+    this->lock_chain0(w, this->kDeadOwner);
   }
-  void after() {
-    ChainMap& m = this->m;
-    RL_ASSERT(m.stats().recoveries == 1);
-    this->check_quiescent();
-    u64 v[2] = {}, sz = 0;
-    const u64 k = 3;
-    RL_ASSERT(m.find(Bytes{&k, 8}, v, sizeof v, &sz) == (Linked ? Status::ok : Status::not_found));
-    RL_ASSERT(m.size() == (Linked ? 4u : 3u));
-    // Keys 1, 2 (and 3) are list elements; 100 is in the inline slot.
-    RL_ASSERT(objects(this->a) == base_objects + (Linked ? 3u : 2u));
-  }
+  void after() { this->check_after(Unlinked ? 3 : 4, 2, !Unlinked, Unlinked ? 2 : 3); }
 };
 
 // An erase unlinked key 2's element E, unlocked chain 0 and died before
@@ -377,7 +418,7 @@ struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
   u64 base_objects = 0, o = 0;
   void before() {
     setup();
-    base_objects = DeadJournalModel<false>::objects(a);
+    base_objects = JournalModelBase<DeadUnfreedModel>::objects(a);
     const u64 big[2] = {7, 7};  // 16 bytes: never inline
     for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);
     snap_of = &mem;
@@ -408,7 +449,7 @@ struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
   void after() {
     check_quiescent();
     RL_ASSERT(m.size() == 3);
-    RL_ASSERT(DeadJournalModel<false>::objects(a) == base_objects + 2);  // keys 1 and 3; key 100 is inline
+    RL_ASSERT(JournalModelBase<DeadUnfreedModel>::objects(a) == base_objects + 2);  // keys 1 and 3; key 100 is inline
     const u64 own = hdr(8), owners = hdr(9);
     for (u64 slot = 0; slot < 2; ++slot)
       RL_ASSERT(mb::sync::word(mem.base(), own + 8 * (owners + 1 + 2 * (o - 1) + slot)).load_relaxed() == 0);
@@ -717,6 +758,8 @@ const Model kModels[] = {
     {"dead_journal_2t", run<DeadJournalModel<false>>, rl::sched_random, 300000},
     {"dead_journal_linked_2t", run<DeadJournalModel<true>>, rl::sched_random, 300000},
     {"dead_unfreed_2t", run<DeadUnfreedModel>, rl::sched_random, 100000},
+    {"dead_erase_2t", run<DeadEraseModel<true>>, rl::sched_random, 100000},
+    {"dead_erase_linked_2t", run<DeadEraseModel<false>>, rl::sched_random, 100000},
     {"dead_index_reclaim_2t", run<DeadIndexReclaimModel<false>>, rl::sched_bound, 0, 2},
     {"dead_sweeper_2t", run<DeadIndexReclaimModel<true>>, rl::sched_bound, 0, 2},
     {"sweep_sibling_2t", run<SweepSiblingModel>, rl::sched_bound, 0, 2},

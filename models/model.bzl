@@ -5,9 +5,9 @@
 # and 20 in variants/chain/chain_txn.cc, 9, 11, 17, 25, 34-38 and 40 in
 # variants/rwlock/rw_lock.cc (34 and 35, lost wakes, are caught by
 # variants/rwlock:rw_wake_test_bug_N, not by a model: a model's futex wait
-# is a yield), 10, 15, 28-30, 39 and 42 in variants/rwlock/rw_map.cc,
+# is a yield), 10, 15, 28-30, 39, 42 and 45 in variants/rwlock/rw_map.cc,
 # 12-14, 16, 21, 22, 26, 27 and 41 in variants/robinhood/rh_map.cc.
-PLANTED_BUGS = range(1, 45)
+PLANTED_BUGS = range(1, 46)
 
 def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra_srcs = []):
     """One cc_test running Relacy over core/alloc.cc with the model policy.

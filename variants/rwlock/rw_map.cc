@@ -1345,7 +1345,10 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
 // One speculative step of next() (validated by the caller's seq re-load).
 Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
   u64 tw = hw(kTable).load_acquire(), backed = hw(kBacked).load_acquire(), off = table_off(tw);
+#if MB_PLANT_BUG == 45
+  // Planted bug 45: a new cursor's table and epoch from inside the try.
   if (c->table == 0) c->table = tw, c->moves = hw(kMoves).load_acquire();
+#endif
   if (c->table != tw || c->moves != hw(kMoves).load_acquire()) return Status::again;  // entries moved
   if (!table_in_bounds(tw, backed)) return Status::corrupt;
   for (u64 cap = u64{1} << table_log2(tw); c->idx < cap; ++c->idx) {
@@ -1359,6 +1362,22 @@ Status RwMap::next_try(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf,
 }
 
 Status RwMap::next(Cursor* c, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap, u64* val_sz) const {
+  if (c->table == 0 && MB_PLANT_BUG != 45) {
+    // A new cursor takes its table and epoch from a read the seq accepts.
+    // Read inside a rejected try, they could come from a rehash's section
+    // after its epoch bump and before its moves: the slots that try passed
+    // (and the loop below keeps) could then receive a moved entry under
+    // that same epoch, and no later try would say again (a review found
+    // it; cursor_rehash_2t covers the walk).
+    Cursor start;
+    (void)read_stable([&] {
+      start.table = hw(kTable).load_acquire();
+      start.moves = hw(kMoves).load_acquire();
+      return Status::ok;
+    });
+    if (start.table == 0) return Status::corrupt;  // no table: damage (verify() says more)
+    c->table = start.table, c->moves = start.moves, c->idx = 0;
+  }
   Cursor trial;
   Status s = read_stable([&] {
     trial = *c;
