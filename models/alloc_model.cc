@@ -250,13 +250,15 @@ struct AllocFreeModel : AllocModelBase<AllocFreeModel<Threads>, Threads, 2> {
   }
 };
 
-// trim() against allocations and frees. before(): one class-0 superblock
-// S in group 0, its two objects allocated and freed again (entirely free,
-// back in circulation). Thread 0 trims (S goes back to its parent, and the
-// parent's volume when that empties too) and then allocates in group 0;
-// thread 1 allocates two objects in group 1 (which may pop the inactive
-// stack trim is emptying, or carve from the volume trim gives back) and
-// frees them. No object has two holders (the ownership marks), and
+// trim() against allocations and frees. before(): two class-0 superblocks
+// of group 0, entirely free again: S1 in group 0's active slot, S2 on the
+// class's inactive stack (three objects allocated, S1 full and S2 carved
+// into the slot; the first free puts S1 back, displacing S2 onto the
+// stack). Thread 0 trims (both go back to their parent, and the parent's
+// volume when that empties too) and then allocates in group 0; thread 1
+// allocates two objects in group 1 (its first pops the inactive stack
+// trim is emptying, or carves from the volume trim gives back) and frees
+// one. No object has two holders (the ownership marks), and
 // afterwards verify() is clean and every volume comes back. Planted bug 44
 // makes trim's pass over the active slots read a slot instead of taking
 // it: the superblock it gives back stays where an allocation takes it.
@@ -264,9 +266,10 @@ struct TrimModel : AllocModelBase<TrimModel, 2, 2> {
   u64 held[2] = {0, 0};
   void before() {
     setup();
-    u64 x = alloc(0), y = alloc(0);
+    u64 x = alloc(0), y = alloc(0), z = alloc(0);
     release(0, x, 1);
     release(0, y, 1);
+    release(0, z, 1);
   }
   void thread(unsigned t) {
     if (t == 0) {

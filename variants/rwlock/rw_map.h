@@ -137,7 +137,10 @@
 // keeps the table word and the table epoch (word 60), which every rebuild
 // and every in-place rehash (at its start, so a rehash that dies halfway
 // counts) increments: a rebuild into a retired table can restore a
-// table word a cursor holds, the epoch cannot. A step the seq rejects
+// table word a cursor holds, the epoch cannot. A new cursor takes its
+// table and epoch from a read the seq accepts (one taken inside a
+// rejected step could come from a rehash's section after its epoch bump
+// and before its moves). A step the seq rejects
 // keeps the slots it passed (they were not full under the cursor's table
 // and epoch, and a key present throughout is in a full slot throughout),
 // so steady writes cannot keep a cursor from crossing an empty stretch
