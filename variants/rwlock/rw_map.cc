@@ -308,7 +308,7 @@ RwMap::HeaderSnapshot RwMap::header_snapshot() const {
     if (tries == kJoinSnapshotSpins) give_up_ms = rw_os::now_ms() + kJoinSnapshotWaitMs;
     if (rw_os::now_ms() >= give_up_ms) return h;
 #if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
-    sync::yield();  // models never join
+    sync::yield();  // a model has no clock to sleep on (join_snapshot_2t)
 #else
     usleep(1000);
 #endif
