@@ -110,6 +110,11 @@
 //                schedule). Every schedule with up to 2 preemptions (1.5M
 //                schedules, 47 s here; a random search of 50k schedules
 //                missed bug 39).
+//   arena_reuse_2t  a lock-free reader of an arena value while a writer
+//                replaces it with a larger one (the old block freed) and
+//                another key's value takes the freed block back: the
+//                reader returns one whole written value. Planted bug 10
+//                fails it. Random search (100k schedules).
 //   seqlock_2t   a lock-free reader (RwMap::get) against a writer that
 //                overwrites a 16-byte inline value: the reader never accepts
 //                a torn copy, and only values that were written. Random search
@@ -683,6 +688,41 @@ struct DeadValueModel : MapModelBase<Derived> {
   }
 };
 
+// A live change of key V's 32-byte arena value to a 40-byte one (a new
+// block; the old one freed), then a 32-byte value for key Y, which takes
+// V's old block back off its free list and overwrites it, while thread 1
+// reads V with no lock: the old value whole or the new one whole, never
+// Y's bytes and never a mix (the seq check rejects a copy from a block
+// freed and reused meanwhile). Planted bug 10 (the writer's closing seq
+// store relaxed) fails it too.
+struct ArenaReuseModel : MapModelBase<ArenaReuseModel> {
+  static constexpr u64 kV = 7, kY = 9;
+  u64 old_val[4] = {0x11, 0x11, 0x11, 0x11}, new_val[5] = {0x22, 0x22, 0x22, 0x22, 0x22},
+      y_val[4] = {0x33, 0x33, 0x33, 0x33};
+  u64 arena_after_first = 0;
+  void before() {
+    arena_max = 512;
+    setup();
+    RL_ASSERT(m.put(mb::RwBytes{&kV, 8}, mb::RwBytes{old_val, sizeof old_val}) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.put(mb::RwBytes{&kV, 8}, mb::RwBytes{new_val, sizeof new_val}) == Status::ok);
+      arena_after_first = m.stats().arena_used;
+      RL_ASSERT(m.put(mb::RwBytes{&kY, 8}, mb::RwBytes{y_val, sizeof y_val}) == Status::ok);
+      return;
+    }
+    u64 got[5] = {}, sz = 0;
+    RL_ASSERT(m.get(mb::RwBytes{&kV, 8}, got, sizeof got, &sz) == Status::ok);
+    RL_ASSERT(sz == sizeof old_val || sz == sizeof new_val);
+    for (u64 i = 0; i < sz / 8; ++i) RL_ASSERT(got[i] == (sz == sizeof old_val ? 0x11 : 0x22));
+  }
+  void after() {
+    RL_ASSERT(m.stats().arena_used == arena_after_first);  // Y took V's old block: no new arena bytes
+    check_quiescent();
+  }
+};
+
 struct DeadValueHalfModel : DeadValueModel<DeadValueHalfModel, mb::rw_os::HookPoint::value_half_done> {};
 struct DeadValueMetaModel : DeadValueModel<DeadValueMetaModel, mb::rw_os::HookPoint::value_meta_done> {};
 
@@ -705,6 +745,7 @@ const Model kModels[] = {
     {"cursor_rehash_2t", run<CursorModel>, rl::sched_bound, 0, 2, 10000},
     {"dead_value_half_2t", run<DeadValueHalfModel>, rl::sched_random, 100000},
     {"dead_value_meta_2t", run<DeadValueMetaModel>, rl::sched_random, 100000},
+    {"arena_reuse_2t", run<ArenaReuseModel>, rl::sched_random, 100000},
     {"join_snapshot_2t", run<JoinSnapshotModel>, rl::sched_bound, 0, 2, 20000},
 };
 
