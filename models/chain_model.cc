@@ -107,6 +107,7 @@
 
 #include "core/alloc.h"
 #include "core/sync.h"
+#include "models/crash_play.h"
 #include "models/model_main.h"
 #include "variants/chain/chain_map.h"
 #include "variants/chain/chain_txn.h"
@@ -407,28 +408,15 @@ struct DeadEraseModel : JournalModelBase<DeadEraseModel<Unlinked>> {
 // entry as if stranded (E leaks).
 struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
   static constexpr u64 kLivePid = 50;
-  static inline Memory* snap_of = nullptr;
-  static inline bool taken = false;
-  static inline u64 words[kWords];
-  static void hook(mb::rw_os::HookPoint p) {
-    if (taken || p != mb::rw_os::HookPoint::chain_unlocked_unfreed) return;
-    taken = true;
-    for (u64 i = 0; i < kWords; ++i) words[i] = mb::sync::word(snap_of->base(), 8 * i).load_relaxed();
-  }
   u64 base_objects = 0, o = 0;
   void before() {
     setup();
     base_objects = JournalModelBase<DeadUnfreedModel>::objects(a);
     const u64 big[2] = {7, 7};  // 16 bytes: never inline
     for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);
-    snap_of = &mem;
-    taken = false;
-    mb::rw_os::g_test_hook = &DeadUnfreedModel::hook;
     const u64 k2 = 2;
-    RL_ASSERT(m.erase(Bytes{&k2, 8}) == Status::ok);
-    mb::rw_os::g_test_hook = nullptr;
-    RL_ASSERT(taken);
-    for (u64 i = 0; i < kWords; ++i) mb::sync::word(mem.base(), 8 * i).store_relaxed(words[i]);
+    mb::models::CrashPlay<Memory>::inside(mem, mb::rw_os::HookPoint::chain_unlocked_unfreed,
+                                          [&] { RL_ASSERT(m.erase(Bytes{&k2, 8}) == Status::ok); });
     const u64 own = hdr(8), owners = hdr(9);
     for (u64 i = 1; i <= owners; ++i)  // the erase's index: the one whose kJOld names E
       if (mb::sync::word(mem.base(), own + 8 * (owners + 2 + 2 * (i - 1))).load_relaxed() != 0) o = i;

@@ -32,7 +32,7 @@ def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra
         bug = ["-DMB_PLANT_BUG=%d" % plant_bug]
     native.cc_test(
         name = name,
-        srcs = srcs + extra_srcs + ["model_main.h", "//core:alloc_srcs", "//core:alloc_hdrs"],
+        srcs = srcs + extra_srcs + ["model_main.h", "crash_play.h", "//core:alloc_srcs", "//core:alloc_hdrs"],
         # Relacy switches fibers with longjmp, which _FORTIFY_SOURCE rejects.
         copts = ["-DMB_SYNC_MODEL=1", "-fno-sized-deallocation", "-U_FORTIFY_SOURCE", "-O1"] + bug,
         args = args,

@@ -76,6 +76,7 @@
 // Usage: robinhood_model [--expect-failure=NAME] [--only=NAME]
 #include "core/alloc.h"
 #include "core/sync.h"
+#include "models/crash_play.h"
 #include "models/model_main.h"
 #include "variants/robinhood/rh_map.h"
 #include "variants/rwlock/internal/rw_os.h"
@@ -440,14 +441,6 @@ struct ShrinkCompactModel : RhModelBase<ShrinkCompactModel> {
 // E's left copy instead of tombing it: verify() finds RH1 broken (E's
 // right copy, distance 1, after an empty slot).
 struct DeadShiftModel : RhModelBase<DeadShiftModel> {
-  static inline Memory* snap_of = nullptr;
-  static inline bool taken = false;
-  static inline u64 words[kWords];
-  static void hook(mb::rw_os::HookPoint p) {
-    if (taken || p != mb::rw_os::HookPoint::rh_shift_half_done) return;
-    taken = true;
-    for (u64 i = 0; i < kWords; ++i) words[i] = mb::sync::word(snap_of->base(), 8 * i).load_relaxed();
-  }
   u64 ka = 0, ke = 0, kn = 0, km = 0;
   void before() {
     setup();
@@ -457,13 +450,8 @@ struct DeadShiftModel : RhModelBase<DeadShiftModel> {
     km = key_with_home(3);
     RL_ASSERT(m.insert(ka, 10) == Status::ok);
     RL_ASSERT(m.insert(ke, 20) == Status::ok);
-    snap_of = &mem;
-    taken = false;
-    mb::rw_os::g_test_hook = &DeadShiftModel::hook;
-    RL_ASSERT(m.insert(kn, 30) == Status::ok);
-    mb::rw_os::g_test_hook = nullptr;
-    RL_ASSERT(taken);
-    for (u64 i = 0; i < kWords; ++i) mb::sync::word(mem.base(), 8 * i).store_relaxed(words[i]);
+    mb::models::CrashPlay<Memory>::inside(mem, mb::rw_os::HookPoint::rh_shift_half_done,
+                                          [&] { RL_ASSERT(m.insert(kn, 30) == Status::ok); });
     mb::sync::word(mem.base(), off + 8 * 8).store_relaxed(mb::rw_os::kModelDeadPid);
   }
   void thread(unsigned t) {

@@ -124,6 +124,7 @@
 #include <cstring>
 
 #include "core/sync.h"
+#include "models/crash_play.h"
 #include "models/model_main.h"
 #include "variants/rwlock/rw_lock.h"
 #include "variants/rwlock/rw_map.h"
@@ -442,31 +443,13 @@ struct JoinSnapshotModel : MapModelBase<JoinSnapshotModel, 2, GrowMemory> {
   }
 };
 
-// A writer that dies inside its section, played in before(): the test hook
-// copies the map's memory the first time the write reaches `at`, the write
-// runs on to its end, and the copy is put back: the memory as the writer
-// left it when it died there (seq odd, journals as they were). The lock word
-// and the stamp then name a dead process.
+// A writer that dies inside its section, played in before() (CrashPlay:
+// seq odd, journals as they were); the lock word and the stamp then name a
+// dead process.
 struct Crash {
-  static inline MapMemory* mem = nullptr;
-  static inline mb::rw_os::HookPoint at{};
-  static inline bool taken = false;
-  static inline u64 words[kMapWords];
-  static void hook(mb::rw_os::HookPoint p) {
-    if (taken || p != at) return;
-    taken = true;
-    for (u64 i = 0; i < kMapWords; ++i) words[i] = mb::sync::word(mem->base(), 8 * i).load_relaxed();
-  }
   template <class Write>
   static void inside(MapMemory& m, mb::rw_os::HookPoint point, Write write) {
-    mem = &m;
-    at = point;
-    taken = false;
-    RwMap::set_test_hook(&Crash::hook);
-    write();
-    RwMap::set_test_hook(nullptr);
-    RL_ASSERT(taken);
-    for (u64 i = 0; i < kMapWords; ++i) mb::sync::word(m.base(), 8 * i).store_relaxed(words[i]);
+    mb::models::CrashPlay<MapMemory>::inside(m, point, write);
     mb::sync::word(m.base(), kHdrOff + 8 * mb::kRwLockWord).store_relaxed(u64{mb::rw_os::kModelDeadPid} << mb::kRwPidShift);
     mb::sync::word(m.base(), kHdrOff + 8 * mb::kRwStampWord).store_relaxed(mb::rw_os::kModelDeadPid);
     RL_ASSERT(mb::sync::word(m.base(), kHdrOff + 8 * mb::kRwSeqWord).load_relaxed() & 1);
