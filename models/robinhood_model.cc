@@ -23,6 +23,12 @@
 //                   values(K): {1}, {10} or {10, 2}, never {1, 2} (an
 //                   assign in a multimap is copy-on-write, so the double
 //                   collect sees it in the slot word).
+//   erase_all_2t    a multimap key K has three values in adjacent slots; a
+//                   writer's erase_all(K) tombstones them in probe order
+//                   while a reader takes values(K): the last n of them in
+//                   probe order (a prefix erased), never a value with one
+//                   before it already gone (planted bug 14, a single
+//                   collect, fails it).
 //   bytes_assign_2t a byte-string key K is assigned (the assign puts a new
 //                   block in K's slot and frees the old one), then a key L
 //                   is inserted (its block is K's old one, handed back)
@@ -260,6 +266,50 @@ struct MultiAssignModel : RhModelBase<MultiAssignModel> {
   }
 };
 
+// Multimap, 8 slots: A (home 0) in slot 0, K (home 1) with the values 1,
+// 2 and 3 in slots 1-3. The writer's erase_all(K) tombstones them one by
+// one, in probe order, in one critical section (erase_matching); the
+// reader's values(K) sees a prefix of them erased (rh_map.h: erase_all is
+// a sequence of erase_one linearization points), so what it returns is
+// the last n of K's values in probe order, never a value with one before
+// it erased.
+struct EraseAllModel : RhModelBase<EraseAllModel> {
+  u64 ka = 0, kk = 0;
+  u64 ord[3] = {0, 0, 0};  // K's values in probe order
+  void before() {
+    setup(8, mb::kRhMultimap);
+    u64 k = 1;
+    while ((m.hash(k) & 7) != 0) ++k;
+    ka = k;
+    k = 1;
+    while ((m.hash(k) & 7) != 1) ++k;
+    kk = k;
+    RL_ASSERT(m.insert_multi(ka, 10) == Status::ok);
+    for (u64 v = 1; v <= 3; ++v) RL_ASSERT(m.insert_multi(kk, v) == Status::ok);
+    u64 n = 0;
+    RL_ASSERT(m.values(kk, ord, 3, &n) == Status::ok && n == 3);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      u64 erased = 0;
+      RL_ASSERT(m.erase_all(kk, &erased) == Status::ok && erased == 3);
+      return;
+    }
+    u64 v[4] = {0, 0, 0, 0}, n = 0;
+    const Status s = m.values(kk, v, 4, &n);
+    RL_ASSERT(s == Status::ok || s == Status::not_found);
+    if (s == Status::not_found) return;
+    RL_ASSERT(n >= 1 && n <= 3);
+    for (u64 i = 0; i < n; ++i) RL_ASSERT(v[i] == ord[3 - n + i]);  // the last n, none before them
+  }
+  void after() {
+    check_quiescent();
+    u64 n = 0, v = 0;
+    RL_ASSERT(m.values(kk, &v, 1, &n) == Status::not_found);
+    RL_ASSERT(m.values(ka, &v, 1, &n) == Status::ok && n == 1 && v == 10);
+  }
+};
+
 // The same for byte strings: keys "k<n>" with homes 0 (A, N1, N2) and 1 (K).
 struct BytesMultiSnapshotModel : RhModelBase<BytesMultiSnapshotModel> {
   std::string ka, kk, kn, kn2;
@@ -482,6 +532,7 @@ const Model kModels[] = {
     {"erase_reuse_2t", run<EraseReuseModel>, rl::sched_bound, 0},
     {"multi_snapshot_2t", run<MultiSnapshotModel>, rl::sched_bound, 0},
     {"multi_assign_2t", run<MultiAssignModel>, rl::sched_bound, 0},
+    {"erase_all_2t", run<EraseAllModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
     // Eleven inserts and nine erases before the threads, and a verify after
     // them, take more than Relacy's default 2000 steps.

@@ -28,6 +28,12 @@
 //   counters_3t  two incrementers and a lock-free reader on one counter
 //                (5): the reader sees 5, 6 or 7, the results are 6 and 7,
 //                the final value 7. Random search (50k schedules).
+//   lru_touch_2t a map with LRU (room for 2 keys): a writer's put evicts
+//                the clock's victim while a lock-free get of that key sets
+//                its accessed bit: the get returns the value or not_found,
+//                one key evicted, verify() clean (planted bug 47, the bit
+//                set with a store of the meta read, brings the evicted key
+//                back). Every schedule with up to 2 preemptions.
 //   dead_readers_3t  both reader slots (and their bits) are held by a dead
 //                process (planted in before()); a writer and two readers
 //                race: whoever needs a slot or waits on the bits reclaims
@@ -289,6 +295,7 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
   RwMap m;
   u64 arena_max = 0;
   u64 cap_max = 8;
+  u64 lru_max = 0;
 
   void put(u64 x) {
     u64 v[2] = {x, x};
@@ -300,6 +307,7 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
     p.cap_init = 8;
     p.cap_max = cap_max;
     p.arena_max = arena_max;
+    p.lru_max = lru_max;
     p.reader_slots = 2;
     RL_ASSERT(RwMap::format(mem.base(), kHdrOff, Memory::size(), p, nullptr, nullptr, &m) == Status::ok);
     put(1);
@@ -336,6 +344,43 @@ struct IncrTakeModel : MapModelBase<IncrTakeModel> {
       RL_ASSERT(taken == 5 && sum == 1 && s == Status::ok && v == 1);
     }
     check_quiescent();
+  }
+};
+
+// LRU with room for 2 keys: kKey (its accessed bit set) and K. A writer
+// puts L, which first evicts the clock's victim (K, unless the reader's
+// lookup has set K's bit first: then kKey), while a reader gets K with no
+// lock, setting K's accessed bit with an RMW on the meta word of the slot
+// it found. The reader gets K's value or not_found; afterwards L and one
+// of the two are there, verify() clean. Planted bug 47 sets the bit with a
+// store of the meta word the reader read: after K's eviction the store
+// brings K back (verify() counts one full slot too many).
+struct LruTouchModel : MapModelBase<LruTouchModel> {
+  static constexpr u64 kK = 100, kL = 101;
+  void before() {
+    lru_max = 2;
+    setup();  // kKey -> {1, 1}
+    RL_ASSERT(m.put(kK, 10) == Status::ok);
+    u64 v[2] = {0, 0}, sz = 0;
+    RL_ASSERT(m.get(mb::RwBytes{&kKey, 8}, v, sizeof v, &sz) == Status::ok);  // kKey's bit set
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.put(kL, 11) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    const Status s = m.get(kK, &v);
+    RL_ASSERT(s == Status::not_found || (s == Status::ok && v == 10));
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.size() == 2);
+    u64 v = 0, w[2] = {0, 0}, sz = 0;
+    RL_ASSERT(m.get(kL, &v) == Status::ok && v == 11);
+    const bool k = m.get(kK, &v) == Status::ok;
+    const bool key = m.get(mb::RwBytes{&kKey, 8}, w, sizeof w, &sz) == Status::ok;
+    RL_ASSERT(k != key);  // exactly one was evicted
   }
 };
 
@@ -723,6 +768,7 @@ const Model kModels[] = {
     {"stray_bits_3t", run<StrayBitsModel>, rl::sched_random, 300000},
     {"incr_take_2t", run<IncrTakeModel>, rl::sched_bound, 0, 2},
     {"counters_3t", run<CountersModel>, rl::sched_random, 50000},
+    {"lru_touch_2t", run<LruTouchModel>, rl::sched_bound, 0, 2},
     {"dead_mover_2t", run<DeadMoverModel>, rl::sched_random, 100000, 0, 10000},
     {"dead_mover_readers_2t", run<DeadMoverReadersModel>, rl::sched_random, 100000, 0, 10000},
     {"cursor_rehash_2t", run<CursorModel>, rl::sched_bound, 0, 2, 10000},

@@ -22,6 +22,8 @@
 //   31 a dead process's owner index is claimed without the sweeping mark
 //   32 a marked owner word is taken for a live process even when dead
 //   33 a recovery frees the element the dead writer journaled even when linked
+//   43 a sweep forgets a dead erase's journaled element without freeing it
+//   46 a move to front unlinks the key's old copy before it links the new one
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -975,6 +977,14 @@ Status ChainMap::put_locked(u64* w, Bytes key, Bytes val, u64 h, Put mode, u64* 
   u64 n = 0;
   if ((s = make_element(key, val, h, to_front ? head_of(*w) : next_of(w0), &n)) != Status::ok) return s;
   journal(jo, kJNew, n);
+#if MB_PLANT_BUG == 46
+  if (to_front) {  // BUG: the old copy unlinked before the new one is linked (the code below redoes it)
+    journal(jo, kJOld, e);
+    u64 pw0 = sync::word(base_, prev).load_relaxed();
+    sync::word(base_, prev).store_release((pw0 & ~kRefMask) | next_of(w0));
+    rw_os::hook(rw_os::HookPoint::chain_copy_made);  // killed here: the key is on neither place
+  }
+#endif
   if (to_front) set_head_locked(idx, n >> 4);  // both copies linked: a recoverer keeps the first
   rw_os::hook(rw_os::HookPoint::chain_copy_made);
   journal(jo, kJOld, e);  // before the unlink: a recoverer frees e if the list no longer has it

@@ -860,8 +860,15 @@ Status RwMap::reserve(u64 n) {
 // Harmless on a slot that changed meanwhile: the bit only steers eviction,
 // and every reader of meta masks it off (state, lengths). A statistic-like
 // hint: relaxed.
+// An RMW, not a store of meta | kAccessed: the slot may have been cleared
+// or refilled since `meta` was read, and a store would bring the old
+// entry back over it (model lru_touch_2t).
 void RwMap::touch(u64 slot, u64 meta) const {
+#if MB_PLANT_BUG == 47
+  if (lru_max_ != 0 && (meta & kAccessed) == 0) at(slot).store_relaxed(meta | kAccessed);  // BUG: a store
+#else
   if (lru_max_ != 0 && (meta & kAccessed) == 0) at(slot).fetch_or_relaxed(kAccessed);
+#endif
 }
 
 // The clock's victim (clock / second chance): the hand clears accessed bits

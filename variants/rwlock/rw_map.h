@@ -185,7 +185,11 @@
 // key sets the slot's accessed bit with a relaxed fetch_or (no lock; skipped
 // when set); an insert that finds lru_max entries first evicts one: the hand
 // (header word 30) clears accessed bits until it meets a full slot without
-// one, and removes it. Bounded by two sweeps of the table.
+// one, and removes it. Bounded by two sweeps of the table. The lookup's
+// fetch_or may land on a slot a writer has cleared or refilled since the
+// lookup read it: a stray accessed bit, which every reader of meta masks
+// off; a store of the meta it read would bring the old entry back (model
+// lru_touch_2t, planted bug 47).
 //
 // TTL (per key, with a default given at creation). A slot's word 1 holds its
 // expiry in seconds (0 = never). Readers treat an expired key as absent
