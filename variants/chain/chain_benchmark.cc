@@ -3,8 +3,9 @@
 //
 //   mix95/<map>/<dist>   u64 -> u64, 1M keys prefilled uniformly from a 2M
 //                        key space, 95% find / 5% insert_or_assign, keys
-//                        uniform or Zipfian (theta 0.99, scrambled as YCSB
-//                        does), 1 and 2 threads.
+//                        uniform or Zipfian (theta 0.99, ranks scrambled
+//                        over the space), 1 and 2 threads: the mix95
+//                        preset of harness/workload.h, its streams and keys.
 //   find100/<map>        1 thread, 100% find over the key space (about half
 //                        of the keys present): ChainMap
 //                        against absl::flat_hash_map with no synchronization.
@@ -12,8 +13,9 @@
 //                        present (drawn from the prefill) or every key absent
 //                        (drawn from past the key space, where no benchmark
 //                        writes): where the uniform figure's time goes.
-// Every thread's key and op streams are generated before timing starts;
-// values encode their keys and each find checks it (a failed check aborts).
+// Every thread's key and op streams are generated before timing starts
+// (harness/workload.h, as in mapbench and rh_benchmark); values encode
+// their keys and each find checks it (a failed check aborts).
 // Every run of a benchmark starts from a new prefilled map
 // (harness/gbench_fresh.h): the mix95 writes grow a map they share.
 #include <benchmark/benchmark.h>
@@ -22,104 +24,76 @@
 #include <libcuckoo/cuckoohash_map.hh>
 #include <oneapi/tbb/concurrent_hash_map.h>
 
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/alloc.h"
-#include "core/internal/hash.h"
 #include "core/region.h"
 #include "harness/gbench_fresh.h"
+#include "harness/workload.h"
 #include "variants/chain/chain_map.h"
 
 namespace {
 
+using mb::harness::Op;
 using u64 = std::uint64_t;
-constexpr u64 kKeys = 1 << 20, kSpace = 2 * kKeys, kStream = 1 << 20;
-
-u64 value_of(u64 k) { return k * 3 + 1; }
+constexpr u64 kKeys = 1 << 20, kStream = 1 << 20;
 
 // --- workload streams --------------------------------------------------------
+//
+// harness/workload.h's, as mapbench and rh_benchmark use them: keys are
+// key_of(id) for ids of the 2M key space, values value_of(key, seq), which
+// value_ok() checks; Zipfian ranks are sampled exactly and scrambled over
+// the space.
 
-struct Stream {
-  std::vector<u64> keys;
-  std::vector<std::uint8_t> write;  // 1 = insert_or_assign
-};
-
-// YCSB's Zipfian generator over [0, n), ranks scrambled by a hash so hot keys
-// spread over the space.
-class Zipf {
- public:
-  Zipf(u64 n, double theta) : n_(n), theta_(theta) {
-    for (u64 i = 1; i <= n; ++i) zetan_ += 1.0 / std::pow(double(i), theta);
-    double zeta2 = 1.0 + 1.0 / std::pow(2.0, theta);
-    alpha_ = 1.0 / (1.0 - theta);
-    eta_ = (1.0 - std::pow(2.0 / double(n), 1.0 - theta)) / (1.0 - zeta2 / zetan_);
-  }
-  u64 next(std::mt19937_64& rng) {
-    double u = std::uniform_real_distribution<double>(0, 1)(rng), uz = u * zetan_;
-    u64 rank = uz < 1.0 ? 0 : uz < 1.0 + std::pow(0.5, theta_) ? 1
-                      : u64(double(n_) * std::pow(eta_ * u - eta_ + 1.0, alpha_));
-    return mb::internal::mix64(std::min(rank, n_ - 1)) % n_;
-  }
-
- private:
-  u64 n_;
-  double theta_, zetan_ = 0, alpha_, eta_;
-};
-
-const Stream& stream(int thread, bool zipf, int write_pct) {
-  static std::mutex mu;
-  static std::vector<std::pair<std::string, Stream>> cache;
-  std::lock_guard<std::mutex> g(mu);
-  std::string name = std::to_string(thread) + (zipf ? "z" : "u") + std::to_string(write_pct);
-  for (auto& [n, s] : cache)
-    if (n == name) return s;
-  static Zipf* z = new Zipf(kSpace, 0.99);
-  std::mt19937_64 rng(1000 + thread * 7 + (zipf ? 1 : 0));
-  Stream s;
-  s.keys.resize(kStream);
-  s.write.resize(kStream);
-  for (u64 i = 0; i < kStream; ++i) {
-    s.keys[i] = zipf ? z->next(rng) : rng() % kSpace;
-    s.write[i] = rng() % 100 < u64(write_pct);
-  }
-  cache.emplace_back(name, std::move(s));
-  return cache.back().second;
+// mix95 (find_pct 95) or 100% find over the same space and prefill.
+mb::harness::WorkloadSpec spec_of(bool zipf, unsigned find_pct) {
+  mb::harness::WorkloadSpec w;
+  if (!mb::harness::preset("mix95", &w)) std::abort();
+  w.dist = zipf ? mb::harness::Dist::zipfian : mb::harness::Dist::uniform;
+  w.mix = mb::harness::Mix{find_pct, 0, 100 - find_pct, 0, 0, 0, 0};
+  return w;
 }
 
-// The prefill: kKeys distinct keys drawn uniformly from the key space.
-const std::vector<u64>& prefill_keys() {
-  static std::vector<u64> keys = [] {
-    std::vector<char> taken(kSpace, 0);
-    std::vector<u64> out;
-    std::mt19937_64 rng(42);
-    while (out.size() < kKeys) {
-      u64 k = rng() % kSpace;
-      if (!taken[k]) taken[k] = 1, out.push_back(k);
-    }
-    return out;
-  }();
-  return keys;
+// The prefill: the ids of kKeys distinct keys of the key space (the same
+// for every spec above: it depends on the space and the seed alone).
+const std::vector<u64>& prefill_ids() {
+  static const std::vector<u64> ids = mb::harness::prefill_ids(spec_of(false, 95), 1);
+  return ids;
+}
+
+const mb::harness::Stream& stream(int t, int threads, bool zipf, unsigned find_pct) {
+  static std::mutex mu;
+  static std::map<std::string, mb::harness::Stream> cache;  // a node map: references stay valid
+  std::lock_guard<std::mutex> g(mu);
+  const std::string name = std::to_string(t) + "/" + std::to_string(threads) + (zipf ? "z" : "u") +
+                           std::to_string(find_pct);
+  auto it = cache.find(name);
+  if (it == cache.end())
+    it = cache.emplace(name, mb::harness::make_stream(spec_of(zipf, find_pct), 1, unsigned(t), unsigned(threads),
+                                                      kStream, prefill_ids())).first;
+  return it->second;
 }
 
 // kStream keys drawn uniformly from the prefill (present: no benchmark
-// erases a key, and every write stores value_of(key)), or from the next
-// kSpace keys past the key space (absent: the write streams stay inside
-// it, so the mix95 runs before cannot have inserted them).
+// erases a key), or keys of the next 2M ids past the key space (absent:
+// the write streams stay inside it, so the mix95 runs before cannot have
+// inserted them).
 const std::vector<u64>& split_stream(bool present) {
   static std::vector<u64> out[2];
   static std::once_flag once;
   std::call_once(once, [] {
-    const auto& keys = prefill_keys();
+    const auto& ids = prefill_ids();
+    const u64 space = spec_of(false, 95).key_space;
     std::mt19937_64 rng(7);
     for (int p = 0; p < 2; ++p) {
       out[p].resize(kStream);
-      for (u64& k : out[p]) k = p == 1 ? keys[rng() % keys.size()] : kSpace + rng() % kSpace;
+      for (u64& k : out[p]) k = mb::harness::key_of(p == 1 ? ids[rng() % ids.size()] : space + rng() % space);
     }
   });
   return out[present];
@@ -196,25 +170,28 @@ struct Absl {
 template <class M>
 M* prefilled() {
   auto* x = new M;
-  for (u64 k : prefill_keys()) x->put(k, value_of(k));
+  for (u64 id : prefill_ids()) {
+    const u64 k = mb::harness::key_of(id);
+    x->put(k, mb::harness::value_of(k, 0));
+  }
   return x;
 }
 
 // --- benchmarks ----------------------------------------------------------------
 
 template <class M>
-void mix(benchmark::State& state, bool zipf, int write_pct) {
+void mix(benchmark::State& state, bool zipf, unsigned find_pct) {
   mb::harness::FreshMap<M>::make(state, [] { return prefilled<M>(); });
-  const Stream& s = stream(state.thread_index(), zipf, write_pct);
+  const mb::harness::Stream& s = stream(state.thread_index(), state.threads(), zipf, find_pct);
   M* m = nullptr;
-  u64 i = 0, hits = 0;
+  u64 i = 0, hits = 0, seq = 0;
   for (auto _ : state) {
     if (m == nullptr) m = mb::harness::FreshMap<M>::get();  // after the start barrier
     u64 k = s.keys[i], v = 0;
-    if (s.write[i]) {
-      m->put(k, value_of(k));
+    if (s.ops[i] == Op::assign) {
+      m->put(k, mb::harness::value_of(k, ++seq));
     } else if (m->find(k, &v)) {
-      if (v != value_of(k)) std::abort();  // values encode their keys
+      if (!mb::harness::value_ok(k, v)) std::abort();  // values encode their keys
       ++hits;
     }
     i = (i + 1) & (kStream - 1);
@@ -234,7 +211,7 @@ void find_split(benchmark::State& state, bool present) {
   for (auto _ : state) {
     if (m == nullptr) m = mb::harness::FreshMap<M>::get();
     u64 k = keys[i], v = 0;
-    if (m->find(k, &v) != present || (present && v != value_of(k))) std::abort();
+    if (m->find(k, &v) != present || (present && !mb::harness::value_ok(k, v))) std::abort();
     i = (i + 1) & (kStream - 1);
   }
   state.SetItemsProcessed(state.iterations());
@@ -245,12 +222,12 @@ template <class M>
 void register_map(bool thread_safe) {
   for (bool zipf : {false, true}) {
     std::string name = std::string("mix95/") + M::name() + (zipf ? "/zipf" : "/uniform");
-    auto* b = benchmark::RegisterBenchmark(name.c_str(), [zipf](benchmark::State& st) { mix<M>(st, zipf, 5); });
+    auto* b = benchmark::RegisterBenchmark(name.c_str(), [zipf](benchmark::State& st) { mix<M>(st, zipf, 95); });
     b->Threads(1)->UseRealTime();
     if (thread_safe) b->Threads(2);
   }
   std::string name = std::string("find100/") + M::name() + "/uniform";
-  benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& st) { mix<M>(st, false, 0); })
+  benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& st) { mix<M>(st, false, 100); })
       ->Threads(1)->UseRealTime();
   for (bool present : {true, false}) {
     name = std::string("find100/") + M::name() + (present ? "/present" : "/absent");
