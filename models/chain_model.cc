@@ -110,7 +110,8 @@
 //                   writer and a reader recover it: key 1 found throughout,
 //                   one copy left, the other freed, the journal clear
 //                   (planted bug 46, the old copy unlinked first, loses
-//                   the key). Every schedule with up to 2 preemptions.
+//                   the key). Random search (100k schedules): the bounded
+//                   one had not ended after 10 minutes.
 //
 // Usage: chain_model [--expect-failure=NAME] [--only=NAME]
 #include <cstring>
@@ -467,11 +468,13 @@ struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
 // `again`, never `not_found`. A reader whose walk spans the move (it read
 // the chain word before the lock and the unlinked link after it) must be
 // turned away by its re-check (planted bug 6 accepts its walk). Not
-// caught here: the unlink stored relaxed (tried as a planted bug, it
-// passed). A reader that saw the unlinked link would have to re-read the
-// chain word two values back (the lock and the new head came after the
-// version it read), and the bounded search reads at most one older value;
-// 300k random schedules never had the reader's walk span the move.
+// caught here: the unlink stored relaxed, a real bug (a reader that saw
+// the link gone could accept its short walk as `corrupt`, or miss the
+// key), tried as a planted bug: it passed. Its re-check would have to
+// read the chain word two values back (the lock and the new head came
+// after the version it read); Relacy's bounded search reads a word at
+// most one value back, and its random search, which may go two back,
+// never had the reader's walk span the move in 300k schedules.
 struct MoveFrontModel : ChainModelBase<MoveFrontModel> {
   void before() {
     setup();
@@ -523,6 +526,16 @@ struct DeadMoveFrontModel : ChainModelBase<DeadMoveFrontModel> {
       RL_ASSERT(m.insert_or_assign(Bytes{&k1, 8}, Bytes{v2, 16}, mb::kChainMoveToFront) == Status::ok);
     });
     o = kill_journaled_writer(kJNew, kLivePid);  // the writer's index: its kJNew names the new copy
+    // The state the model is about: chain 0 locked by index o, the new copy
+    // at the head of a list of 4 (both copies of key 1 linked), kJOld not
+    // yet written.
+    const u64 w = mb::sync::word(mem.base(), hdr(10)).load_relaxed();
+    RL_ASSERT((w & ChainMap::kWordLockBit) && (w >> 45 & 0xff) == o);
+    RL_ASSERT((w & 0xffffffff) << 4 == jword(o, kJNew) && jword(o, kJOld) == 0);
+    u64 len = 0;
+    for (u64 ref = w & 0xffffffff; ref != 0 && len < 8; ++len)
+      ref = mb::sync::word(mem.base(), ref << 4).load_relaxed() & 0xffffffff;
+    RL_ASSERT(len == 4);
   }
   void thread(unsigned t) {
     if (t == 0) {

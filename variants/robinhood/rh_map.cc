@@ -558,10 +558,54 @@ Status RhMap::probe_find(u64 h, MatchFn match) const {
   }
 }
 
+// find(u64) probes the home slot's segment first in a loop of its own:
+// the same loads, orders and rechecks as probe_find() (every load acquire;
+// a block's words trusted only once its slot and the table word read the
+// same again), without the lambda, the Space object and the segment
+// lookup per slot, short enough for the CPU to overlap the cache misses
+// of consecutive finds. What it cannot settle (a probe that leaves the
+// segment, a slot or table that moved, an offset out of the space read)
+// starts over in probe_find(). Planted bug 12 skips the rechecks here too.
 Status RhMap::find(u64 k, u64* v) const {
   if (bytes_) return Status::invalid;
+  const u64 h = hash(k), tag = hash_tag(h);
+  // ORDER: acquire, as in probe_find().
+  const u64 tw = hdr(kWordTable).load_acquire();
+  const unsigned log2 = unsigned(tw >> kLog2Shift) & 63;
+  if (log2 >= 2 && log2 <= kRhCapLog2Max) {
+    const u64 lo = a_->space_begin(), end = a_->space_end(), mask = (u64{1} << log2) - 1, home = h & mask;
+    const u64 seg_slots = std::min(mask + 1, kRhSegSlots), first = home & (seg_slots - 1);
+    const u64 dent = ((tw & kDirMask) << 4) + 8 * (home >> kRhSegLog2);  // the directory's entry
+    const u64 seg = dent >= lo && dent < end && end - dent >= 8 ? sync::word(base_, dent).load_acquire() : 0;
+    if (seg >= lo && seg < end && end - seg >= 8 * seg_slots) {
+      const u64 n = std::min(seg_slots - first, std::min(mask, kRhDistMax) + 1);
+      for (u64 i = 0; i < n; ++i) {
+        const auto r = sync::word(base_, seg + 8 * (first + i));
+        const u64 w = r.load_acquire();
+        if (w == 0 || dist_of(w) < i) {  // RH1: the key is not further on
+          if (hdr(kWordTable).load_acquire() == tw) return Status::not_found;
+          break;
+        }
+        if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
+        const u64 blk = ref_of(w) << 4;
+        if (blk < lo || blk >= end || end - blk < 16) break;
+        const u64 key = sync::word(base_, blk).load_acquire(), val = sync::word(base_, blk + 8).load_acquire();
+#if MB_PLANT_BUG == 12
+        if (key == k) {
+          *v = val;
+          return Status::ok;
+        }
+#endif
+        if (r.load_acquire() != w || hdr(kWordTable).load_acquire() != tw) break;
+        if (key == k) {
+          *v = val;
+          return Status::ok;
+        }
+      }
+    }
+  }
   u64 val = 0;
-  Status s = probe_find(hash(k), [&](u64 blk, const Space& sp) {
+  Status s = probe_find(h, [&](u64 blk, const Space& sp) {
     if (!sp.contains(blk, 16)) return Match::bad;
     // ORDER: acquire, so that reading a word stored into reused memory
     // synchronizes with that store (rh_map.h, MEMORY ORDERS).
