@@ -528,14 +528,17 @@ struct DeadMoveFrontModel : ChainModelBase<DeadMoveFrontModel> {
     o = kill_journaled_writer(kJNew, kLivePid);  // the writer's index: its kJNew names the new copy
     // The state the model is about: chain 0 locked by index o, the new copy
     // at the head of a list of 4 (both copies of key 1 linked), kJOld not
-    // yet written.
+    // yet written. (Planted bug 46's writer dies with key 1 in neither
+    // place, the list 3, 2: the state the model must catch.)
     const u64 w = mb::sync::word(mem.base(), hdr(10)).load_relaxed();
     RL_ASSERT((w & ChainMap::kWordLockBit) && (w >> 45 & 0xff) == o);
+#if MB_PLANT_BUG != 46
     RL_ASSERT((w & 0xffffffff) << 4 == jword(o, kJNew) && jword(o, kJOld) == 0);
     u64 len = 0;
     for (u64 ref = w & 0xffffffff; ref != 0 && len < 8; ++len)
       ref = mb::sync::word(mem.base(), ref << 4).load_relaxed() & 0xffffffff;
     RL_ASSERT(len == 4);
+#endif
   }
   void thread(unsigned t) {
     if (t == 0) {
