@@ -186,7 +186,8 @@ inline bool slot_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s, 
   u64 seg = sync::word(base, dir + 8 * (s >> kRhSegLog2)).load_acquire();
   u64 seg_slots = log2 < kRhSegLog2 ? u64{1} << log2 : kRhSegSlots;
   u64 idx = s & (kRhSegSlots - 1);
-  if (!sp.contains(seg, 8 * seg_slots) || idx >= seg_slots) return false;
+  // 8-aligned: a directory read from reused memory may name anything.
+  if (!sp.contains(seg, 8 * seg_slots) || seg % 8 != 0 || idx >= seg_slots) return false;
   *out = sync::word(base, seg + 8 * idx);
   return true;
 }
@@ -558,14 +559,16 @@ Status RhMap::probe_find(u64 h, MatchFn match) const {
   }
 }
 
-// find(u64) probes the home slot's segment first in a loop of its own:
-// the same loads, orders and rechecks as probe_find() (every load acquire;
-// a block's words trusted only once its slot and the table word read the
-// same again), without the lambda, the Space object and the segment
-// lookup per slot, short enough for the CPU to overlap the cache misses
-// of consecutive finds. What it cannot settle (a probe that leaves the
-// segment, a slot or table that moved, an offset out of the space read)
-// starts over in probe_find(). Planted bug 12 skips the rechecks here too.
+// find(u64) probes the home slot's segment first in a loop of its own, as
+// probe_find() does (every load acquire; a block's words trusted only once
+// its slot and the table word read the same again, which this loop also
+// asks before it passes a block holding another key, and it loads the
+// value word of every block it reads), without the lambda, the Space
+// object and the segment lookup per slot, short enough for the CPU to
+// overlap the cache misses of consecutive finds. What it cannot settle (a
+// probe that leaves the segment or reaches its limit, a slot or table that
+// moved, an offset out of the space read) starts over in probe_find().
+// Planted bug 12 skips the rechecks here too.
 Status RhMap::find(u64 k, u64* v) const {
   if (bytes_) return Status::invalid;
   const u64 h = hash(k), tag = hash_tag(h);
@@ -575,9 +578,14 @@ Status RhMap::find(u64 k, u64* v) const {
   if (log2 >= 2 && log2 <= kRhCapLog2Max) {
     const u64 lo = a_->space_begin(), end = a_->space_end(), mask = (u64{1} << log2) - 1, home = h & mask;
     const u64 seg_slots = std::min(mask + 1, kRhSegSlots), first = home & (seg_slots - 1);
-    const u64 dent = ((tw & kDirMask) << 4) + 8 * (home >> kRhSegLog2);  // the directory's entry
-    const u64 seg = dent >= lo && dent < end && end - dent >= 8 ? sync::word(base_, dent).load_acquire() : 0;
-    if (seg >= lo && seg < end && end - seg >= 8 * seg_slots) {
+    // The whole directory in the space, as decode_table() asks (a damaged
+    // table word gets probe_find()'s `corrupt`, not an answer); a segment
+    // offset in it, 8-aligned, as slot_in() asks.
+    const u64 dir = (tw & kDirMask) << 4, dir_bytes = 8 * ((mask >> kRhSegLog2) + 1);
+    const u64 seg = dir >= lo && dir < end && end - dir >= dir_bytes
+                        ? sync::word(base_, dir + 8 * (home >> kRhSegLog2)).load_acquire()
+                        : 0;
+    if (seg >= lo && seg < end && end - seg >= 8 * seg_slots && seg % 8 == 0) {
       const u64 n = std::min(seg_slots - first, std::min(mask, kRhDistMax) + 1);
       for (u64 i = 0; i < n; ++i) {
         const auto r = sync::word(base_, seg + 8 * (first + i));

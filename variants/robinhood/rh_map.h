@@ -124,9 +124,9 @@
 //     throughout the probe cannot be passed: it moves only right and every
 //     slot before it satisfies the continue-condition at every instant).
 //     The u64 find first probes within the home slot's table segment in a
-//     loop of its own (the same loads, orders and rechecks, the segment
-//     looked up once); whatever that loop cannot settle starts over in the
-//     general probe, so both end at the same points.
+//     loop of its own (the same acquire loads and rechecks, a few more of
+//     them, the segment looked up once); whatever that loop cannot settle
+//     starts over in the general probe, so both end at the same points.
 //   values / count (multimap): lock-free; a double collect of the probe range
 //     (every slot word re-read unchanged, versions included, and the table
 //     word unchanged) means all those words were held at one instant, the

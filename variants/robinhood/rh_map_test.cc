@@ -520,6 +520,30 @@ TEST(RhMap, BlocksComeFromSlabsAndAreReused) {
 
 // Damage to the slab list, the bump pointer or the free stack is reported by
 // verify() and refused by writers, never followed into a crash.
+// A directory entry naming a misaligned segment, or a table word naming a
+// directory past the allocator's space: the u64 find says corrupt (its own
+// loop over the home segment leaves both to the general probe, which
+// checks them; a misaligned segment used to be read, halves of two slot
+// words at a time).
+TEST(RhMap, DamagedDirectoryGivesCorrupt) {
+  RhHarness h(16);
+  RhMap& m = h.m;
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
+  auto table = sync::word(h.a.base(), h.off + 40);
+  const std::uint64_t tw = table.load_relaxed();
+  auto dir = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4);
+  const std::uint64_t seg = dir.load_relaxed();
+  std::uint64_t v = 0;
+  dir.store_relaxed(seg + 4);
+  for (std::uint64_t k = 0; k < 10; ++k) EXPECT_EQ(m.find(k, &v), Status::corrupt) << k;
+  dir.store_relaxed(seg);
+  table.store_relaxed(tw | 0xffffffffULL);  // the directory at 64 GiB
+  for (std::uint64_t k = 0; k < 10; ++k) EXPECT_EQ(m.find(k, &v), Status::corrupt) << k;
+  table.store_relaxed(tw);
+  for (std::uint64_t k = 0; k < 10; ++k) EXPECT_TRUE(m.find(k, &v) == Status::ok && v == k) << k;
+  EXPECT_EQ(m.verify(), Status::ok);
+}
+
 TEST(RhMap, VerifyCatchesSlabAndFreeStackDamage) {
   RhHarness h(64);
   RhMap& m = h.m;
