@@ -166,8 +166,22 @@ struct ChainModelBase : rl::test_suite<Derived, 2> {
     RL_ASSERT(ChainMap::join(a, off, &m) == Status::ok);
     RL_ASSERT(m.chain_cnt() == chains);
   }
+  static constexpr u64 kLivePid = 50;  // alive in the model (rw_os::alive)
   // Map header word w (words 8 and 9: the owner table and its size).
   u64 hdr(unsigned w) { return mb::sync::word(mem.base(), off + 8 * w).load_relaxed(); }
+  // The allocator's objects (verify() must pass).
+  u64 objects() {
+    mb::AllocStats st{};
+    std::string why;
+    RL_ASSERT(a.verify(&st, &why) == Status::ok);
+    return st.obj_cnt;
+  }
+  // Keys 1, 2, 3 with the 16-byte value {x, x} (never inline: the list 3,
+  // 2, 1).
+  void insert_list(u64 x) {
+    const u64 v[2] = {x, x};
+    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{v, 16}) == Status::ok);
+  }
   // Owner index `dead` named by `dead_word`, every other index by live pid
   // `live`.
   void fill_owners(u64 dead_word, u64 live, u64 dead = 1) {
@@ -180,13 +194,13 @@ struct ChainModelBase : rl::test_suite<Derived, 2> {
   u64 jword(u64 o, unsigned slot) { return mb::sync::word(mem.base(), jword_off(o, slot)).load_relaxed(); }
   // After a write played dead (CrashPlay): the owner index whose journal
   // word `slot` the write left set names a dead process, every other index
-  // live pid `live`. Returns that index.
-  u64 kill_journaled_writer(unsigned slot, u64 live) {
+  // a live one. Returns that index.
+  u64 kill_journaled_writer(unsigned slot) {
     u64 o = 0;
     for (u64 i = 1; i <= hdr(9); ++i)
       if (jword(i, slot) != 0) o = i;
     RL_ASSERT(o != 0);
-    fill_owners(mb::rw_os::kModelDeadPid, live, o);
+    fill_owners(mb::rw_os::kModelDeadPid, kLivePid, o);
     return o;
   }
   // Chain 0's word (segment 0's first) as a holder of owner index `owner`
@@ -338,17 +352,10 @@ struct JournalModelBase : ChainModelBase<Derived> {
   using Base = ChainModelBase<Derived>;
   static constexpr unsigned kDeadOwner = 1;
   u64 base_objects = 0;
-  static u64 objects(Allocator& a) {
-    mb::AllocStats st{};
-    std::string why;
-    RL_ASSERT(a.verify(&st, &why) == Status::ok);
-    return st.obj_cnt;
-  }
   void fill_list() {
     Base::setup();
-    base_objects = objects(this->a);
-    const u64 big[2] = {7, 7};
-    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(this->m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);
+    base_objects = this->objects();
+    this->insert_list(7);
     mb::sync::word(this->mem.base(), this->hdr(8) + 8 * kDeadOwner).store_relaxed(mb::rw_os::kModelDeadPid);
   }
   void thread(unsigned t) {
@@ -368,7 +375,7 @@ struct JournalModelBase : ChainModelBase<Derived> {
     u64 v[2] = {}, sz = 0;
     RL_ASSERT(this->m.find(Bytes{&k, 8}, v, sizeof v, &sz) == (present ? Status::ok : Status::not_found));
     RL_ASSERT(this->m.size() == keys);
-    RL_ASSERT(objects(this->a) == base_objects + elements);
+    RL_ASSERT(this->objects() == base_objects + elements);
   }
 };
 
@@ -431,17 +438,15 @@ struct DeadEraseModel : JournalModelBase<DeadEraseModel<Unlinked>> {
 // the index's journal is clear. Planted bug 43 forgets an unmarked kJOld
 // entry as if stranded (E leaks).
 struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
-  static constexpr u64 kLivePid = 50;
   u64 base_objects = 0, o = 0;
   void before() {
     setup();
-    base_objects = JournalModelBase<DeadUnfreedModel>::objects(a);
-    const u64 big[2] = {7, 7};  // 16 bytes: never inline
-    for (u64 k = 1; k <= 3; ++k) RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{big, 16}) == Status::ok);
+    base_objects = objects();
+    insert_list(7);
     const u64 k2 = 2;
     mb::models::CrashPlay<Memory>::inside(mem, mb::rw_os::HookPoint::chain_unlocked_unfreed,
                                           [&] { RL_ASSERT(m.erase(Bytes{&k2, 8}) == Status::ok); });
-    o = kill_journaled_writer(kJOld, kLivePid);  // the erase's index: its kJOld names E
+    o = kill_journaled_writer(kJOld);  // the erase's index: its kJOld names E
   }
   void thread(unsigned t) {
     if (t == 0) {
@@ -456,7 +461,7 @@ struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
   void after() {
     check_quiescent();
     RL_ASSERT(m.size() == 3);
-    RL_ASSERT(JournalModelBase<DeadUnfreedModel>::objects(a) == base_objects + 2);  // keys 1 and 3; key 100 is inline
+    RL_ASSERT(objects() == base_objects + 2);  // keys 1 and 3; key 100 is inline
     RL_ASSERT(jword(o, kJNew) == 0 && jword(o, kJOld) == 0);
   }
 };
@@ -478,9 +483,7 @@ struct DeadUnfreedModel : ChainModelBase<DeadUnfreedModel> {
 struct MoveFrontModel : ChainModelBase<MoveFrontModel> {
   void before() {
     setup();
-    const u64 v[2] = {1, 1};
-    for (u64 k = 1; k <= 3; ++k)  // 16-byte values: the list 3, 2, 1
-      RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{v, 16}) == Status::ok);
+    insert_list(1);
   }
   void thread(unsigned t) {
     const u64 k = 1;
@@ -513,19 +516,16 @@ struct MoveFrontModel : ChainModelBase<MoveFrontModel> {
 // Planted bug 46 (the old copy unlinked before the new one is linked)
 // loses key 1 when the writer dies between the two.
 struct DeadMoveFrontModel : ChainModelBase<DeadMoveFrontModel> {
-  static constexpr u64 kLivePid = 50;
   u64 base_objects = 0, o = 0;
   void before() {
     setup();
-    base_objects = JournalModelBase<DeadMoveFrontModel>::objects(a);
-    const u64 v[2] = {1, 1};
-    for (u64 k = 1; k <= 3; ++k)  // 16-byte values: the list 3, 2, 1
-      RL_ASSERT(m.insert(Bytes{&k, 8}, Bytes{v, 16}) == Status::ok);
+    base_objects = objects();
+    insert_list(1);
     const u64 k1 = 1, v2[2] = {2, 2};
     mb::models::CrashPlay<Memory>::inside(mem, mb::rw_os::HookPoint::chain_copy_made, [&] {
       RL_ASSERT(m.insert_or_assign(Bytes{&k1, 8}, Bytes{v2, 16}, mb::kChainMoveToFront) == Status::ok);
     });
-    o = kill_journaled_writer(kJNew, kLivePid);  // the writer's index: its kJNew names the new copy
+    o = kill_journaled_writer(kJNew);  // the writer's index: its kJNew names the new copy
     // The state the model is about: chain 0 locked by index o, the new copy
     // at the head of a list of 4 (both copies of key 1 linked), kJOld not
     // yet written. (Planted bug 46's writer dies with key 1 in neither
@@ -555,7 +555,7 @@ struct DeadMoveFrontModel : ChainModelBase<DeadMoveFrontModel> {
     RL_ASSERT(m.stats().recoveries == 1);
     check_quiescent();  // verify(): no duplicate key
     RL_ASSERT(m.size() == 4);
-    RL_ASSERT(JournalModelBase<DeadMoveFrontModel>::objects(a) == base_objects + 3);  // one copy of key 1
+    RL_ASSERT(objects() == base_objects + 3);  // one copy of key 1
     RL_ASSERT(jword(o, kJNew) == 0 && jword(o, kJOld) == 0);
   }
 };
@@ -575,7 +575,7 @@ struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel<Sweeping>> {
   using Base::m;
   using Base::mem;
   using Base::off;
-  static constexpr u64 kLivePid = 50;  // alive in the model (rw_os::alive)
+  using Base::kLivePid;
   static constexpr u64 kDead = mb::rw_os::kModelDeadPid | (Sweeping ? u64{1} << 31 : 0);
   void before() {
     Base::setup();
@@ -612,7 +612,6 @@ struct DeadIndexReclaimModel : ChainModelBase<DeadIndexReclaimModel<Sweeping>> {
 // lock chain 1 with index 1 mid-sweep, and the sweep takes that live lock
 // for the dead process's: two recoveries.
 struct SweepSiblingModel : ChainModelBase<SweepSiblingModel> {
-  static constexpr u64 kLivePid = 50;
   u64 key[2][2] = {};  // key[c][0], key[c][1]: two keys on chain c
   void before() {
     setup(2);

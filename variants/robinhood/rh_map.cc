@@ -178,16 +178,25 @@ bool decode_table(u64 tw, const Space& sp, Table* t) {
   return sp.contains(t->dir, 8 * t->seg_cnt);
 }
 
-// Slot `s` of table `t`; false when the directory names memory outside the
-// allocator (only a reader racing a resize, or damage, sees that).
+// The slots per segment of a table of 2^log2 slots.
+constexpr u64 seg_slots_of(unsigned log2) { return log2 < kRhSegLog2 ? u64{1} << log2 : kRhSegSlots; }
+
+// The offset of the segment holding slot `s` of a table (directory dir,
+// 2^log2 slots); 0 (below every space) when the directory names memory
+// outside the allocator, or a misaligned offset (only a reader racing a
+// resize, or damage, sees that: a directory read from reused memory may
+// name anything).
 // ORDER: acquire pairs with the release store of the directory word in
 // make_table(): a reader that got the table word sees the segment offsets.
+inline u64 segment_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s) {
+  const u64 seg = sync::word(base, dir + 8 * (s >> kRhSegLog2)).load_acquire();
+  return sp.contains(seg, 8 * seg_slots_of(log2)) && seg % 8 == 0 ? seg : 0;
+}
+
+// Slot `s` of table `t`; false when segment_in() refuses its segment.
 inline bool slot_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out) {
-  u64 seg = sync::word(base, dir + 8 * (s >> kRhSegLog2)).load_acquire();
-  u64 seg_slots = log2 < kRhSegLog2 ? u64{1} << log2 : kRhSegSlots;
-  u64 idx = s & (kRhSegSlots - 1);
-  // 8-aligned: a directory read from reused memory may name anything.
-  if (!sp.contains(seg, 8 * seg_slots) || seg % 8 != 0 || idx >= seg_slots) return false;
+  const u64 seg = segment_in(base, sp, dir, log2, s), idx = s & (kRhSegSlots - 1);
+  if (seg == 0 || idx >= seg_slots_of(log2)) return false;
   *out = sync::word(base, seg + 8 * idx);
   return true;
 }
@@ -236,7 +245,7 @@ bool RhMap::load_table(u64 tw, Table* t) const { return decode_table(tw, Space(*
 
 Status RhMap::make_table(unsigned log2, u64* dir_out) const {
   u64 cap = u64{1} << log2;
-  u64 seg_slots = std::min(cap, kRhSegSlots), seg_cnt = cap / seg_slots;
+  u64 seg_slots = seg_slots_of(log2), seg_cnt = cap / seg_slots;
   u64 dir = 0;
   Status s = a_->alloc(16, 8 * seg_cnt, kRhTagDir, &dir);
   if (s != Status::ok) return s;
@@ -560,12 +569,12 @@ Status RhMap::probe_find(u64 h, MatchFn match) const {
 }
 
 // find(u64) probes the home slot's segment first in a loop of its own, as
-// probe_find() does (every load acquire; a block's words trusted only once
-// its slot and the table word read the same again, which this loop also
-// asks before it passes a block holding another key, and it loads the
-// value word of every block it reads), without the lambda, the Space
-// object and the segment lookup per slot, short enough for the CPU to
-// overlap the cache misses of consecutive finds. What it cannot settle (a
+// probe_find() does (the same table decode and range checks; every load
+// acquire; a block's words trusted only once its slot and the table word
+// read the same again, which this loop also asks before it passes a block
+// holding another key, and it loads the value word of every block it
+// reads), without the lambda and the segment lookup per slot, short enough
+// for the CPU to overlap the cache misses of consecutive finds. What it cannot settle (a
 // probe that leaves the segment or reaches its limit, a slot or table that
 // moved, an offset out of the space read) starts over in probe_find().
 // Planted bug 12 skips the rechecks here too.
@@ -574,19 +583,13 @@ Status RhMap::find(u64 k, u64* v) const {
   const u64 h = hash(k), tag = hash_tag(h);
   // ORDER: acquire, as in probe_find().
   const u64 tw = hdr(kWordTable).load_acquire();
-  const unsigned log2 = unsigned(tw >> kLog2Shift) & 63;
-  if (log2 >= 2 && log2 <= kRhCapLog2Max) {
-    const u64 lo = a_->space_begin(), end = a_->space_end(), mask = (u64{1} << log2) - 1, home = h & mask;
-    const u64 seg_slots = std::min(mask + 1, kRhSegSlots), first = home & (seg_slots - 1);
-    // The whole directory in the space, as decode_table() asks (a damaged
-    // table word gets probe_find()'s `corrupt`, not an answer); a segment
-    // offset in it, 8-aligned, as slot_in() asks.
-    const u64 dir = (tw & kDirMask) << 4, dir_bytes = 8 * ((mask >> kRhSegLog2) + 1);
-    const u64 seg = dir >= lo && dir < end && end - dir >= dir_bytes
-                        ? sync::word(base_, dir + 8 * (home >> kRhSegLog2)).load_acquire()
-                        : 0;
-    if (seg >= lo && seg < end && end - seg >= 8 * seg_slots && seg % 8 == 0) {
-      const u64 n = std::min(seg_slots - first, std::min(mask, kRhDistMax) + 1);
+  const Space sp(*a_);
+  Table t;
+  if (decode_table(tw, sp, &t)) {
+    const u64 home = h & t.mask, seg = segment_in(base_, sp, t.dir, t.log2, home);
+    const u64 seg_slots = seg_slots_of(t.log2), first = home & (seg_slots - 1);
+    if (seg != 0) {
+      const u64 n = std::min(seg_slots - first, std::min(t.mask, kRhDistMax) + 1);
       for (u64 i = 0; i < n; ++i) {
         const auto r = sync::word(base_, seg + 8 * (first + i));
         const u64 w = r.load_acquire();
@@ -596,7 +599,7 @@ Status RhMap::find(u64 k, u64* v) const {
         }
         if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
         const u64 blk = ref_of(w) << 4;
-        if (blk < lo || blk >= end || end - blk < 16) break;
+        if (!sp.contains(blk, 16)) break;
         const u64 key = sync::word(base_, blk).load_acquire(), val = sync::word(base_, blk + 8).load_acquire();
 #if MB_PLANT_BUG == 12
         if (key == k) {
@@ -1660,7 +1663,7 @@ Status RhMap::verify(std::string* why) const {
     u64 seg = sync::word(base_, t.dir + 8 * i).load_relaxed(), size = 0;
     std::uint32_t tag = 0;
     if (a_->info(seg, &size, &tag) != Status::ok || tag != kRhTagSegment ||
-        size < 8 * std::min(t.mask + 1, kRhSegSlots))
+        size < 8 * seg_slots_of(t.log2))
       return fail(why, Status::corrupt, "segment " + std::to_string(i) + " is not a live segment object");
   }
   SlabSpace slabs;

@@ -857,12 +857,11 @@ Status RwMap::reserve(u64 n) {
 
 // LRU (lru_max > 0): a lookup that finds a key sets its accessed bit, with
 // no lock: a relaxed fetch_or on the meta word, skipped when already set.
-// Harmless on a slot that changed meanwhile: the bit only steers eviction,
-// and every reader of meta masks it off (state, lengths). A statistic-like
-// hint: relaxed.
-// An RMW, not a store of meta | kAccessed: the slot may have been cleared
-// or refilled since `meta` was read, and a store would bring the old
-// entry back over it (model lru_touch_2t).
+// The slot may have been cleared or refilled since `meta` was read: an RMW
+// leaves a stray bit there, harmless (the bit only steers eviction, and
+// every reader of meta masks it off: state, lengths), where a store of
+// meta | kAccessed would bring the old entry back (model lru_touch_2t,
+// planted bug 47). A statistic-like hint: relaxed.
 void RwMap::touch(u64 slot, u64 meta) const {
 #if MB_PLANT_BUG == 47
   if (lru_max_ != 0 && (meta & kAccessed) == 0) at(slot).store_relaxed(meta | kAccessed);  // BUG: a store
