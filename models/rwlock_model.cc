@@ -1,11 +1,33 @@
 // Relacy models of the rwlock map's protocol, run on variants/rwlock/
 // rw_lock.cc and rw_map.cc themselves, compiled with the model sync policy
 // (-DMB_SYNC_MODEL=1; rw_os.h maps pids to Relacy threads, futex waits to
-// yields).
+// yields, or, in the wake models, to sleeps on a sync::ModelFutex).
 //
 // Models (name: what it checks, scheduler):
 //   writers_2t   two writers increment a plain (rl::var) counter under the
 //                write lock: no data race, no lost update. Full search.
+//   writers_wake_2t, rwlock_wake_2t, readers_writer_wake_3t  writers_2t,
+//                rwlock_2t and readers_writer_3t with a blocking futex
+//                (sync::ModelFutex): a wait sleeps, with no time slice,
+//                until a wake of its half of the lock word, so a wake left
+//                out leaves a waiter asleep for good (Relacy: "deadlock
+//                detected"), where the other models' waits are yields and
+//                the gtest rw_wake_test needs a minute-long slice to see it.
+//                Planted bug 34 (write_unlock does not wake the writers
+//                and readers asleep on the high half) fails
+//                writers_wake_2t at the 7th schedule; 35 (read_unlock does
+//                not wake a draining writer) and new bug 48 (a reader that
+//                backs off from a writer does not wake it) fail
+//                rwlock_wake_2t (schedules 225k and 7k) and
+//                readers_writer_wake_3t (1st and 32nd). The futex's mutex
+//                orders wakers before later waiters, so these models do not
+//                check the lock's memory orders (the others do). Searches:
+//                full (434k schedules); every schedule with up to 8
+//                preemptions (609k; a full search, 57.6M schedules and
+//                about 150 s here, passes too); random (100k). The dead
+//                and stray reader models keep yields: their drain reclaims
+//                dead readers only after its waits return, as a real wait
+//                does when its slice runs out.
 //   rwlock_2t    a writer writes a plain variable under the write lock while
 //                a reader reads it under the read lock (slot claim, reader
 //                bit, drain): no data race, and the reader sees 0 or 1.
@@ -147,7 +169,10 @@ using u64 = std::uint64_t;
 // (0: unknown) unless a model gives them some.
 template <class Derived, int Threads = 2, unsigned Slots = 2>
 struct LockModelBase : rl::test_suite<Derived, Threads> {
+  // kWakes (a derived model's): waits sleep until woken (sync::ModelFutex).
+  static constexpr bool kWakes = false;
   mb::sync::ModelMemory<24> mem;
+  mb::sync::ModelFutex futex;
   RwLock lock;
   rl::var<int> data;
 
@@ -161,20 +186,27 @@ struct LockModelBase : rl::test_suite<Derived, Threads> {
     lock = RwLock(mem.base(), w);
     data($) = 0;
     for (auto& k : mb::rw_os::g_model_start_key) k = 0;
+    if (Derived::kWakes) futex.use();
   }
 };
 
-struct WritersModel : LockModelBase<WritersModel> {
+template <class Derived>
+struct WritersBase : LockModelBase<Derived> {
   void thread(unsigned) {
-    RwLock::Acquired a = lock.write_lock();
+    RwLock::Acquired a = this->lock.write_lock();
     RL_ASSERT(!a.recovered);
-    data($) = data($) + 1;
-    lock.write_unlock();
+    this->data($) = this->data($) + 1;
+    this->lock.write_unlock();
   }
   void after() {
-    RL_ASSERT(data($) == 2);
-    RL_ASSERT(lock.word() == 0);
+    RL_ASSERT(this->data($) == 2);
+    RL_ASSERT(this->lock.word() == 0);
   }
+};
+
+struct WritersModel : WritersBase<WritersModel> {};
+struct WritersWakeModel : WritersBase<WritersWakeModel> {
+  static constexpr bool kWakes = true;
 };
 
 // Pid 1 was a writer's that died holding the lock; thread 0 is the later
@@ -222,11 +254,23 @@ struct ReadWriteLockModel : ReadersWriterBase<ReadWriteLockModel, 2> {
   void after() { RL_ASSERT(lock.word() == 0); }
 };
 
-struct ReadersWriterModel : ReadersWriterBase<ReadersWriterModel, 3> {
+template <class Derived>
+struct ReadersWriter3Base : ReadersWriterBase<Derived, 3> {
   void after() {
-    RL_ASSERT(lock.word() == 0);
-    for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(mem.base(), 64 + 8 * i).load_relaxed() == 0);
+    RL_ASSERT(this->lock.word() == 0);
+    for (u64 i = 0; i < 2; ++i) RL_ASSERT(mb::sync::word(this->mem.base(), 64 + 8 * i).load_relaxed() == 0);
   }
+};
+
+struct ReadersWriterModel : ReadersWriter3Base<ReadersWriterModel> {};
+
+// The wake models: the same threads, with waits that sleep until woken.
+struct RwLockWakeModel : ReadersWriterBase<RwLockWakeModel, 2> {
+  static constexpr bool kWakes = true;
+  void after() { RL_ASSERT(lock.word() == 0); }
+};
+struct ReadersWriterWakeModel : ReadersWriter3Base<ReadersWriterWakeModel> {
+  static constexpr bool kWakes = true;
 };
 
 // A dead process holds both reader slots and bits: the live readers find no
@@ -759,6 +803,9 @@ using mb::models::run;
 
 const Model kModels[] = {
     {"writers_2t", run<WritersModel>, rl::sched_full, 0},
+    {"writers_wake_2t", run<WritersWakeModel>, rl::sched_full, 0},
+    {"rwlock_wake_2t", run<RwLockWakeModel>, rl::sched_bound, 0, 8},
+    {"readers_writer_wake_3t", run<ReadersWriterWakeModel>, rl::sched_random, 100000},
     {"rwlock_2t", run<ReadWriteLockModel>, rl::sched_full, 0},
     {"readers_writer_3t", run<ReadersWriterModel>, rl::sched_random, 100000},
     {"recovery_2t", run<RecoveryModel>, rl::sched_random, 20000},

@@ -116,6 +116,7 @@ class Ref : public internal::Ops<T, Ref<T>> {
  public:
   explicit Ref(rl::atomic<T>* p) : p_(p) {}
   const void* address_hint(void*) const { return nullptr; }  // no prefetching in models
+  const void* model_key() const { return p_; }  // names the word (ModelFutex)
   static Ref at(void* base, std::uint64_t off) {
     RL_ASSERT(off % 8 == 0);
     return Ref(static_cast<rl::atomic<T>*>(base) + off / 8);
@@ -147,6 +148,81 @@ inline void futex_wait(Ref<std::uint64_t>, std::uint64_t, long = 0, Loc l = Loc:
   rl::yield(1, internal::info(l));
 }
 inline void futex_wake(Ref<std::uint64_t>, int, Loc = Loc::current()) {}
+
+// A model futex over the 32-bit halves of region words, for models that
+// check wakes. By default a model's futex wait is a yield (above, and the
+// rwlock's rw_os::wait): every caller re-checks its condition, and a model
+// with a dead peer needs its waits to return, as real ones do when their
+// time slice runs out. A model that checks wakes constructs a ModelFutex
+// in its test object (one per iteration) and installs it with use() in
+// before(): a wait then sleeps, with no time limit, while the half still
+// holds the expected value, until a wake of that half, as the kernel's
+// futex does; a wake that never comes leaves the waiter asleep for good,
+// which Relacy reports as "deadlock detected". No spurious wakes: a real
+// futex has them, and every caller loops, so leaving them out only drops
+// schedules that hide a lost wake.
+// The check of the half and the sleep are one step against wakes, as in
+// the kernel (there under the futex hash bucket's lock, here under a Relacy
+// mutex): a waker changes the word before it wakes, so a waiter that takes
+// the mutex after the waker's wake reads the change (happens-before and
+// coherence) and does not sleep. That mutex also orders a waker before
+// every later waiter, so a model run with the futex on does not check the
+// lock word's memory orders; those models run with it off.
+class ModelFutex {
+ public:
+  ModelFutex() {
+    for (auto& c : cv_) c.init(false, rl::debug_info());
+  }
+  ~ModelFutex() {
+    for (auto& c : cv_) c.deinit(rl::debug_info());
+    if (current() == this) current() = nullptr;
+  }
+  ModelFutex(const ModelFutex&) = delete;
+  ModelFutex& operator=(const ModelFutex&) = delete;
+
+  // The futex the model runs on (nullptr: waits are yields).
+  static ModelFutex*& current() {
+    static ModelFutex* f = nullptr;
+    return f;
+  }
+  void use() { current() = this; }
+
+  // Sleep while half `high` (bits 63..32) or low (31..0) of w holds `expected`.
+  void wait(Ref<std::uint64_t> w, bool high, std::uint32_t expected, Loc l = Loc::current()) {
+    mu_.lock(internal::info(l));
+    // Acquire, and under the mutex: see the class comment.
+    const std::uint64_t v = w.load_acquire(l);
+    if (std::uint32_t(high ? v >> 32 : v) == expected) cv_[slot(w, high)].wait(mu_, false, internal::info(l));
+    mu_.unlock(internal::info(l));
+  }
+  // Wake up to n sleepers of that half (n > 1: all of them).
+  void wake(Ref<std::uint64_t> w, bool high, int n, Loc l = Loc::current()) {
+    mu_.lock(internal::info(l));
+    auto& c = cv_[slot(w, high)];
+    if (n == 1) {
+      c.notify_one(internal::info(l));
+    } else {
+      c.notify_all(internal::info(l));
+    }
+    mu_.unlock(internal::info(l));
+  }
+
+ private:
+  struct Tag;
+  static constexpr unsigned kHalves = 4;  // the model's futex words: two lock words' halves
+  unsigned slot(Ref<std::uint64_t> w, bool high) {
+    const void* key = static_cast<const char*>(w.model_key()) + high;
+    for (unsigned i = 0; i < n_; ++i)
+      if (key_[i] == key) return i;
+    RL_ASSERT(n_ < kHalves);
+    key_[n_] = key;
+    return n_++;
+  }
+  rl::mutex mu_;
+  rl::condvar<Tag> cv_[kHalves];
+  const void* key_[kHalves] = {};
+  unsigned n_ = 0;
+};
 inline unsigned thread_hint() { return rl::thread_index(); }
 
 }  // namespace mb::sync

@@ -206,7 +206,8 @@ void RwLock::unlock_writer(bool annotate) const {
 #endif
 #if MB_PLANT_BUG == 34
   // Planted bug 34: no wake; sleepers notice the unlock only when their
-  // wait slice runs out (rw_wake_test_bug_34 sees the stall).
+  // wait slice runs out (rw_wake_test_bug_34 sees the stall; the model
+  // writers_wake_2t, a deadlock).
   (void)old;
 #else
   if (old & kRwSleepers) rw_os::wake(lock(), Half::high, 1 << 30);
@@ -277,7 +278,9 @@ unsigned RwLock::lock_reader(unsigned i, Repair repair, void* ctx) const {
       // left.
       // ORDER: release, as in read_unlock (we read nothing meanwhile).
       w = lock().fetch_and_acq_rel(~bit) & ~bit;
+#if MB_PLANT_BUG != 48  // Planted bug 48: the draining writer is not woken (model rwlock_wake_2t)
       rw_os::wake(lock(), Half::low, 1);
+#endif
       continue;
     }
 #if MB_PLANT_BUG == 38
@@ -326,7 +329,8 @@ void RwLock::read_unlock(unsigned i) const {
   // ORDER: release pairs with the acquire drain load in lock_writer.
   std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
 #if MB_PLANT_BUG == 35
-  // Planted bug 35: a draining writer is not woken (rw_wake_test_bug_35).
+  // Planted bug 35: a draining writer is not woken (rw_wake_test_bug_35;
+  // the model rwlock_wake_2t).
   (void)old;
 #else
   if (old & kRwPidMask) rw_os::wake(lock(), Half::low, 1);

@@ -9,7 +9,8 @@
 //   - a test-only hook called inside critical sections (crash tests park a
 //     child there and SIGKILL it while it holds the lock).
 // In the model build a Relacy thread plays a process: its id is
-// thread_index + 1, only kModelDeadPid is dead, a futex wait is a yield.
+// thread_index + 1, only kModelDeadPid is dead, a futex wait is a yield
+// (or, in a model that installs a sync::ModelFutex, a sleep until woken).
 #ifndef MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
 #define MAPBENCH_VARIANTS_RWLOCK_INTERNAL_RW_OS_H_
 
@@ -109,8 +110,18 @@ inline bool alive(std::uint32_t pid) { return pid != kModelDeadPid; }
 inline std::uint32_t g_model_start_key[4] = {};
 inline std::uint32_t start_key(std::uint32_t pid) { return pid < 4 ? g_model_start_key[pid] : 0; }
 inline std::uint32_t self_start_key() { return start_key(self_pid()); }
-inline void wait(sync::Ref<std::uint64_t>, Half, std::uint32_t, long) { sync::yield(); }
-inline void wake(sync::Ref<std::uint64_t>, Half, int) {}
+// A yield, or a sleep until woken where the model installed a
+// sync::ModelFutex (the wake models: a lost wake is then a deadlock).
+inline void wait(sync::Ref<std::uint64_t> w, Half h, std::uint32_t expected, long) {
+  if (sync::ModelFutex* f = sync::ModelFutex::current()) {
+    f->wait(w, h == Half::high, expected);
+  } else {
+    sync::yield();
+  }
+}
+inline void wake(sync::Ref<std::uint64_t> w, Half h, int waiters) {
+  if (sync::ModelFutex* f = sync::ModelFutex::current()) f->wake(w, h == Half::high, waiters);
+}
 inline std::uint64_t now_ms() { return 0; }
 inline std::uint64_t now_s() { return 0; }  // nothing expires in models
 
