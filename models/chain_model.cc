@@ -18,6 +18,13 @@
 //                   snapshot walk copies the chain: both old or both new
 //                   (planted bugs 4 and 8 fail it). Random search (300k
 //                   schedules).
+//   txn_speculative_2t  a transaction locks key A and reads key B
+//                   speculatively while another thread assigns B and then
+//                   sets key F; the transaction reads F before test(): if
+//                   it read the old B and the new F, test() must say again
+//                   (planted bug 49 skips test()'s check of speculative
+//                   chains; fails at schedule 224). Every schedule with up
+//                   to 3 preemptions (181k).
 //   two_writers_2t  two writers insert different keys into one chain (each
 //                   allocating its element under the lock) while the map
 //                   already holds one (in the inline slot): afterwards all
@@ -837,6 +844,52 @@ struct TxnModel : ChainModelBase<TxnModel> {
   }
 };
 
+// A transaction locks key A and reads key B speculatively while another
+// thread assigns B (1 -> 2) and then sets key F (0 -> 1); each key in a
+// chain of its own (4 chains). The transaction, after its find of B and
+// before test(), reads F with a plain find: if it read B as 1 and F as 1,
+// B changed after the version its try_lock recorded, and test() must say
+// again (ChainTxn: ok means every speculative chain was unchanged from
+// try_lock to test). The transaction's finds alone cannot show that (each
+// is checked against the version try_lock recorded, so they agree with
+// each other whatever test() does): planted bug 49 skips test()'s check.
+struct TxnSpeculativeModel : ChainModelBase<TxnSpeculativeModel> {
+  u64 key[3] = {0, 0, 0};  // A, B, F: chains 0, 1, 2 (hash & 3)
+
+  void before() {
+    setup(4);
+    for (u64 c = 0, k = 1; c < 3; ++c) {
+      while ((m.hash(Bytes{&k, 8}) & 3) != c) ++k;
+      key[c] = k++;
+    }
+    for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.insert(key[i], i == 2 ? u64{0} : u64{1}) == Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 1) {
+      RL_ASSERT(m.insert_or_assign(key[1], u64{2}) == Status::ok);
+      RL_ASSERT(m.insert_or_assign(key[2], u64{1}) == Status::ok);
+      return;
+    }
+    mb::ChainTxn x(m);
+    RL_ASSERT(x.add(key[0], true) == Status::ok && x.add(key[1], false) == Status::ok);
+    RL_ASSERT(x.try_lock() == Status::ok);
+    u64 b = 0, f = 0;
+    const Status sb = x.find(key[1], &b);
+    RL_ASSERT(sb == Status::ok || sb == Status::again);
+    RL_ASSERT(m.find(key[2], &f) == Status::ok);
+    RL_ASSERT(x.insert_or_assign(key[0], u64{3}) == Status::ok);
+    const Status st = x.test();
+    RL_ASSERT(st == Status::ok || st == Status::again);
+    if (sb == Status::ok && b == 1 && f == 1) RL_ASSERT(st == Status::again);  // B changed since try_lock
+  }
+  void after() {
+    u64 v = 0;
+    RL_ASSERT(m.find(key[0], &v) == Status::ok && v == 3);  // applied, whatever test() said
+    RL_ASSERT(m.find(key[1], &v) == Status::ok && v == 2);
+    check_quiescent();
+  }
+};
+
 using mb::models::Model;
 using mb::models::run;
 
@@ -845,6 +898,7 @@ const Model kModels[] = {
     {"two_writers_2t", run<TwoWritersModel>, rl::sched_random, 200000},
     {"txn_opposite_2t", run<TxnModel>, rl::sched_random, 100000},
     {"txn_read_write_2t", run<TxnReadWriteModel>, rl::sched_random, 300000},
+    {"txn_speculative_2t", run<TxnSpeculativeModel>, rl::sched_bound, 0, 3},
     // Every schedule with up to 2 preemptions: the reader parked between
     // its key and value loads for the writer's whole erase and re-insert is
     // a 2-preemption schedule, too rare for random search.
