@@ -53,6 +53,10 @@ int model_main(int argc, char** argv, const Model (&models)[N]) {
     if (m.context_bound) p.context_bound = m.context_bound;
     if (m.depth_limit) p.execution_depth_limit = m.depth_limit;
     p.output_history = false;
+    // A failed iteration leaves its test object undestroyed (Relacy jumps
+    // out of it), so a model futex it installed would outlive it: no
+    // model starts with one.
+    mb::sync::ModelFutex::current() = nullptr;
     bool ok = m.run(p);
     std::printf("model %-17s %s  (%s, %llu iterations)\n", m.name, ok ? "PASSED" : "FAILED",
                 rl::format(m.sched), static_cast<unsigned long long>(p.stop_iteration));

@@ -24,10 +24,11 @@
 //                check the lock's memory orders (the others do). Searches:
 //                full (434k schedules); every schedule with up to 8
 //                preemptions (609k; a full search, 57.6M schedules and
-//                about 150 s here, passes too); random (100k). The dead
-//                and stray reader models keep yields: their drain reclaims
-//                dead readers only after its waits return, as a real wait
-//                does when its slice runs out.
+//                about 150 s here, passes too); random (100k). The
+//                models with a dead or replaced holder, dead readers or
+//                stray bits keep yields: no one wakes a waiter on a dead
+//                process, and it notices one only after its waits return,
+//                as a real wait does when its slice runs out.
 //   rwlock_2t    a writer writes a plain variable under the write lock while
 //                a reader reads it under the read lock (slot claim, reader
 //                bit, drain): no data race, and the reader sees 0 or 1.
@@ -138,6 +139,19 @@
 //                schedule). Every schedule with up to 2 preemptions (1.5M
 //                schedules, 47 s here; a random search of 50k schedules
 //                missed bug 39).
+//   table_reuse_2t  a lock-free reader gets a key present throughout
+//                (and an expired one) while a writer grows the 8-slot
+//                table to 16 (the 8-slot one retired to its free list),
+//                removes four expired keys (flush_expired; the model clock,
+//                rw_os::g_model_now_s, moved past their TTL in before())
+//                and shrinks back into the retired table, emptying and
+//                refilling it: the key is found with its value, the
+//                expired one never. Planted bug 50 (read_stable() without
+//                its seq re-check) fails it at schedule 3.4k of a search
+//                with 1 preemption (a reader still in the old 8-slot table
+//                misses the key there while the shrink refills it). Every
+//                schedule with up to 2 preemptions (2.2M, 70 s here; a
+//                random search of 200k missed bug 50).
 //   arena_reuse_2t  a lock-free reader of an arena value while a writer
 //                replaces it with a larger one (the old block freed) and
 //                another key's value takes the freed block back: the
@@ -186,7 +200,9 @@ struct LockModelBase : rl::test_suite<Derived, Threads> {
     lock = RwLock(mem.base(), w);
     data($) = 0;
     for (auto& k : mb::rw_os::g_model_start_key) k = 0;
-    if (Derived::kWakes) futex.use();
+    // Every iteration says which waits it runs with (a failed one may have
+    // left its futex installed).
+    mb::sync::ModelFutex::current() = Derived::kWakes ? &futex : nullptr;
   }
 };
 
@@ -347,6 +363,7 @@ struct MapModelBase : rl::test_suite<Derived, Threads> {
   }
   void setup() {
     for (auto& k : mb::rw_os::g_model_start_key) k = 0;
+    mb::rw_os::g_model_now_s = 0;
     mb::RwParams p;
     p.cap_init = 8;
     p.cap_max = cap_max;
@@ -529,6 +546,50 @@ struct JoinSnapshotModel : MapModelBase<JoinSnapshotModel, 2, GrowMemory> {
   void after() {
     check_quiescent();
     RL_ASSERT(m.capacity() == 16);
+  }
+};
+
+// A slow reader against a table taken back off the free list. Six entries
+// fill the 8-slot table to its limit: kKey, kLive and four keys put with a
+// TTL that has run out (the model clock moved past them in before()). One
+// thread puts kNew1 (the grow: the 16-slot table is published, the 8-slot
+// one retired to its free list), removes the expired keys
+// (flush_expired), and puts kNew2, whose insert first shrinks the map
+// back into the retired 8-slot table (3 entries: below 25% of 16): its
+// slots are emptied and refilled. A lock-free reader gets kLive (present
+// throughout: found, its value whole) and an expired key (never found).
+// A reader that took the 8-slot table's word before the grow may probe it
+// while the shrink refills it, and miss kLive there: only its seq re-check
+// rejects that (planted bug 50 takes the re-check out).
+struct TableReuseModel : MapModelBase<TableReuseModel, 2, GrowMemory> {
+  static constexpr u64 kFirst = 100, kLive = 200, kNew1 = 300, kNew2 = 301;
+  void before() {
+    cap_max = 16;
+    setup();  // kKey, and the clock at 0
+    mb::rw_os::g_model_now_s = 1000;
+    RL_ASSERT(m.put(kLive, kLive, 0) == Status::ok);
+    for (u64 k = kFirst; k < kFirst + 4; ++k) RL_ASSERT(m.put(k, k, 5) == Status::ok);
+    RL_ASSERT(m.capacity() == 8);
+    mb::rw_os::g_model_now_s = 2000;  // the four have expired
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      RL_ASSERT(m.put(kNew1, kNew1) == Status::ok);
+      RL_ASSERT(m.capacity() == 16);
+      u64 removed = 0;
+      RL_ASSERT(m.flush_expired(16, &removed) == Status::ok && removed == 4);
+      RL_ASSERT(m.put(kNew2, kNew2) == Status::ok);
+      return;
+    }
+    u64 v = 0;
+    RL_ASSERT(m.get(kLive, &v) == Status::ok && v == kLive);
+    RL_ASSERT(m.get(kFirst + 2, &v) == Status::not_found);
+  }
+  void after() {
+    check_quiescent();
+    RL_ASSERT(m.capacity() == 8);
+    u64 v = 0;
+    for (u64 k : {kLive, kNew1, kNew2}) RL_ASSERT(m.get(k, &v) == Status::ok && v == k);
   }
 };
 
@@ -823,6 +884,7 @@ const Model kModels[] = {
     {"dead_value_meta_2t", run<DeadValueMetaModel>, rl::sched_random, 100000},
     {"arena_reuse_2t", run<ArenaReuseModel>, rl::sched_random, 100000},
     {"join_snapshot_2t", run<JoinSnapshotModel>, rl::sched_bound, 0, 2, 20000},
+    {"table_reuse_2t", run<TableReuseModel>, rl::sched_bound, 0, 2, 20000},
 };
 
 }  // namespace

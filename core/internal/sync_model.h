@@ -154,13 +154,15 @@ inline void futex_wake(Ref<std::uint64_t>, int, Loc = Loc::current()) {}
 // rwlock's rw_os::wait): every caller re-checks its condition, and a model
 // with a dead peer needs its waits to return, as real ones do when their
 // time slice runs out. A model that checks wakes constructs a ModelFutex
-// in its test object (one per iteration) and installs it with use() in
-// before(): a wait then sleeps, with no time limit, while the half still
+// in its test object (one per iteration) and installs it in before()
+// (current() = &futex): a wait then sleeps, with no time limit, while the half still
 // holds the expected value, until a wake of that half, as the kernel's
 // futex does; a wake that never comes leaves the waiter asleep for good,
-// which Relacy reports as "deadlock detected". No spurious wakes: a real
-// futex has them, and every caller loops, so leaving them out only drops
-// schedules that hide a lost wake.
+// which Relacy reports as "deadlock detected". No spurious wakes and no
+// time slices: a real futex wait has both, and every caller loops; the
+// paths that run only when a wait returns unwoken (the rwlock's waiters
+// on a dead holder or dead readers) are left to the models whose waits
+// are yields.
 // The check of the half and the sleep are one step against wakes, as in
 // the kernel (there under the futex hash bucket's lock, here under a Relacy
 // mutex): a waker changes the word before it wakes, so a waiter that takes
@@ -185,7 +187,6 @@ class ModelFutex {
     static ModelFutex* f = nullptr;
     return f;
   }
-  void use() { current() = this; }
 
   // Sleep while half `high` (bits 63..32) or low (31..0) of w holds `expected`.
   void wait(Ref<std::uint64_t> w, bool high, std::uint32_t expected, Loc l = Loc::current()) {
@@ -195,8 +196,11 @@ class ModelFutex {
     if (std::uint32_t(high ? v >> 32 : v) == expected) cv_[slot(w, high)].wait(mu_, false, internal::info(l));
     mu_.unlock(internal::info(l));
   }
-  // Wake up to n sleepers of that half (n > 1: all of them).
+  // Wake one sleeper of that half (n == 1) or all of them (n >= 2^30, the
+  // callers' "all"; a count between would be woken as all here and could
+  // hide a wake too few, so it is refused).
   void wake(Ref<std::uint64_t> w, bool high, int n, Loc l = Loc::current()) {
+    RL_ASSERT(n == 1 || n >= (1 << 30));
     mu_.lock(internal::info(l));
     auto& c = cv_[slot(w, high)];
     if (n == 1) {

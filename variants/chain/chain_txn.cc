@@ -7,7 +7,7 @@
 // Planted bugs (models only, see models/BUILD): 7 locks in the order the keys
 // were added instead of the canonical one; 8 publishes an in-place change
 // without a new version; 20 lets an erase clear its filter bit at once
-// instead of in test().
+// instead of in test(); 49 skips test()'s check of the speculative chains.
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif

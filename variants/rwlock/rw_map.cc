@@ -476,6 +476,9 @@ Status RwMap::read_stable(Try try_once) const {
       continue;
     }
     Status s = try_once();
+#if MB_PLANT_BUG == 50
+    return s;  // Planted bug 50: no re-check (model table_reuse_2t)
+#endif
     // Relaxed: the acquire loads in try_once keep this load after them.
     if (hw(kSeq).load_relaxed() == seq) return s;
   }

@@ -123,7 +123,10 @@ inline void wake(sync::Ref<std::uint64_t> w, Half h, int waiters) {
   if (sync::ModelFutex* f = sync::ModelFutex::current()) f->wake(w, h == Half::high, waiters);
 }
 inline std::uint64_t now_ms() { return 0; }
-inline std::uint64_t now_s() { return 0; }  // nothing expires in models
+// The model's clock: 0 unless a model sets it (in before(); the rwlock
+// models' setup() puts it back to 0). It stands still while threads run.
+inline std::uint64_t g_model_now_s = 0;
+inline std::uint64_t now_s() { return g_model_now_s; }
 
 #else
 
