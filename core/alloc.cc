@@ -289,7 +289,11 @@ Status Allocator::join(void* base, u64 hdr_off, u64 space_end, BackedFn backed_f
   // ORDER: acquire pairs with the CAS in volume_grow, which backs a volume
   // before it counts it: the backed size read after this load covers every
   // volume counted (a size read before it may not: a peer grows meanwhile).
+#if MB_PLANT_BUG == 52
+  w[kWVolCnt] = a.hdr_word(kWVolCnt).load_relaxed();  // Planted bug 52 (model grow_join_2t)
+#else
   w[kWVolCnt] = a.hdr_word(kWVolCnt).load_acquire();
+#endif
   if (backed_fn != nullptr) backed = backed_fn(grow_ctx);
   if (w[kWVol0] != l.vol0_off || w[kWVolMax] != (space_end - l.vol0_off) / w[kWVolSz])
     return fail(why, Status::invalid, "allocator was made for a space of another size");
@@ -374,6 +378,13 @@ Status Allocator::volume_grow(u64* vol_idx) {
   u64 n = cnt.load_acquire();
   for (;;) {
     if (n >= vol_max_) return Status::full;
+#if MB_PLANT_BUG == 51
+    // Planted bug 51: the volume is counted before it is backed (model
+    // grow_join_2t: a peer's join sees a count past the backed space).
+    if (cnt.cas_acq_rel(n, n + 1)) {
+      if (grow_ != nullptr && grow_(grow_ctx_, vol0_off_ + (n + 1) * vol_sz_) != Status::ok)
+        return Status::full;
+#else
     // Back the volume before anyone can see it (R3 in region.h): a peer that
     // reads vol_cnt > n may touch it at once.
     if (grow_ != nullptr && grow_(grow_ctx_, vol0_off_ + (n + 1) * vol_sz_) != Status::ok)
@@ -381,6 +392,7 @@ Status Allocator::volume_grow(u64* vol_idx) {
     // ORDER: acq_rel: release publishes the backing to peers' acquire loads
     // of vol_cnt; acquire on failure re-reads a count we may build on.
     if (cnt.cas_acq_rel(n, n + 1)) {
+#endif
       hdr_word(kWVolAdded).fetch_add_relaxed(1);
       *vol_idx = n;
       return Status::ok;

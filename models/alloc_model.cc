@@ -19,6 +19,15 @@
 //                  inactive stack and the active slots) against allocations
 //                  and frees in two groups. Planted bug 44 reads an active
 //                  slot instead of taking it. Random search (200k).
+//   grow_join_2t   a file-backed space (a model file word: grow() raises
+//                  it, backed() reads it) grows two volumes under one
+//                  thread's allocations while another joins through the
+//                  backed callback: the join accepts, and the joined
+//                  handle counts only backed volumes. Planted bugs 51 (a
+//                  volume counted before it is backed) and 52 (join()'s
+//                  count load relaxed) fail it. Random search (300k; a
+//                  search of every schedule with 1 preemption did not end
+//                  in 2 minutes).
 // Ownership is checked with rl::var per 16-byte unit of region memory: two
 // holders of one object, or a reuse not ordered after the free, is a data
 // race Relacy reports.
@@ -288,6 +297,60 @@ struct TrimModel : AllocModelBase<TrimModel, 2, 2> {
   }
 };
 
+// --- grow_join_2t --------------------------------------------------------------
+// A file-backed allocator as processes share it: the "file" is a model word
+// that only grows (grow(): raised, as by posix_fallocate; backed(): read, as
+// by fstat). The allocator starts with no volume. Thread 0 allocates three
+// 100-byte objects (class 1, two to a volume: volumes 1 and 2 are backed,
+// then counted, volume_grow); thread 1 joins meanwhile through the backed
+// callback, as another process would, and reads what the joined handle
+// shows: the join accepts the allocator, and every counted volume lies in
+// the backed space. Planted bug 51 counts a volume before backing it: the
+// join then finds "allocator volume count exceeds the backed space".
+struct GrowJoinModel : rl::test_suite<GrowJoinModel, 2> {
+  Memory mem;
+  Allocator a;
+  mb::sync::atomic<u64> file;  // backed bytes
+
+  static Status grow(void* ctx, u64 bytes) {
+    const auto& f = static_cast<GrowJoinModel*>(ctx)->file;
+    if (bytes > Memory::size()) return Status::full;
+    // The kernel's file size: raised, never lowered (acq_rel: a model of
+    // the syscalls' order, which is at least this).
+    for (u64 cur = f.load_acquire(); cur < bytes && !f.cas_acq_rel(cur, bytes);) {
+    }
+    return Status::ok;
+  }
+  static u64 backed(void* ctx) { return static_cast<GrowJoinModel*>(ctx)->file.load_acquire(); }
+
+  void before() {
+    RL_ASSERT(Allocator::create(mem.base(), kHdrOff, Memory::size(), tiny_params(1), grow, this, &a) ==
+              Status::ok);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      for (int i = 0; i < 3; ++i) {
+        u64 off = 0;
+        RL_ASSERT(a.alloc(0, 100, 1, &off) == Status::ok);
+      }
+      return;
+    }
+    Allocator j;
+    std::string why;
+    const Status s = Allocator::join(mem.base(), kHdrOff, Memory::size(), backed, grow, this, &j, &why);
+    if (s != Status::ok) std::printf("join: %s\n", why.c_str());
+    RL_ASSERT(s == Status::ok);
+    RL_ASSERT(j.space_end() <= backed(this));
+  }
+  void after() {
+    mb::AllocStats st;
+    std::string why;
+    RL_ASSERT(a.verify(&st, &why) == Status::ok);
+    RL_ASSERT(st.vol_cnt == 2 && st.obj_cnt == 3);
+    RL_ASSERT(a.space_end() <= backed(this));
+  }
+};
+
 using mb::models::Model;
 using mb::models::run;
 
@@ -297,6 +360,7 @@ const Model kModels[] = {
     {"alloc_free_2t", run<AllocFreeModel<2>>, rl::sched_random, 300000},
     {"alloc_free_3t", run<AllocFreeModel<3>>, rl::sched_random, 200000},
     {"trim_2t", run<TrimModel>, rl::sched_random, 200000},
+    {"grow_join_2t", run<GrowJoinModel>, rl::sched_random, 300000},
 };
 
 }  // namespace
