@@ -306,7 +306,10 @@ class Allocator {
   // walk, memory past the end of a file. Relaxed: a cache of a size that
   // only grows.
 #if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
-  struct BackedVols {  // models: set at join, before any thread runs (no BackedFn: the whole space)
+  // Models: a plain cache, as every handle is used by one model thread (a
+  // handle shared by model threads would need an atomic: a plain raise
+  // there is a race Relacy would not see).
+  struct BackedVols {
     std::uint64_t get() const { return n; }
     void raise(std::uint64_t to) { n = n < to ? to : n; }
     std::uint64_t n = 0;

@@ -22,8 +22,7 @@
 //   grow_join_2t   a file-backed space (a model file word: grow() raises
 //                  it, backed() reads it) grows two volumes under one
 //                  thread's allocations while another joins through the
-//                  backed callback: the join accepts, and the joined
-//                  handle counts only backed volumes. Planted bugs 51 (a
+//                  backed callback: the join accepts. Planted bugs 51 (a
 //                  volume counted before it is backed) and 52 (join()'s
 //                  count load relaxed) fail it. Random search (300k; a
 //                  search of every schedule with 1 preemption did not end
@@ -303,10 +302,12 @@ struct TrimModel : AllocModelBase<TrimModel, 2, 2> {
 // by fstat). The allocator starts with no volume. Thread 0 allocates three
 // 100-byte objects (class 1, two to a volume: volumes 1 and 2 are backed,
 // then counted, volume_grow); thread 1 joins meanwhile through the backed
-// callback, as another process would, and reads what the joined handle
-// shows: the join accepts the allocator, and every counted volume lies in
-// the backed space. Planted bug 51 counts a volume before backing it: the
-// join then finds "allocator volume count exceeds the backed space".
+// callback, as another process would: the join must accept the allocator
+// (its own check compares the volume count with the backed size read after
+// it). Planted bug 51 counts a volume before backing it, and 52 loads the
+// count relaxed in join() (the size read next may then predate the
+// growth): the join finds "allocator volume count exceeds the backed
+// space".
 struct GrowJoinModel : rl::test_suite<GrowJoinModel, 2> {
   Memory mem;
   Allocator a;
@@ -340,7 +341,6 @@ struct GrowJoinModel : rl::test_suite<GrowJoinModel, 2> {
     const Status s = Allocator::join(mem.base(), kHdrOff, Memory::size(), backed, grow, this, &j, &why);
     if (s != Status::ok) std::printf("join: %s\n", why.c_str());
     RL_ASSERT(s == Status::ok);
-    RL_ASSERT(j.space_end() <= backed(this));
   }
   void after() {
     mb::AllocStats st;

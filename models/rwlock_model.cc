@@ -145,11 +145,14 @@
 //                removes four expired keys (flush_expired; the model clock,
 //                rw_os::g_model_now_s, moved past their TTL in before())
 //                and shrinks back into the retired table, emptying and
-//                refilling it: the key is found with its value, the
-//                expired one never. Planted bug 50 (read_stable() without
-//                its seq re-check) fails it at schedule 3.4k of a search
-//                with 1 preemption (a reader still in the old 8-slot table
-//                misses the key there while the shrink refills it). Every
+//                refilling it: the key is found with its value (the
+//                expired one is never found, but that only checks the lazy
+//                expiry: the clock stands still while threads run). Planted
+//                bug 50 (read_stable() without its seq re-check) fails it
+//                at schedule 156k (3.4k in a search with 1 preemption): a
+//                reader still in the old 8-slot table misses the key,
+//                whose slot there is not slot 0 (the one retire_table()
+//                writes), while the shrink empties and refills it. Every
 //                schedule with up to 2 preemptions (2.2M, 70 s here; a
 //                random search of 200k missed bug 50).
 //   arena_reuse_2t  a lock-free reader of an arena value while a writer
@@ -557,7 +560,8 @@ struct JoinSnapshotModel : MapModelBase<JoinSnapshotModel, 2, GrowMemory> {
 // (flush_expired), and puts kNew2, whose insert first shrinks the map
 // back into the retired 8-slot table (3 entries: below 25% of 16): its
 // slots are emptied and refilled. A lock-free reader gets kLive (present
-// throughout: found, its value whole) and an expired key (never found).
+// throughout: found, its value whole) and an expired key (never found:
+// the lazy expiry, as the clock stands still while threads run).
 // A reader that took the 8-slot table's word before the grow may probe it
 // while the shrink refills it, and miss kLive there: only its seq re-check
 // rejects that (planted bug 50 takes the re-check out).
