@@ -155,10 +155,10 @@ inline void futex_wake(Ref<std::uint64_t>, int, Loc = Loc::current()) {}
 // with a dead peer needs its waits to return, as real ones do when their
 // time slice runs out. A model that checks wakes constructs a ModelFutex
 // in its test object (one per iteration) and installs it in before()
-// (current() = &futex): a wait then sleeps, with no time limit, while the half still
-// holds the expected value, until a wake of that half, as the kernel's
-// futex does; a wake that never comes leaves the waiter asleep for good,
-// which Relacy reports as "deadlock detected". No spurious wakes and no
+// (current() = &futex): a wait then sleeps, with no time limit, while the
+// half still holds the expected value, until a wake of that half, as the
+// kernel's futex does; a wake that never comes leaves the waiter asleep
+// for good, which Relacy reports as "deadlock detected". No spurious wakes and no
 // time slices: a real futex wait has both, and every caller loops; the
 // paths that run only when a wait returns unwoken (the rwlock's waiters
 // on a dead holder or dead readers) are left to the models whose waits

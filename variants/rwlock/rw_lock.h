@@ -108,6 +108,17 @@
 // writer holding the word and its own bit set (which it did not set)
 // clears the bit before it waits, and counts it.
 //
+// WAKES. A sleeper on the high half set S (CAS) before it sleeps, and the
+// unlock's fetch_and returns S, so the unlock wakes every sleeper whose
+// CAS came before it (a CAS after it fails: the word changed). A writer
+// draining readers sleeps on the low half while it holds the bits it
+// saw; every clear of a bit under a writer pid (read_unlock, a reader's
+// back-off, the reclaims) wakes it. The Relacy models writers_wake_2t,
+// rwlock_wake_2t and readers_writer_wake_3t run these with waits that
+// sleep until woken (sync::ModelFutex): planted bugs 34 (no wake in
+// write_unlock), 35 (none in read_unlock) and 48 (none in the back-off)
+// each leave a thread asleep for good.
+//
 // LIMITS: one read lock per thread at a time (not re-entrant); a holder
 // that dies between its lock CAS and its stamp store or between its stamp
 // clear and its unlock, a reclaimer of a reader slot that dies holding it
