@@ -174,6 +174,11 @@ struct ChainModelBase : rl::test_suite<Derived, 2> {
     RL_ASSERT(m.chain_cnt() == chains);
   }
   static constexpr u64 kLivePid = 50;  // alive in the model (rw_os::alive)
+  // The smallest key from `from` up whose chain is c.
+  u64 key_in_chain(u64 c, u64 from = 1) {
+    while ((m.hash(Bytes{&from, 8}) & (m.chain_cnt() - 1)) != c) ++from;
+    return from;
+  }
   // Map header word w (words 8 and 9: the owner table and its size).
   u64 hdr(unsigned w) { return mb::sync::word(mem.base(), off + 8 * w).load_relaxed(); }
   // The allocator's objects (verify() must pass).
@@ -623,10 +628,9 @@ struct SweepSiblingModel : ChainModelBase<SweepSiblingModel> {
   void before() {
     setup(2);
     mb::rw_os::g_model_one_process = true;
-    unsigned got[2] = {};
-    for (u64 k = 1; got[0] < 2 || got[1] < 2; ++k) {
-      const unsigned c = unsigned(m.hash(Bytes{&k, 8}) & 1);
-      if (got[c] < 2) key[c][got[c]++] = k;
+    for (u64 c = 0; c < 2; ++c) {
+      key[c][0] = key_in_chain(c);
+      key[c][1] = key_in_chain(c, key[c][0] + 1);
     }
     RL_ASSERT(m.insert(key[0][0], u64{7}) == Status::ok);  // before the table is filled: uses our index
     fill_owners(mb::rw_os::kModelDeadPid, kLivePid);
@@ -815,11 +819,8 @@ struct TxnModel : ChainModelBase<TxnModel> {
 
   void before() {
     setup(2);
-    u64 k = 1;
-    while ((m.hash(Bytes{&k, 8}) & 1) == 0) ++k;
-    key[0] = k++;
-    while ((m.hash(Bytes{&k, 8}) & 1) == 1) ++k;
-    key[1] = k;
+    key[0] = key_in_chain(1);
+    key[1] = key_in_chain(0, key[0] + 1);
     RL_ASSERT(m.insert(key[0], u64{10}) == Status::ok);
     RL_ASSERT(m.insert(key[1], u64{10}) == Status::ok);
   }
@@ -859,8 +860,8 @@ struct TxnSpeculativeModel : ChainModelBase<TxnSpeculativeModel> {
   void before() {
     setup(4);
     for (u64 c = 0, k = 1; c < 3; ++c) {
-      while ((m.hash(Bytes{&k, 8}) & 3) != c) ++k;
-      key[c] = k++;
+      key[c] = key_in_chain(c, k);
+      k = key[c] + 1;
     }
     for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.insert(key[i], i == 2 ? u64{0} : u64{1}) == Status::ok);
   }

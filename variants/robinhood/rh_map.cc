@@ -601,13 +601,9 @@ Status RhMap::find(u64 k, u64* v) const {
         const u64 blk = ref_of(w) << 4;
         if (!sp.contains(blk, 16)) break;
         const u64 key = sync::word(base_, blk).load_acquire(), val = sync::word(base_, blk + 8).load_acquire();
-#if MB_PLANT_BUG == 12
-        if (key == k) {
-          *v = val;
-          return Status::ok;
-        }
-#endif
+#if MB_PLANT_BUG != 12  // BUG 12: no rechecks, a block read from reused memory is trusted
         if (r.load_acquire() != w || hdr(kWordTable).load_acquire() != tw) break;
+#endif
         if (key == k) {
           *v = val;
           return Status::ok;

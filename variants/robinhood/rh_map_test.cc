@@ -518,8 +518,6 @@ TEST(RhMap, BlocksComeFromSlabsAndAreReused) {
   EXPECT_EQ(after.obj_cnt, empty.obj_cnt);
 }
 
-// Damage to the slab list, the bump pointer or the free stack is reported by
-// verify() and refused by writers, never followed into a crash.
 // A directory entry naming a misaligned segment, or a table word naming a
 // directory past the allocator's space: the u64 find says corrupt (its own
 // loop over the home segment leaves both to the general probe, which
@@ -544,6 +542,8 @@ TEST(RhMap, DamagedDirectoryGivesCorrupt) {
   EXPECT_EQ(m.verify(), Status::ok);
 }
 
+// Damage to the slab list, the bump pointer or the free stack is reported by
+// verify() and refused by writers, never followed into a crash.
 TEST(RhMap, VerifyCatchesSlabAndFreeStackDamage) {
   RhHarness h(64);
   RhMap& m = h.m;
