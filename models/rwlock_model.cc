@@ -148,13 +148,15 @@
 //                refilling it: the key is found with its value (the
 //                expired one is never found, but that only checks the lazy
 //                expiry: the clock stands still while threads run). Planted
-//                bug 50 (read_stable() without its seq re-check) fails it
-//                at schedule 156k (3.4k in a search with 1 preemption): a
-//                reader still in the old 8-slot table misses the key,
-//                whose slot there is not slot 0 (the one retire_table()
-//                writes), while the shrink empties and refills it. Every
-//                schedule with up to 2 preemptions (2.2M, 70 s here; a
-//                random search of 200k missed bug 50).
+//                bug 50 (read_stable() and get(u64)'s straight run without
+//                their seq re-checks) fails it at schedule 286k: a reader
+//                still in the old 8-slot table misses the key, whose slot
+//                there is not slot 0 (the one retire_table() writes), while
+//                the shrink empties and refills it; bug 53 (only the
+//                straight run's re-check gone) at 464k, its reader taking
+//                the empty home slot of a refilled table for the key's
+//                absence. Every schedule with up to 2 preemptions (3.2M,
+//                125 s here; a random search of 200k missed bug 50).
 //   arena_reuse_2t  a lock-free reader of an arena value while a writer
 //                replaces it with a larger one (the old block freed) and
 //                another key's value takes the freed block back: the

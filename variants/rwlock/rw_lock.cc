@@ -150,73 +150,41 @@ void RwLock::sleep_on_writer(std::uint64_t seen) const {
   rw_os::wait(lock(), Half::high, std::uint32_t(with_sleepers >> 32), rw_os::g_wait_slice_ns);
 }
 
-RwLock::Acquired RwLock::lock_writer(bool annotate) const {
-  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_lock(tsan_addr(), 0));
+RwLock::Acquired RwLock::wait_writer(std::uint64_t w) const {
   Acquired r;
   const std::uint64_t me = std::uint64_t(rw_os::self_pid()) << kRwPidShift;
-  std::uint64_t w = lock().load_relaxed(), last = 0;
+  std::uint64_t last = 0;
   unsigned waits = 0;
   for (;;) {
     if ((w & kRwPidMask) == 0) {
-      // ORDER: acquire pairs with the release in unlock_writer: the new
-      // holder sees every store of the previous one.
-      if (lock().cas_acquire(w, w | me)) break;
+      // ORDER: acquire, as in lock_writer (rw_lock.h).
+      if (lock().cas_acquire(w, w | me)) return r;
       continue;
     }
     std::uint64_t st = 0;
     const Holder h = holder_state(w, &last, &waits, &st);
     if ((h == Holder::dead && take_dead_writer(w)) || (h == Holder::replaced && take_replaced_writer(w, st))) {
       r.recovered = true;
-      break;
+      return r;
     }
     sleep_on_writer(w);
     w = lock().load_relaxed();
   }
-  // S1: the stamp names the holder from here to its unlock (relaxed: the
-  // lock word's acquire loads in holder_state order what waiters see).
-  if (w_.stamp_off != 0) stamp().store_relaxed(rw_os::self_ident());
-  // Drain the readers that held the lock before our CAS (L1).
+}
+
+void RwLock::drain_readers(std::uint64_t now) const {
   unsigned drain_waits = 0;
   for (;;) {
-    // ORDER: acquire pairs with the release fetch_and in read_unlock: every
-    // load of a reader happens before our stores.
-    std::uint64_t now = lock().load_acquire();
     auto bits = std::uint32_t(now & kRwReaderMask);
-    if (bits == 0) break;
+    if (bits == 0) return;
     rw_os::wait(lock(), Half::low, bits, rw_os::g_wait_slice_ns);
     if (++drain_waits % 2 == 0) reclaim_dead_readers();
+    // ORDER: acquire, as in lock_writer (rw_lock.h).
+    now = lock().load_acquire();
   }
-  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_lock(tsan_addr(), 0, 0));
-  return r;
 }
 
-void RwLock::unlock_writer(bool annotate) const {
-  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), 0));
-  // S1: the stamp is cleared before the word is (relaxed: the release below
-  // orders it for whoever acquires the word).
-  if (w_.stamp_off != 0) stamp().store_relaxed(0);
-#if MB_PLANT_BUG == 9
-  // Planted bug 9: a relaxed unlock publishes nothing to the next holder.
-  std::uint64_t old = lock().load_relaxed();
-  lock().store_relaxed(old & kRwReaderMask);
-#else
-  // ORDER: release pairs with the acquire CAS in lock_writer / read_lock:
-  // the next holder (or reader) sees every store made under this lock.
-  std::uint64_t old = lock().fetch_and_acq_rel(kRwReaderMask);
-#endif
-#if MB_PLANT_BUG == 34
-  // Planted bug 34: no wake; sleepers notice the unlock only when their
-  // wait slice runs out (rw_wake_test_bug_34 sees the stall; the model
-  // writers_wake_2t, a deadlock).
-  (void)old;
-#else
-  if (old & kRwSleepers) rw_os::wake(lock(), Half::high, 1 << 30);
-#endif
-  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), 0));
-}
-
-RwLock::Acquired RwLock::write_lock() const { return lock_writer(true); }
-void RwLock::write_unlock() const { unlock_writer(true); }
+void RwLock::wake_writer_sleepers() const { rw_os::wake(lock(), Half::high, 1 << 30); }
 
 // A free reader slot, claimed for this thread. The scan starts at a slot
 // picked by the thread id, so threads rarely race for the same slot.

@@ -145,6 +145,10 @@
 #include "core/sync.h"
 #include "variants/rwlock/internal/rw_os.h"
 
+#ifndef MB_PLANT_BUG
+#define MB_PLANT_BUG 0
+#endif
+
 namespace mb {
 
 inline constexpr unsigned kRwSlotMax = 32;
@@ -210,7 +214,10 @@ class RwLock {
   sync::Ref<std::uint64_t> counter(unsigned i) const { return sync::word(base_, w_.counters_off + 8 * i); }
   void* tsan_addr() const;
   Acquired lock_writer(bool annotate) const;
+  Acquired wait_writer(std::uint64_t seen) const;  // lock_writer's wait, after a failed first try
+  void drain_readers(std::uint64_t seen) const;  // seen: the word with reader bits set
   void unlock_writer(bool annotate) const;
+  void wake_writer_sleepers() const;  // the futex wake of write_unlock
   sync::Ref<std::uint64_t> stamp() const { return sync::word(base_, w_.stamp_off); }
   enum class Holder { running, dead, replaced };
   bool take_dead_writer(std::uint64_t seen) const;
@@ -226,6 +233,57 @@ class RwLock {
   void* base_ = nullptr;
   Words w_;
 };
+
+// The write lock's uncontended paths are inline (an overwrite under the
+// lock takes about 20 ns, and the calls were a tenth of it); waiting for a
+// writer, draining readers and waking sleepers are in rw_lock.cc.
+inline RwLock::Acquired RwLock::write_lock() const { return lock_writer(true); }
+inline void RwLock::write_unlock() const { unlock_writer(true); }
+
+inline RwLock::Acquired RwLock::lock_writer(bool annotate) const {
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_lock(tsan_addr(), 0));
+  Acquired r;
+  std::uint64_t w = lock().load_relaxed();
+  // ORDER: acquire pairs with the release in unlock_writer: the new
+  // holder sees every store of the previous one. A failed CAS leaves the
+  // word it found in w, where wait_writer starts.
+  if ((w & kRwPidMask) != 0 || !lock().cas_acquire(w, w | std::uint64_t{rw_os::self_pid()} << kRwPidShift))
+    r = wait_writer(w);
+  // S1: the stamp names the holder from here to its unlock (relaxed: the
+  // lock word's acquire loads in holder_state order what waiters see).
+  if (w_.stamp_off != 0) stamp().store_relaxed(rw_os::self_ident());
+  // Drain the readers that held the lock before our CAS (L1). ORDER:
+  // acquire pairs with the release fetch_and in read_unlock: every load of
+  // a reader happens before our stores.
+  if (const std::uint64_t now = lock().load_acquire(); (now & kRwReaderMask) != 0) drain_readers(now);
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_lock(tsan_addr(), 0, 0));
+  return r;
+}
+
+inline void RwLock::unlock_writer(bool annotate) const {
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), 0));
+  // S1: the stamp is cleared before the word is (relaxed: the release below
+  // orders it for whoever acquires the word).
+  if (w_.stamp_off != 0) stamp().store_relaxed(0);
+#if MB_PLANT_BUG == 9
+  // Planted bug 9: a relaxed unlock publishes nothing to the next holder.
+  std::uint64_t old = lock().load_relaxed();
+  lock().store_relaxed(old & kRwReaderMask);
+#else
+  // ORDER: release pairs with the acquire CAS in lock_writer / read_lock:
+  // the next holder (or reader) sees every store made under this lock.
+  std::uint64_t old = lock().fetch_and_acq_rel(kRwReaderMask);
+#endif
+#if MB_PLANT_BUG == 34
+  // Planted bug 34: no wake; sleepers notice the unlock only when their
+  // wait slice runs out (rw_wake_test_bug_34 sees the stall; the model
+  // writers_wake_2t, a deadlock).
+  (void)old;
+#else
+  if (old & kRwSleepers) wake_writer_sleepers();
+#endif
+  if (annotate) MB_RW_TSAN_CALL(__tsan_mutex_post_unlock(tsan_addr(), 0));
+}
 
 }  // namespace mb
 

@@ -17,29 +17,22 @@
 namespace mb::rw_os {
 namespace {
 
-// Cached ids; a fork child starts with them cleared (pthread_atfork). The
-// pid is atomic (relaxed: every thread that fills it stores the same
-// value): threads of one process may read it for the first time at once.
-std::atomic<std::uint32_t> g_pid{0};
-std::atomic<std::uint64_t> g_start{0};  // 1 << 32 | self_start_key(), 0: not read yet
+// A fork child starts with the cached ids (rw_os.h) cleared.
 thread_local std::uint32_t t_tid = 0;
 thread_local std::uint32_t t_tid_pid = 0;  // the pid t_tid was read under
 
 void forget_pid() {
-  g_pid.store(0, std::memory_order_relaxed);
-  g_start.store(0, std::memory_order_relaxed);
+  g_self_pid.store(0, std::memory_order_relaxed);
+  g_self_start.store(0, std::memory_order_relaxed);
 }
 const int g_atfork_registered = pthread_atfork(nullptr, nullptr, forget_pid);
 
 }  // namespace
 
-std::uint32_t self_pid() {
+std::uint32_t read_self_pid() {
   (void)g_atfork_registered;
-  std::uint32_t p = g_pid.load(std::memory_order_relaxed);
-  if (p == 0) {
-    p = std::uint32_t(getpid());
-    g_pid.store(p, std::memory_order_relaxed);
-  }
+  const auto p = std::uint32_t(getpid());
+  g_self_pid.store(p, std::memory_order_relaxed);
   return p;
 }
 
@@ -116,12 +109,9 @@ std::uint32_t start_key(std::uint32_t pid) {
   return std::uint32_t(std::strtoull(p + 1, nullptr, 10));
 }
 
-std::uint32_t self_start_key() {
-  std::uint64_t k = g_start.load(std::memory_order_relaxed);
-  if (k == 0) {  // read once, even when the answer is 0 (no /proc)
-    k = std::uint64_t{1} << 32 | start_key(self_pid());
-    g_start.store(k, std::memory_order_relaxed);
-  }
+std::uint32_t read_self_start_key() {  // read once, even when the answer is 0 (no /proc)
+  const std::uint64_t k = std::uint64_t{1} << 32 | start_key(self_pid());
+  g_self_start.store(k, std::memory_order_relaxed);
   return std::uint32_t(k);
 }
 

@@ -21,6 +21,8 @@
 
 #if !(defined(MB_SYNC_MODEL) && MB_SYNC_MODEL)
 #include <sys/types.h>
+
+#include <atomic>
 #endif
 
 #if defined(__SANITIZE_THREAD__)
@@ -130,7 +132,18 @@ inline std::uint64_t now_s() { return g_model_now_s; }
 
 #else
 
-std::uint32_t self_pid();  // getpid(), cached per process
+// This process's ids, cached: 0 until first read, and cleared in a fork
+// child (pthread_atfork, rw_os.cc). Relaxed: every thread that fills one
+// stores the same value. Inline, so that a lock's fast path reads them
+// without a call (the rwlock's uncontended put is a few tens of ns).
+inline std::atomic<std::uint32_t> g_self_pid{0};
+inline std::atomic<std::uint64_t> g_self_start{0};  // 1 << 32 | start key
+std::uint32_t read_self_pid();          // getpid(), into g_self_pid
+std::uint32_t read_self_start_key();    // start_key(self_pid()), into g_self_start
+inline std::uint32_t self_pid() {  // getpid(), cached per process
+  const std::uint32_t p = g_self_pid.load(std::memory_order_relaxed);
+  return p != 0 ? p : read_self_pid();
+}
 std::uint32_t self_tid();  // gettid(), cached per thread
 // False once `pid` has exited (also while it is an unreaped zombie).
 bool alive(std::uint32_t pid);
@@ -138,7 +151,10 @@ bool alive(std::uint32_t pid);
 // boot, /proc/PID/stat field 22), 0 when it cannot be read. With the pid
 // it names one process: a pid reused by a new process has another start.
 std::uint32_t start_key(std::uint32_t pid);
-std::uint32_t self_start_key();  // cached per process
+inline std::uint32_t self_start_key() {  // cached per process
+  const std::uint64_t k = g_self_start.load(std::memory_order_relaxed);
+  return k != 0 ? std::uint32_t(k) : read_self_start_key();
+}
 std::uint64_t now_ms();  // CLOCK_MONOTONIC
 // CLOCK_REALTIME seconds plus g_clock_skew_s (tests move time forward);
 // a test that compares two maps' expiries sets g_clock_frozen_s (non-zero)
