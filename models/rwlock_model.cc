@@ -149,14 +149,14 @@
 //                expired one is never found, but that only checks the lazy
 //                expiry: the clock stands still while threads run). Planted
 //                bug 50 (read_stable() and get(u64)'s straight run without
-//                their seq re-checks) fails it at schedule 286k: a reader
+//                their seq re-checks) fails it at schedule 273k: a reader
 //                still in the old 8-slot table misses the key, whose slot
 //                there is not slot 0 (the one retire_table() writes), while
 //                the shrink empties and refills it; bug 53 (only the
-//                straight run's re-check gone) at 464k, its reader taking
+//                straight run's re-check gone) at 443k, its reader taking
 //                the empty home slot of a refilled table for the key's
-//                absence. Every schedule with up to 2 preemptions (3.2M,
-//                125 s here; a random search of 200k missed bug 50).
+//                absence. Every schedule with up to 2 preemptions (3.0M,
+//                107 s here; a random search of 200k missed bug 50).
 //   arena_reuse_2t  a lock-free reader of an arena value while a writer
 //                replaces it with a larger one (the old block freed) and
 //                another key's value takes the freed block back: the
@@ -563,7 +563,8 @@ struct JoinSnapshotModel : MapModelBase<JoinSnapshotModel, 2, GrowMemory> {
 // the lazy expiry, as the clock stands still while threads run).
 // A reader that took the 8-slot table's word before the grow may probe it
 // while the shrink refills it, and miss kLive there: only its seq re-check
-// rejects that (planted bug 50 takes the re-check out).
+// rejects that (planted bug 50 takes the re-checks of read_stable() and of
+// get(u64)'s straight run out, bug 53 the straight run's alone).
 struct TableReuseModel : MapModelBase<TableReuseModel, 2, GrowMemory> {
   static constexpr u64 kFirst = 100, kLive = 200, kNew1 = 300, kNew2 = 301;
   void before() {

@@ -506,37 +506,40 @@ Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
 }
 
 // The common case first, as one straight run: seq even, the key in its home
-// slot as a plain u64 entry (no TTL, a map without LRU) or the home slot
-// empty, seq unchanged. The loads and their orders are read_stable's and
-// probe()'s (READS in rw_map.h); anything else (seq odd, a moved key, a
-// collision, a damaged table word) starts over in the general loop. Short,
-// so the processor can overlap the cache misses of consecutive gets.
+// slot as a plain u64 entry with no expiry (or the home slot empty), seq
+// unchanged; only in a map without LRU (whose gets set accessed bits) and
+// without a default TTL (whose keys all expire). The loads and their orders
+// are read_stable's and probe()'s (READS in rw_map.h); anything else (seq
+// odd, a moved key, a collision, a damaged table word) starts over in the
+// general loop. Short, so the processor can overlap the cache misses of
+// consecutive gets.
 Status RwMap::get(u64 k, u64* v) const {
   const u64 h = hash(as_bytes(k));
-  // ORDER: acquire pairs with the writer's release even store (Writer).
-  const u64 seq = hw(kSeq).load_acquire();
-  const u64 tw = hw(kTable).load_acquire();
-  if ((seq & 1) == 0 && lru_max_ == 0 && table_in_bounds(tw, hw(kBacked).load_acquire())) {
-    const u64 slot = table_off(tw) + (h & ((u64{1} << table_log2(tw)) - 1)) * kRwSlotSize;
-    const u64 meta = at(slot).load_acquire();
-    Status s = Status::again;
-    u64 x = 0;
-    if (meta == kEmpty) {
-      s = Status::not_found;
-    } else if (meta == meta_of(kFull, 8, 8) && at(slot + kHashW).load_acquire() == (h & kHashLo) &&
-               at(slot + kKeyW).load_acquire() == k) {  // the hash word of a key with no expiry
-      x = at(slot + kValW).load_acquire();
-      s = Status::ok;
-    }
+  if (lru_max_ == 0 && default_ttl_ == 0) {
+    // ORDER: acquire pairs with the writer's release even store (Writer).
+    const u64 seq = hw(kSeq).load_acquire(), tw = hw(kTable).load_acquire();
+    if ((seq & 1) == 0 && table_in_bounds(tw, hw(kBacked).load_acquire())) {
+      const u64 slot = table_off(tw) + (h & ((u64{1} << table_log2(tw)) - 1)) * kRwSlotSize;
+      const u64 meta = at(slot).load_acquire();
+      Status s = Status::again;
+      u64 x = 0;
+      if (meta == kEmpty) {
+        s = Status::not_found;
+      } else if (meta == meta_of(kFull, 8, 8) && at(slot + kHashW).load_acquire() == (h & kHashLo) &&
+                 at(slot + kKeyW).load_acquire() == k) {  // the hash word of a key with no expiry
+        x = at(slot + kValW).load_acquire();
+        s = Status::ok;
+      }
 #if MB_PLANT_BUG == 50 || MB_PLANT_BUG == 53
-    // Planted bugs 50 and 53: no re-check (model table_reuse_2t).
-    if (s != Status::again) {
+      // Planted bugs 50 and 53: no re-check (model table_reuse_2t).
+      if (s != Status::again) {
 #else
-    // Relaxed: the acquire loads above keep this load after them.
-    if (s != Status::again && hw(kSeq).load_relaxed() == seq) {
+      // Relaxed: the acquire loads above keep this load after them.
+      if (s != Status::again && hw(kSeq).load_relaxed() == seq) {
 #endif
-      if (s == Status::ok) *v = x;
-      return s;
+        if (s == Status::ok) *v = x;
+        return s;
+      }
     }
   }
   return read_stable([&] { return read_u64(k, h, v); });
@@ -1160,11 +1163,12 @@ Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {
 // Under the same lock as store(): what set_value and the TTL refresh would
 // store for this overwrite, minus the stores that would not change a word
 // (the meta word, the value's zero padding, an unchanged expiry). The probe
-// is locate()'s for a one-word key, without its bookkeeping of free slots:
-// it looks only for the key in a plain slot (full, an 8-byte key and value,
-// no LRU accessed bit) and hands anything else (the key absent, expired, in
-// another kind of slot, a damaged table) to the general path, which locates
-// the key again from the start.
+// is locate()'s for a one-word key, inline: an absent key goes to
+// insert_absent() with the first free slot on its path, as store_locked()
+// would send it; the key found in a plain slot (full, an 8-byte value, no
+// LRU accessed bit) and not expired is overwritten here; anything else (the
+// key in another kind of slot or expired, a table without a free slot on
+// the path) goes to the general path, which locates the key again.
 Status RwMap::put(u64 k, u64 v, u64 ttl_s) {
   const RwBytes key = as_bytes(k);
   const u64 h = hash(key);
@@ -1172,16 +1176,29 @@ Status RwMap::put(u64 k, u64 v, u64 ttl_s) {
   Writer section(*this);
   const u64 exp = expiry_for(ttl_s);
   const u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
+  Where w;
   for (u64 i = h & mask, n = 0; n <= mask; ++n, i = (i + 1) & mask) {
     const u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
-    if ((meta & kStateMask) == kEmpty) break;
-    if (meta != meta_of(kFull, 8, 8)) continue;
-    const u64 w1 = at(slot + kHashW).load_acquire();
-    if ((w1 & kHashLo) != (h & kHashLo) || at(slot + kKeyW).load_acquire() != k) continue;
-    if (expired(w1)) break;
-    at(slot + kValW).store_release(v);
-    if (w1 != hash_word(h, exp)) at(slot + kHashW).store_release(hash_word(h, exp));
-    return Status::ok;
+    if (meta == meta_of(kFull, 8, 8)) {  // the overwrite's case first
+      const u64 w1 = at(slot + kHashW).load_acquire();
+      if ((w1 & kHashLo) != (h & kHashLo) || at(slot + kKeyW).load_acquire() != k) continue;
+      if (expired(w1)) break;
+      at(slot + kValW).store_release(v);
+      if (w1 != hash_word(h, exp)) at(slot + kHashW).store_release(hash_word(h, exp));
+      return Status::ok;
+    }
+    const u64 state = meta & kStateMask;
+    if (state == kEmpty) {
+      if (w.free == 0) w.free = slot;
+      return insert_absent(key, h, as_bytes(v), &w, exp);
+    }
+    if (state == kTombState) {
+      if (w.free == 0) w.free = slot;
+      continue;
+    }
+    if ((at(slot + kHashW).load_acquire() & kHashLo) == (h & kHashLo) && klen_of(meta) == 8 &&
+        at(slot + kKeyW).load_acquire() == k)
+      break;  // the key in a slot of another kind
   }
   return store_locked(key, h, as_bytes(v), Mode::put, nullptr, 0, nullptr, exp);
 }

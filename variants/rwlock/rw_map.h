@@ -346,8 +346,9 @@ class RwMap {
   // present, live 8-byte value stores only the value word (and the expiry
   // when it changes) instead of going through the general write path.
   // get(u64): the same as get() of an 8-byte string; a key in its home
-  // slot (no TTL, no LRU) or an empty home slot is answered by one straight
-  // run of READS' loads, anything else by the general loop.
+  // slot with no expiry, or an empty home slot, in a map without LRU or a
+  // default TTL, is answered by one straight run of READS' loads, anything
+  // else by the general loop.
   Status put(std::uint64_t k, std::uint64_t v, std::uint64_t ttl_s = kRwTtlDefault);
   Status add(std::uint64_t k, std::uint64_t v) { return add(as_bytes(k), as_bytes(v)); }
   Status update(std::uint64_t k, std::uint64_t v) { return update(as_bytes(k), as_bytes(v)); }

@@ -25,12 +25,11 @@ void forget_pid() {
   g_self_pid.store(0, std::memory_order_relaxed);
   g_self_start.store(0, std::memory_order_relaxed);
 }
-const int g_atfork_registered = pthread_atfork(nullptr, nullptr, forget_pid);
+[[maybe_unused]] const int g_atfork_registered = pthread_atfork(nullptr, nullptr, forget_pid);
 
 }  // namespace
 
 std::uint32_t read_self_pid() {
-  (void)g_atfork_registered;
   const auto p = std::uint32_t(getpid());
   g_self_pid.store(p, std::memory_order_relaxed);
   return p;
