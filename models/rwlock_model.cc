@@ -156,7 +156,8 @@
 //                straight run's re-check gone) at 443k, its reader taking
 //                the empty home slot of a refilled table for the key's
 //                absence. Every schedule with up to 2 preemptions (3.0M,
-//                107 s here; a random search of 200k missed bug 50).
+//                107 s here; a random search of 200k missed bug 50,
+//                before get(u64) had its straight run).
 //   arena_reuse_2t  a lock-free reader of an arena value while a writer
 //                replaces it with a larger one (the old block freed) and
 //                another key's value takes the freed block back: the

@@ -4,6 +4,7 @@ set -e
 cd /work/main
 B=bazel-bin/variants
 O=/tmp/bench12
+mkdir -p $O
 $B/chain/chain_benchmark --benchmark_filter='^(mix95/(chain|tbb|libcuckoo)/.*threads:2|find100/(chain|absl_flat)/(uniform|present|absent))' \
   --benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_min_time=0.5 \
   --benchmark_out=$O/chain.json --benchmark_out_format=json > $O/chain.txt 2>&1

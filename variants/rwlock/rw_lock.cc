@@ -1,5 +1,6 @@
 // RwLock: see rw_lock.h for the word layout, invariants L1..L3 and the
-// memory orders of each operation.
+// memory orders of each operation (the write lock's uncontended path is
+// inline there; its waits are here).
 #include "variants/rwlock/rw_lock.h"
 
 #ifndef MB_PLANT_BUG
@@ -172,15 +173,15 @@ RwLock::Acquired RwLock::wait_writer(std::uint64_t w) const {
   }
 }
 
-void RwLock::drain_readers(std::uint64_t now) const {
+void RwLock::drain_readers(std::uint64_t w) const {
   unsigned drain_waits = 0;
   for (;;) {
-    auto bits = std::uint32_t(now & kRwReaderMask);
+    auto bits = std::uint32_t(w & kRwReaderMask);
     if (bits == 0) return;
     rw_os::wait(lock(), Half::low, bits, rw_os::g_wait_slice_ns);
     if (++drain_waits % 2 == 0) reclaim_dead_readers();
     // ORDER: acquire, as in lock_writer (rw_lock.h).
-    now = lock().load_acquire();
+    w = lock().load_acquire();
   }
 }
 
@@ -294,7 +295,8 @@ unsigned RwLock::lock_reader(unsigned i, Repair repair, void* ctx) const {
 
 void RwLock::read_unlock(unsigned i) const {
   MB_RW_TSAN_CALL(__tsan_mutex_pre_unlock(tsan_addr(), MB_RW_TSAN_READ));
-  // ORDER: release pairs with the acquire drain load in lock_writer.
+  // ORDER: release pairs with the acquire drain loads in lock_writer and
+  // drain_readers.
   std::uint64_t old = lock().fetch_and_acq_rel(~(std::uint64_t{1} << i));
 #if MB_PLANT_BUG == 35
   // Planted bug 35: a draining writer is not woken (rw_wake_test_bug_35;

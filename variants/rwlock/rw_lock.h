@@ -74,14 +74,16 @@
 //
 // OPERATIONS (all blocking; waits sleep at most rw_os::g_wait_slice_ns (20 ms)
 // at a time and then check whether the process they wait for is alive):
-//   write_lock     CAS writer pid 0 -> self (acquire), then wait for reader
-//                  bits to drain (acquire load). Linearization: the CAS.
+//   write_lock     CAS writer pid 0 -> self (acquire), store the stamp (S1),
+//                  then wait for reader bits to drain (acquire load).
+//                  Linearization: the CAS. (The uncontended path is
+//                  inline, below the class; the waits are in rw_lock.cc.)
 //                  A holder found dead is replaced by one CAS from the dead
 //                  word to self: exactly one waiter recovers; it is told so
 //                  (Acquired::recovered) and must repair what the dead
 //                  writer left (the map does, see rw_map.h). A holder whose
 //                  pid a later process has is replaced through the stamp
-//                  (S2). Then the holder stores its stamp (S1).
+//                  (S2).
 //   write_unlock   clear the stamp (S1), then
 //                  fetch_and the word down to its reader bits (release;
 //                  pairs with the next writer's acquire CAS and the readers'
@@ -214,10 +216,12 @@ class RwLock {
   sync::Ref<std::uint64_t> counter(unsigned i) const { return sync::word(base_, w_.counters_off + 8 * i); }
   void* tsan_addr() const;
   Acquired lock_writer(bool annotate) const;
-  Acquired wait_writer(std::uint64_t seen) const;  // lock_writer's wait, after a failed first try
-  void drain_readers(std::uint64_t seen) const;  // seen: the word with reader bits set
+  // lock_writer's slow paths: waiting for a writer (w: the word its first
+  // load or failed CAS found) and for readers (w: a word with reader bits).
+  Acquired wait_writer(std::uint64_t w) const;
+  void drain_readers(std::uint64_t w) const;
   void unlock_writer(bool annotate) const;
-  void wake_writer_sleepers() const;  // the futex wake of write_unlock
+  void wake_writer_sleepers() const;  // unlock_writer's futex wake
   sync::Ref<std::uint64_t> stamp() const { return sync::word(base_, w_.stamp_off); }
   enum class Holder { running, dead, replaced };
   bool take_dead_writer(std::uint64_t seen) const;

@@ -508,11 +508,11 @@ Status RwMap::read_u64(u64 k, u64 h, u64* v) const {
 // The common case first, as one straight run: seq even, the key in its home
 // slot as a plain u64 entry with no expiry (or the home slot empty), seq
 // unchanged; only in a map without LRU (whose gets set accessed bits) and
-// without a default TTL (whose keys all expire). The loads and their orders
-// are read_stable's and probe()'s (READS in rw_map.h); anything else (seq
-// odd, a moved key, a collision, a damaged table word) starts over in the
-// general loop. Short, so the processor can overlap the cache misses of
-// consecutive gets.
+// without a default TTL (whose keys mostly carry an expiry, which the
+// straight run hands on). The loads and their orders are read_stable's and
+// probe()'s (READS in rw_map.h); anything else (seq odd, a moved key, a
+// collision, a damaged table word) starts over in the general loop.
+// Short, so the processor can overlap the cache misses of consecutive gets.
 Status RwMap::get(u64 k, u64* v) const {
   const u64 h = hash(as_bytes(k));
   if (lru_max_ == 0 && default_ttl_ == 0) {
@@ -525,8 +525,9 @@ Status RwMap::get(u64 k, u64* v) const {
       u64 x = 0;
       if (meta == kEmpty) {
         s = Status::not_found;
-      } else if (meta == meta_of(kFull, 8, 8) && at(slot + kHashW).load_acquire() == (h & kHashLo) &&
-                 at(slot + kKeyW).load_acquire() == k) {  // the hash word of a key with no expiry
+      } else if (meta == meta_of(kFull, 8, 8) &&
+                 at(slot + kHashW).load_acquire() == (h & kHashLo) &&  // the hash word of a key with no expiry
+                 at(slot + kKeyW).load_acquire() == k) {
         x = at(slot + kValW).load_acquire();
         s = Status::ok;
       }
@@ -1167,8 +1168,8 @@ Status RwMap::put(RwBytes key, RwBytes val, u64 ttl_s) {
 // insert_absent() with the first free slot on its path, as store_locked()
 // would send it; the key found in a plain slot (full, an 8-byte value, no
 // LRU accessed bit) and not expired is overwritten here; anything else (the
-// key in another kind of slot or expired, a table without a free slot on
-// the path) goes to the general path, which locates the key again.
+// key in another kind of slot or expired, a probe that meets no empty
+// slot) goes to the general path, which locates the key again.
 Status RwMap::put(u64 k, u64 v, u64 ttl_s) {
   const RwBytes key = as_bytes(k);
   const u64 h = hash(key);

@@ -99,9 +99,11 @@
 //       counters' fast path (one atomic add to an 8-byte value word made
 //       under the read lock, see COUNTERS).
 //
-// READS (get, exists, find). Linearization point: the load of an even seq
-// that the re-load confirms (for an 8-byte value the counters' fast path
-// may change between the seq loads: then the load of the value word). Slot and arena words are copied with acquire
+// READS (get, exists, find; get(u64) runs its common case as one straight
+// run of the same loads, rw_map.cc). Linearization point: the load of an
+// even seq that the re-load confirms (for an 8-byte value the counters'
+// fast path may change between the seq loads: then the load of the value
+// word). Slot and arena words are copied with acquire
 // loads (plain MOVs on x86, like relaxed ones), and written with release
 // stores (I6). If a reader copies any word a writer stored, it synchronizes
 // with that writer, whose odd seq store precedes the copied store, so the

@@ -17,10 +17,11 @@
 namespace mb::rw_os {
 namespace {
 
-// A fork child starts with the cached ids (rw_os.h) cleared.
 thread_local std::uint32_t t_tid = 0;
-thread_local std::uint32_t t_tid_pid = 0;  // the pid t_tid was read under
+thread_local std::uint32_t t_tid_pid = 0;  // the pid t_tid was read under (a fork child reads its own)
 
+// A fork child starts with the cached ids of rw_os.h (g_self_pid,
+// g_self_start) cleared.
 void forget_pid() {
   g_self_pid.store(0, std::memory_order_relaxed);
   g_self_start.store(0, std::memory_order_relaxed);
@@ -108,7 +109,9 @@ std::uint32_t start_key(std::uint32_t pid) {
   return std::uint32_t(std::strtoull(p + 1, nullptr, 10));
 }
 
-std::uint32_t read_self_start_key() {  // read once, even when the answer is 0 (no /proc)
+// Cached with bit 32 set, so that self_start_key() reads /proc once per
+// process even when the answer is 0 (no /proc).
+std::uint32_t read_self_start_key() {
   const std::uint64_t k = std::uint64_t{1} << 32 | start_key(self_pid());
   g_self_start.store(k, std::memory_order_relaxed);
   return std::uint32_t(k);
