@@ -503,12 +503,17 @@ class RwMap {
   struct Where {
     std::uint64_t found = 0;  // slot offset of the key, 0 = absent
     std::uint64_t free = 0;   // first tomb/empty slot on the probe path
+    std::uint64_t meta = 0;   // the found slot's meta word, as locate_with() read it
+    std::uint64_t w1 = 0;     // and its hash word (hash bits and expiry)
   };
   class Writer;
   // get / put with the key's hash given (precondition: h == hash(key)).
   Status get_hashed(RwBytes key, std::uint64_t h, void* buf, std::uint64_t cap, std::uint64_t* val_sz) const;
   Status put_hashed(RwBytes key, std::uint64_t h, RwBytes val);
   Status locate(RwBytes key, std::uint64_t h, Where* w) const;
+  template <class Same>
+  Status locate_with(std::uint64_t h, std::uint64_t common, Same same, Where* w) const;
+  Status locate_u64(std::uint64_t k, std::uint64_t h, Where* w) const;
   bool key_equal(std::uint64_t slot, std::uint64_t meta, RwBytes key, bool speculative) const;
   // exact: a value of any size but cap bytes is invalid too (the u64 calls).
   Status copy_out(std::uint64_t slot, std::uint64_t meta, void* buf, std::uint64_t cap,
