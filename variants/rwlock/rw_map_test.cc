@@ -262,8 +262,9 @@ TEST(RwMap, ByteStringsInlineAndArena) {
 // put(u64, u64) has its own overwrite path; it must behave exactly like
 // put() of the same 8-byte strings: two maps, one written each way, with
 // TTLs, expiry, LRU accessed bits, 16-byte values and removals, compared
-// after every step (on a frozen clock that only the test moves, so both
-// maps see the same seconds).
+// after every step (values, sizes, expiration counts; remaining TTLs every
+// fourth step), on a frozen clock that only the test moves, so both maps
+// see the same seconds.
 TEST(RwMap, PutU64MatchesPutOfBytes) {
   struct FrozenClock {
     std::uint64_t skew = rw_os::g_clock_skew_s;
