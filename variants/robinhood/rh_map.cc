@@ -127,9 +127,9 @@ enum class Match {
 
 u64 header_check(const u64* w) { return internal::hash_bytes(w + 1, 3 * sizeof(u64), kRhMagic); }
 
-unsigned log2_for(u64 n) {  // smallest l with 2^l >= n
+unsigned log2_for(u64 n) {  // smallest l with 2^l >= n (64 past 2^63)
   unsigned l = 0;
-  while ((u64{1} << l) < n) ++l;
+  while (l < 64 && (u64{1} << l) < n) ++l;
   return l;
 }
 
@@ -305,11 +305,52 @@ void RhMap::free_table(u64 tw, unsigned jword) const {
   a_->free(t.dir);
 }
 
-// Whether `off` is a live allocator object tagged `tag`.
-bool RhMap::object_is(u64 off, std::uint32_t tag) const {
+// Whether `off` is a live allocator object tagged `tag` of at least
+// min_size bytes.
+bool RhMap::object_is(u64 off, std::uint32_t tag, u64 min_size) const {
   u64 size = 0;
   std::uint32_t got = 0;
-  return off != 0 && a_->info(off, &size, &got) == Status::ok && got == tag;
+  return off != 0 && a_->info(off, &size, &got) == Status::ok && got == tag && size >= min_size;
+}
+
+// Whether table t's directory and every segment it names are live
+// allocator objects of their tags and sizes (a reader's decode checks only
+// that they lie in the allocator's space: enough to read, where every word
+// read is checked again, not to write through). *why says which is not.
+bool RhMap::table_objects_ok(const Table& t, std::string* why) const {
+  if (!object_is(t.dir, kRhTagDir, 8 * t.seg_cnt)) {
+    if (why != nullptr) *why = "the directory is not a directory object";
+    return false;
+  }
+  for (u64 i = 0; i < t.seg_cnt; ++i) {
+    // ORDER: acquire, as segment_in().
+    const u64 seg = sync::word(base_, t.dir + 8 * i).load_acquire();
+    if (!object_is(seg, kRhTagSegment, 8 * seg_slots_of(t.log2))) {
+      if (why != nullptr) *why = "segment " + std::to_string(i) + " is not a segment object of its size";
+      return false;
+    }
+  }
+  return true;
+}
+
+// The current table for a writer (lock held), checked beyond a reader's
+// decode, because a writer stores through what it reads: its capacity
+// within the map's minimum and maximum; its directory and segments
+// (table_objects_ok, once per table word this handle meets: a resize
+// publishes a new word; damage to a directory after the check is
+// verify()'s to find); the live and tombstone counts within the capacity
+// (a count past it would wrap add_entry()'s and maybe_shrink()'s
+// arithmetic). false: damage, for the caller to return as corrupt.
+bool RhMap::writer_table(Table* t) {
+  const u64 tw = hdr(kWordTable).load_relaxed();
+  if (!load_table(tw, t) || t->log2 < log2_min_ || t->log2 > log2_max_) return false;
+  const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
+  if (live > t->mask + 1 || tomb > t->mask + 1 - live) return false;
+  if (tw != checked_table_) {
+    if (!table_objects_ok(*t, nullptr)) return false;
+    checked_table_ = tw;
+  }
+  return true;
 }
 
 // A new table that will not be published (lock held): out of the journal,
@@ -390,8 +431,11 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   m.journaled_ = w[1] >= 5;
   Table t;
   // ORDER: acquire pairs with the release publishing a table in rebuild().
-  if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t))
+  if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t) || t.log2 < log2_min || t.log2 > log2_max)
     return fail(why, Status::corrupt, "robin-hood table word damaged");
+  std::string what;
+  if (!m.table_objects_ok(t, &what)) return fail(why, Status::corrupt, "robin-hood table damaged: " + what);
+  m.checked_table_ = t.word;
   *out = m;
   return Status::ok;
 }
@@ -399,15 +443,23 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
 Status RhMap::destroy() {
   if (read_only_) return Status::invalid;
   Table t;
-  if (!load_table(hdr(kWordTable).load_acquire(), &t)) return Status::corrupt;
-  std::vector<u64> slabs;
+  if (!load_table(hdr(kWordTable).load_acquire(), &t) || !table_objects_ok(t, nullptr)) return Status::corrupt;
+  // Everything it would free is checked first, so a damaged map is left
+  // as it was (corrupt), never half freed, and no slot can make it free
+  // another object: a bytes map's live slots must name bytes blocks.
+  std::vector<u64> slabs, blocks;
   if (!bytes_ && slab_list(&slabs, nullptr) != Status::ok) return Status::corrupt;
   for (u64 s = 0; bytes_ && s <= t.mask; ++s) {
     sync::Ref<u64> r(nullptr);
     if (!RH_SLOT(t, s, &r)) return Status::corrupt;
-    u64 w = r.load_relaxed();
-    if (is_live(w)) a_->free(ref_of(w) << 4);
+    const u64 w = r.load_relaxed();
+    if (!is_live(w)) continue;
+    if (!object_is(ref_of(w) << 4, kRhTagBytes)) return Status::corrupt;
+    blocks.push_back(ref_of(w) << 4);
   }
+  std::sort(blocks.begin(), blocks.end());
+  if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end()) return Status::corrupt;  // named twice
+  for (u64 blk : blocks) a_->free(blk);
   for (u64 slab : slabs) a_->free(slab);
   free_table(t.word);
   hdr(0).store_release(0);
@@ -1014,6 +1066,20 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
   if (cnt != 0 || bump % 16 != 0 || bump > bump_end || bump_end - bump > kSlabMax ||
       (bump != bump_end && !a_->contains(bump, 16)))
     return Status::corrupt;
+  if (bump != bump_end) {
+    // The bump must lie in the newest slab, which must be a slab object
+    // whose count ends at bump_end (checked once per slab and end).
+    const u64 slab = hdr(kWordSlab).load_relaxed();
+    if (slab != checked_slab_ || bump_end != checked_slab_end_) {
+      const u64 n = slab != 0 && a_->contains(slab, kSlabHead) ? sync::word(base_, slab + 8).load_relaxed() : 0;
+      if (n == 0 || n > kSlabMax / 16 || !object_is(slab, kRhTagSlab, kSlabHead + 16 * n) ||
+          bump_end != slab + kSlabHead + 16 * n)
+        return Status::corrupt;
+      checked_slab_ = slab;
+      checked_slab_end_ = bump_end;
+    }
+    if (bump < slab + kSlabHead) return Status::corrupt;
+  }
   if (bump == bump_end) {
     u64 slab = 0, end = 0;
     Status s = make_slab(hdr(kWordSlab).load_relaxed(), &slab, &bump, &end);
@@ -1091,7 +1157,7 @@ template <class Fill>
 Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
   for (;;) {
     Table t;
-    if (!load_table(hdr(kWordTable).load_relaxed(), &t)) return Status::corrupt;
+    if (!writer_table(&t)) return Status::corrupt;  // the counts too: the test below cannot wrap
     const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
     Status s = Status::ok;
     if ((live + tomb + 1) * 4 > (t.mask + 1) * 3) {
@@ -1155,9 +1221,9 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
   lock();
   Table t;
   u64 slot = 0;
-  Status s = !load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::corrupt
-             : mode == Put::multi                            ? Status::not_found
-                                                             : locate(t, k, h, &slot);
+  Status s = !writer_table(&t)     ? Status::corrupt
+             : mode == Put::multi ? Status::not_found
+                                  : locate(t, k, h, &slot);
   if (s == Status::ok) {
     if (mode == Put::insert) {
       s = Status::exists;
@@ -1205,9 +1271,9 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
   lock();
   Table t;
   u64 slot = 0;
-  Status s = !load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::corrupt
-             : mode == Put::multi                            ? Status::not_found
-                                                             : locate(t, key, h, &slot);
+  Status s = !writer_table(&t)     ? Status::corrupt
+             : mode == Put::multi ? Status::not_found
+                                  : locate(t, key, h, &slot);
   if (s == Status::ok) {
     u64 blk = 0;
     if (mode == Put::insert) {
@@ -1237,7 +1303,7 @@ Status RhMap::erase(RhBytes key) {
   lock();
   Table t;
   u64 slot = 0;
-  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? locate(t, key, h, &slot) : Status::corrupt;
+  Status s = writer_table(&t) ? locate(t, key, h, &slot) : Status::corrupt;
   if (s == Status::ok) {
     erase_slot(t, slot);
     maybe_shrink(t);
@@ -1277,7 +1343,7 @@ Status RhMap::erase(u64 k) {
   const u64 h = hash(k);
   lock();
   Table t;
-  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::ok : Status::corrupt;
+  Status s = writer_table(&t) ? Status::ok : Status::corrupt;
   u64 slot = 0;
   if (s == Status::ok) s = locate(t, k, h, &slot);
   if (s == Status::ok) {
@@ -1308,7 +1374,7 @@ Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
   lock();
   const Space sp(*a_);  // under the lock: the space only grows after this
   Table t;
-  Status s = load_table(hdr(kWordTable).load_relaxed(), &t) ? Status::not_found : Status::corrupt;
+  Status s = writer_table(&t) ? Status::not_found : Status::corrupt;
   const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
   for (u64 i = 0; s != Status::corrupt && i <= probe_max; ++i) {
     sync::Ref<u64> r(nullptr);

@@ -247,6 +247,24 @@
 // is written without one, and leaks what a version 4 build leaked (the
 // objects above). Readers never wait for the lock and are not affected.
 //
+// DAMAGE (a damaged or foreign region). Readers check each word they use
+// (offsets within the allocator's space, lengths, rechecks) and return
+// Status::corrupt; they only read. A writer stores through what it reads,
+// so it checks more (writer_table(), under the lock): the table's capacity
+// within the map's minimum and maximum, its directory and every segment
+// live allocator objects of their tags and sizes (once per table word a
+// handle meets: a resize publishes a new word), the live and tombstone
+// counts within the capacity, a bump pointer inside the newest slab (a slab
+// object whose block count ends where the bump's end says; once per slab
+// and end), a free-stack link 16-aligned in the allocator's space. join()
+// checks the table the same way and names what it refuses; destroy()
+// checks everything it would free (the table, the slab list, that each
+// live slot of a bytes map names a bytes block, once) before it frees
+// anything. Beyond these checks: a free-stack link into allocator memory
+// that is not a free block of this map, a directory damaged after a handle
+// checked its table word, and a lock word naming a live process that does
+// not hold it (pid 1, say: writers wait) -- verify() reports each.
+//
 // LIMITS (checked; an operation past them returns Status::full and leaves
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
 // 0..kRhValMax bytes (else Status::invalid); a u64 map needs an allocator
@@ -450,7 +468,9 @@ class RhMap {
   Status make_table(unsigned log2, std::uint64_t* dir) const;
   void drop_new_table(std::uint64_t tw) const;
   void drop_new_block(std::uint64_t blk);
-  bool object_is(std::uint64_t off, std::uint32_t tag) const;
+  bool object_is(std::uint64_t off, std::uint32_t tag, std::uint64_t min_size = 0) const;
+  bool table_objects_ok(const Table& t, std::string* why) const;
+  bool writer_table(Table* t);
   void journal(unsigned idx, std::uint64_t v) const;
   void settle_journal(const Table& t, const std::vector<std::uint64_t>& live) const;
   Status new_block(std::uint64_t size, std::uint32_t tag, std::uint64_t* blk);
@@ -471,6 +491,12 @@ class RhMap {
   bool bytes_ = false;
   bool read_only_ = false;
   bool journaled_ = false;  // layout version 5: header words 16..21 (WRITER RECOVERY)
+  // What this handle's writers have checked (written under the writer lock
+  // only): the table word whose directory and segments are allocator
+  // objects of the right tags and sizes, and the newest slab and its end
+  // (the bump's bounds). A word that differs is checked again.
+  std::uint64_t checked_table_ = 0;
+  std::uint64_t checked_slab_ = 0, checked_slab_end_ = 0;
 };
 
 }  // namespace mb

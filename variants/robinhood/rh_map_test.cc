@@ -542,6 +542,94 @@ TEST(RhMap, DamagedDirectoryGivesCorrupt) {
   EXPECT_EQ(m.verify(), Status::ok);
 }
 
+// Damage a writer would store through, refused before any store (each
+// used to be followed): a table whose capacity is outside the map's
+// bounds or whose directory names something that is not a segment of its
+// size (join() refuses it, naming what is wrong; a writer refuses it when
+// the table word changes under its handle); live or tombstone counts past
+// the capacity (a live count of 2^62 + 2^40 wrapped the occupancy test into
+// a rebuild whose size loop never ended, the writer lock held); a bump
+// pointer outside the newest slab's blocks. The victim object the damage
+// points at stays as it was, and so does every key.
+TEST(RhMap, DamageAWriterWouldStoreThroughIsRefused) {
+  RhHarness h(16);
+  RhMap& m = h.m;
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
+  std::uint64_t victim = 0;
+  ASSERT_EQ(h.a.alloc(16, 8 * 1024, 77, &victim), Status::ok);  // the size of a 1024-slot segment
+  for (std::uint64_t i = 0; i < 1024; ++i) sync::word(h.a.base(), victim + 8 * i).store_relaxed(0);
+  auto victim_untouched = [&] {
+    for (std::uint64_t i = 0; i < 1024; ++i)
+      if (sync::word(h.a.base(), victim + 8 * i).load_relaxed() != 0) return false;
+    return true;
+  };
+  auto word = [&](unsigned i) { return sync::word(h.a.base(), h.off + 8 * i); };
+  const unsigned kTable = 5, kSlab = 6, kLive = 9, kTomb = 10, kBump = 12, kBumpEnd = 13;
+  const std::uint64_t tw = word(kTable).load_relaxed();
+  auto dir0 = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4);
+  const std::uint64_t seg = dir0.load_relaxed();
+  std::string why;
+  RhMap other;
+  auto refused = [&](const char* what) {
+    EXPECT_EQ(m.insert(100, 1), Status::corrupt) << what;
+    EXPECT_EQ(m.insert_or_assign(3, 33), Status::corrupt) << what;
+    EXPECT_EQ(m.erase(4), Status::corrupt) << what;
+    EXPECT_TRUE(victim_untouched()) << what;
+  };
+  // 1. The directory names the victim: join() refuses the table. (This
+  // handle checked the table word before; the word is unchanged, so its
+  // writers do not look again: verify() reports it.)
+  dir0.store_relaxed(victim);
+  EXPECT_EQ(RhMap::join(h.a, h.off, &other, &why), Status::corrupt);
+  EXPECT_NE(why.find("segment 0 is not a segment object"), std::string::npos) << why;
+  EXPECT_EQ(m.verify(), Status::corrupt);
+  dir0.store_relaxed(seg);
+  // 2. The capacity raised from 16 to 1024 slots: the real segment is too
+  // small, and the victim (large enough) is not a segment.
+  const std::uint64_t tw1024 = (tw & ~(std::uint64_t{63} << 32)) | std::uint64_t{10} << 32;
+  word(kTable).store_relaxed(tw1024);
+  EXPECT_EQ(RhMap::join(h.a, h.off, &other, &why), Status::corrupt);
+  EXPECT_NE(why.find("not a segment object of its size"), std::string::npos) << why;
+  refused("capacity 1024");
+  dir0.store_relaxed(victim);
+  refused("capacity 1024, the victim as segment 0");
+  dir0.store_relaxed(seg);
+  // 3. Capacities outside the map's bounds (its minimum is 16 slots).
+  word(kTable).store_relaxed((tw & ~(std::uint64_t{63} << 32)) | std::uint64_t{3} << 32);
+  EXPECT_EQ(RhMap::join(h.a, h.off, &other, &why), Status::corrupt);
+  refused("capacity 8");
+  word(kTable).store_relaxed(tw);
+  // 4. The counts (a damaged live count is also what verify() reports).
+  for (auto [idx, bad] : {std::pair<unsigned, std::uint64_t>{kLive, 0x4000010000000000ULL},
+                          {kLive, 0x6000000000000001ULL}, {kLive, 17}, {kTomb, 7}, {kTomb, ~std::uint64_t{0}}}) {
+    const std::uint64_t good = word(idx).load_relaxed();
+    word(idx).store_relaxed(bad);
+    refused(idx == kLive ? "live count" : "tombstone count");
+    word(idx).store_relaxed(good);
+  }
+  // 5. The bump pointer: into the victim (with its end), or onto the
+  // newest slab's own header.
+  const std::uint64_t bump = word(kBump).load_relaxed(), end = word(kBumpEnd).load_relaxed(),
+                      slab = word(kSlab).load_relaxed();
+  ASSERT_NE(bump, end);  // 10 blocks used: the slab has room
+  word(kBump).store_relaxed(victim);
+  word(kBumpEnd).store_relaxed(victim + 16);
+  EXPECT_EQ(m.insert(100, 1), Status::corrupt);
+  EXPECT_TRUE(victim_untouched());
+  word(kBumpEnd).store_relaxed(end);
+  word(kBump).store_relaxed(slab);
+  EXPECT_EQ(m.insert(100, 1), Status::corrupt);
+  word(kBump).store_relaxed(bump);
+  // Undamaged again: every key, and writes.
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 10; ++k) EXPECT_TRUE(m.find(k, &v) == Status::ok && v == k) << k;
+  EXPECT_EQ(m.insert(100, 1), Status::ok);
+  EXPECT_EQ(m.erase(4), Status::ok);
+  EXPECT_EQ(RhMap::join(h.a, h.off, &other, &why), Status::ok) << why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_TRUE(victim_untouched());
+}
+
 // Damage to the slab list, the bump pointer or the free stack is reported by
 // verify() and refused by writers, never followed into a crash.
 TEST(RhMap, VerifyCatchesSlabAndFreeStackDamage) {
@@ -1007,6 +1095,53 @@ TEST(RhBytes, FlagsLimitsAndTheOtherKindOfCall) {
 // A damaged bytes block: verify() says what is wrong, and find() returns
 // corrupt (a current slot names an impossible block) instead of reading
 // past it or retrying forever.
+// destroy() checks everything it would free before it frees anything: a
+// slot naming another map's header (it used to free it) or a directory
+// naming no segment (it used to free the first segment's blocks, then
+// stop) leaves both maps whole and gives corrupt.
+TEST(RhBytes, DestroyChecksBeforeItFrees) {
+  RhHarness h(std::uint64_t{1} << 17, kRhBytes);  // two segments
+  RhMap& m = h.m;
+  const std::string k = "key", v = "value";
+  ASSERT_EQ(m.insert(RhBytes{k.data(), k.size()}, RhBytes{v.data(), v.size()}), Status::ok);
+  std::uint64_t off2 = 0;
+  ASSERT_EQ(RhMap::create(h.a, 4, 7, &off2, nullptr, kRhBytes), Status::ok);
+  const std::uint64_t tw = sync::word(h.a.base(), h.off + 40).load_relaxed();
+  const std::uint64_t dir = (tw & 0xffffffffULL) << 4;
+  auto dir1 = sync::word(h.a.base(), dir + 8);
+  const std::uint64_t seg1 = dir1.load_relaxed();
+  // The key's slot, in either segment.
+  std::uint64_t slot_off = 0;
+  for (std::uint64_t d = 0; d < 2 && slot_off == 0; ++d) {
+    const std::uint64_t seg = sync::word(h.a.base(), dir + 8 * d).load_relaxed();
+    for (std::uint64_t i = 0; i < (std::uint64_t{1} << 16) && slot_off == 0; ++i)
+      if ((sync::word(h.a.base(), seg + 8 * i).load_relaxed() & 0xffffffffULL) != 0) slot_off = seg + 8 * i;
+  }
+  ASSERT_NE(slot_off, 0u);
+  auto slot = sync::word(h.a.base(), slot_off);
+  const std::uint64_t good = slot.load_relaxed(), blk = (good & 0xffffffffULL) << 4;
+  std::uint64_t size = 0;
+  std::uint32_t tag = 0;
+  RhMap other;
+  slot.store_relaxed((good & ~0xffffffffULL) | off2 >> 4);
+  EXPECT_EQ(m.destroy(), Status::corrupt);
+  EXPECT_EQ(RhMap::join(h.a, off2, &other), Status::ok);  // its header is still a header
+  EXPECT_EQ(h.a.info(blk, &size, &tag), Status::ok);
+  slot.store_relaxed(good);
+  dir1.store_relaxed(0xfffffff0);
+  EXPECT_EQ(m.destroy(), Status::corrupt);
+  EXPECT_EQ(h.a.info(blk, &size, &tag), Status::ok);  // the key's block was not freed
+  dir1.store_relaxed(seg1);
+  char buf[16];
+  std::uint64_t sz = 0;
+  EXPECT_EQ(m.find(RhBytes{k.data(), k.size()}, buf, sizeof buf, &sz), Status::ok);
+  EXPECT_EQ(std::string(buf, sz), v);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  EXPECT_EQ(m.destroy(), Status::ok);
+  EXPECT_EQ(other.destroy(), Status::ok);
+}
+
 TEST(RhBytes, DamagedBlocksAreReportedNotFollowed) {
   RhHarness h(16, kRhBytes);
   RhMap& m = h.m;
