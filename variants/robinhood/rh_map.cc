@@ -397,6 +397,9 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
   return Status::ok;
 }
 
+// join()'s tries of the table's object checks (see there).
+constexpr u64 kJoinSameWord = 4, kJoinTries = 64;
+
 Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   u64 size = 0, w[5];  // w: the header words every layout version has
   std::uint32_t tag = 0;
@@ -429,12 +432,27 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   m.bytes_ = (flags & kRhBytes) != 0;
   m.read_only_ = a.read_only();
   m.journaled_ = w[1] >= 5;
+  // A peer that resizes meanwhile publishes a new table word and then
+  // frees the old table, so the object checks can meet a freed directory
+  // or segment. A failed check is therefore tried again on the word as it
+  // is then, and called damage only when it fails kJoinSameWord times in a
+  // row on one word (a resize's new word reaches this thread well before
+  // that: the checks and a yield between tries); a word that keeps
+  // changing gives again.
   Table t;
-  // ORDER: acquire pairs with the release publishing a table in rebuild().
-  if (!m.load_table(m.hdr(kWordTable).load_acquire(), &t) || t.log2 < log2_min || t.log2 > log2_max)
-    return fail(why, Status::corrupt, "robin-hood table word damaged");
   std::string what;
-  if (!m.table_objects_ok(t, &what)) return fail(why, Status::corrupt, "robin-hood table damaged: " + what);
+  for (u64 tries = 1, same = 0, last = 0;; ++tries) {
+    // ORDER: acquire pairs with the release publishing a table in rebuild().
+    const u64 tw = m.hdr(kWordTable).load_acquire();
+    if (!m.load_table(tw, &t) || t.log2 < log2_min || t.log2 > log2_max)
+      return fail(why, Status::corrupt, "robin-hood table word damaged");
+    if (m.table_objects_ok(t, &what)) break;
+    same = tw == last ? same + 1 : 1;
+    last = tw;
+    if (same == kJoinSameWord) return fail(why, Status::corrupt, "robin-hood table damaged: " + what);
+    if (tries == kJoinTries) return fail(why, Status::again, "robin-hood table kept changing (a peer resizing)");
+    sync::yield();
+  }
   m.checked_table_ = t.word;
   *out = m;
   return Status::ok;
@@ -445,8 +463,11 @@ Status RhMap::destroy() {
   Table t;
   if (!load_table(hdr(kWordTable).load_acquire(), &t) || !table_objects_ok(t, nullptr)) return Status::corrupt;
   // Everything it would free is checked first, so a damaged map is left
-  // as it was (corrupt), never half freed, and no slot can make it free
-  // another object: a bytes map's live slots must name bytes blocks.
+  // as it was (corrupt), never half freed, and a bytes map's slot cannot
+  // make it free an object that is not a bytes block (another map's bytes
+  // block would pass). A quiescent map only: one a killed writer left in
+  // the middle of a shift (a block in two slots) is corrupt until a
+  // writer's lock repairs it.
   std::vector<u64> slabs, blocks;
   if (!bytes_ && slab_list(&slabs, nullptr) != Status::ok) return Status::corrupt;
   for (u64 s = 0; bytes_ && s <= t.mask; ++s) {

@@ -257,13 +257,20 @@
 // counts within the capacity, a bump pointer inside the newest slab (a slab
 // object whose block count ends where the bump's end says; once per slab
 // and end), a free-stack link 16-aligned in the allocator's space. join()
-// checks the table the same way and names what it refuses; destroy()
-// checks everything it would free (the table, the slab list, that each
-// live slot of a bytes map names a bytes block, once) before it frees
-// anything. Beyond these checks: a free-stack link into allocator memory
-// that is not a free block of this map, a directory damaged after a handle
-// checked its table word, and a lock word naming a live process that does
-// not hold it (pid 1, say: writers wait) -- verify() reports each.
+// checks the table's capacity and objects the same way (not the counts)
+// and names what it refuses; it tries again when a peer's resize retires
+// the table under it, and gives Status::again if the table keeps changing.
+// destroy() (a quiescent map) checks everything it would free (the table,
+// the slab list, that each live slot of a bytes map names a bytes block,
+// once) before it frees anything. Beyond these checks: a free-stack link
+// into allocator memory that is not a free block of this map; a slot's
+// block reference, only range-checked (a u64 put stores the new value into
+// a block whose key word matches, an erase pushes such a block onto the
+// free stack, a bytes map frees it); repair() after a dead writer, which
+// stores tombstones through a table it has only decoded; a directory
+// damaged after a handle checked its table word; and a lock word naming a
+// live process that does not hold it (pid 1, say: writers wait).
+// verify() reports each.
 //
 // LIMITS (checked; an operation past them returns Status::full and leaves
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of

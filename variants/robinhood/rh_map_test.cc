@@ -1092,9 +1092,6 @@ TEST(RhBytes, FlagsLimitsAndTheOtherKindOfCall) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
-// A damaged bytes block: verify() says what is wrong, and find() returns
-// corrupt (a current slot names an impossible block) instead of reading
-// past it or retrying forever.
 // destroy() checks everything it would free before it frees anything: a
 // slot naming another map's header (it used to free it) or a directory
 // naming no segment (it used to free the first segment's blocks, then
@@ -1142,6 +1139,9 @@ TEST(RhBytes, DestroyChecksBeforeItFrees) {
   EXPECT_EQ(other.destroy(), Status::ok);
 }
 
+// A damaged bytes block: verify() says what is wrong, and find() returns
+// corrupt (a current slot names an impossible block) instead of reading
+// past it or retrying forever.
 TEST(RhBytes, DamagedBlocksAreReportedNotFollowed) {
   RhHarness h(16, kRhBytes);
   RhMap& m = h.m;

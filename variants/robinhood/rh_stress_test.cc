@@ -59,13 +59,13 @@ struct Fresh {
   Fresh(std::uint64_t cap_min, std::uint64_t seed, unsigned flags = 0) {
     AllocParams p;
     p.cgroup_cnt = 2;
-    std::uint64_t off = 0;
     ok = Region::create_anon({"mapbench.robinhood", 1, std::uint64_t{1} << 31, 0}, {}, &region) == Status::ok &&
          Allocator::create(region, p, &a) == Status::ok &&
          RhMap::create(a, cap_min, seed, &off, nullptr, flags) == Status::ok && RhMap::join(a, off, &m) == Status::ok;
   }
   Region region;
   Allocator a;
+  std::uint64_t off = 0;
   RhMap m;
   bool ok = false;
 };
@@ -208,6 +208,52 @@ TEST(RhStress, HotKeysBlockReuse) {
   for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
   std::string why;
   ASSERT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// join() while a peer resizes: join checks that the table's directory and
+// segments are allocator objects of their tags and sizes, and a resize
+// frees the old table right after it publishes the new one, so a join can
+// meet a freed segment. It must look again (at the new table) instead of
+// calling the map damaged: every join succeeds, and each joined handle
+// finds the permanent key.
+TEST(RhStress, JoinWhileAPeerResizes) {
+  Fresh f(16, 12);
+  ASSERT_TRUE(f.ok);
+  ASSERT_EQ(f.m.insert(~std::uint64_t{0}, 7), Status::ok);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> joins{0};
+  std::vector<std::string> failures;
+  // Up to 2^21 slots (32 segments, a longer check) and back, twice; 2^16
+  // slots (one segment) under the sanitizers.
+  const std::uint64_t keys = kSlice < 60000 ? kSlice : std::uint64_t{1} << 20;
+  auto resizer = [&] {
+    for (int r = 0; r < 2; ++r) {
+      for (std::uint64_t k = 0; k < keys; ++k)
+        if (f.m.insert(k, k) != Status::ok) failures.push_back("insert");
+      for (std::uint64_t k = 0; k < keys; ++k)
+        if (f.m.erase(k) != Status::ok) failures.push_back("erase");
+    }
+    done.store(true);
+  };
+  std::string joiner_failure;
+  auto joiner = [&] {
+    while (!done.load()) {
+      RhMap j;
+      std::string why;
+      std::uint64_t v = 0;
+      const Status s = RhMap::join(f.a, f.off, &j, &why);
+      if (s != Status::ok && joiner_failure.empty()) joiner_failure = std::string(to_string(s)) + ": " + why;
+      if (s == Status::ok && (j.find(~std::uint64_t{0}, &v) != Status::ok || v != 7) && joiner_failure.empty())
+        joiner_failure = "the joined handle lost the permanent key";
+      joins.fetch_add(1);
+    }
+  };
+  run_threads(resizer, joiner);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " writes failed, the first: " << failures[0];
+  EXPECT_EQ(joiner_failure, "") << "after " << joins.load() << " joins";
+  std::printf("JoinWhileAPeerResizes: %llu joins\n", static_cast<unsigned long long>(joins.load()));
+  std::string why;
+  EXPECT_EQ(f.m.verify(&why), Status::ok) << why;
 }
 
 // Byte strings: a hot set of keys whose values change length on every write
