@@ -437,8 +437,10 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   // or segment. A failed check is therefore tried again on the word as it
   // is then, and called damage only when it fails kJoinSameWord times in a
   // row on one word (a resize's new word reaches this thread well before
-  // that: the checks and a yield between tries); a word that keeps
-  // changing gives again.
+  // that: the checks and a yield between tries. In practice: the object
+  // checks read the allocator's headers relaxed, so no formal ordering
+  // makes a freed header imply the new word); kJoinTries failed checks
+  // without that give again.
   Table t;
   std::string what;
   for (u64 tries = 1, same = 0, last = 0;; ++tries) {

@@ -356,6 +356,9 @@ class RhMap {
   // through a read-only allocator (a region joined with
   // Region::join_file_read_only), the handle only reads: find, values,
   // count, size and verify work, every writer returns Status::invalid.
+  // Status::corrupt for a damaged header or table (DAMAGE; *why names
+  // it); Status::again when peers' resizes kept replacing the table while
+  // join() checked it (retry).
   static Status join(Allocator& a, std::uint64_t map_off, RhMap* out, std::string* why = nullptr);
   // Free every block, the table and the header (quiescent map only).
   Status destroy();
@@ -499,7 +502,7 @@ class RhMap {
   bool read_only_ = false;
   bool journaled_ = false;  // layout version 5: header words 16..21 (WRITER RECOVERY)
   // What this handle's writers have checked (written under the writer lock
-  // only): the table word whose directory and segments are allocator
+  // only, and by join() before it hands the handle out): the table word whose directory and segments are allocator
   // objects of the right tags and sizes, and the newest slab and its end
   // (the bump's bounds). A word that differs is checked again.
   std::uint64_t checked_table_ = 0;

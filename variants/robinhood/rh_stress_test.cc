@@ -223,8 +223,9 @@ TEST(RhStress, JoinWhileAPeerResizes) {
   std::atomic<bool> done{false};
   std::atomic<std::uint64_t> joins{0};
   std::vector<std::string> failures;
-  // Up to 2^21 slots (32 segments, a longer check) and back, twice; 2^16
-  // slots (one segment) under the sanitizers.
+  // Up to 2^21 slots (32 segments, a longer check) and back, twice; under
+  // the sanitizers kSlice keys (2^16 slots under ASan, 2^14 under TSan:
+  // one segment).
   const std::uint64_t keys = kSlice < 60000 ? kSlice : std::uint64_t{1} << 20;
   auto resizer = [&] {
     for (int r = 0; r < 2; ++r) {
