@@ -1176,11 +1176,13 @@ u64 RhMap::same_hash_entries(const Table& t, u64 h) const {
 // of blk_size bytes, fill(blk) it, place it; grow and retry when a probe
 // distance would pass kRhDistMax. On failure the map's contents have not
 // changed (a slab it added stays, its block back on the free stack).
+// t: the current table as the caller's writer_table() checked it (the
+// counts too, so the occupancy test cannot wrap); after a rebuild, the new
+// one, checked again.
 template <class Fill>
-Status RhMap::add_entry(u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
-  for (;;) {
-    Table t;
-    if (!writer_table(&t)) return Status::corrupt;  // the counts too: the test below cannot wrap
+Status RhMap::add_entry(Table t, u64 h, u64 blk_size, std::uint32_t tag, Fill fill) {
+  for (;; t = Table()) {
+    if (t.word == 0 && !writer_table(&t)) return Status::corrupt;
     const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
     Status s = Status::ok;
     if ((live + tomb + 1) * 4 > (t.mask + 1) * 3) {
@@ -1273,7 +1275,7 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
       }
     }
   } else if (s == Status::not_found && mode != Put::update) {
-    s = add_entry(h, 16, 0, [&](u64 blk) {  // a slab block: no allocator tag
+    s = add_entry(t, h, 16, 0, [&](u64 blk) {  // a slab block: no allocator tag
       // ORDER: release, as every store into map memory; published by the
       // release store of the slot in place().
       sync::word(base_, blk).store_release(k);
@@ -1307,7 +1309,7 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
       replace_block(t, slot, blk);
     }
   } else if (s == Status::not_found && mode != Put::update) {
-    s = add_entry(h, size, kRhTagBytes, fill);
+    s = add_entry(t, h, size, kRhTagBytes, fill);
     if (s == Status::ok && created != nullptr) *created = true;
   }
   unlock();

@@ -443,7 +443,7 @@ class RhMap {
   template <class MatchFn>
   Status probe_find(std::uint64_t h, MatchFn match) const;
   template <class Fill>
-  Status add_entry(std::uint64_t h, std::uint64_t blk_size, std::uint32_t tag, Fill fill);
+  Status add_entry(Table t, std::uint64_t h, std::uint64_t blk_size, std::uint32_t tag, Fill fill);
   std::uint64_t block_hash(std::uint64_t blk) const;
   std::uint64_t same_hash_entries(const Table& t, std::uint64_t h) const;
   template <class IsKey>
