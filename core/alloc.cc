@@ -544,16 +544,21 @@ Status Allocator::find_slot(u64 off, u64* slot, u64* h0, u64* h1) const {
   u64 end = vol0_off_ + vol_cnt() * vol_sz_;
   if (off % 16 != 0 || off < vol0_off_ + kSbHdrSize + kObjHdrSize || off >= end)
     return Status::invalid;  // not inside any formatted volume
-  u64 r0 = sync::word(base_, off - 16).load_relaxed();
-  u64 r1 = sync::word(base_, off - 8).load_relaxed();
+  // ORDER: acquire, every header load: a caller that finds the object freed
+  // (free()'s release claim) or its memory reused (place()'s release
+  // stores) synchronizes with that free, and so with whatever its freer did
+  // before it (REUSED MEMORY: a map's join() then sees the table word that
+  // retired the object).
+  u64 r0 = sync::word(base_, off - 16).load_acquire();
+  u64 r1 = sync::word(base_, off - 8).load_acquire();
   u64 pad = kObjHdrSize;
   if (h0_type(r0) == kTypeRedirect) {
     pad = h0_size(r0);
     if (r1 != redirect_check(r0) || pad % 16 != 0 || pad <= kObjHdrSize || pad > kAlignMax ||
         off - pad < vol0_off_)
       return Status::corrupt;
-    r0 = sync::word(base_, off - pad).load_relaxed();
-    r1 = sync::word(base_, off - pad + 8).load_relaxed();
+    r0 = sync::word(base_, off - pad).load_acquire();
+    r1 = sync::word(base_, off - pad + 8).load_acquire();
   }
   u64 t = h0_type(r0);
   // No object header here: nothing, or a superblock's (whose class field
@@ -582,8 +587,10 @@ Status Allocator::free_in(unsigned cgroup, u64 off) {
   u64 sb = slot - kSbHdrSize - u64(idx) * szc_[szc].footprint;
   if (check_sb(sb, szc) != Status::ok) return Status::corrupt;
   // Claim the free: of two racing frees of one object, one loses here.
-  // Relaxed: the bit release below publishes the object's end of life.
-  if (!sync::word(base_, slot).cas_relaxed(h0, (h0 & ~u64{0xff}) | kTypeFree))
+  // ORDER: release, although the bit release below publishes the object's
+  // end of life to the allocator: for the maps' readers of object headers
+  // (find_slot()'s acquire loads; REUSED MEMORY).
+  if (!sync::word(base_, slot).cas_release(h0, (h0 & ~u64{0xff}) | kTypeFree))
     return Status::invalid;
 #if defined(MB_SYNC_MODEL) && MB_SYNC_MODEL
   // Model builds only: write over the payload's first kModelPoisonBytes,

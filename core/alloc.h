@@ -83,7 +83,12 @@
 // rule: whoever stores into reused memory stores with release, so a reader
 // that reads such a word synchronizes with the store and its re-checks see
 // whatever unlinked the object before it was freed (DESIGN.md; chain_map.h
-// READS, rh_map.h MEMORY ORDERS). On x86 and ARMv8 a release store costs what
+// READS, rh_map.h MEMORY ORDERS). The same holds for an object's own header:
+// free() marks it freed with a release CAS, and info() (with free()'s own
+// check) reads headers with acquire loads, so a caller that finds an object
+// freed or its memory reused sees whatever its freer did before the free
+// (a map's join() checking a table that a peer's resize retired then reads
+// the new table word: rh_map.cc, join()). On x86 and ARMv8 a release store costs what
 // a relaxed one does. The other way round, a stalled pop may load a stale
 // stack link (a relaxed load whose value its CAS then discards) from memory
 // that has become an object meanwhile: users write object memory through

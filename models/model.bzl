@@ -8,8 +8,8 @@
 # 35 and 48, lost wakes, by the models with a blocking sync::ModelFutex; 34
 # and 35 also by variants/rwlock:rw_wake_test_bug_N), 10, 15, 28-30, 39,
 # 42, 45, 47, 50 and 53 in variants/rwlock/rw_map.cc,
-# 12-14, 16, 21, 22, 26, 27 and 41 in variants/robinhood/rh_map.cc.
-PLANTED_BUGS = range(1, 54)
+# 12-14, 16, 21, 22, 26, 27, 41 and 54 in variants/robinhood/rh_map.cc.
+PLANTED_BUGS = range(1, 55)
 
 def relacy_model(name, srcs, plant_bug = None, args = [], size = "medium", extra_srcs = []):
     """One cc_test running Relacy over core/alloc.cc with the model policy.

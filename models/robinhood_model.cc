@@ -61,6 +61,12 @@
 //                   table built, published, old table freed) while a reader
 //                   looks up a present key: always found, and verify() is
 //                   clean afterwards.
+//   join_resize_2t  resize_2t's grow while the other thread joins the map
+//                   (as a peer process would) and looks a key up through
+//                   its own handle: join() may check a directory or
+//                   segment the grow has just freed, and must then read
+//                   the new table word and succeed (planted bug 54 calls
+//                   the first failed check damage: join returns corrupt).
 //   shrink_compact_2t  a writer's erase shrinks the table and, the slabs
 //                   being far larger than the one entry left, moves that
 //                   entry into a new slab and frees the old slabs, while a
@@ -421,32 +427,53 @@ struct ReplacedWriterModel : DeadWriterBase<ReplacedWriterModel> {
   }
 };
 
-// Three entries fill 3/4 of the 4-slot table: the fourth insert rebuilds it.
-struct ResizeModel : RhModelBase<ResizeModel> {
-  u64 keys[4] = {};
+// Three entries fill 3/4 of the 4-slot table: thread 0's fourth insert
+// (grow()) rebuilds it.
+template <class Derived>
+struct GrowBase : RhModelBase<Derived> {
+  u64 keys[4] = {1, 2, 3, 4};
   void before() {
-    setup();
-    for (u64 i = 0, k = 1; i < 4; ++i, ++k) keys[i] = k;
-    for (u64 i = 0; i < 3; ++i) RL_ASSERT(m.insert(keys[i], keys[i] * 10) == Status::ok);
+    this->setup();
+    for (u64 i = 0; i < 3; ++i) RL_ASSERT(this->m.insert(keys[i], keys[i] * 10) == Status::ok);
   }
-  void thread(unsigned t) {
-    if (t == 0) {
-      RL_ASSERT(m.insert(keys[3], keys[3] * 10) == Status::ok);
-      return;
+  void grow() { RL_ASSERT(this->m.insert(keys[3], keys[3] * 10) == Status::ok); }
+  void after() {
+    this->check_quiescent();
+    RL_ASSERT(this->m.capacity() == 8 && this->m.resizes() == 1);
+    for (u64 i = 0; i < 4; ++i) {
+      u64 v = 0;
+      RL_ASSERT(this->m.find(keys[i], &v) == Status::ok && v == keys[i] * 10);
     }
+  }
+};
+
+// The grow while thread 1 looks up two of the keys.
+struct ResizeModel : GrowBase<ResizeModel> {
+  void thread(unsigned t) {
+    if (t == 0) return grow();
     for (u64 i = 0; i < 3; i += 2) {
       u64 v = 0;
       RL_ASSERT(m.find(keys[i], &v) == Status::ok);
       RL_ASSERT(v == keys[i] * 10);
     }
   }
-  void after() {
-    check_quiescent();
-    RL_ASSERT(m.capacity() == 8 && m.resizes() == 1);
-    for (u64 i = 0; i < 4; ++i) {
-      u64 v = 0;
-      RL_ASSERT(m.find(keys[i], &v) == Status::ok && v == keys[i] * 10);
-    }
+};
+
+// The grow while thread 1 joins the map (as a peer process would) and
+// looks a key up through its own handle: join() checks the table's
+// directory and segments, which the grow frees after publishing its new
+// table word, so the check may meet a freed object; it must then read the
+// new word and succeed, never call the map damaged.
+struct JoinResizeModel : GrowBase<JoinResizeModel> {
+  void thread(unsigned t) {
+    if (t == 0) return grow();
+    RhMap j;
+    std::string why;
+    const Status s = RhMap::join(a, off, &j, &why);
+    if (s != Status::ok) std::printf("join: %s\n", why.c_str());
+    RL_ASSERT(s == Status::ok);
+    u64 v = 0;
+    RL_ASSERT(j.find(keys[1], &v) == Status::ok && v == keys[1] * 10);
   }
 };
 
@@ -534,6 +561,7 @@ const Model kModels[] = {
     {"multi_assign_2t", run<MultiAssignModel>, rl::sched_bound, 0},
     {"erase_all_2t", run<EraseAllModel>, rl::sched_bound, 0},
     {"resize_2t", run<ResizeModel>, rl::sched_bound, 0},
+    {"join_resize_2t", run<JoinResizeModel>, rl::sched_bound, 0},
     // Eleven inserts and nine erases before the threads, and a verify after
     // them, take more than Relacy's default 2000 steps.
     {"shrink_compact_2t", run<ShrinkCompactModel>, rl::sched_bound, 0, 0, 20000},

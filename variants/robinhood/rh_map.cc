@@ -398,7 +398,12 @@ Status RhMap::create(Allocator& a, u64 cap_min, u64 seed, u64* map_off, std::str
 }
 
 // join()'s tries of the table's object checks (see there).
+#if MB_PLANT_BUG == 54
+// Planted bug 54: the first failed check is damage (no retry).
+constexpr u64 kJoinSameWord = 1, kJoinTries = 64;
+#else
 constexpr u64 kJoinSameWord = 4, kJoinTries = 64;
+#endif
 
 Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   u64 size = 0, w[5];  // w: the header words every layout version has
@@ -436,11 +441,17 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   // frees the old table, so the object checks can meet a freed directory
   // or segment. A failed check is therefore tried again on the word as it
   // is then, and called damage only when it fails kJoinSameWord times in a
-  // row on one word (a resize's new word reaches this thread well before
-  // that: the checks and a yield between tries. In practice: the object
-  // checks read the allocator's headers relaxed, so no formal ordering
-  // makes a freed header imply the new word); kJoinTries failed checks
-  // without that give again.
+  // row on one word; kJoinTries failed checks without that give again.
+  // Why the retry reads the new word: a check that fails because of the
+  // resize read a header its free() wrote (release CAS) or that a later
+  // alloc() of the memory wrote (release stores), with an acquire load
+  // (Allocator::info, REUSED MEMORY in alloc.h), or a directory word a
+  // later owner stored (release, as every map's store; acquire here). So
+  // the free happens before this thread's next load of the table word,
+  // and the publish before the free: that load sees the new word or a
+  // later one (two failures on one word would do; four leave a margin).
+  // Model join_resize_2t; planted bug 54 takes the first failure for
+  // damage.
   Table t;
   std::string what;
   for (u64 tries = 1, same = 0, last = 0;; ++tries) {
