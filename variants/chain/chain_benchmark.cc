@@ -13,6 +13,11 @@
 //                        present (drawn from the prefill) or every key absent
 //                        (drawn from past the key space, where no benchmark
 //                        writes): where the uniform figure's time goes.
+//   find100/<chain map>/present_inline, /present_list: the present finds
+//                        split again by where the key sits: in its bucket's
+//                        inline slot (the first prefill key of its chain)
+//                        or on the chain's list (every later one); counter
+//                        `share`: the prefill's fraction of such keys.
 // Every thread's key and op streams are generated before timing starts
 // (harness/workload.h, as in mapbench and rh_benchmark); values encode
 // their keys and each find checks it (a failed check aborts).
@@ -30,6 +35,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/alloc.h"
@@ -217,6 +223,44 @@ void find_split(benchmark::State& state, bool present) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// find100/<chain map>/present_inline or /present_list: present keys only,
+// each of them in its bucket's inline slot, or each on its chain's list
+// (the prefill inserts in prefill_ids() order, and an insert takes the
+// inline slot when it is empty).
+template <class M>
+void find_where(benchmark::State& state, bool on_list) {
+  M* made = mb::harness::FreshMap<M>::make(state, [] { return prefilled<M>(); });
+  static std::vector<u64> keys[2];  // one map's hash and chain count serve every run
+  static double share[2];
+  if (keys[0].empty()) {
+    std::vector<u64> where[2];
+    std::vector<char> taken(made->m.chain_cnt());
+    for (u64 id : prefill_ids()) {
+      const u64 k = mb::harness::key_of(id);
+      const u64 idx = made->m.hash(mb::Bytes{&k, 8}) & (made->m.chain_cnt() - 1);
+      where[taken[idx] != 0].push_back(k);
+      taken[idx] = 1;
+    }
+    std::mt19937_64 rng(7);
+    for (int p = 0; p < 2; ++p) {
+      share[p] = double(where[p].size()) / double(prefill_ids().size());
+      keys[p].resize(kStream);
+      for (u64& k : keys[p]) k = where[p][rng() % where[p].size()];
+    }
+  }
+  const std::vector<u64>& ks = keys[on_list];
+  M* m = nullptr;
+  u64 i = 0;
+  for (auto _ : state) {
+    if (m == nullptr) m = mb::harness::FreshMap<M>::get();
+    u64 k = ks[i], v = 0;
+    if (!m->find(k, &v) || !mb::harness::value_ok(k, v)) std::abort();
+    i = (i + 1) & (kStream - 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["share"] = share[on_list];
+}
+
 // thread_safe = false (absl): 1 thread only, it has no synchronization.
 template <class M>
 void register_map(bool thread_safe) {
@@ -233,6 +277,13 @@ void register_map(bool thread_safe) {
     name = std::string("find100/") + M::name() + (present ? "/present" : "/absent");
     benchmark::RegisterBenchmark(name.c_str(), [present](benchmark::State& st) { find_split<M>(st, present); })
         ->Threads(1)->UseRealTime();
+  }
+  if constexpr (std::is_same_v<M, Chain<false>> || std::is_same_v<M, Chain<true>>) {
+    for (bool on_list : {false, true}) {
+      name = std::string("find100/") + M::name() + (on_list ? "/present_list" : "/present_inline");
+      benchmark::RegisterBenchmark(name.c_str(), [on_list](benchmark::State& st) { find_where<M>(st, on_list); })
+          ->Threads(1)->UseRealTime();
+    }
   }
 }
 
