@@ -88,7 +88,12 @@
 // check) reads headers with acquire loads, so a caller that finds an object
 // freed or its memory reused sees whatever its freer did before the free
 // (a map's join() checking a table that a peer's resize retired then reads
-// the new table word: rh_map.cc, join()). On x86 and ARMv8 a release store costs what
+// the new table word: rh_map.cc, join()). The maps keep the rule in their
+// operations (elements, tables, slabs, blocks, values), not everywhere:
+// create() stores a new map's header words and zeroes a chain map's
+// segments and filters relaxed (published by the magic's release), and
+// counters are relaxed; a reader of freed memory that reads one of those
+// words synchronizes with nothing. On x86 and ARMv8 a release store costs what
 // a relaxed one does. The other way round, a stalled pop may load a stale
 // stack link (a relaxed load whose value its CAS then discards) from memory
 // that has become an object meanwhile: users write object memory through

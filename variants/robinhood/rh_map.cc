@@ -29,6 +29,10 @@
 //       slabs it then frees
 //   27  a compacting shrink frees the old slabs before it publishes the new
 //       table, while readers still reach their blocks through the old one
+//   41  repair() empties a dead writer's left copy of a shifted entry
+//       instead of tombing it (breaks RH1)
+//   54  join() takes the first failed check of the table's objects for
+//       damage, though a peer's resize may have freed them meanwhile
 #ifndef MB_PLANT_BUG
 #define MB_PLANT_BUG 0
 #endif
@@ -443,15 +447,21 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   // is then, and called damage only when it fails kJoinSameWord times in a
   // row on one word; kJoinTries failed checks without that give again.
   // Why the retry reads the new word: a check that fails because of the
-  // resize read a header its free() wrote (release CAS) or that a later
-  // alloc() of the memory wrote (release stores), with an acquire load
-  // (Allocator::info, REUSED MEMORY in alloc.h), or a directory word a
-  // later owner stored (release, as every map's store; acquire here). So
-  // the free happens before this thread's next load of the table word,
-  // and the publish before the free: that load sees the new word or a
-  // later one (two failures on one word would do; four leave a margin).
-  // Model join_resize_2t; planted bug 54 takes the first failure for
-  // damage.
+  // resize read, with an acquire load, a word written by a release after
+  // the free: a header its free() marked (release CAS) or the allocator
+  // wrote when it reused the memory (release stores; Allocator::info,
+  // REUSED MEMORY in alloc.h), a directory entry free_table() zeroed
+  // (release), or a word a later owner stored (tables, slabs and blocks
+  // are written with release). So the free happens before this thread's
+  // next load of the table word, and the publish (or, in repair(), the
+  // load of the new word) before the free: that load sees the new word or
+  // a later one. Two failures on one word would do; four leave a margin
+  // for what the argument does not cover: a later owner's relaxed stores
+  // into the memory (a map header's initial words and counters, a chain
+  // map's zeroed segments: possible only when another map shares the
+  // allocator), which synchronize with nothing. Model join_resize_2t (the
+  // freed table is not reused there); planted bug 54 takes the first
+  // failure for damage.
   Table t;
   std::string what;
   for (u64 tries = 1, same = 0, last = 0;; ++tries) {
