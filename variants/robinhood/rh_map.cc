@@ -447,15 +447,15 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   // is then, and called damage only when it fails kJoinSameWord times in a
   // row on one word; kJoinTries failed checks without that give again.
   // Why the retry reads the new word: a check that fails because of the
-  // resize read, with an acquire load, a word written by a release after
-  // the free: a header its free() marked (release CAS) or the allocator
-  // wrote when it reused the memory (release stores; Allocator::info,
-  // REUSED MEMORY in alloc.h), a directory entry free_table() zeroed
-  // (release), or a word a later owner stored (tables, slabs and blocks
-  // are written with release). So the free happens before this thread's
-  // next load of the table word, and the publish (or, in repair(), the
-  // load of the new word) before the free: that load sees the new word or
-  // a later one. Two failures on one word would do; four leave a margin
+  // resize read, with an acquire load, a word stored with release after
+  // the publish: a directory entry free_table() zeroed, a header its
+  // free() marked (release CAS) or the allocator wrote when it reused the
+  // memory (Allocator::info, REUSED MEMORY in alloc.h), or a word a later
+  // owner stored (tables, slabs and blocks are written with release). So
+  // that store happens before this thread's next load of the table word,
+  // and the publish (or, in repair(), the load of the new word) before
+  // that store: the load sees the new word or a later one. Two failures
+  // on one word would do; four leave a margin
   // for what the argument does not cover: a later owner's relaxed stores
   // into the memory (a map header's initial words and counters, a chain
   // map's zeroed segments: possible only when another map shares the
