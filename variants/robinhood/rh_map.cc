@@ -455,13 +455,12 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
   // that store happens before this thread's next load of the table word,
   // and the publish (or, in repair(), the load of the new word) before
   // that store: the load sees the new word or a later one. Two failures
-  // on one word would do; four leave a margin
-  // for what the argument does not cover: a later owner's relaxed stores
-  // into the memory (a map header's initial words and counters, a chain
-  // map's zeroed segments: possible only when another map shares the
-  // allocator), which synchronize with nothing. Model join_resize_2t (the
-  // freed table is not reused there); planted bug 54 takes the first
-  // failure for damage.
+  // on one word would do; four leave a margin for what the argument does
+  // not cover: a later owner's relaxed stores into the memory (a map
+  // header's initial words and counters, a chain map's zeroed segments:
+  // possible only when another map shares the allocator), which
+  // synchronize with nothing. Model join_resize_2t (the freed table is not
+  // reused there); planted bug 54 takes the first failure for damage.
   Table t;
   std::string what;
   for (u64 tries = 1, same = 0, last = 0;; ++tries) {
@@ -1767,13 +1766,8 @@ Status RhMap::verify(std::string* why) const {
   if (!load_table(hdr(kWordTable).load_acquire(), &t)) return fail(why, Status::corrupt, "bad table word");
   if (t.log2 > log2_max_)
     return fail(why, Status::corrupt, "table of 2^" + std::to_string(t.log2) + " slots, above the map's maximum");
-  for (u64 i = 0; i < t.seg_cnt; ++i) {
-    u64 seg = sync::word(base_, t.dir + 8 * i).load_relaxed(), size = 0;
-    std::uint32_t tag = 0;
-    if (a_->info(seg, &size, &tag) != Status::ok || tag != kRhTagSegment ||
-        size < 8 * seg_slots_of(t.log2))
-      return fail(why, Status::corrupt, "segment " + std::to_string(i) + " is not a live segment object");
-  }
+  std::string what;
+  if (!table_objects_ok(t, &what)) return fail(why, Status::corrupt, what);
   SlabSpace slabs;
   if (!bytes_) {
     Status s = slab_space(&slabs, why);

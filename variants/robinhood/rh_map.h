@@ -502,9 +502,10 @@ class RhMap {
   bool read_only_ = false;
   bool journaled_ = false;  // layout version 5: header words 16..21 (WRITER RECOVERY)
   // What this handle's writers have checked (written under the writer lock
-  // only, and by join() before it hands the handle out): the table word whose directory and segments are allocator
-  // objects of the right tags and sizes, and the newest slab and its end
-  // (the bump's bounds). A word that differs is checked again.
+  // only, and by join() before it hands the handle out): the table word
+  // whose directory and segments are allocator objects of the right tags
+  // and sizes, and the newest slab and its end (the bump's bounds). A word
+  // that differs is checked again.
   std::uint64_t checked_table_ = 0;
   std::uint64_t checked_slab_ = 0, checked_slab_end_ = 0;
 };

@@ -538,6 +538,17 @@ TEST(RhMap, DamagedDirectoryGivesCorrupt) {
   table.store_relaxed(tw | 0xffffffffULL);  // the directory at 64 GiB
   for (std::uint64_t k = 0; k < 10; ++k) EXPECT_EQ(m.find(k, &v), Status::corrupt) << k;
   table.store_relaxed(tw);
+  // A directory that is not a directory object (its one entry copied into
+  // another object, which the table word then names): verify() names it,
+  // as join() and the writers refuse it.
+  std::uint64_t fake = 0;
+  ASSERT_EQ(h.a.alloc(16, 8, 77, &fake), Status::ok);
+  sync::word(h.a.base(), fake).store_relaxed(seg);
+  table.store_relaxed((tw & ~0xffffffffULL) | fake >> 4);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::corrupt);
+  EXPECT_NE(why.find("the directory is not a directory object"), std::string::npos) << why;
+  table.store_relaxed(tw);
   for (std::uint64_t k = 0; k < 10; ++k) EXPECT_TRUE(m.find(k, &v) == Status::ok && v == k) << k;
   EXPECT_EQ(m.verify(), Status::ok);
 }
