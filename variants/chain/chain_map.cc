@@ -273,15 +273,16 @@ Status ChainMap::join(Allocator& a, u64 map_off, ChainMap* out, std::string* why
 }
 
 Status ChainMap::destroy() {
+  // Every chain is checked before anything is freed: a damaged one leaves
+  // the map whole (Status::corrupt), not half freed.
+  std::vector<u64> dead(kChainCntMax);
+  u64 n = 0;
+  for (u64 idx = 0; idx < chain_cnt_; ++idx)
+    if (!chain_elements(idx, chain(idx).load_acquire(), dead.data(), &n)) return Status::corrupt;
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
-    u64 w = chain(idx).load_acquire();
-    u64 ref = head_of(w);
-    for (u64 n = cnt_of(w); n > 0 && ref != 0; --n) {
-      u64 e = ref << 4;
-      if (!ele_ok(e)) return Status::corrupt;
-      ref = next_of(sync::word(base_, e).load_relaxed());
-      a_->free(e);
-    }
+    // True again: freeing other chains' elements changes nothing this walk reads.
+    chain_elements(idx, chain(idx).load_acquire(), dead.data(), &n);
+    for (u64 i = 0; i < n; ++i) a_->free(dead[i]);
     chain(idx).store_relaxed(0);
     sync::word(base_, bucket(idx) + kMeta).store_relaxed(0);
   }
@@ -1433,22 +1434,55 @@ Status ChainMap::for_each_locked(u64 lo, u64 hi, unsigned flags, Visit visit, vo
   return result;
 }
 
+// The elements of chain idx's list, whose chain word is w (under its lock,
+// or quiescent), into out[] (kChainCntMax entries): false when the list is
+// damaged: an element that is not an element object of this chain
+// (element_of_chain()) or whose stored hash is not its key's under this
+// map's seed, one met twice (a cycle), or a list longer or shorter than
+// the word's count says (less the inline slot's entry). reset() and
+// destroy() free what it returns, so it checks more than a walk that only
+// reads (ele_ok()): a damaged link must not make them free another map's
+// object. (An element of another chain map with this map's seed, in this
+// chain, still passes.)
+bool ChainMap::chain_elements(u64 idx, u64 w, u64* out, u64* n) const {
+  *n = 0;
+  u64 len = 0, ref = head_of(w);
+  // Relaxed: the caller holds the chain's lock (M4), or the map is quiescent.
+  if (!list_len(cnt_of(w), sync::word(base_, bucket(idx) + kMeta).load_relaxed(), &len)) return false;
+  for (; len > 0; --len) {
+    const u64 e = ref << 4;
+    if (ref == 0 || !element_of_chain(e, idx)) return false;
+    const u64 ks = key_sz_of(sync::word(base_, e).load_relaxed());
+    unsigned char key[kChainKeyMax + 8];
+    for (u64 j = 0; j < words(ks); ++j) {
+      const u64 kw = sync::word(base_, e + 16 + 8 * j).load_relaxed();
+      std::memcpy(key + 8 * j, &kw, 8);
+    }
+    if (sync::word(base_, e + 8).load_relaxed() != hash_of(Bytes{key, ks})) return false;
+    out[(*n)++] = e;
+    ref = next_of(sync::word(base_, e).load_relaxed());
+  }
+  if (ref != 0) return false;  // more elements than the count says
+  std::sort(out, out + *n);
+  return std::adjacent_find(out, out + *n) == out + *n;
+}
+
 Status ChainMap::reset() {
   for (u64 idx = 0; idx < chain_cnt_; ++idx) {
     u64 w = 0;
     Status s = lock(idx, 0, &w);
     if (s != Status::ok) return s;
-    u64 ref = head_of(w), dead[kChainCntMax], n = 0;
+    u64 dead[kChainCntMax], n = 0;
+    if (!chain_elements(idx, w, dead, &n)) {
+      // Damaged: this chain stays as it is (the chains before it are
+      // empty, those after it untouched); verify() says what is wrong.
+      unlock_unchanged(idx, w);
+      return Status::corrupt;
+    }
     set_head_locked(idx, 0);  // RECOVERY: before the filter bits go
     // ORDER: release (M5), as in write_inline.
     sync::word(base_, bucket(idx) + kMeta).store_release(0);
     filter_refresh(idx, w & kVerMask);  // no elements: every bit goes
-    for (u64 k = cnt_of(w); k > 0 && ref != 0; --k) {
-      u64 e = ref << 4;
-      if (!ele_ok(e)) break;  // damaged: leave the rest (leaked)
-      dead[n++] = e;
-      ref = next_of(sync::word(base_, e).load_relaxed());
-    }
     unlock(idx, w, 0, 0);
     for (u64 i = 0; i < n; ++i) a_->free(dead[i]);  // unreachable since the unlock (M4)
   }

@@ -338,6 +338,8 @@ class ChainMap {
   static Status join(Allocator& a, std::uint64_t map_off, ChainMap* out,
                      std::string* why = nullptr);
   // Free every element, segment and the header (quiescent map only).
+  // Status::corrupt, with nothing freed, when a chain's list is damaged or
+  // still locked by a dead writer (recover_dead() first).
   Status destroy();
 
   std::uint64_t hash(Bytes key) const;
@@ -382,6 +384,8 @@ class ChainMap {
   Status for_each_locked(std::uint64_t lo, std::uint64_t hi, unsigned flags, Visit visit, void* ctx) const;
 
   // Remove every element (chain by chain, each under its lock).
+  // Status::corrupt at a chain whose list is damaged: that chain and those
+  // after it are left as they are, the chains before it are empty.
   Status reset();
 
   // Counters shared by every join of this map (relaxed; for the harness).
@@ -479,6 +483,7 @@ class ChainMap {
   void settle(unsigned o, std::uint64_t idx, const std::vector<std::uint64_t>& kept,
               const std::vector<std::uint64_t>& dropped) const;
   bool element_of_chain(std::uint64_t e, std::uint64_t idx) const;
+  bool chain_elements(std::uint64_t idx, std::uint64_t w, std::uint64_t* out, std::uint64_t* n) const;
   void mark_taken(unsigned o, std::uint64_t idx) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.
   void reader_wait(std::uint64_t idx, std::uint64_t w, std::uint64_t spins) const;

@@ -152,6 +152,66 @@ TEST(ChainMap, LockedChainGivesAgainToNonBlockingCallers) {
   EXPECT_EQ(m.verify(), Status::ok);
 }
 
+// reset() and destroy() free the elements they walk: a damaged link (into
+// another map's header or element, or a cycle) is refused with corrupt
+// before anything of that chain is freed. The old code freed the other map's
+// header (reset() then said ok), and destroy() returned corrupt with half
+// the map freed.
+TEST(ChainMap, ResetAndDestroyFreeOnlyTheirOwnElements) {
+  ChainHarness h(1);  // one chain
+  ChainMap& m = h.m;
+  std::uint64_t off2 = 0, v = 0;
+  ChainMap other;
+  ASSERT_EQ(ChainMap::create(h.a, 1, 7, &off2), Status::ok);  // one chain, another seed
+  ASSERT_EQ(ChainMap::join(h.a, off2, &other), Status::ok);
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    ASSERT_EQ(m.insert(k, k * 10), Status::ok);  // key 0 inline, 1..4 on the list
+    ASSERT_EQ(other.insert(k, k + 100), Status::ok);
+  }
+  auto intact = [&](ChainMap& x, std::uint64_t add, std::uint64_t mul) {
+    for (std::uint64_t k = 0; k < 5; ++k)
+      if (x.find(k, &v) != Status::ok || v != k * mul + add) return false;
+    return x.verify() == Status::ok;
+  };
+  AllocStats st;
+  std::string why;
+  ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+  const std::uint64_t objects = st.obj_cnt;
+  // The elements of a one-chain map's list, head first.
+  auto list_of = [&](std::uint64_t map_off) {
+    std::vector<std::uint64_t> l;
+    const std::uint64_t seg_off = h.a.at<std::uint64_t>(map_off)[10];
+    for (std::uint64_t r = *h.a.at<std::uint64_t>(seg_off) & 0xffffffffu; r != 0;
+         r = h.a.at<std::uint64_t>(r << 4)[0] & 0xffffffffu)
+      l.push_back(r << 4);
+    return l;
+  };
+  const std::vector<std::uint64_t> mine = list_of(h.off), theirs = list_of(off2);
+  ASSERT_EQ(mine.size(), 4u);
+  ASSERT_EQ(theirs.size(), 4u);
+  std::uint64_t& link = h.a.at<std::uint64_t>(mine[2])[0];  // the third element's next [31:0]
+  const std::uint64_t saved = link;
+  // The other map's header; its last element (an element object, which
+  // leaves the list as long as the count says: only its hash, which is
+  // not its key's under this map's seed, gives it away); a cycle.
+  for (std::uint64_t bad : {off2 >> 4, theirs[3] >> 4, mine[0] >> 4}) {
+    SCOPED_TRACE(bad);
+    link = (saved & ~std::uint64_t{0xffffffff}) | bad;
+    EXPECT_EQ(m.reset(), Status::corrupt);
+    EXPECT_EQ(m.destroy(), Status::corrupt);
+    ASSERT_EQ(h.a.verify(&st, &why), Status::ok) << why;
+    EXPECT_EQ(st.obj_cnt, objects);  // nothing freed
+    EXPECT_TRUE(intact(other, 100, 1));
+    link = saved;
+    EXPECT_TRUE(intact(m, 0, 10));
+  }
+  ASSERT_EQ(m.reset(), Status::ok);
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_TRUE(intact(other, 100, 1));
+  ASSERT_EQ(m.destroy(), Status::ok);
+  EXPECT_TRUE(intact(other, 100, 1));
+}
+
 TEST(ChainMap, DamageIsReportedAndBounded) {
   ChainHarness h(1);
   ChainMap& m = h.m;

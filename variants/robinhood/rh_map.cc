@@ -351,6 +351,7 @@ bool RhMap::writer_table(Table* t) {
   const u64 live = hdr(kWordLive).load_relaxed(), tomb = hdr(kWordTomb).load_relaxed();
   if (live > t->mask + 1 || tomb > t->mask + 1 - live) return false;
   if (tw != checked_table_) {
+    slab_ranges_.clear();  // own_block(): a new table word may follow a compaction
     if (!table_objects_ok(*t, nullptr)) return false;
     checked_table_ = tw;
   }
@@ -764,7 +765,8 @@ Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
       t, h,
       [&](u64 blk) {
         if (!sp.contains(blk, 16)) return Match::bad;  // damage: corrupt, not a fault
-        return sync::word(base_, blk).load_relaxed() == k ? Match::yes : Match::no;
+        if (sync::word(base_, blk).load_relaxed() != k) return Match::no;
+        return own_block(blk) ? Match::yes : Match::bad;  // the caller stores through it
       },
       slot);
 }
@@ -772,7 +774,16 @@ Status RhMap::locate(const Table& t, u64 k, u64 h, u64* slot) const {
 Status RhMap::locate(const Table& t, RhBytes key, u64 h, u64* slot) const {
   const Space sp(*a_);
   u64 vlen = 0;
-  return locate_if(t, h, [&](u64 blk) { return bytes_match(base_, sp, blk, key, h, &vlen); }, slot);
+  return locate_if(
+      t, h,
+      [&](u64 blk) {
+        const Match m = bytes_match(base_, sp, blk, key, h, &vlen);
+        // The caller frees it (an assign's old block, an erased one): it
+        // must be a bytes object, not another object that happens to read
+        // like one (own_block()'s reason; a peer bytes map's block passes).
+        return m != Match::yes || object_is(blk, kRhTagBytes, bytes_block_size(key.size, vlen)) ? m : Match::bad;
+      },
+      slot);
 }
 
 // Robin-hood placement of block `ref` (hash h) into table t (lock held).
@@ -1091,13 +1102,15 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
   if (bytes_) return a_->alloc(16, size, tag, blk);
   const u64 head = hdr(kWordFree).load_relaxed();
   // Header words that cannot be right are refused, not followed (verify()
-  // says what is wrong). A link into allocator memory that is not a free
-  // block of ours is beyond these checks; verify() finds it.
+  // says what is wrong). The top must be a block of our slabs (own_block();
+  // its link becomes the top, checked so when it is popped); one of ours
+  // that is not free (a live entry's) is beyond these checks, verify()
+  // finds it.
   const u64 cnt = hdr(kWordFreeCnt).load_relaxed();
   if (head != 0) {
-    if (cnt == 0 || head % 16 != 0 || !a_->contains(head, 16)) return Status::corrupt;
+    if (cnt == 0 || head % 16 != 0 || !a_->contains(head, 16) || !own_block(head)) return Status::corrupt;
     const u64 next = sync::word(base_, head).load_relaxed();
-    if (next % 16 != 0 || (next != 0 && !a_->contains(next, 16))) return Status::corrupt;
+    if (next % 16 != 0 || (next != 0 && !a_->contains(next, 16))) return Status::corrupt;  // own_block(): when popped
     hdr(kWordFree).store_relaxed(next);
     rw_os::hook(rw_os::HookPoint::rh_free_popped);  // tests: a crash here
     hdr(kWordFreeCnt).store_relaxed(cnt - 1);
@@ -1120,6 +1133,7 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
         return Status::corrupt;
       checked_slab_ = slab;
       checked_slab_end_ = bump_end;
+      note_slab(slab + kSlabHead, bump_end);
     }
     if (bump < slab + kSlabHead) return Status::corrupt;
   }
@@ -1127,6 +1141,7 @@ Status RhMap::new_block(u64 size, std::uint32_t tag, u64* blk) {
     u64 slab = 0, end = 0;
     Status s = make_slab(hdr(kWordSlab).load_relaxed(), &slab, &bump, &end);
     if (s != Status::ok) return s;
+    note_slab(bump, end);
     hdr(kWordSlab).store_relaxed(slab);
     rw_os::hook(rw_os::HookPoint::rh_slab_listed);  // tests: a crash here
     hdr(kWordBumpEnd).store_relaxed(end);
@@ -1172,6 +1187,80 @@ Status RhMap::slab_list(std::vector<u64>* out, std::string* why) const {
     out->push_back(slab);
   }
   return Status::ok;
+}
+
+// A slab this handle made or checked (new_block()): its block range
+// [first, end) goes into own_block()'s cache, so that blocks of the slabs a
+// handle inserts into need no walk of the list.
+void RhMap::note_slab(u64 first, u64 end) const { slab_ranges_.add(first, end); }
+
+void RhMap::SlabRanges::add(u64 first, u64 end) {
+  const Range r(first, end), *d = data();
+  const std::size_t at = std::lower_bound(d, d + n_, r) - d;
+  if (at < n_ && d[at] == r) return;
+  const std::size_t cap = heap_.empty() ? kInline : heap_.size();
+  if (n_ == cap) {
+    if (heap_.empty()) heap_.assign(in_, in_ + kInline);
+    heap_.resize(2 * cap);
+  }
+  Range* w = heap_.empty() ? in_ : heap_.data();
+  std::copy_backward(w + at, w + n_, w + n_ + 1);
+  w[at] = r;
+  ++n_;
+}
+
+bool RhMap::SlabRanges::holds(u64 blk) const {
+  if (n_ == 0 || blk % 16 != 0) return false;
+  const Range* d = data();
+  // The last range found first (a writer's blocks cluster in its newest
+  // slab), then a branchless binary search for the last first <= blk.
+  if (last_ < n_ && blk >= d[last_].first && blk < d[last_].second) return (blk - d[last_].first) % 16 == 0;
+  std::size_t lo = 0;
+  for (std::size_t len = n_; len > 1; len -= len / 2) lo = d[lo + len / 2].first <= blk ? lo + len / 2 : lo;
+  if (blk < d[lo].first || blk >= d[lo].second || (blk - d[lo].first) % 16 != 0) return false;
+  last_ = lo;
+  return true;
+}
+
+// Whether blk is a block of one of the map's slabs (u64 maps, lock held):
+// on a block boundary inside a listed slab. A slot's block and a
+// free-stack link pass this check before a writer stores through them or
+// hands them out (DAMAGE), so a damaged reference cannot make a writer
+// store into memory that is not this map's blocks (another object of the
+// allocator: a peer map's entries, its header). The ranges are cached per
+// handle: writer_table() drops them with every new table word (slabs are
+// freed only by a compaction, which publishes one, and by the repair of a
+// compaction's writer that died, after which repair() has the handle check
+// its table word again); new_block() adds the
+// slabs it makes or checks (note_slab()); a block the cache lacks is
+// looked for once more in a fresh walk of the list (a peer may have added
+// a slab), so the cache never calls a sound block damaged and never keeps
+// a freed slab. It costs no shared load unless it walks (the Relacy
+// model's searches grow with every load in a writer's section), and no
+// heap memory for up to 8 slabs (SlabRanges, in rh_map.h). A
+// block of ours that is free, another entry's, or not handed out yet still
+// passes: that damage stays inside the map (verify() reports it).
+bool RhMap::own_block(u64 blk) const {
+  if (slab_ranges_.holds(blk)) return true;
+  // Not cached: walk the list (slab_list()'s checks, without its vector).
+  slab_ranges_.clear();
+  const u64 bound = (a_->space_end() - a_->space_begin()) / (kObjHdrSize + std::max<u64>(slab_payload(*a_), 16)) + 1;
+  u64 cnt = 0;
+  for (u64 slab = hdr(kWordSlab).load_relaxed(); slab != 0; slab = sync::word(base_, slab).load_relaxed()) {
+    u64 size = 0;
+    std::uint32_t tag = 0;
+    if (++cnt > bound || a_->info(slab, &size, &tag) != Status::ok || tag != kRhTagSlab) {
+      slab_ranges_.clear();  // damaged: nothing of it is trusted
+      return false;
+    }
+    const u64 n = sync::word(base_, slab + 8).load_relaxed();
+    if (n == 0 || size < kSlabHead || n > (size - kSlabHead) / 16) {
+      slab_ranges_.clear();
+      return false;
+    }
+    slab_ranges_.add(slab + kSlabHead, slab + kSlabHead + 16 * n);
+  }
+  return slab_ranges_.holds(blk);
 }
 
 // How many live entries of hash h the probe from h's home meets (lock
@@ -1412,7 +1501,9 @@ Status RhMap::insert_multi(RhBytes key, RhBytes val) {
 }
 
 // Erase the entries of hash h whose block is_entry(blk) accepts (all of
-// them, or the first when `one`) in one writer critical section.
+// them, or the first when `one`) in one writer critical section. The probe
+// finds them all first, then erases them in probe order: a damaged slot or
+// block anywhere in the probe gives corrupt with nothing erased.
 template <class IsEntry>
 Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
   const u64 tag = hash_tag(h);
@@ -1421,6 +1512,7 @@ Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
   Table t;
   Status s = writer_table(&t) ? Status::not_found : Status::corrupt;
   const u64 home = h & t.mask, probe_max = std::min(t.mask, kRhDistMax);
+  u64 found[kRhDistMax + 1], n = 0;
   for (u64 i = 0; s != Status::corrupt && i <= probe_max; ++i) {
     sync::Ref<u64> r(nullptr);
     if (!RH_SLOT(t, (home + i) & t.mask, &r)) { s = Status::corrupt; break; }
@@ -1430,12 +1522,15 @@ Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
     const Match m = is_entry(ref_of(w) << 4, sp);
     if (m == Match::bad) { s = Status::corrupt; break; }
     if (m == Match::no) continue;
-    erase_slot(t, (home + i) & t.mask);  // a tombstone keeps the probe order: go on
+    found[n++] = (home + i) & t.mask;
     s = Status::ok;
-    if (erased != nullptr) ++*erased;
     if (one) break;
   }
-  if (s == Status::ok) maybe_shrink(t);
+  if (s == Status::ok) {
+    for (u64 i = 0; i < n; ++i) erase_slot(t, found[i]);  // a tombstone keeps the probe order
+    if (erased != nullptr) *erased = n;
+    maybe_shrink(t);
+  }
   unlock();
   return s;
 }
@@ -1448,10 +1543,10 @@ Status RhMap::erase_u64(u64 k, const u64* only, u64* erased) {
       hash(k),
       [&](u64 blk, const Space& sp) {  // lock holder: relaxed
         if (!sp.contains(blk, 16)) return Match::bad;  // damage: corrupt, not a fault
-        return sync::word(base_, blk).load_relaxed() == k &&
-                       (only == nullptr || sync::word(base_, blk + 8).load_relaxed() == *only)
-                   ? Match::yes
-                   : Match::no;
+        if (sync::word(base_, blk).load_relaxed() != k ||
+            (only != nullptr && sync::word(base_, blk + 8).load_relaxed() != *only))
+          return Match::no;
+        return own_block(blk) ? Match::yes : Match::bad;  // erase_slot() pushes it onto the free stack
       },
       only != nullptr, erased);
 }
@@ -1467,11 +1562,15 @@ Status RhMap::erase_bytes(RhBytes key, const RhBytes* only, u64* erased) {
       [&](u64 blk, const Space& sp) {
         u64 vlen = 0;
         Match m = bytes_match(base_, sp, blk, key, h, &vlen);
-        if (m != Match::yes || only == nullptr) return m;
-        if (vlen != only->size) return Match::no;
-        val.resize(vlen);
-        internal::copy_words(base_, bytes_value(blk, key.size), vlen, val.data());
-        return vlen == 0 || std::memcmp(val.data(), only->data, vlen) == 0 ? Match::yes : Match::no;
+        if (m != Match::yes) return m;
+        if (only != nullptr) {
+          if (vlen != only->size) return Match::no;
+          val.resize(vlen);
+          internal::copy_words(base_, bytes_value(blk, key.size), vlen, val.data());
+          if (vlen != 0 && std::memcmp(val.data(), only->data, vlen) != 0) return Match::no;
+        }
+        // erase_slot() frees it: a bytes object only (as in locate()).
+        return object_is(blk, kRhTagBytes, bytes_block_size(key.size, vlen)) ? Match::yes : Match::bad;
       },
       only != nullptr, erased);
 }
@@ -1665,8 +1764,15 @@ Status RhMap::verify_free_stack(const SlabSpace& sp, const std::vector<u64>& liv
 // store) stays allocated, a leak, not damage. Nothing a reader could see
 // is lost: every entry linked before the crash is in the table after.
 void RhMap::repair() const {
+  // What this handle checked before the dead writer's section is checked
+  // again by the next writer (its table, its newest slab).
+  checked_table_ = checked_slab_ = checked_slab_end_ = 0;
   Table t;
-  if (!load_table(hdr(kWordTable).load_relaxed(), &t)) return;  // verify() reports it
+  // The repair stores through the table (tombstones): its directory and
+  // segments must be allocator objects of their tags and sizes, as a
+  // writer's (writer_table()); else nothing is stored, and the writers and
+  // verify() report the damage.
+  if (!load_table(hdr(kWordTable).load_relaxed(), &t) || !table_objects_ok(t, nullptr)) return;
   std::vector<u64> live;
   u64 tomb = 0;
   for (u64 i = 0; i <= t.mask; ++i) {

@@ -256,21 +256,28 @@
 // handle meets: a resize publishes a new word), the live and tombstone
 // counts within the capacity, a bump pointer inside the newest slab (a slab
 // object whose block count ends where the bump's end says; once per slab
-// and end), a free-stack link 16-aligned in the allocator's space. join()
-// checks the table's capacity and objects the same way (not the counts)
-// and names what it refuses; it tries again when a peer's resize retires
-// the table under it, and gives Status::again if the table keeps changing.
-// destroy() (a quiescent map) checks everything it would free (the table,
-// the slab list, that each live slot of a bytes map names a bytes block,
-// once) before it frees anything. Beyond these checks: a free-stack link
-// into allocator memory that is not a free block of this map; a slot's
-// block reference, only range-checked (a u64 put stores the new value into
-// a block whose key word matches, an erase pushes such a block onto the
-// free stack, a bytes map frees it); repair() after a dead writer, which
-// stores tombstones through a table it has only decoded; a directory
-// damaged after a handle checked its table word; and a lock word naming a
-// live process that does not hold it (pid 1, say: writers wait).
-// verify() reports each.
+// and end). The block a writer is about to store through or free must be
+// the map's: in a u64 map, the block of the slot it changes and the free
+// stack's top lie on a block boundary in a listed slab (own_block(), a
+// per-handle cache of the slabs' ranges; a link becomes the top and is
+// checked when popped); in a bytes map, the block of the slot it changes
+// is a live object tagged kRhTagBytes of at least the size its lengths
+// say. An erase_all() checks every entry it would erase before it erases
+// one. repair() after a dead writer checks the table's objects before it
+// stores tombstones. join() checks the table's capacity and objects the
+// same way (not the counts) and names what it refuses; it tries again
+// when a peer's resize retires the table under it, and gives
+// Status::again if the table keeps changing. destroy() (a quiescent map)
+// checks everything it would free (the table, the slab list, that each
+// live slot of a bytes map names a bytes block, once) before it frees
+// anything. Beyond these checks: a free-stack link or slot naming a block
+// of ours that is free, another entry's or not handed out yet (the damage
+// stays inside the map); a slot of a bytes map naming a bytes block of
+// another bytes map in the same allocator (its tag is the same: an assign
+// or erase frees it); a directory damaged after a handle checked its
+// table word (its writers store into the segments it names unchecked);
+// and a lock word naming a live process that does not hold it (pid 1,
+// say: writers wait). verify() reports each.
 //
 // LIMITS (checked; an operation past them returns Status::full and leaves
 // the map's entries as they were): byte-string keys of 1..kRhKeyMax bytes and values of
@@ -300,6 +307,7 @@
 #ifndef MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
 #define MAPBENCH_VARIANTS_ROBINHOOD_RH_MAP_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -479,6 +487,8 @@ class RhMap {
   void drop_new_table(std::uint64_t tw) const;
   void drop_new_block(std::uint64_t blk);
   bool object_is(std::uint64_t off, std::uint32_t tag, std::uint64_t min_size = 0) const;
+  bool own_block(std::uint64_t blk) const;
+  void note_slab(std::uint64_t first, std::uint64_t end) const;
   bool table_objects_ok(const Table& t, std::string* why) const;
   bool writer_table(Table* t);
   void journal(unsigned idx, std::uint64_t v) const;
@@ -505,9 +515,34 @@ class RhMap {
   // only, and by join() before it hands the handle out): the table word
   // whose directory and segments are allocator objects of the right tags
   // and sizes, and the newest slab and its end (the bump's bounds). A word
-  // that differs is checked again.
-  std::uint64_t checked_table_ = 0;
-  std::uint64_t checked_slab_ = 0, checked_slab_end_ = 0;
+  // that differs is checked again; repair() forgets both (a dead writer
+  // may have left anything). And the block ranges of slabs of the list,
+  // sorted by first block (own_block(): possibly only some of them; a block
+  // not found walks the list). Mutable: const calls that hold the lock keep
+  // them.
+  mutable std::uint64_t checked_table_ = 0;
+  mutable std::uint64_t checked_slab_ = 0, checked_slab_end_ = 0;
+  // own_block()'s cache: the block ranges [first, end) of slabs, sorted.
+  // The first kInline sit in the handle, more on the heap (a u64 map of
+  // more than kInline slabs, 2 MiB of blocks with the standard ladder): the
+  // Relacy model makes every free a scheduling choice, and its searches
+  // doubled with a heap vector freed with the handle.
+  class SlabRanges {
+   public:
+    bool empty() const { return n_ == 0; }
+    void clear() { n_ = 0; }
+    void add(std::uint64_t first, std::uint64_t end);  // no duplicates
+    bool holds(std::uint64_t blk) const;                // on a block boundary
+   private:
+    static constexpr unsigned kInline = 8;
+    using Range = std::pair<std::uint64_t, std::uint64_t>;
+    const Range* data() const { return heap_.empty() ? in_ : heap_.data(); }
+    Range in_[kInline] = {};
+    std::vector<Range> heap_;  // empty until more than kInline ranges
+    std::size_t n_ = 0;
+    mutable std::size_t last_ = 0;  // the range holds() found last
+  };
+  mutable SlabRanges slab_ranges_;
 };
 
 }  // namespace mb

@@ -8,6 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "core/alloc.h"
 #include "core/internal/hash.h"
 #include "core/region.h"
@@ -639,6 +642,189 @@ TEST(RhMap, DamageAWriterWouldStoreThroughIsRefused) {
   EXPECT_EQ(RhMap::join(h.a, h.off, &other, &why), Status::ok) << why;
   EXPECT_EQ(m.verify(&why), Status::ok) << why;
   EXPECT_TRUE(victim_untouched());
+}
+
+// The slot word of map `off` (capacity up to one segment) whose block holds
+// key word `key`, or 0; *blk receives the block.
+sync::Ref<std::uint64_t> slot_of_key(Allocator& a, std::uint64_t off, std::uint64_t key, std::uint64_t* blk) {
+  const std::uint64_t tw = sync::word(a.base(), off + 8 * 5).load_relaxed();
+  const std::uint64_t seg = sync::word(a.base(), (tw & 0xffffffffULL) << 4).load_relaxed();
+  for (std::uint64_t i = 0; i < (std::uint64_t{1} << ((tw >> 32) & 63)); ++i) {
+    sync::Ref<std::uint64_t> r = sync::word(a.base(), seg + 8 * i);
+    const std::uint64_t w = r.load_relaxed();
+    if ((w & 0xffffffffULL) == 0 || (w >> 63) != 0) continue;
+    *blk = (w & 0xffffffffULL) << 4;
+    if (sync::word(a.base(), *blk).load_relaxed() == key) return r;
+  }
+  *blk = 0;
+  return sync::Ref<std::uint64_t>(nullptr);
+}
+
+// A slot or free-stack link naming memory that is not one of the map's
+// blocks (a block of a second map in the same allocator, whose key word
+// matches; that map's header) is refused by the writer that would store
+// through it or hand it out: the second map keeps its entries. (The old code wrote the new value into the second map's
+// block, or pushed it onto the first map's free stack, from where an
+// insert overwrote it.)
+TEST(RhMap, WritersRefuseBlocksThatAreNotTheMaps) {
+  for (unsigned flags : {0u, unsigned(kRhMultimap)}) {
+    SCOPED_TRACE(flags);
+    RhHarness h(16, flags);
+    RhMap& m = h.m;
+    std::uint64_t off2 = 0, v = 0;
+    RhMap other;
+    ASSERT_EQ(RhMap::create(h.a, 16, 7, &off2), Status::ok);
+    ASSERT_EQ(RhMap::join(h.a, off2, &other), Status::ok);
+    for (std::uint64_t k = 0; k < 10; ++k) {
+      ASSERT_EQ(m.insert(k, k), Status::ok);
+      ASSERT_EQ(other.insert(k, 1000 + k), Status::ok);
+    }
+    auto other_intact = [&] {
+      for (std::uint64_t k = 0; k < 10; ++k)
+        if (other.find(k, &v) != Status::ok || v != 1000 + k) return false;
+      return other.verify() == Status::ok;
+    };
+    std::uint64_t blk3 = 0, foreign3 = 0, foreign0 = 0;
+    sync::Ref<std::uint64_t> slot3 = slot_of_key(h.a, h.off, 3, &blk3);
+    slot_of_key(h.a, off2, 3, &foreign3);
+    slot_of_key(h.a, off2, 0, &foreign0);  // its first word, key 0, reads as a free-stack link
+    ASSERT_TRUE(blk3 != 0 && foreign3 != 0 && foreign0 != 0);
+    const std::uint64_t w3 = slot3.load_relaxed();
+    auto name = [&](std::uint64_t blk) { slot3.store_relaxed((w3 & ~0xffffffffULL) | blk >> 4); };
+    auto refused = [&](const char* what) {
+      EXPECT_EQ(m.insert_or_assign(3, 33), Status::corrupt) << what;
+      EXPECT_EQ(m.update(3, 33), Status::corrupt) << what;
+      EXPECT_EQ(m.erase(3), Status::corrupt) << what;
+      if (flags & kRhMultimap) {
+        std::uint64_t n = 0;
+        EXPECT_EQ(m.erase_all(3, &n), Status::corrupt) << what;
+        const std::uint64_t held = sync::word(h.a.base(), ((slot3.load_relaxed() & 0xffffffffULL) << 4) + 8).load_relaxed();
+        EXPECT_EQ(m.erase_one(3, held), Status::corrupt) << what;
+      }
+      EXPECT_TRUE(other_intact()) << what;
+    };
+    // 1. Key 3's slot names the other map's block of key 3.
+    name(foreign3);
+    refused("a block of another map");
+    // 2. It names the other map's header from word 4 (its check word, made
+    // to read as key 3): a put would store 33 into its table word.
+    auto check_word = sync::word(h.a.base(), off2 + 8 * 4), table_word = sync::word(h.a.base(), off2 + 8 * 5);
+    const std::uint64_t check = check_word.load_relaxed(), tw2 = table_word.load_relaxed();
+    check_word.store_relaxed(3);
+    name(off2 + 8 * 4);
+    EXPECT_EQ(m.insert_or_assign(3, 33), Status::corrupt);
+    EXPECT_EQ(m.update(3, 33), Status::corrupt);
+    EXPECT_EQ(table_word.load_relaxed(), tw2);
+    EXPECT_EQ(check_word.load_relaxed(), 3u);  // a multimap's copy on write would push it: a link there
+    check_word.store_relaxed(check);
+    EXPECT_TRUE(other_intact());
+    name(blk3);
+    // 3. The free stack's top, then the link a pop makes the top, names the
+    // other map's block (two blocks on the stack: 6's, then 5's).
+    ASSERT_EQ(m.erase(5), Status::ok);
+    ASSERT_EQ(m.erase(6), Status::ok);
+    auto top = sync::word(h.a.base(), h.off + 8 * 7);
+    const std::uint64_t freed = top.load_relaxed(), link = sync::word(h.a.base(), freed).load_relaxed();
+    top.store_relaxed(foreign0);
+    EXPECT_EQ(m.insert(100, 1), Status::corrupt);  // the old code wrote key 100 into it
+    EXPECT_TRUE(other_intact());
+    top.store_relaxed(freed);
+    sync::word(h.a.base(), freed).store_relaxed(foreign0);
+    EXPECT_EQ(m.insert(100, 1), Status::ok);       // pops 6's block: the damaged link becomes the top
+    EXPECT_EQ(m.insert(101, 1), Status::corrupt);  // the old code wrote key 101 into it here
+    EXPECT_TRUE(other_intact());
+    top.store_relaxed(link);
+    // Undamaged again: every key, and writes.
+    for (std::uint64_t k = 0; k < 10; ++k) EXPECT_EQ(m.find(k, &v) == Status::ok, k != 5 && k != 6) << k;
+    EXPECT_EQ(m.insert_or_assign(3, 33), Status::ok);
+    EXPECT_EQ(m.insert(101, 1), Status::ok);
+    EXPECT_EQ(m.erase(4), Status::ok);
+    std::string why;
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    EXPECT_TRUE(other_intact());
+  }
+}
+
+// The writer that takes the lock over from a dead holder repairs the table
+// through its directory: a directory entry damaged to name another object
+// (here one that reads like two copies of an entry, which the repair would
+// tombstone) is refused, by the repair and by the writer after it, even in a
+// handle that had checked the table word before (the repair forgets that).
+TEST(RhMap, RepairRefusesADamagedDirectory) {
+  RhHarness h(16);
+  RhMap& m = h.m;
+  for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
+  std::uint64_t victim = 0;
+  ASSERT_EQ(h.a.alloc(16, 8 * 16, 77, &victim), Status::ok);  // the size of a 16-slot segment
+  const std::uint64_t pattern = 0x10;                           // a live slot word: ref 0x10, distance 0
+  for (std::uint64_t i = 0; i < 16; ++i) sync::word(h.a.base(), victim + 8 * i).store_relaxed(pattern);
+  auto victim_untouched = [&] {
+    for (std::uint64_t i = 0; i < 16; ++i)
+      if (sync::word(h.a.base(), victim + 8 * i).load_relaxed() != pattern) return false;
+    return true;
+  };
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(0);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  const std::uint64_t tw = sync::word(h.a.base(), h.off + 8 * 5).load_relaxed();
+  auto dir0 = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4);
+  const std::uint64_t seg = dir0.load_relaxed();
+  dir0.store_relaxed(victim);
+  auto lock = sync::word(h.a.base(), h.off + 8 * 8);
+  lock.store_relaxed(std::uint64_t(pid));  // held by a process that is gone (start key unknown)
+  EXPECT_EQ(m.insert(100, 1), Status::corrupt);
+  EXPECT_EQ(m.recoveries(), 1u);
+  EXPECT_EQ(lock.load_relaxed(), 0u);
+  EXPECT_TRUE(victim_untouched());
+  EXPECT_EQ(m.insert_or_assign(3, 33), Status::corrupt);
+  EXPECT_TRUE(victim_untouched());
+  dir0.store_relaxed(seg);
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 10; ++k) EXPECT_TRUE(m.find(k, &v) == Status::ok && v == k) << k;
+  EXPECT_EQ(m.insert(100, 1), Status::ok);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+}
+
+// A bytes map frees the block of a slot an assign or erase changes: the
+// block must be a bytes object. An object of another tag made to read like
+// key k3's block is refused, not freed.
+TEST(RhMap, BytesWritersFreeOnlyBytesBlocks) {
+  RhHarness h(16, kRhBytes);
+  RhMap& m = h.m;
+  const std::string k3 = "key three", v3 = "value";
+  ASSERT_EQ(m.insert(RhBytes{k3.data(), k3.size()}, RhBytes{v3.data(), v3.size()}), Status::ok);
+  const std::uint64_t tw = sync::word(h.a.base(), h.off + 8 * 5).load_relaxed();
+  const std::uint64_t seg = sync::word(h.a.base(), (tw & 0xffffffffULL) << 4).load_relaxed();
+  sync::Ref<std::uint64_t> slot(nullptr);
+  std::uint64_t blk = 0;
+  for (std::uint64_t i = 0; i < 16 && blk == 0; ++i) {
+    slot = sync::word(h.a.base(), seg + 8 * i);
+    if ((slot.load_relaxed() & 0xffffffffULL) != 0) blk = (slot.load_relaxed() & 0xffffffffULL) << 4;
+  }
+  ASSERT_NE(blk, 0u);
+  std::uint64_t size = 0, victim = 0;
+  std::uint32_t tag = 0;
+  ASSERT_EQ(h.a.info(blk, &size, &tag), Status::ok);
+  ASSERT_EQ(h.a.alloc(16, size, 77, &victim), Status::ok);
+  for (std::uint64_t i = 0; i < size / 8; ++i)
+    sync::word(h.a.base(), victim + 8 * i).store_relaxed(sync::word(h.a.base(), blk + 8 * i).load_relaxed());
+  const std::uint64_t w = slot.load_relaxed();
+  slot.store_relaxed((w & ~0xffffffffULL) | victim >> 4);
+  char buf[16];
+  std::uint64_t sz = 0;
+  ASSERT_EQ(m.find(RhBytes{k3.data(), k3.size()}, buf, sizeof buf, &sz), Status::ok);  // it reads like the block
+  const std::string v4 = "other";
+  EXPECT_EQ(m.insert_or_assign(RhBytes{k3.data(), k3.size()}, RhBytes{v4.data(), v4.size()}), Status::corrupt);
+  EXPECT_EQ(m.erase(RhBytes{k3.data(), k3.size()}), Status::corrupt);
+  EXPECT_EQ(h.a.info(victim, &size, &tag), Status::ok);  // not freed
+  EXPECT_EQ(tag, 77u);
+  slot.store_relaxed(w);
+  EXPECT_EQ(m.erase(RhBytes{k3.data(), k3.size()}), Status::ok);
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
 }
 
 // Damage to the slab list, the bump pointer or the free stack is reported by
