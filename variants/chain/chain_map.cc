@@ -612,6 +612,16 @@ bool ChainMap::element_of_chain(u64 e, u64 idx) const {
          (sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1)) == idx;
 }
 
+// Whether e, whose word 0 the lock holder read as w0, is a live element
+// object of the size w0's key and value sizes give (locate()'s test: the
+// rest of element_of_chain() it has from its walk).
+bool ChainMap::element_object(u64 e, u64 w0) const {
+  u64 size = 0;
+  std::uint32_t tag = 0;
+  return key_sz_of(w0) != 0 && val_sz_of(w0) <= kChainValMax && a_->info(e, &size, &tag) == Status::ok &&
+         tag == kChainTagElement && ele_size(key_sz_of(w0), val_sz_of(w0)) == size;
+}
+
 // Recover chain idx, stamping it with owner index me while we repair it,
 // for as long as its holder is dead (a taker that loses to another killed
 // after its step 1 finds the chain still to take). *n counts a recovery,
@@ -823,13 +833,15 @@ void ChainMap::unlock_unchanged(u64 idx, u64 locked) const {
 }
 
 // Under the chain's lock: find `key`; *ele = its element (0 if absent),
-// *prev = the element before it (0 if it is the head).
+// *prev = the element before it (0 if it is the head). Status::corrupt
+// for a damaged list, or a found element or its predecessor that is not
+// an element object of this chain.
 Status ChainMap::locate(u64 word, u64 h, Bytes key, u64* prev, u64* ele, bool* inl) const {
   KeyWords k(key);
   const u64 b = bucket(h & (chain_cnt_ - 1));
   // Relaxed: we hold the lock (M4).
   const u64 m = sync::word(base_, b + kMeta).load_relaxed();
-  u64 p = 0, ref = head_of(word), n = 0;
+  u64 p = 0, p_w0 = 0, p_hash = 0, ref = head_of(word), n = 0;
   *inl = false;
   if (!list_len(cnt_of(word), m, &n)) return Status::corrupt;
   if (meta_names(m, h, key.size) && sync::word(base_, b + kInKey).load_relaxed() == k.w[0]) {
@@ -842,18 +854,27 @@ Status ChainMap::locate(u64 word, u64 h, Bytes key, u64* prev, u64* ele, bool* i
     u64 e = ref << 4;
     if (!ele_ok(e)) return Status::corrupt;
     // Relaxed: we hold the lock (M4), so these words are stable and ours.
-    u64 w0 = sync::word(base_, e).load_relaxed();
-    if (sync::word(base_, e + 8).load_relaxed() == h && key_sz_of(w0) == key.size &&
-        a_->contains(e, ele_size(key.size, 0))) {
+    const u64 w0 = sync::word(base_, e).load_relaxed(), eh = sync::word(base_, e + 8).load_relaxed();
+    if (eh == h && key_sz_of(w0) == key.size && a_->contains(e, ele_size(key.size, 0))) {
       bool same = true;
       for (u64 i = 0; i < k.n && same; ++i) same = sync::word(base_, e + 16 + 8 * i).load_relaxed() == k.w[i];
       if (same) {
+        // The caller stores through e (a value in place) or frees it, and
+        // stores through p (an unlink): each must be an element object of
+        // the chain (element_of_chain()'s test, from the words the walk
+        // read), not another object a damaged link names (the walk's
+        // checks only keep its own reads inside the allocator's space).
+        if (!element_object(e, w0) ||
+            (p != 0 && (!element_object(p, p_w0) || (p_hash & (chain_cnt_ - 1)) != (h & (chain_cnt_ - 1)))))
+          return Status::corrupt;
         *prev = p;
         *ele = e;
         return Status::ok;
       }
     }
     p = e;
+    p_w0 = w0;
+    p_hash = eh;
     ref = next_of(w0);
   }
   *prev = p;

@@ -483,6 +483,7 @@ class ChainMap {
   void settle(unsigned o, std::uint64_t idx, const std::vector<std::uint64_t>& kept,
               const std::vector<std::uint64_t>& dropped) const;
   bool element_of_chain(std::uint64_t e, std::uint64_t idx) const;
+  bool element_object(std::uint64_t e, std::uint64_t w0) const;
   bool chain_elements(std::uint64_t idx, std::uint64_t w, std::uint64_t* out, std::uint64_t* n) const;
   void mark_taken(unsigned o, std::uint64_t idx) const;
   // A reader's wait step: recovers (and unlocks at once) a dead holder's chain.

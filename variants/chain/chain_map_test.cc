@@ -212,6 +212,61 @@ TEST(ChainMap, ResetAndDestroyFreeOnlyTheirOwnElements) {
   EXPECT_TRUE(intact(other, 100, 1));
 }
 
+// A writer that finds its key stores through the element (a value in
+// place) or frees it, and stores through its predecessor (an unlink): a
+// damaged link that names another object made to read like the element
+// (same hash and key), or like the predecessor, is refused with corrupt and
+// the object is left as it was. (The old code wrote the value into it, or
+// unlinked through it and freed it.)
+TEST(ChainMap, WritersRefuseObjectsThatAreNotElements) {
+  ChainHarness h(1);  // one chain
+  ChainMap& m = h.m;
+  for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.insert(k, k * 10), Status::ok);  // 0 inline, 1..4 listed
+  std::vector<std::uint64_t> list;
+  const std::uint64_t seg = h.a.at<std::uint64_t>(h.off)[10];
+  for (std::uint64_t r = *h.a.at<std::uint64_t>(seg) & 0xffffffffu; r != 0; r = h.a.at<std::uint64_t>(r << 4)[0] & 0xffffffffu)
+    list.push_back(r << 4);
+  ASSERT_EQ(list.size(), 4u);
+  const std::uint64_t key = h.a.at<std::uint64_t>(list[2])[2];  // the third element's key
+  for (unsigned copied : {2u, 1u}) {  // the element itself, then its predecessor
+    SCOPED_TRACE(copied);
+    std::uint64_t size = 0, victim = 0;
+    std::uint32_t tag = 0;
+    ASSERT_EQ(h.a.info(list[copied], &size, &tag), Status::ok);
+    ASSERT_EQ(h.a.alloc(16, size, 77, &victim), Status::ok);
+    std::vector<std::uint64_t> words(size / 8);
+    for (std::uint64_t i = 0; i < words.size(); ++i) words[i] = h.a.at<std::uint64_t>(list[copied])[i];
+    for (std::uint64_t i = 0; i < words.size(); ++i) h.a.at<std::uint64_t>(victim)[i] = words[i];
+    auto untouched = [&] {
+      std::uint64_t sz = 0;
+      std::uint32_t t = 0;
+      if (h.a.info(victim, &sz, &t) != Status::ok || t != 77) return false;  // freed
+      for (std::uint64_t i = 0; i < words.size(); ++i)
+        if (h.a.at<std::uint64_t>(victim)[i] != words[i]) return false;
+      return true;
+    };
+    std::uint64_t& link = h.a.at<std::uint64_t>(list[copied - 1])[0];
+    const std::uint64_t saved = link;
+    link = (saved & ~std::uint64_t{0xffffffff}) | victim >> 4;
+    std::uint64_t v = 0;
+    EXPECT_EQ(m.find(key, &v), Status::ok);  // readers read through it: it reads like the list
+    EXPECT_EQ(m.insert_or_assign(key, 33), Status::corrupt);
+    EXPECT_EQ(m.update(key, 34), Status::corrupt);
+    EXPECT_EQ(m.erase(key), Status::corrupt);
+    EXPECT_TRUE(untouched());
+    link = saved;
+    EXPECT_EQ(h.a.free(victim), Status::ok);
+  }
+  std::string why;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    std::uint64_t v = 0;
+    EXPECT_TRUE(m.find(k, &v) == Status::ok && v == k * 10) << k;
+  }
+  EXPECT_EQ(m.insert_or_assign(key, 33), Status::ok);
+  EXPECT_EQ(m.erase(key), Status::ok);
+}
+
 TEST(ChainMap, DamageIsReportedAndBounded) {
   ChainHarness h(1);
   ChainMap& m = h.m;
