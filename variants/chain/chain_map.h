@@ -338,8 +338,9 @@ class ChainMap {
   static Status join(Allocator& a, std::uint64_t map_off, ChainMap* out,
                      std::string* why = nullptr);
   // Free every element, segment and the header (quiescent map only).
-  // Status::corrupt, with nothing freed, when a chain's list is damaged or
-  // still locked by a dead writer (recover_dead() first).
+  // Status::corrupt, with nothing freed, when a chain's list does not match
+  // its chain word (damage, or the half-done insert or erase of a writer
+  // that died: recover_dead() first).
   Status destroy();
 
   std::uint64_t hash(Bytes key) const;
