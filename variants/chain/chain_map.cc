@@ -138,6 +138,25 @@ constexpr u64 words(u64 bytes) { return (bytes + 7) / 8; }
 constexpr u64 filter_bytes(u64 chains) { return 8 * words(chains); }
 constexpr u64 ele_size(u64 key_sz, u64 val_sz) { return 16 + 8 * (words(key_sz) + words(val_sz)); }
 
+// Copy element e's key (ks bytes, whole words) into key[] (ks + 7 bytes
+// at least); returns the last word read (0 for none), whose bytes past ks
+// are the key's padding. Relaxed loads: the caller holds the chain's lock
+// or the map is quiescent.
+u64 copy_element_key(void* base, u64 e, u64 ks, unsigned char* key) {
+  u64 kw = 0;
+  for (u64 j = 0; j < words(ks); ++j) {
+    kw = sync::word(base, e + 16 + 8 * j).load_relaxed();
+    std::memcpy(key + 8 * j, &kw, 8);
+  }
+  return kw;
+}
+
+// Whether an element's word 0, w0, names sizes that make an element of
+// `size` bytes (M2).
+constexpr bool element_sizes_fit(u64 w0, u64 size) {
+  return key_sz_of(w0) != 0 && val_sz_of(w0) <= kChainValMax && ele_size(key_sz_of(w0), val_sz_of(w0)) == size;
+}
+
 Status fail(std::string* why, Status s, const std::string& msg) {
   if (why != nullptr) *why = msg;
   return s;
@@ -607,8 +626,7 @@ bool ChainMap::element_of_chain(u64 e, u64 idx) const {
   u64 size = 0;
   std::uint32_t tag = 0;
   if (!ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement) return false;
-  const u64 w0 = sync::word(base_, e).load_acquire();
-  return key_sz_of(w0) != 0 && val_sz_of(w0) <= kChainValMax && ele_size(key_sz_of(w0), val_sz_of(w0)) == size &&
+  return element_sizes_fit(sync::word(base_, e).load_acquire(), size) &&
          (sync::word(base_, e + 8).load_acquire() & (chain_cnt_ - 1)) == idx;
 }
 
@@ -618,8 +636,7 @@ bool ChainMap::element_of_chain(u64 e, u64 idx) const {
 bool ChainMap::element_object(u64 e, u64 w0) const {
   u64 size = 0;
   std::uint32_t tag = 0;
-  return key_sz_of(w0) != 0 && val_sz_of(w0) <= kChainValMax && a_->info(e, &size, &tag) == Status::ok &&
-         tag == kChainTagElement && ele_size(key_sz_of(w0), val_sz_of(w0)) == size;
+  return a_->info(e, &size, &tag) == Status::ok && tag == kChainTagElement && element_sizes_fit(w0, size);
 }
 
 // Recover chain idx, stamping it with owner index me while we repair it,
@@ -1473,15 +1490,12 @@ bool ChainMap::chain_elements(u64 idx, u64 w, u64* out, u64* n) const {
   for (; len > 0; --len) {
     const u64 e = ref << 4;
     if (ref == 0 || !element_of_chain(e, idx)) return false;
-    const u64 ks = key_sz_of(sync::word(base_, e).load_relaxed());
+    const u64 w0 = sync::word(base_, e).load_relaxed(), ks = key_sz_of(w0);
     unsigned char key[kChainKeyMax + 8];
-    for (u64 j = 0; j < words(ks); ++j) {
-      const u64 kw = sync::word(base_, e + 16 + 8 * j).load_relaxed();
-      std::memcpy(key + 8 * j, &kw, 8);
-    }
+    copy_element_key(base_, e, ks, key);
     if (sync::word(base_, e + 8).load_relaxed() != hash_of(Bytes{key, ks})) return false;
     out[(*n)++] = e;
-    ref = next_of(sync::word(base_, e).load_relaxed());
+    ref = next_of(w0);
   }
   if (ref != 0) return false;  // more elements than the count says
   std::sort(out, out + *n);
@@ -1555,15 +1569,10 @@ Status ChainMap::verify(std::string* why) const {
       if (!ele_ok(e) || a_->info(e, &size, &tag) != Status::ok || tag != kChainTagElement)
         return fail(why, Status::corrupt, at + ": element " + std::to_string(i) + " is not a live element (M2)");
       u64 w0 = sync::word(base_, e).load_relaxed();
-      u64 ks = key_sz_of(w0), vs = val_sz_of(w0);
-      if (ks == 0 || vs > kChainValMax || ele_size(ks, vs) != size)
-        return fail(why, Status::corrupt, at + ": element sizes damaged (M2)");
+      u64 ks = key_sz_of(w0);
+      if (!element_sizes_fit(w0, size)) return fail(why, Status::corrupt, at + ": element sizes damaged (M2)");
       unsigned char key[kChainKeyMax + 8];
-      u64 kw = 0;
-      for (u64 j = 0; j < words(ks); ++j) {
-        kw = sync::word(base_, e + 16 + 8 * j).load_relaxed();
-        std::memcpy(key + 8 * j, &kw, 8);
-      }
+      const u64 kw = copy_element_key(base_, e, ks, key);
       // Finds and writers compare whole key words: damaged padding would
       // hide the key from them, and the hash below does not cover it.
       if (ks % 8 != 0 && kw >> (8 * (ks % 8)) != 0)

@@ -1168,25 +1168,34 @@ void RhMap::drop_block(u64 blk) {
   hdr(kWordFreeCnt).store_relaxed(hdr(kWordFreeCnt).load_relaxed() + 1);
 }
 
-// The u64 map's slabs, newest first (quiescent map). Status::corrupt when
-// the list names something that is not a live slab object or is longer
-// than the allocator space could hold (a cycle).
-Status RhMap::slab_list(std::vector<u64>* out, std::string* why) const {
+// Walk the u64 map's slabs, newest first (quiescent map, or under the
+// writer lock), calling visit(slab, block count) for each. Status::corrupt
+// when the list names something that is not a live slab object or is
+// longer than the allocator space could hold (a cycle). It allocates
+// nothing (own_block() walks inside writers' sections, which the Relacy
+// model searches: there every free is a scheduling choice).
+template <class Visit>
+Status RhMap::walk_slabs(Visit visit, std::string* why) const {
   // Every slab has the size new_block() gives (the class table is fixed).
   const u64 bound = (a_->space_end() - a_->space_begin()) / (kObjHdrSize + std::max<u64>(slab_payload(*a_), 16)) + 1;
-  for (u64 slab = hdr(kWordSlab).load_relaxed(); slab != 0; slab = sync::word(base_, slab).load_relaxed()) {
+  u64 cnt = 0;
+  for (u64 slab = hdr(kWordSlab).load_relaxed(); slab != 0; slab = sync::word(base_, slab).load_relaxed(), ++cnt) {
     u64 size = 0;
     std::uint32_t tag = 0;
-    const std::string at = "slab " + std::to_string(out->size()) + ": ";
-    if (out->size() >= bound) return fail(why, Status::corrupt, "the slab list has a cycle");
+    if (cnt >= bound) return fail(why, Status::corrupt, "the slab list has a cycle");
     if (a_->info(slab, &size, &tag) != Status::ok || tag != kRhTagSlab)
-      return fail(why, Status::corrupt, at + "not a live slab object");
+      return fail(why, Status::corrupt, "slab " + std::to_string(cnt) + ": not a live slab object");
     const u64 n = sync::word(base_, slab + 8).load_relaxed();
     if (n == 0 || size < kSlabHead || n > (size - kSlabHead) / 16)
-      return fail(why, Status::corrupt, at + "block count does not fit the object");
-    out->push_back(slab);
+      return fail(why, Status::corrupt, "slab " + std::to_string(cnt) + ": block count does not fit the object");
+    visit(slab, n);
   }
   return Status::ok;
+}
+
+// The u64 map's slabs, newest first (walk_slabs()).
+Status RhMap::slab_list(std::vector<u64>* out, std::string* why) const {
+  return walk_slabs([out](u64 slab, u64) { out->push_back(slab); }, why);
 }
 
 // A slab this handle made or checked (new_block()): its block range
@@ -1242,23 +1251,12 @@ bool RhMap::SlabRanges::holds(u64 blk) const {
 // passes: that damage stays inside the map (verify() reports it).
 bool RhMap::own_block(u64 blk) const {
   if (slab_ranges_.holds(blk)) return true;
-  // Not cached: walk the list (slab_list()'s checks, without its vector).
+  // Not cached: walk the list.
   slab_ranges_.clear();
-  const u64 bound = (a_->space_end() - a_->space_begin()) / (kObjHdrSize + std::max<u64>(slab_payload(*a_), 16)) + 1;
-  u64 cnt = 0;
-  for (u64 slab = hdr(kWordSlab).load_relaxed(); slab != 0; slab = sync::word(base_, slab).load_relaxed()) {
-    u64 size = 0;
-    std::uint32_t tag = 0;
-    if (++cnt > bound || a_->info(slab, &size, &tag) != Status::ok || tag != kRhTagSlab) {
-      slab_ranges_.clear();  // damaged: nothing of it is trusted
-      return false;
-    }
-    const u64 n = sync::word(base_, slab + 8).load_relaxed();
-    if (n == 0 || size < kSlabHead || n > (size - kSlabHead) / 16) {
-      slab_ranges_.clear();
-      return false;
-    }
-    slab_ranges_.add(slab + kSlabHead, slab + kSlabHead + 16 * n);
+  if (walk_slabs([this](u64 slab, u64 n) { slab_ranges_.add(slab + kSlabHead, slab + kSlabHead + 16 * n); },
+                 nullptr) != Status::ok) {
+    slab_ranges_.clear();  // damaged: nothing of it is trusted
+    return false;
   }
   return slab_ranges_.holds(blk);
 }

@@ -495,6 +495,8 @@ class RhMap {
   void settle_journal(const Table& t, const std::vector<std::uint64_t>& live) const;
   Status new_block(std::uint64_t size, std::uint32_t tag, std::uint64_t* blk);
   void drop_block(std::uint64_t blk);
+  template <class Visit>
+  Status walk_slabs(Visit visit, std::string* why) const;
   Status slab_list(std::vector<std::uint64_t>* out, std::string* why) const;
   struct SlabSpace;
   Status slab_space(SlabSpace* sp, std::string* why) const;

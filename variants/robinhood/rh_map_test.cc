@@ -556,6 +556,22 @@ TEST(RhMap, DamagedDirectoryGivesCorrupt) {
   EXPECT_EQ(m.verify(), Status::ok);
 }
 
+// An allocator object (tag 77) of `words` words, each `fill`, for damage
+// to point a map's words at; untouched() says whether it still holds them.
+struct Victim {
+  Victim(Allocator& a, std::uint64_t words, std::uint64_t fill) : a(a), n(words), fill(fill) {
+    EXPECT_EQ(a.alloc(16, 8 * words, 77, &off), Status::ok);
+    for (std::uint64_t i = 0; i < n; ++i) sync::word(a.base(), off + 8 * i).store_relaxed(fill);
+  }
+  bool untouched() const {
+    for (std::uint64_t i = 0; i < n; ++i)
+      if (sync::word(a.base(), off + 8 * i).load_relaxed() != fill) return false;
+    return true;
+  }
+  Allocator& a;
+  std::uint64_t n, fill, off = 0;
+};
+
 // Damage a writer would store through, refused before any store (each
 // used to be followed): a table whose capacity is outside the map's
 // bounds or whose directory names something that is not a segment of its
@@ -569,14 +585,9 @@ TEST(RhMap, DamageAWriterWouldStoreThroughIsRefused) {
   RhHarness h(16);
   RhMap& m = h.m;
   for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
-  std::uint64_t victim = 0;
-  ASSERT_EQ(h.a.alloc(16, 8 * 1024, 77, &victim), Status::ok);  // the size of a 1024-slot segment
-  for (std::uint64_t i = 0; i < 1024; ++i) sync::word(h.a.base(), victim + 8 * i).store_relaxed(0);
-  auto victim_untouched = [&] {
-    for (std::uint64_t i = 0; i < 1024; ++i)
-      if (sync::word(h.a.base(), victim + 8 * i).load_relaxed() != 0) return false;
-    return true;
-  };
+  const Victim target(h.a, 1024, 0);  // the size of a 1024-slot segment
+  const std::uint64_t victim = target.off;
+  auto victim_untouched = [&] { return target.untouched(); };
   auto word = [&](unsigned i) { return sync::word(h.a.base(), h.off + 8 * i); };
   const unsigned kTable = 5, kSlab = 6, kLive = 9, kTomb = 10, kBump = 12, kBumpEnd = 13;
   const std::uint64_t tw = word(kTable).load_relaxed();
@@ -754,15 +765,11 @@ TEST(RhMap, RepairRefusesADamagedDirectory) {
   RhHarness h(16);
   RhMap& m = h.m;
   for (std::uint64_t k = 0; k < 10; ++k) ASSERT_EQ(m.insert(k, k), Status::ok);
-  std::uint64_t victim = 0;
-  ASSERT_EQ(h.a.alloc(16, 8 * 16, 77, &victim), Status::ok);  // the size of a 16-slot segment
-  const std::uint64_t pattern = 0x10;                           // a live slot word: ref 0x10, distance 0
-  for (std::uint64_t i = 0; i < 16; ++i) sync::word(h.a.base(), victim + 8 * i).store_relaxed(pattern);
-  auto victim_untouched = [&] {
-    for (std::uint64_t i = 0; i < 16; ++i)
-      if (sync::word(h.a.base(), victim + 8 * i).load_relaxed() != pattern) return false;
-    return true;
-  };
+  // The size of a 16-slot segment, every word a live slot word (ref 0x10,
+  // distance 0).
+  const Victim target(h.a, 16, 0x10);
+  const std::uint64_t victim = target.off;
+  auto victim_untouched = [&] { return target.untouched(); };
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) _exit(0);
