@@ -116,6 +116,11 @@ class RwMap::Writer {
     // (release) store, which is sequenced after this one, so their seq
     // re-load sees it. rw_map.h, READS.
     m.hw(kSeq).store_relaxed(seq_ + 1);
+    // The table word every write of the section follows, checked once
+    // here: join() checked it, but the map's memory is shared and may have
+    // been damaged since. Within the section only this writer changes it.
+    const u64 tw = m.hw(kTable).load_acquire();
+    ok_ = tw == m.tw_ok_ || m.table_backed(tw);
     rw_os::hook(rw_os::HookPoint::write_locked);
   }
   ~Writer() {
@@ -132,9 +137,16 @@ class RwMap::Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  // False when the table word names memory outside the map or not backed
+  // (damage, or backing the region's grow cannot give): the section must
+  // then store nothing (its caller returns corrupt; the seq and the lock
+  // still close it).
+  bool ok() const { return ok_; }
+
  private:
   const RwMap& m_;
   u64 seq_ = 0;
+  bool ok_ = false;
 };
 
 // ---- creation ----------------------------------------------------------
@@ -197,10 +209,12 @@ Status RwMap::format(void* base, u64 hdr_off, u64 mem_max, const RwParams& p, Rw
   m.hw(kTop).store_relaxed(hdr_off + kRwHeaderSize);
   m.hw(kBacked).store_relaxed(hdr_off + kRwHeaderSize);
   m.attach(base, hdr_off, grow, grow_ctx);
+  m.backed_ok_ = hdr_off + kRwHeaderSize;  // backed: the caller's contract
   u64 table = 0;
   Status s = m.alloc_table(cap_log2, &table);
   if (s != Status::ok) return fail(why, s, "cannot allocate the first table (%s)", to_string(s));
   m.hw(kTable).store_relaxed(table | cap_log2);
+  m.tw_ok_ = table | cap_log2;
   m.hw(kFloor).store_relaxed(cap_log2);
   // ORDER: release pairs with the acquire magic load in join().
   m.hw(kMagic).store_release(kRwMagic);
@@ -233,12 +247,14 @@ Status RwMap::join(void* base, u64 hdr_off, u64 mem_backed, RwGrow grow, void* g
   if (h.backed > mem_backed || h.top > h.backed || h.backed > words[kMemMax])
     return fail(why, Status::corrupt,
                 "map needs %" PRIu64 " bytes, memory holds %" PRIu64 " (truncated?)", h.backed, mem_backed);
+  m.backed_ok_ = h.backed;
   // The words writers follow that the header check does not cover: the
   // table, the free lists of retired tables and the arena's free-list
   // heads. Damaged, they would send the first writer outside the map
   // (verify() checks the rest).
   if (!m.table_word_ok(h.table, h.top))
     return fail(why, Status::corrupt, "rwlock map table word %#" PRIx64 " out of range (damaged header)", h.table);
+  m.tw_ok_ = h.table;  // a sound word from the start (left 0, a table word damaged to 0 would match it)
   if (h.floor < kTableLog2Min || h.floor > words[kCapMaxLog2])
     return fail(why, Status::corrupt, "rwlock map shrink floor %" PRIu64 " out of range (damaged header)", h.floor);
   for (unsigned l = kTableLog2Min; l <= kRwCapMaxLog2; ++l) {
@@ -392,6 +408,7 @@ Status RwMap::copy_key(u64 slot, u64 meta, void* buf, u64 cap, u64* key_sz) cons
 // Whether a table word read (maybe speculatively) names memory that is
 // backed and inside the map (I1).
 bool RwMap::table_in_bounds(u64 tw, u64 backed) const {
+  if (backed > mem_max_) backed = mem_max_;  // damaged: never past the map's window
   u64 off = table_off(tw);
   unsigned log2 = table_log2(tw);
   return log2 <= cap_max_log2_ && off >= hdr_ + kRwHeaderSize && off <= backed &&
@@ -613,12 +630,63 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
   return locate_u64(k8, h, w);
 }
 
+// Writers trust the header's backed (word 29) only as far as this handle
+// has checked it: backed_ok_, bytes from base this handle knows are backed
+// (by join(), format() or its own grow). backed_checked() (write lock held)
+// loads the word and, when it is more than backed_ok_ (a peer grew the
+// map, or damage), has grow_ back that much first: a no-op after a peer's
+// grow; after damage, memory of the map's own window gets backed (wasted,
+// never a fault, where a store past a file's end would be SIGBUS).
+// corrupt: past mem_max_, or grow_ cannot back it.
+Status RwMap::backed_checked(u64* backed) const {
+  const u64 b = hw(kBacked).load_acquire();
+  if (b > backed_ok_) {
+    if (b > mem_max_ || (grow_ != nullptr && grow_(grow_ctx_, b) != Status::ok)) return Status::corrupt;
+    backed_ok_ = b;
+  }
+  *backed = b;
+  return Status::ok;
+}
+
+// Whether table word tw (write lock held) names a table of at least 8
+// slots inside the map's own memory (past its header, within mem_max_:
+// never another shard's window) and backed. The common case loads
+// nothing; a table past backed_ok_ checks the header's backed. The word
+// found sound is kept (tw_ok_: soundness depends on the word alone, as
+// backed_ok_ only grows), and Writer compares with it first: the put's
+// write section measured about 2 ns slower (of 21) with the whole check
+// each time, within this machine's noise with the compare.
+inline bool RwMap::table_backed(u64 tw) const {
+  const bool ok = table_word_ok(tw, backed_ok_) || table_backed_slow(tw);
+  if (ok) tw_ok_ = tw;
+  return ok;
+}
+
+bool RwMap::table_backed_slow(u64 tw) const {
+  u64 backed = 0;
+  return backed_checked(&backed) == Status::ok && table_word_ok(tw, backed);
+}
+
+// The arena's top (word 27) for a writer's range checks of the blocks and
+// tables it takes or frees: never above backed memory, so a damaged top
+// cannot pass a block past it. A top past backed_ok_ (a peer grew the map,
+// or damage) has the header's backed checked first: a stale backed_ok_
+// alone would refuse the blocks a peer placed above it.
+u64 RwMap::top_bound() const {
+  const u64 top = hw(kTop).load_acquire();
+  u64 backed = backed_ok_;
+  if (top > backed && backed_checked(&backed) != Status::ok) backed = backed_ok_;
+  return top < backed ? top : backed;
+}
+
 // Back memory up to `end` (bytes from base), with slack of half of what
 // the map has backed (at least 1 MiB) so that bump allocations rarely call
 // grow (a file region's grow is a posix_fallocate).
 Status RwMap::ensure_backed(u64 end) {
   if (end > mem_max_) return Status::full;
-  u64 backed = hw(kBacked).load_acquire();
+  if (end <= backed_ok_) return Status::ok;
+  u64 backed = 0;
+  if (Status s = backed_checked(&backed); s != Status::ok) return s;
   if (end <= backed) return Status::ok;
   u64 slack = (backed - hdr_) / 2 > (u64{1} << 20) ? (backed - hdr_) / 2 : u64{1} << 20;
   u64 want = (end + slack + 4095) & ~u64{4095};
@@ -628,6 +696,7 @@ Status RwMap::ensure_backed(u64 end) {
     if (grow_(grow_ctx_, want) != Status::ok) return Status::full;
   }
   hw(kBacked).store_release(want);
+  backed_ok_ = want;
   return Status::ok;
 }
 
@@ -640,7 +709,7 @@ Status RwMap::alloc_table(unsigned log2, u64* off) {
     // A damaged list (a table out of range, of another size, or sharing
     // bytes with the current one) takes nothing: checked before the link
     // is read.
-    const u64 top = hw(kTop).load_acquire(), cur = hw(kTable).load_acquire();
+    const u64 top = top_bound(), cur = hw(kTable).load_acquire();
     if (!listed_table_ok(head, log2, top, cur)) return Status::corrupt;
     const u64 next = at(table_off(head) + kHashW).load_acquire();
     if (next != 0 && (!listed_table_ok(next, log2, top, cur) || next == head)) return Status::corrupt;
@@ -648,11 +717,8 @@ Status RwMap::alloc_table(unsigned log2, u64* off) {
     rw_os::hook(rw_os::HookPoint::rw_table_taken);
     *off = table_off(head);
   } else {
-    u64 top = (hw(kTop).load_acquire() + 63) & ~u64{63}, bytes = kRwSlotSize << log2;
-    Status s = ensure_backed(top + bytes);
+    Status s = bump(kRwSlotSize << log2, 64, off);
     if (s != Status::ok) return s;
-    hw(kTop).store_release(top + bytes);
-    *off = top;
   }
   for (u64 i = 0; i < (u64{1} << log2); ++i) at(*off + i * kRwSlotSize).store_release(kEmpty);
   return Status::ok;
@@ -662,17 +728,28 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
   unsigned c = class_of(len);
   u64 head = hw(kFree + c).load_acquire();
   if (head != 0) {
-    if (!block_in(head, u64{32} << c, hw(kTop).load_acquire())) return Status::corrupt;
+    if (!block_in(head, u64{32} << c, top_bound())) return Status::corrupt;
     hw(kFree + c).store_release(at(head).load_acquire());
     *off = head;
     return Status::ok;
   }
-  u64 top = hw(kTop).load_acquire(), bytes = u64{32} << c;
-  top = (top + 7) & ~u64{7};
-  Status s = ensure_backed(top + bytes);
+  return bump(u64{32} << c, 8, off);
+}
+
+// `bytes` from the arena's top (word 27) at `align` (a power of two),
+// backed first. A top below the map's first byte past its header, or
+// above its backed memory, is damage: a bump there would write over the
+// header (or a lower shard's memory), or past the backed memory (corrupt).
+Status RwMap::bump(u64 bytes, u64 align, u64* off) {
+  const u64 top = hw(kTop).load_acquire();
+  u64 backed = backed_ok_;
+  if (top < hdr_ + kRwHeaderSize || (top > backed && (backed_checked(&backed) != Status::ok || top > backed)))
+    return Status::corrupt;
+  const u64 start = (top + align - 1) & ~(align - 1);
+  Status s = ensure_backed(start + bytes);
   if (s != Status::ok) return s;
-  hw(kTop).store_release(top + bytes);
-  *off = top;
+  hw(kTop).store_release(start + bytes);
+  *off = start;
   return Status::ok;
 }
 
@@ -683,7 +760,7 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
 // or written outside the arena.
 void RwMap::free_bytes(u64 off, u64 len) const {
   const unsigned c = class_of(len);
-  if (c >= kRwClassCnt || !block_in(off, u64{32} << c, hw(kTop).load_acquire())) return;
+  if (c >= kRwClassCnt || !block_in(off, u64{32} << c, top_bound())) return;
   at(off).store_release(hw(kFree + c).load_acquire());
   hw(kFree + c).store_release(off);
 }
@@ -917,6 +994,7 @@ Status RwMap::reserve(u64 n) {
   while (log2 < cap_max_log2_ && (u64{3} << log2) / 4 < n) ++log2;
   if ((u64{3} << log2) / 4 < n) return Status::full;
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   Status s = log2 <= table_log2(hw(kTable).load_acquire()) ? Status::ok : rebuild(log2);
   // No shrink below it from now on (LIMITS); a reserve that failed sets nothing.
   if (s == Status::ok && log2 > hw(kFloor).load_acquire()) hw(kFloor).store_release(log2);
@@ -1005,6 +1083,7 @@ Status RwMap::end_slot(bool head, u64* slot) {
 Status RwMap::pop_end(bool head, bool exact, void* kbuf, u64 kcap, u64* key_sz, void* vbuf, u64 vcap,
                       u64* val_sz) {
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   u64 slot = 0;
   const u64 hand = hw(kHand).load_acquire();
   Status s = end_slot(head, &slot);
@@ -1033,6 +1112,7 @@ Status RwMap::pop_u64(bool head, u64* k, u64* v) { return pop_end(head, true, k,
 
 Status RwMap::drain(u64 n, Visit visit, void* ctx, u64* removed) {
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   std::vector<unsigned char> k, v;
   u64 cnt = 0;
   Status result = Status::ok;
@@ -1115,6 +1195,7 @@ Status RwMap::store_hashed(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
   if (key.size == 0 || key.size > kRwKeyMax || val.size > kRwValMax) return Status::invalid;
   prefetch(h);
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   return store_locked(key, h, val, mode, buf, cap, val_sz, expiry_for(ttl_s));
 }
 
@@ -1149,6 +1230,7 @@ Status RwMap::store_locked(RwBytes key, u64 h, RwBytes val, Mode mode, void* buf
 template <class Key, class Val>
 Status RwMap::put_batch(const Key* keys, const Val* vals, u64 n) {
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   for (u64 i = 0; i < n; ++i) {
     const RwBytes k = as_bytes(keys[i]);
     Status s = store_locked(k, hash(k), as_bytes(vals[i]), Mode::put, nullptr, 0, nullptr, expiry_for(kRwTtlDefault));
@@ -1160,6 +1242,7 @@ Status RwMap::put_batch(const Key* keys, const Val* vals, u64 n) {
 template <class Key>
 Status RwMap::remove_batch(const Key* keys, u64 n, u64* removed) {
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   u64 cnt = 0;
   for (u64 i = 0; i < n; ++i) {
     const RwBytes k = as_bytes(keys[i]);
@@ -1204,6 +1287,7 @@ Status RwMap::put(u64 k, u64 v, u64 ttl_s) {
   const u64 h = hash(key);
   prefetch(h);
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   const u64 exp = expiry_for(ttl_s);
   Where w;
   const Status s = locate_u64(k, h, &w);
@@ -1232,6 +1316,7 @@ Status RwMap::set_expiry(RwBytes key, u64 ttl_s, bool keep, u64* remaining) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   Where w;
   Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
@@ -1253,6 +1338,7 @@ Status RwMap::persist(RwBytes key) { return set_expiry(key, 0, false, nullptr); 
 
 Status RwMap::flush_expired(u64 limit, u64* removed) {
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), mask = (u64{1} << table_log2(tw)) - 1;
   u64 cursor = hw(kFlushCursor).load_acquire(), cnt = 0;
   for (u64 n = 0; n < limit && n <= mask; ++n, ++cursor) {
@@ -1280,6 +1366,7 @@ Status RwMap::take(RwBytes key, void* buf, u64 cap, u64* val_sz) {
   if (key.size == 0 || key.size > kRwKeyMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   return take_locked(key, h, buf, cap, val_sz, false);
 }
 
@@ -1319,6 +1406,7 @@ Status RwMap::take(u64 k, u64* v) {
   const RwBytes key = as_bytes(k);
   u64 sz = 0;
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   return take_locked(key, hash(key), v, 8, &sz, true);
 }
 
@@ -1349,6 +1437,7 @@ Status RwMap::cas(RwBytes key, RwBytes expected, RwBytes desired) {
   if (key.size == 0 || key.size > kRwKeyMax || desired.size > kRwValMax) return Status::invalid;
   u64 h = hash(key);
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   Where w;
   Status s = locate_live(key, h, &w);
   if (s != Status::ok) return s;
@@ -1401,6 +1490,7 @@ Status RwMap::incr_by(RwBytes key, std::int64_t delta, u64* result) {
     return fast;
   }
   Writer section(*this);
+  if (!section.ok()) return Status::corrupt;
   Where w;
   Status s = locate_live(key, h, &w);
   if (s == Status::corrupt) return s;
@@ -1481,7 +1571,8 @@ Status RwMap::for_each(Visit visit, void* ctx) const {
   unsigned reader = lock_.read_lock(&RwMap::repair_cb, const_cast<RwMap*>(this));
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
   std::vector<unsigned char> k, v;
-  Status result = Status::ok;
+  // Bounds-checked like a lock-free read's table word (probe()).
+  Status result = table_in_bounds(tw, hw(kBacked).load_acquire()) ? Status::ok : Status::corrupt;
   for (u64 i = 0; i < cap && result == Status::ok; ++i) {
     u64 slot = off + i * kRwSlotSize, meta = at(slot).load_acquire();
     if ((meta & kStateMask) != kFull || expired(at(slot + kHashW).load_acquire())) continue;
@@ -1575,7 +1666,7 @@ void RwMap::repair_cb(void* ctx) { static_cast<RwMap*>(ctx)->repair(); }
 void RwMap::repair() const {
   u64 tw = hw(kTable).load_acquire(), off = table_off(tw), cap = u64{1} << table_log2(tw);
   u64 full = 0, tomb = 0;
-  bool table_ok = table_log2(tw) <= cap_max_log2_ && off + (kRwSlotSize << table_log2(tw)) <= hw(kBacked).load_acquire();
+  const bool table_ok = table_backed(tw);
   // A move of an in-place rehash that died between its two stores left the
   // entry in both slots: the source goes (its copy is whole: the
   // destination's meta word, written last, is the source's).
@@ -1597,7 +1688,7 @@ void RwMap::repair() const {
     const u64 sl = jv & (kMemMaxLimit - 1), old_len = jv >> kJournalLenShift, old_block = hw(kValOld).load_acquire();
     const u64 meta = table_ok && in_table(sl) ? at(sl).load_acquire() : 0;
     const bool fix = (meta & kStateMask) == kFull && old_len > kRwInlineMax &&
-                     block_in(old_block, old_len, hw(kTop).load_acquire());
+                     block_in(old_block, old_len, top_bound());
     // Before its meta store (also every change of a same-size value: its
     // meta store changes nothing): the slot gets the old value back, whole,
     // and the write is lost. After it: the old block is freed, once: the

@@ -217,6 +217,35 @@
 // (dead_value_half_2t, dead_value_meta_2t), with a recovering writer and a
 // lock-free reader racing; planted bugs 28-30 break the journals' order.
 //
+// DAMAGE AFTER JOIN. join() checks the header words writers follow (the
+// table word, top, backed, the free lists); a stray store by a peer, or
+// damage to a mapped file, can change them later. Each write section
+// checks the table word once, when it starts (Writer): a table of at least
+// 8 slots inside the map's own memory (past its header, below mem_max: no
+// other shard's window) and backed; a section that finds it otherwise
+// stores nothing and returns corrupt. Backed (word 29) is trusted only as
+// far as the handle has checked it (backed_checked() in rw_map.cc): a
+// larger value, a peer's growth or damage, is backed through the region's
+// grow before anything is stored under it (after a peer's growth that grow
+// returns at once; after damage a file grows, in the map's own window,
+// instead of a store faulting with SIGBUS). Bump allocations refuse a top
+// inside the header or past the backed memory; blocks and tables taken
+// from free lists or freed must lie below top, and a top past what the
+// handle has checked has word 29 checked first. Every reader bounds a
+// table word by backed and by mem_max, so a lock-free add or accessed-bit
+// store never lands in another shard's window. Not checked: damage that
+// stays inside the map's memory (a block that names the current table or
+// another slot's block, a table word moved to another in-range table); a
+// store made during a write section (the table word is checked at its
+// start only); the loads writers and readers make below word 29, which
+// can fault when both it and the table or a block are damaged past a
+// file's end; and word 29 damaged downward is no longer raised by the next
+// allocation (readers then say corrupt where it is too low; verify()
+// reports it). The table check costs each write section one load (of
+// word 24, whose cache line the write loads anyway) and a compare with a
+// handle-local value; handles carry that value, so a handle must not be
+// copied while a thread writes through it.
+//
 // LIMITS: keys 1..kRwKeyMax bytes, values 0..kRwValMax bytes; at most
 // 2^cap_max slots, 75% of them used (Status::full beyond). When removals
 // have left the table below 25% load, the next insert of a new key first
@@ -526,8 +555,13 @@ class RwMap {
   void move_slot(std::uint64_t from, std::uint64_t to);
   void copy_slot(std::uint64_t src, std::uint64_t dst, std::uint64_t meta);
   Status alloc_bytes(std::uint64_t len, std::uint64_t* off);
+  Status bump(std::uint64_t bytes, std::uint64_t align, std::uint64_t* off);
   void free_bytes(std::uint64_t off, std::uint64_t len) const;
   Status ensure_backed(std::uint64_t end);
+  Status backed_checked(std::uint64_t* backed) const;
+  bool table_backed(std::uint64_t tw) const;
+  bool table_backed_slow(std::uint64_t tw) const;
+  std::uint64_t top_bound() const;
   Status alloc_table(unsigned log2, std::uint64_t* off);
   void retire_table(std::uint64_t tw) const;
   Status write_field(std::uint64_t slot, unsigned word, RwBytes b, std::uint64_t old_len);
@@ -596,6 +630,12 @@ class RwMap {
   std::uint64_t default_ttl_ = 0;
   RwGrow grow_ = nullptr;
   void* grow_ctx_ = nullptr;
+  // Bytes from base this handle knows are backed (backed_checked() in
+  // rw_map.cc), and the last table word it found sound (table_backed();
+  // join() and format() start it at theirs); read and written only under
+  // the write lock.
+  mutable std::uint64_t backed_ok_ = 0;
+  mutable std::uint64_t tw_ok_ = 0;
   RwLock lock_;
 };
 

@@ -1465,6 +1465,248 @@ TEST(RwMap, DamagedBlockIsNotFreedIntoTheHeader) {
   EXPECT_EQ(m.verify(&why), Status::ok) << why;  // the damaged entry is gone
 }
 
+// A file-backed store for one test, its file removed when the test ends.
+struct TempFileStore {
+  explicit TempFileStore(const char* name) : path(temp_path(name)) {
+    unlink(path.c_str());
+    std::string why;
+    EXPECT_EQ(RwStore::create_file(path, small_params(), &st, &why), Status::ok) << why;
+  }
+  ~TempFileStore() { unlink(path.c_str()); }
+  std::uint64_t* header() { return st->region().at<std::uint64_t>(st->region().user_off()); }
+  std::string path;
+  RwStore::Ptr st;
+};
+
+// Every write section, each as one call (the u64 and byte-string forms
+// share their sections).
+std::vector<std::pair<const char*, std::function<Status()>>> every_write(RwMap& m) {
+  static const std::string long_val(100, 'v');
+  static std::uint64_t k8 = 0, n = 0;
+  static std::vector<unsigned char> buf(256);
+  const std::uint64_t keys[2] = {1, 2}, vals[2] = {5, 6};
+  return {
+      {"put", [&m] { return m.put(1, 9); }},
+      {"put of a long value", [&m] { return m.put(str("long"), str(long_val)); }},
+      {"put of a long key", [&m] { return m.put(str("a key longer than twenty-four bytes"), 7); }},
+      {"add", [&m] { return m.add(1000, 1); }},
+      {"update", [&m] { return m.update(1, 9); }},
+      {"swap", [&m] { return m.swap(1, 9, &k8); }},
+      {"remove", [&m] { return m.remove(1); }},
+      {"take", [&m] { return m.take(1, &k8); }},
+      {"cas", [&m] { return m.cas(1, 1, 9); }},
+      {"get_or_set", [&m] { bool ins = false; return m.get_or_set(1000, 1, &k8, &ins); }},
+      {"incr of an absent key", [&m] { return m.incr(1000, &k8); }},
+      {"put_multi", [&m, keys, vals] { return m.put_multi(keys, vals, 2); }},
+      {"remove_multi", [&m, keys] { return m.remove_multi(keys, 2, &n); }},
+      {"touch", [&m] { return m.touch(str("long")); }},
+      {"flush_expired", [&m] { return m.flush_expired(100, &n); }},
+      {"pop", [&m] { return m.pop(&k8, &n); }},
+      {"shift", [&m] { return m.shift(buf.data(), buf.size(), &k8, buf.data() + 128, 128, &n); }},
+      {"drain", [&m] { return m.drain(2, [](void*, RwBytes, RwBytes) {}, nullptr, &n); }},
+      {"reserve", [&m] { return m.reserve(100); }},
+  };
+}
+
+// The header words writers follow, damaged after join (join() checks them;
+// a peer with a stray store, or damage to a mapped file, can change them
+// later). Before the checks of Writer and ensure_backed(), a table word in
+// the header let a put store into the header, one past the file's end made
+// every write die of SIGBUS, a free-list head past the file (with top
+// damaged above it) did the same, and a top in the header made the next
+// new block or table overwrite it. Now each write returns corrupt and stores
+// nothing; undone, the map is intact.
+TEST(RwStore, WritersRefuseHeaderWordsDamagedAfterJoin) {
+  TempFileStore f("rw_damaged_after_join");
+  ASSERT_NE(f.st, nullptr);
+  const std::string& path = f.path;
+  RwMap& m = f.st->map();
+  Region& r = f.st->region();
+  std::string why;
+  for (std::uint64_t k = 0; k < 40; ++k) ASSERT_EQ(m.put(k, k * 3), Status::ok);
+  ASSERT_EQ(m.put(str("long"), str(std::string(100, 'v'))), Status::ok);
+  ASSERT_EQ(m.remove(str("long")), Status::ok);  // its 128-byte block is free-list 2's head
+  std::uint64_t* hdr = f.header();
+  ASSERT_NE(hdr[32 + 2], 0u);
+  const std::uint64_t file_end = (r.size() + 63) & ~std::uint64_t{63};
+  ASSERT_LT(file_end + (std::uint64_t{1} << 20), hdr[4]);  // past the file, within mem_max
+  struct Case {
+    const char* name;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> words;  // header word, damaged value
+    const char* verify_why;
+    std::vector<std::string> ops;  // the writes that meet the damage (none: every one)
+    bool readers_refuse = false;    // for_each (a reader) says corrupt too
+  };
+  const std::uint64_t above_top = (hdr[27] + 63) & ~std::uint64_t{63};
+  ASSERT_LE(above_top + 256, hdr[29]);
+  const Case cases[] = {
+      {"table word naming the header", {{24, r.user_off() | 3}}, "table word", {}, true},
+      {"table word past the file's end", {{24, file_end | 3}}, "table word", {}, true},
+      // In bounds for readers, who find every key absent (its 4 slots lie
+      // above top: zero); writers want a table of at least 8 slots. The
+      // calls that read first (incr, get_or_set) reach their write
+      // section this way.
+      {"table word of 4 slots", {{24, above_top | 2}}, "table word", {}, false},
+      {"top and a free-list head past the file's end",
+       {{27, file_end + (std::uint64_t{1} << 20)}, {32 + 2, file_end + 4096}},
+       "top/backed",
+       {"put of a long value"}},
+      // A bump allocation (a new string block, a table) would start in the
+      // header.
+      {"top inside the header", {{27, r.user_off() + 64}}, "table word", {"put of a long key", "reserve"}},
+  };
+  auto intact = [&] {
+    std::uint64_t v = 0;
+    for (std::uint64_t k = 0; k < 40; ++k) {
+      EXPECT_EQ(m.get(k, &v), Status::ok) << k;
+      EXPECT_EQ(v, k * 3);
+    }
+    EXPECT_EQ(m.size(), 40u);
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::uint64_t> saved;
+    for (auto [w, v] : c.words) {
+      saved.push_back(hdr[w]);
+      hdr[w] = v;
+    }
+    EXPECT_EQ(m.verify(&why), Status::corrupt);
+    EXPECT_NE(why.find(c.verify_why), std::string::npos) << why;
+    const std::uint64_t file_size = r.size();
+    const std::string before = slurp(path);
+    for (auto& [name, write] : every_write(m)) {
+      if (!c.ops.empty() && std::find(c.ops.begin(), c.ops.end(), name) == c.ops.end()) continue;
+      SCOPED_TRACE(name);
+      EXPECT_EQ(write(), Status::corrupt);
+    }
+    if (c.readers_refuse) {
+      Status s = m.for_each([](void*, RwBytes, RwBytes) {}, nullptr);
+      EXPECT_EQ(s, Status::corrupt);
+    }
+    // Nothing stored: the file is byte for byte the same but for the seq
+    // word (header word 9: each refused section still opened and closed).
+    std::string after = slurp(path);
+    ASSERT_EQ(after.size(), before.size());
+    EXPECT_EQ(r.size(), file_size);
+    const std::size_t seq_at = r.user_off() + 8 * kRwSeqWord;
+    after.replace(seq_at, 8, before, seq_at, 8);
+    EXPECT_TRUE(after == before);
+    for (std::size_t i = 0; i < c.words.size(); ++i) hdr[c.words[i].first] = saved[i];
+    EXPECT_EQ(m.verify(&why), Status::ok) << why;
+    intact();
+  }
+}
+
+// The backed word (header word 29) damaged upward: a writer's bump
+// allocation used to trust it and store past the file's end (SIGBUS). A
+// writer now backs what the word claims before it trusts it (the file
+// grows: that memory is the map's own), and the map stays whole.
+TEST(RwStore, BackedWordDamagedUpwardIsBackedBeforeUse) {
+  TempFileStore f("rw_backed_up");
+  ASSERT_NE(f.st, nullptr);
+  RwMap& m = f.st->map();
+  Region& r = f.st->region();
+  std::uint64_t* hdr = f.header();
+  std::string why;
+  ASSERT_EQ(m.put(1, 1), Status::ok);
+  const std::uint64_t claimed = ((r.size() + (std::uint64_t{8} << 20)) & ~std::uint64_t{4095});
+  ASSERT_LT(claimed, hdr[4]);
+  const std::uint64_t was = r.size();
+  hdr[29] = claimed;
+  const std::string val(1000, 'x');
+  std::uint64_t k = 0;
+  bool crossed = false;
+  for (; hdr[27] < claimed - 4096; ++k) {  // up to top near the claimed end
+    const std::string key = "key" + std::to_string(k);
+    ASSERT_EQ(m.put(str(key), str(val)), Status::ok) << k;
+    if (!crossed && hdr[27] > was) {
+      // The first block past the old backing: the claimed size got backed
+      // (a grow of the writer's own would have added about 1 MiB).
+      crossed = true;
+      EXPECT_GE(r.size(), claimed) << k;
+    }
+  }
+  EXPECT_TRUE(crossed);
+  struct stat sb {};
+  ASSERT_EQ(stat(f.path.c_str(), &sb), 0);
+  EXPECT_GE(std::uint64_t(sb.st_size), claimed);
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  Status s;
+  EXPECT_EQ(get_str(m, "key0", &s), val);
+  EXPECT_EQ(get_str(m, "key" + std::to_string(k - 1), &s), val);
+}
+
+// Two handles on one file: the second grows the arena past what the first
+// has seen backed, and frees a block up there. The first handle's writes
+// take that block and free another such block: a handle's own record of
+// the backed size (checked only when something lies past it) must not
+// make a peer's blocks look out of range (a review found that a first
+// version of the range check did, on a sound map).
+TEST(RwStore, AHandleTakesBlocksAPeerPlacedPastWhatItSawBacked) {
+  TempFileStore f("rw_peer_blocks");
+  ASSERT_NE(f.st, nullptr);
+  RwStore::Ptr& a = f.st;
+  RwStore::Ptr b;
+  std::string why;
+  ASSERT_EQ(a->map().reserve(2000), Status::ok);  // no rebuild below: the table stays low
+  ASSERT_EQ(RwStore::join_file(f.path, &b, &why), Status::ok) << why;
+  std::uint64_t* hdr = f.header();
+  const std::uint64_t seen = hdr[29];  // what both handles know is backed
+  const std::string val(1000, 'x');
+  std::uint64_t n = 0;
+  for (; hdr[27] < seen + (std::uint64_t{2} << 20); ++n)
+    ASSERT_EQ(b->map().put(str("key" + std::to_string(n)), str(val)), Status::ok) << n;
+  ASSERT_GT(hdr[29], seen);
+  ASSERT_EQ(b->map().remove(str("key" + std::to_string(n - 1))), Status::ok);
+  const std::uint64_t head = hdr[32 + 5];  // 1024-byte blocks
+  ASSERT_GT(head, seen);
+  EXPECT_EQ(a->map().put(str("new"), str(val)), Status::ok);
+  EXPECT_NE(hdr[32 + 5], head);  // taken
+  EXPECT_EQ(a->map().remove(str("key" + std::to_string(n - 2))), Status::ok);
+  EXPECT_GT(hdr[32 + 5], seen);  // freed: the block past what `a` had seen
+  Status s;
+  EXPECT_EQ(get_str(a->map(), "new", &s), val);
+  EXPECT_EQ(get_str(b->map(), "new", &s), val);
+  EXPECT_EQ(a->map().verify(&why), Status::ok) << why;
+}
+
+// A table word naming memory past the map's own window (mem_max), where
+// another map (another shard) lives: refused before any store, and the
+// neighbour's bytes stay as they were.
+TEST(RwMap, WritersStayInTheirWindow) {
+  constexpr std::uint64_t kWindow = std::uint64_t{1} << 20;
+  std::vector<std::uint64_t> mem(2 * kWindow / 8, 0);
+  for (std::uint64_t i = kWindow / 8; i < mem.size(); ++i) mem[i] = 0x5a5a5a5a5a5a5a5aULL;
+  RwParams p;
+  p.cap_init = 8;
+  p.cap_max = 1024;
+  p.arena_max = 1 << 16;
+  RwMap m;
+  std::string why;
+  ASSERT_EQ(RwMap::format(mem.data(), 0, kWindow, p, nullptr, nullptr, &m, &why), Status::ok) << why;
+  for (std::uint64_t k = 0; k < 5; ++k) ASSERT_EQ(m.put(k, k), Status::ok);
+  const std::vector<std::uint64_t> neighbour(mem.begin() + kWindow / 8, mem.end());
+  const std::uint64_t table = mem[24], backed = mem[29];
+  mem[24] = (kWindow + 4096) | 3;  // 8 slots in the neighbour's window
+  for (auto& [name, write] : every_write(m)) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(write(), Status::corrupt);
+  }
+  // With the backed size damaged past the window too (readers bound the
+  // table by it: the lock-free incr would add into the neighbour's slot).
+  mem[29] = 2 * kWindow;
+  for (auto& [name, write] : every_write(m)) {
+    SCOPED_TRACE(std::string(name) + ", backed damaged too");
+    EXPECT_EQ(write(), Status::corrupt);
+  }
+  EXPECT_TRUE(std::equal(neighbour.begin(), neighbour.end(), mem.begin() + kWindow / 8));
+  mem[24] = table;
+  mem[29] = backed;
+  EXPECT_EQ(m.verify(&why), Status::ok) << why;
+  std::uint64_t v = 0;
+  for (std::uint64_t k = 0; k < 5; ++k) EXPECT_TRUE(m.get(k, &v) == Status::ok && v == k) << k;
+}
+
 TEST(RwStore, FilePersistsAndMemfdJoins) {
   std::string path = temp_path("rw_file");
   unlink(path.c_str());
