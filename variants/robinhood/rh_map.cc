@@ -321,11 +321,13 @@ bool RhMap::object_is(u64 off, std::uint32_t tag, u64 min_size) const {
 // allocator objects of their tags and sizes (a reader's decode checks only
 // that they lie in the allocator's space: enough to read, where every word
 // read is checked again, not to write through). *why says which is not.
-bool RhMap::table_objects_ok(const Table& t, std::string* why) const {
+// *segs (when given) receives the segment offsets checked.
+bool RhMap::table_objects_ok(const Table& t, std::string* why, Segments* segs) const {
   if (!object_is(t.dir, kRhTagDir, 8 * t.seg_cnt)) {
     if (why != nullptr) *why = "the directory is not a directory object";
     return false;
   }
+  if (segs != nullptr) segs->resize(t.seg_cnt);
   for (u64 i = 0; i < t.seg_cnt; ++i) {
     // ORDER: acquire, as segment_in().
     const u64 seg = sync::word(base_, t.dir + 8 * i).load_acquire();
@@ -333,6 +335,7 @@ bool RhMap::table_objects_ok(const Table& t, std::string* why) const {
       if (why != nullptr) *why = "segment " + std::to_string(i) + " is not a segment object of its size";
       return false;
     }
+    if (segs != nullptr) (*segs)[i] = seg;
   }
   return true;
 }
@@ -341,8 +344,9 @@ bool RhMap::table_objects_ok(const Table& t, std::string* why) const {
 // decode, because a writer stores through what it reads: its capacity
 // within the map's minimum and maximum; its directory and segments
 // (table_objects_ok, once per table word this handle meets: a resize
-// publishes a new word; damage to a directory after the check is
-// verify()'s to find); the live and tombstone counts within the capacity
+// publishes a new word; the segments seen are kept for writer_slot(),
+// which refuses a directory entry changed since); the live and tombstone
+// counts within the capacity
 // (a count past it would wrap add_entry()'s and maybe_shrink()'s
 // arithmetic). false: damage, for the caller to return as corrupt.
 bool RhMap::writer_table(Table* t) {
@@ -352,9 +356,26 @@ bool RhMap::writer_table(Table* t) {
   if (live > t->mask + 1 || tomb > t->mask + 1 - live) return false;
   if (tw != checked_table_) {
     slab_ranges_.clear();  // own_block(): a new table word may follow a compaction
-    if (!table_objects_ok(*t, nullptr)) return false;
+    checked_table_ = 0;    // checked_segs_ is being rewritten
+    if (!table_objects_ok(*t, nullptr, &checked_segs_)) return false;
     checked_table_ = tw;
   }
+  return true;
+}
+
+// Slot `s` of table t for a writer (lock held). In the table this handle
+// checked (writer_table()), the directory entry must still name the
+// segment the check saw: damaged since, it could name any memory of the
+// allocator's space (another map's segment: a live object of the right
+// tag and size), which a reader's range check lets it read but a writer
+// must not store into. A table other than the checked one (a rebuild's
+// new table, which this writer made) is reached as readers reach it.
+// The same load as RH_SLOT's and a compare with the handle's copy.
+bool RhMap::writer_slot(const Table& t, u64 s, sync::Ref<u64>* out) const {
+  const u64 seg = segment_in(base_, Space(*a_), t.dir, t.log2, s), idx = s & (kRhSegSlots - 1);
+  if (seg == 0 || idx >= seg_slots_of(t.log2) || (t.word == checked_table_ && seg != checked_segs_[s >> kRhSegLog2]))
+    return false;
+  *out = sync::word(base_, seg + 8 * idx);
   return true;
 }
 
@@ -469,7 +490,7 @@ Status RhMap::join(Allocator& a, u64 map_off, RhMap* out, std::string* why) {
     const u64 tw = m.hdr(kWordTable).load_acquire();
     if (!m.load_table(tw, &t) || t.log2 < log2_min || t.log2 > log2_max)
       return fail(why, Status::corrupt, "robin-hood table word damaged");
-    if (m.table_objects_ok(t, &what)) break;
+    if (m.table_objects_ok(t, &what, &m.checked_segs_)) break;
     same = tw == last ? same + 1 : 1;
     last = tw;
     if (same == kJoinSameWord) return fail(why, Status::corrupt, "robin-hood table damaged: " + what);
@@ -745,7 +766,7 @@ Status RhMap::locate_if(const Table& t, u64 h, IsKey is_key, u64* slot) const {
   const u64 home = h & t.mask, tag = hash_tag(h), probe_max = std::min(t.mask, kRhDistMax);
   for (u64 i = 0; i <= probe_max; ++i) {
     sync::Ref<u64> r(nullptr);
-    if (!RH_SLOT(t, (home + i) & t.mask, &r)) return Status::corrupt;
+    if (!writer_slot(t, (home + i) & t.mask, &r)) return Status::corrupt;
     const u64 w = r.load_relaxed();  // lock holder: all slot writers synchronized with us
     if (w == 0 || dist_of(w) < i) break;
     if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;
@@ -796,7 +817,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool publis
   u64 i = 0, w = 0;
   for (;; ++i) {  // the insertion point p = home + i
     if (i > kRhDistMax || i > t.mask) return Status::full;
-    if (!RH_SLOT(t, (home + i) & t.mask, &r)) return Status::corrupt;
+    if (!writer_slot(t, (home + i) & t.mask, &r)) return Status::corrupt;
     w = r.load_relaxed();
     // A tombstone at the new entry's own distance is reused in place: the
     // distances along the run stay exactly as they were (RH1), nothing moves.
@@ -807,7 +828,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool publis
   while (w != 0 && !is_tomb(w)) {
     if (dist_of(w) + 1 > kRhDistMax || ++n > t.mask) return Status::full;
     q = (q + 1) & t.mask;
-    if (!RH_SLOT(t, q, &r)) return Status::corrupt;
+    if (!writer_slot(t, q, &r)) return Status::corrupt;
     w = r.load_relaxed();
   }
   *took_tomb = is_tomb(w);
@@ -815,13 +836,13 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool publis
 #if MB_PLANT_BUG == 13
   // Wrong order: front to back, so the entry last moved is briefly nowhere.
   sync::Ref<u64> rp(nullptr);
-  RH_SLOT(t, p, &rp);
+  writer_slot(t, p, &rp);
   u64 carry = rp.load_relaxed();
   rp.store_release(next_ver(entry, carry));
   for (u64 j = p; j != q;) {
     j = (j + 1) & t.mask;
     sync::Ref<u64> rj(nullptr);
-    RH_SLOT(t, j, &rj);
+    writer_slot(t, j, &rj);
     u64 old = rj.load_relaxed();
     rj.store_release(next_ver(with_dist(carry, dist_of(carry) + 1), old));
     carry = old;
@@ -833,7 +854,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool publis
   for (u64 j = q; j != p;) {
     const u64 prev_idx = (j - 1) & t.mask;
     sync::Ref<u64> dst(nullptr), src(nullptr);
-    if (!RH_SLOT(t, j, &dst) || !RH_SLOT(t, prev_idx, &src)) return Status::corrupt;
+    if (!writer_slot(t, j, &dst) || !writer_slot(t, prev_idx, &src)) return Status::corrupt;
     const u64 moved = src.load_relaxed();
     // ORDER: release pairs with readers' acquire load of the slot (find()):
     // the block is visible wherever a reader meets the entry.
@@ -842,7 +863,7 @@ Status RhMap::place(const Table& t, u64 ref, u64 h, bool* took_tomb, bool publis
     if (prev_idx == p && j != q && published) rw_os::hook(rw_os::HookPoint::rh_shift_last_copy);  // and here
     j = prev_idx;
   }
-  if (!RH_SLOT(t, p, &r)) return Status::corrupt;
+  if (!writer_slot(t, p, &r)) return Status::corrupt;
   // ORDER: release pairs with find()'s acquire load of the slot: the new
   // block's key and value (stored before) are visible. Linearization point.
   r.store_release(next_ver(entry, r.load_relaxed()));
@@ -898,7 +919,7 @@ Status RhMap::rebuild(u64 need_live) {
     for (u64 i = 0; i <= old.mask && ok; ++i) {
       sync::Ref<u64> r(nullptr);
       bool tomb = false;
-      if (!RH_SLOT(old, i, &r)) {
+      if (!writer_slot(old, i, &r)) {
         s = Status::corrupt;
       } else if (const u64 w = r.load_relaxed(); !is_live(w)) {
         continue;
@@ -1011,7 +1032,7 @@ Status RhMap::compact_blocks(const Table& old, std::vector<u64>* old_slabs, std:
   }
   for (u64 i = 0; i <= old.mask; ++i) {
     sync::Ref<u64> r(nullptr);
-    if (!RH_SLOT(old, i, &r)) {
+    if (!writer_slot(old, i, &r)) {
       drop_new_slabs(*fresh);
       return Status::corrupt;
     }
@@ -1268,7 +1289,7 @@ u64 RhMap::same_hash_entries(const Table& t, u64 h) const {
   u64 n = 0;
   for (u64 i = 0; i <= probe_max; ++i) {
     sync::Ref<u64> r(nullptr);
-    if (!RH_SLOT(t, (home + i) & t.mask, &r)) break;
+    if (!writer_slot(t, (home + i) & t.mask, &r)) break;
     const u64 w = r.load_relaxed();
     if (w == 0 || dist_of(w) < i) break;
     if (is_live(w) && dist_of(w) == i && tag_of(w) == hash_tag(h) && a_->contains(ref_of(w) << 4, 16) &&
@@ -1324,10 +1345,14 @@ Status RhMap::add_entry(Table t, u64 h, u64 blk_size, std::uint32_t tag, Fill fi
 }
 
 // Copy-on-write change of the entry in `slot` (lock held): the filled block
-// blk takes the old block's place, which is then freed.
-void RhMap::replace_block(const Table& t, u64 slot, u64 blk) {
+// blk takes the old block's place, which is then freed. corrupt (blk
+// dropped, nothing changed) when the slot cannot be reached again.
+Status RhMap::replace_block(const Table& t, u64 slot, u64 blk) {
   sync::Ref<u64> r(nullptr);
-  RH_SLOT(t, slot, &r);
+  if (!writer_slot(t, slot, &r)) {
+    drop_new_block(blk);
+    return Status::corrupt;
+  }
   const u64 w = r.load_relaxed();
   if (bytes_) journal(kWordOldBlock, ref_of(w) << 4);
   // ORDER: release pairs with find()'s acquire load of the slot: the new
@@ -1337,6 +1362,7 @@ void RhMap::replace_block(const Table& t, u64 slot, u64 blk) {
   rw_os::hook(rw_os::HookPoint::rh_assign_linked);  // tests: a crash here
   if (bytes_) journal(kWordOldBlock, 0);  // closed before the free: a crash leaks, never frees twice
   drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
+  return Status::ok;
 }
 
 // A new block that will not be linked (lock held): out of the journal,
@@ -1365,10 +1391,13 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
     } else if (!multi_) {
 #endif
       sync::Ref<u64> r(nullptr);
-      RH_SLOT(t, slot, &r);
-      // ORDER: release pairs with find()'s acquire load of the value. One
-      // word: a reader sees the old or the new value. Linearization point.
-      sync::word(base_, (ref_of(r.load_relaxed()) << 4) + 8).store_release(v);
+      if (!writer_slot(t, slot, &r)) {
+        s = Status::corrupt;
+      } else {
+        // ORDER: release pairs with find()'s acquire load of the value. One
+        // word: a reader sees the old or the new value. Linearization point.
+        sync::word(base_, (ref_of(r.load_relaxed()) << 4) + 8).store_release(v);
+      }
     } else {
       // A multimap: copy-on-write, so that the change shows in the slot
       // word, which values()'s double collect rereads (see the header).
@@ -1378,7 +1407,7 @@ Status RhMap::put(u64 k, u64 v, Put mode, bool* created) {
         // release store of the slot below.
         sync::word(base_, blk).store_release(k);
         sync::word(base_, blk + 8).store_release(v);
-        replace_block(t, slot, blk);
+        s = replace_block(t, slot, blk);
       }
     }
   } else if (s == Status::not_found && mode != Put::update) {
@@ -1413,7 +1442,7 @@ Status RhMap::put(RhBytes key, RhBytes val, Put mode, bool* created) {
     } else if ((s = new_block(size, kRhTagBytes, &blk)) == Status::ok) {  // else the old value stays
       journal(kWordNewBlock, blk);
       fill(blk);
-      replace_block(t, slot, blk);
+      s = replace_block(t, slot, blk);
     }
   } else if (s == Status::not_found && mode != Put::update) {
     s = add_entry(t, h, size, kRhTagBytes, fill);
@@ -1451,7 +1480,7 @@ Status RhMap::update(u64 k, u64 v) { return put(k, v, Put::update, nullptr); }
 // Turn LIVE slot `slot` of t into a TOMBSTONE and free its block (lock held).
 void RhMap::erase_slot(const Table& t, u64 slot) {
   sync::Ref<u64> r(nullptr);
-  if (!RH_SLOT(t, slot, &r)) return;
+  if (!writer_slot(t, slot, &r)) return;
   const u64 w = r.load_relaxed();
   if (bytes_) journal(kWordOldBlock, ref_of(w) << 4);
   // ORDER: release pairs with find()'s acquire loads (the recheck sees the
@@ -1513,7 +1542,7 @@ Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
   u64 found[kRhDistMax + 1], n = 0;
   for (u64 i = 0; s != Status::corrupt && i <= probe_max; ++i) {
     sync::Ref<u64> r(nullptr);
-    if (!RH_SLOT(t, (home + i) & t.mask, &r)) { s = Status::corrupt; break; }
+    if (!writer_slot(t, (home + i) & t.mask, &r)) { s = Status::corrupt; break; }
     const u64 w = r.load_relaxed();
     if (w == 0 || dist_of(w) < i) break;
     if (!is_live(w) || dist_of(w) != i || tag_of(w) != tag) continue;

@@ -270,13 +270,22 @@
 // Status::again if the table keeps changing. destroy() (a quiescent map)
 // checks everything it would free (the table, the slab list, that each
 // live slot of a bytes map names a bytes block, once) before it frees
-// anything. Beyond these checks: a free-stack link or slot naming a block
-// of ours that is free, another entry's or not handed out yet (the damage
-// stays inside the map); a slot of a bytes map naming a bytes block of
-// another bytes map in the same allocator (its tag is the same: an assign
-// or erase frees it); a directory damaged after a handle checked its
-// table word (its writers store into the segments it names unchecked);
-// and a lock word naming a live process that does not hold it (pid 1,
+// anything. The handle keeps the segment offsets it checked with the
+// table word, and the writer functions reach a slot of that table only
+// through a directory entry equal to its copy (writer_slot()): a
+// directory damaged after the check (naming another map's segment, say,
+// a live object of the right tag and size) gets corrupt, not stores. The
+// word's generation tells a new table at the same directory offset from
+// the checked one until generations wrap (LIMITS): a handle that made no
+// write while peers resized 2^26 times onto the same directory offset and
+// size would compare with stale segments and say corrupt. Beyond these
+// checks: a free-stack link or slot naming a block of ours that is free,
+// another entry's or not handed out yet (the damage stays inside the
+// map); a slot of a bytes map naming a bytes block of another bytes map
+// in the same allocator (its tag is the same: an assign or erase frees
+// it); a directory entry that already names another map's segment, or
+// one segment twice, when a handle checks the table word (the object
+// checks pass it, and its writers store there); and a lock word naming a live process that does not hold it (pid 1,
 // say: writers wait). verify() reports each.
 //
 // LIMITS (checked; an operation past them returns Status::full and leaves
@@ -294,7 +303,9 @@
 // insert that would exceed it grows the table first); allocator space <=
 // 64 GiB (32-bit refs); table generations wrap after 2^26 resizes and slot
 // versions after 128 stores to one slot: a reader stalled across exactly
-// that many stores, ending with the same word, could accept a stale read.
+// that many stores, ending with the same word, could accept a stale read
+// (and a writer whose handle wrote nothing across 2^26 resizes could say
+// corrupt, DAMAGE).
 // The writer lock is robust (WRITER RECOVERY above), within the limits of
 // process ids: the lock word names the holder by pid and start key, so a
 // pid that a later process was given is told from the dead holder's
@@ -447,7 +458,7 @@ class RhMap {
   struct Table;
   Status put(std::uint64_t k, std::uint64_t v, Put mode, bool* created);
   Status put(RhBytes key, RhBytes val, Put mode, bool* created);
-  void replace_block(const Table& t, std::uint64_t slot, std::uint64_t blk);
+  Status replace_block(const Table& t, std::uint64_t slot, std::uint64_t blk);
   template <class MatchFn>
   Status probe_find(std::uint64_t h, MatchFn match) const;
   template <class Fill>
@@ -489,8 +500,10 @@ class RhMap {
   bool object_is(std::uint64_t off, std::uint32_t tag, std::uint64_t min_size = 0) const;
   bool own_block(std::uint64_t blk) const;
   void note_slab(std::uint64_t first, std::uint64_t end) const;
-  bool table_objects_ok(const Table& t, std::string* why) const;
+  class Segments;
+  bool table_objects_ok(const Table& t, std::string* why, Segments* segs = nullptr) const;
   bool writer_table(Table* t);
+  bool writer_slot(const Table& t, std::uint64_t s, sync::Ref<std::uint64_t>* out) const;
   void journal(unsigned idx, std::uint64_t v) const;
   void settle_journal(const Table& t, const std::vector<std::uint64_t>& live) const;
   Status new_block(std::uint64_t size, std::uint32_t tag, std::uint64_t* blk);
@@ -524,6 +537,25 @@ class RhMap {
   // them.
   mutable std::uint64_t checked_table_ = 0;
   mutable std::uint64_t checked_slab_ = 0, checked_slab_end_ = 0;
+  // The segment offsets of checked_table_'s directory as the check saw
+  // them (writer_slot() compares each directory entry it loads with its
+  // copy). Inline up to kInline (tables of up to 2^19 slots), as
+  // SlabRanges below, for the Relacy model's sake.
+  class Segments {
+   public:
+    void resize(std::uint64_t n) {
+      n_ = n;
+      if (n > kInline && heap_.size() < n) heap_.resize(n);
+    }
+    std::uint64_t& operator[](std::uint64_t i) { return n_ > kInline ? heap_[i] : in_[i]; }
+    std::uint64_t operator[](std::uint64_t i) const { return n_ > kInline ? heap_[i] : in_[i]; }
+   private:
+    static constexpr unsigned kInline = 8;
+    std::uint64_t in_[kInline] = {};
+    std::vector<std::uint64_t> heap_;
+    std::uint64_t n_ = 0;
+  };
+  mutable Segments checked_segs_;
   // own_block()'s cache: the block ranges [first, end) of slabs, sorted.
   // The first kInline sit in the handle, more on the heap (a u64 map of
   // more than kInline slabs, 2 MiB of blocks with the standard ladder): the
