@@ -667,16 +667,22 @@ bool RwMap::table_backed_slow(u64 tw) const {
   return backed_checked(&backed) == Status::ok && table_word_ok(tw, backed);
 }
 
-// The arena's top (word 27) for a writer's range checks of the blocks and
-// tables it takes or frees: never above backed memory, so a damaged top
-// cannot pass a block past it. A top past backed_ok_ (a peer grew the map,
-// or damage) has the header's backed checked first: a stale backed_ok_
-// alone would refuse the blocks a peer placed above it.
-u64 RwMap::top_bound() const {
-  const u64 top = hw(kTop).load_acquire();
+// The arena's top (word 27) in *top, and whether it lies within backed
+// memory. A top past backed_ok_ (a peer grew the map, or damage) has the
+// header's backed checked first: a stale backed_ok_ alone would refuse
+// the blocks a peer placed above it.
+bool RwMap::top_backed(u64* top) const {
+  *top = hw(kTop).load_acquire();
   u64 backed = backed_ok_;
-  if (top > backed && backed_checked(&backed) != Status::ok) backed = backed_ok_;
-  return top < backed ? top : backed;
+  return *top <= backed || (backed_checked(&backed) == Status::ok && *top <= backed);
+}
+
+// The arena's top for a writer's range checks of the blocks and tables it
+// takes or frees: never above backed memory, so a damaged top cannot pass
+// a block past it.
+u64 RwMap::top_bound() const {
+  u64 top = 0;
+  return top_backed(&top) ? top : backed_ok_;
 }
 
 // Back memory up to `end` (bytes from base), with slack of half of what
@@ -741,10 +747,8 @@ Status RwMap::alloc_bytes(u64 len, u64* off) {
 // above its backed memory, is damage: a bump there would write over the
 // header (or a lower shard's memory), or past the backed memory (corrupt).
 Status RwMap::bump(u64 bytes, u64 align, u64* off) {
-  const u64 top = hw(kTop).load_acquire();
-  u64 backed = backed_ok_;
-  if (top < hdr_ + kRwHeaderSize || (top > backed && (backed_checked(&backed) != Status::ok || top > backed)))
-    return Status::corrupt;
+  u64 top = 0;
+  if (!top_backed(&top) || top < hdr_ + kRwHeaderSize) return Status::corrupt;
   const u64 start = (top + align - 1) & ~(align - 1);
   Status s = ensure_backed(start + bytes);
   if (s != Status::ok) return s;

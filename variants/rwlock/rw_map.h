@@ -561,6 +561,7 @@ class RwMap {
   Status backed_checked(std::uint64_t* backed) const;
   bool table_backed(std::uint64_t tw) const;
   bool table_backed_slow(std::uint64_t tw) const;
+  bool top_backed(std::uint64_t* top) const;
   std::uint64_t top_bound() const;
   Status alloc_table(unsigned log2, std::uint64_t* off);
   void retire_table(std::uint64_t tw) const;
