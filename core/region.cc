@@ -126,7 +126,6 @@ sync::Ref<std::uint64_t> Region::root_off() const {
 Status Region::grow(std::uint64_t bytes) {
   if (read_only_) return Status::invalid;
   if (bytes > size_max_) return Status::full;
-  if (bytes <= size()) return Status::ok;  // backed already (R3)
   if (fd_ >= 0) {
     // posix_fallocate only extends: a peer growing less at the same time can
     // never shrink the file under us (R3).

@@ -144,9 +144,7 @@ class Region {
   void leave();
 
   // Make at least `bytes` of the region backed. Status::full if bytes >
-  // size_max or the file system has no room; never shrinks. Bytes below
-  // size() are backed already (R3): asking for no more is answered
-  // without a system call.
+  // size_max or the file system has no room; never shrinks.
   Status grow(std::uint64_t bytes);
 
   bool joined() const { return base_ != nullptr; }

@@ -197,10 +197,12 @@ inline u64 segment_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s
   return sp.contains(seg, 8 * seg_slots_of(log2)) && seg % 8 == 0 ? seg : 0;
 }
 
-// Slot `s` of table `t`; false when segment_in() refuses its segment.
-inline bool slot_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out) {
+// Slot `s` of table `t`; false when segment_in() refuses its segment, or
+// (want given) it is not *want.
+inline bool slot_in(void* base, const Space& sp, u64 dir, unsigned log2, u64 s, sync::Ref<u64>* out,
+                    const u64* want = nullptr) {
   const u64 seg = segment_in(base, sp, dir, log2, s), idx = s & (kRhSegSlots - 1);
-  if (seg == 0 || idx >= seg_slots_of(log2)) return false;
+  if (seg == 0 || idx >= seg_slots_of(log2) || (want != nullptr && seg != *want)) return false;
   *out = sync::word(base, seg + 8 * idx);
   return true;
 }
@@ -372,11 +374,9 @@ bool RhMap::writer_table(Table* t) {
 // new table, which this writer made) is reached as readers reach it.
 // The same load as RH_SLOT's and a compare with the handle's copy.
 bool RhMap::writer_slot(const Table& t, u64 s, sync::Ref<u64>* out) const {
-  const u64 seg = segment_in(base_, Space(*a_), t.dir, t.log2, s), idx = s & (kRhSegSlots - 1);
-  if (seg == 0 || idx >= seg_slots_of(t.log2) || (t.word == checked_table_ && seg != checked_segs_[s >> kRhSegLog2]))
-    return false;
-  *out = sync::word(base_, seg + 8 * idx);
-  return true;
+  const bool checked = t.word == checked_table_;
+  const u64 want = checked ? checked_segs_[s >> kRhSegLog2] : 0;
+  return slot_in(base_, Space(*a_), t.dir, t.log2, s, out, checked ? &want : nullptr);
 }
 
 // A new table that will not be published (lock held): out of the journal,
@@ -1465,10 +1465,8 @@ Status RhMap::erase(RhBytes key) {
   Table t;
   u64 slot = 0;
   Status s = writer_table(&t) ? locate(t, key, h, &slot) : Status::corrupt;
-  if (s == Status::ok) {
-    erase_slot(t, slot);
-    maybe_shrink(t);
-  }
+  if (s == Status::ok) s = erase_slot(t, slot);
+  if (s == Status::ok) maybe_shrink(t);
   unlock();
   return s;
 }
@@ -1477,10 +1475,11 @@ Status RhMap::insert(u64 k, u64 v) { return put(k, v, Put::insert, nullptr); }
 Status RhMap::insert_or_assign(u64 k, u64 v, bool* created) { return put(k, v, Put::assign, created); }
 Status RhMap::update(u64 k, u64 v) { return put(k, v, Put::update, nullptr); }
 
-// Turn LIVE slot `slot` of t into a TOMBSTONE and free its block (lock held).
-void RhMap::erase_slot(const Table& t, u64 slot) {
+// Turn LIVE slot `slot` of t into a TOMBSTONE and free its block (lock
+// held); corrupt, nothing changed, when the slot cannot be reached again.
+Status RhMap::erase_slot(const Table& t, u64 slot) {
   sync::Ref<u64> r(nullptr);
-  if (!writer_slot(t, slot, &r)) return;
+  if (!writer_slot(t, slot, &r)) return Status::corrupt;
   const u64 w = r.load_relaxed();
   if (bytes_) journal(kWordOldBlock, ref_of(w) << 4);
   // ORDER: release pairs with find()'s acquire loads (the recheck sees the
@@ -1491,6 +1490,7 @@ void RhMap::erase_slot(const Table& t, u64 slot) {
   drop_block(ref_of(w) << 4);  // RH4: only after the store that unlinked it
   hdr(kWordLive).store_relaxed(hdr(kWordLive).load_relaxed() - 1);
   hdr(kWordTomb).store_relaxed(hdr(kWordTomb).load_relaxed() + 1);
+  return Status::ok;
 }
 
 // After erases (lock held): shrink below 1/8 live. Failure is harmless.
@@ -1507,10 +1507,8 @@ Status RhMap::erase(u64 k) {
   Status s = writer_table(&t) ? Status::ok : Status::corrupt;
   u64 slot = 0;
   if (s == Status::ok) s = locate(t, k, h, &slot);
-  if (s == Status::ok) {
-    erase_slot(t, slot);
-    maybe_shrink(t);
-  }
+  if (s == Status::ok) s = erase_slot(t, slot);
+  if (s == Status::ok) maybe_shrink(t);
   unlock();
   return s;
 }
@@ -1553,8 +1551,10 @@ Status RhMap::erase_matching(u64 h, IsEntry is_entry, bool one, u64* erased) {
     s = Status::ok;
     if (one) break;
   }
+  // A tombstone keeps the probe order. Every slot was just reached the
+  // same way: a failure here means damage made inside this section.
+  for (u64 i = 0; s == Status::ok && i < n; ++i) s = erase_slot(t, found[i]);
   if (s == Status::ok) {
-    for (u64 i = 0; i < n; ++i) erase_slot(t, found[i]);  // a tombstone keeps the probe order
     if (erased != nullptr) *erased = n;
     maybe_shrink(t);
   }

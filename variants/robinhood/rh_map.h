@@ -278,7 +278,8 @@
 // word's generation tells a new table at the same directory offset from
 // the checked one until generations wrap (LIMITS): a handle that made no
 // write while peers resized 2^26 times onto the same directory offset and
-// size would compare with stale segments and say corrupt. Beyond these
+// size would compare with stale segments and say corrupt until the table
+// word changes again. Beyond these
 // checks: a free-stack link or slot naming a block of ours that is free,
 // another entry's or not handed out yet (the damage stays inside the
 // map); a slot of a bytes map naming a bytes block of another bytes map
@@ -486,7 +487,7 @@ class RhMap {
   void drop_new_slabs(NewSlabs& fresh);
   void free_slab_chain(unsigned jword, std::uint64_t first, std::uint64_t stop) const;
   Status make_slab(std::uint64_t prev, std::uint64_t* slab, std::uint64_t* first, std::uint64_t* end);
-  void erase_slot(const Table& t, std::uint64_t slot);
+  Status erase_slot(const Table& t, std::uint64_t slot);
   void maybe_shrink(const Table& t);
   template <class IsEntry>
   Status erase_matching(std::uint64_t h, IsEntry is_entry, bool one, std::uint64_t* erased);

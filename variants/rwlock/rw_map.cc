@@ -634,47 +634,46 @@ Status RwMap::locate(RwBytes key, u64 h, Where* w) const {
 // has checked it: backed_ok_, bytes from base this handle knows are backed
 // (by join(), format() or its own grow). backed_checked() (write lock held)
 // loads the word and, when it is more than backed_ok_ (a peer grew the
-// map, or damage), has grow_ back that much first: a no-op after a peer's
-// grow; after damage, memory of the map's own window gets backed (wasted,
-// never a fault, where a store past a file's end would be SIGBUS).
-// corrupt: past mem_max_, or grow_ cannot back it.
-Status RwMap::backed_checked(u64* backed) const {
+// map, or damage), has grow_ back that much first: a posix_fallocate over
+// what a peer already backed; after damage, memory of the map's own window
+// gets backed (wasted, never a fault, where a store past a file's end
+// would be SIGBUS), and backed_ok_ takes the word's value. corrupt: past
+// mem_max_, or grow_ cannot back it. A word below backed_ok_ (damaged low)
+// leaves it as it was.
+Status RwMap::backed_checked() const {
   const u64 b = hw(kBacked).load_acquire();
   if (b > backed_ok_) {
     if (b > mem_max_ || (grow_ != nullptr && grow_(grow_ctx_, b) != Status::ok)) return Status::corrupt;
     backed_ok_ = b;
   }
-  *backed = b;
   return Status::ok;
+}
+
+// Whether the bytes below `end` are backed (write lock held): within
+// backed_ok_ without a load, else as backed_checked() finds.
+bool RwMap::backed_to(u64 end) const {
+  return end <= backed_ok_ || (backed_checked() == Status::ok && end <= backed_ok_);
 }
 
 // Whether table word tw (write lock held) names a table of at least 8
 // slots inside the map's own memory (past its header, within mem_max_:
-// never another shard's window) and backed. The common case loads
-// nothing; a table past backed_ok_ checks the header's backed. The word
-// found sound is kept (tw_ok_: soundness depends on the word alone, as
-// backed_ok_ only grows), and Writer compares with it first: the put's
-// write section measured about 2 ns slower (of 21) with the whole check
-// each time, within this machine's noise with the compare.
-inline bool RwMap::table_backed(u64 tw) const {
-  const bool ok = table_word_ok(tw, backed_ok_) || table_backed_slow(tw);
+// never another shard's window) and backed. The word found sound is kept
+// (tw_ok_: soundness depends on the word alone, as backed_ok_ only grows),
+// and Writer compares with it first: the put's write section measured
+// about 2 ns slower (of 21) with the whole check each time, within this
+// machine's noise with the compare.
+bool RwMap::table_backed(u64 tw) const {
+  const bool ok = table_word_ok(tw, mem_max_) && backed_to(table_off(tw) + (kRwSlotSize << table_log2(tw)));
   if (ok) tw_ok_ = tw;
   return ok;
 }
 
-bool RwMap::table_backed_slow(u64 tw) const {
-  u64 backed = 0;
-  return backed_checked(&backed) == Status::ok && table_word_ok(tw, backed);
-}
-
 // The arena's top (word 27) in *top, and whether it lies within backed
-// memory. A top past backed_ok_ (a peer grew the map, or damage) has the
-// header's backed checked first: a stale backed_ok_ alone would refuse
-// the blocks a peer placed above it.
+// memory (a top past backed_ok_ has the header's backed checked first: a
+// stale backed_ok_ alone would refuse the blocks a peer placed above it).
 bool RwMap::top_backed(u64* top) const {
   *top = hw(kTop).load_acquire();
-  u64 backed = backed_ok_;
-  return *top <= backed || (backed_checked(&backed) == Status::ok && *top <= backed);
+  return backed_to(*top);
 }
 
 // The arena's top for a writer's range checks of the blocks and tables it
@@ -691,8 +690,8 @@ u64 RwMap::top_bound() const {
 Status RwMap::ensure_backed(u64 end) {
   if (end > mem_max_) return Status::full;
   if (end <= backed_ok_) return Status::ok;
-  u64 backed = 0;
-  if (Status s = backed_checked(&backed); s != Status::ok) return s;
+  if (Status s = backed_checked(); s != Status::ok) return s;
+  const u64 backed = backed_ok_;  // never below the header's end: the slack cannot wrap
   if (end <= backed) return Status::ok;
   u64 slack = (backed - hdr_) / 2 > (u64{1} << 20) ? (backed - hdr_) / 2 : u64{1} << 20;
   u64 want = (end + slack + 4095) & ~u64{4095};

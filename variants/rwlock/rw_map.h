@@ -226,9 +226,9 @@
 // stores nothing and returns corrupt. Backed (word 29) is trusted only as
 // far as the handle has checked it (backed_checked() in rw_map.cc): a
 // larger value, a peer's growth or damage, is backed through the region's
-// grow before anything is stored under it (after a peer's growth that grow
-// returns at once; after damage a file grows, in the map's own window,
-// instead of a store faulting with SIGBUS). Bump allocations refuse a top
+// grow before anything is stored under it (after a peer's growth a
+// posix_fallocate of what is allocated already; after damage a file grows,
+// in the map's own window, instead of a store faulting with SIGBUS). Bump allocations refuse a top
 // inside the header or past the backed memory; blocks and tables taken
 // from free lists or freed must lie below top, and a top past what the
 // handle has checked has word 29 checked first. Every reader bounds a
@@ -558,9 +558,9 @@ class RwMap {
   Status bump(std::uint64_t bytes, std::uint64_t align, std::uint64_t* off);
   void free_bytes(std::uint64_t off, std::uint64_t len) const;
   Status ensure_backed(std::uint64_t end);
-  Status backed_checked(std::uint64_t* backed) const;
+  Status backed_checked() const;
+  bool backed_to(std::uint64_t end) const;
   bool table_backed(std::uint64_t tw) const;
-  bool table_backed_slow(std::uint64_t tw) const;
   bool top_backed(std::uint64_t* top) const;
   std::uint64_t top_bound() const;
   Status alloc_table(unsigned log2, std::uint64_t* off);

@@ -1510,7 +1510,7 @@ std::vector<std::pair<const char*, std::function<Status()>>> every_write(RwMap& 
 
 // The header words writers follow, damaged after join (join() checks them;
 // a peer with a stray store, or damage to a mapped file, can change them
-// later). Before the checks of Writer and ensure_backed(), a table word in
+// later). Before the checks of Writer, backed_checked() and bump(), a table word in
 // the header let a put store into the header, one past the file's end made
 // every write die of SIGBUS, a free-list head past the file (with top
 // damaged above it) did the same, and a top in the header made the next
