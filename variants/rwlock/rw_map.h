@@ -228,10 +228,10 @@
 // larger value, a peer's growth or damage, is backed through the region's
 // grow before anything is stored under it (after a peer's growth a
 // posix_fallocate of what is allocated already; after damage a file grows,
-// in the map's own window, instead of a store faulting with SIGBUS). Bump allocations refuse a top
-// inside the header or past the backed memory; blocks and tables taken
-// from free lists or freed must lie below top, and a top past what the
-// handle has checked has word 29 checked first. Every reader bounds a
+// in the map's own window, instead of a store faulting with SIGBUS). Bump
+// allocations refuse a top inside the header or past the backed memory;
+// blocks and tables taken from free lists or freed must lie below top, and
+// a top past what the handle has checked has word 29 checked first. Every reader bounds a
 // table word by backed and by mem_max, so a lock-free add or accessed-bit
 // store never lands in another shard's window. Not checked: damage that
 // stays inside the map's memory (a block that names the current table or
